@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { ConfigSchema, type Config } from './schema.js';
+import { parseDuration, parseSize } from './duration.js';
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    /** One entry per problem, each prefixed with file:line where known. */
+    readonly problems: string[],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file it came from, or undefined for the embedded defaults. */
+  file: string | undefined;
+  /** Directory that relative model paths are resolved against. */
+  baseDir: string;
+  /** The YAML text as read (for the admin UI). */
+  source: string;
+}
+
+/** `${VAR}` and `${VAR:-default}`; `$${` escapes a literal `${`. An unset variable without default is an error. */
+export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string): string {
+  const problems: string[] = [];
+  const lines = text.split('\n');
+  const out = lines.map((line, i) =>
+    line.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
+      if (whole.startsWith('$$')) return whole.slice(1);
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      problems.push(`${file}:${i + 1}: environment variable ${name} is not set (use \${${name}:-default} for a fallback)`);
+      return '';
+    }),
+  );
+  if (problems.length) throw new ConfigError(`invalid config ${file}`, problems);
+  return out.join('\n');
+}
+
+function checkSemantics(config: Config, where: (path: (string | number)[]) => string): string[] {
+  const problems: string[] = [];
+  const durations: [string[], unknown][] = [
+    [['server', 'drain_timeout'], config.server.drain_timeout],
+    [['llama_server', 'startup_timeout'], config.llama_server.startup_timeout],
+    [['llama_server', 'stop_timeout'], config.llama_server.stop_timeout],
+    [['defaults', 'keep_alive'], config.defaults.keep_alive],
+    [['auth', 'session_idle'], config.auth.session_idle],
+    [['auth', 'session_absolute'], config.auth.session_absolute],
+    [['store', 'request_log_retention'], config.store.request_log_retention],
+    [['store', 'audit_log_retention'], config.store.audit_log_retention],
+  ];
+  for (const [name, entry] of Object.entries(config.models)) {
+    if (entry.keep_alive !== undefined) durations.push([['models', name, 'keep_alive'], entry.keep_alive]);
+  }
+  for (const [path, value] of durations) {
+    try {
+      parseDuration(value as string | number);
+    } catch (err) {
+      problems.push(`${where(path)}${path.join('.')}: ${(err as Error).message}`);
+    }
+  }
+  if (typeof config.scheduler.memory_budget === 'string' && config.scheduler.memory_budget !== 'auto') {
+    try {
+      parseSize(config.scheduler.memory_budget);
+    } catch (err) {
+      problems.push(`${where(['scheduler', 'memory_budget'])}scheduler.memory_budget: ${(err as Error).message}`);
+    }
+  }
+  const names = new Map<string, string>();
+  for (const [name, entry] of Object.entries(config.models)) {
+    for (const n of [name, ...entry.aliases]) {
+      const key = n.toLowerCase();
+      const other = names.get(key);
+      if (other && other !== name) problems.push(`${where(['models', name])}models.${name}: name "${n}" is also used by model "${other}"`);
+      names.set(key, name);
+    }
+  }
+  for (const [group, members] of Object.entries(config.scheduler.groups)) {
+    for (const m of members) {
+      if (!names.has(m.toLowerCase()) && !names.has(`${m.toLowerCase()}:latest`)) {
+        // Discovered models may also be group members, so this is only checked for at load time by the catalog.
+        void group;
+      }
+    }
+  }
+  return problems;
+}
+
+/** Parses and validates YAML text. Throws ConfigError with file:line problems. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const interpolated = interpolateEnv(text, env, file);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(interpolated, { lineCounter, prettyErrors: false });
+  if (doc.errors.length) {
+    throw new ConfigError(
+      `invalid YAML in ${file}`,
+      doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const raw = (doc.toJS() ?? {}) as unknown;
+  const where = (path: (string | number)[]): string => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true);
+      if (isNode(node) && node.range) return `${file}:${lineCounter.linePos(node.range[0]).line}: `;
+    }
+    return `${file}: `;
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`invalid config ${file}`, [`${file}:1: the top level must be a mapping`]);
+  }
+  const withDefaults = Value.Default(ConfigSchema, Value.Clone(raw));
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length) {
+    const seen = new Set<string>();
+    const problems: string[] = [];
+    for (const e of errors) {
+      const path = e.path.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const msg = `${where(path)}${path.join('.') || '(top level)'}: ${e.message}`;
+      if (!seen.has(msg)) problems.push(msg);
+      seen.add(msg);
+    }
+    throw new ConfigError(`invalid config ${file}`, problems.slice(0, 20));
+  }
+  const config = withDefaults as Config;
+  const semantic = checkSemantics(config, where);
+  if (semantic.length) throw new ConfigError(`invalid config ${file}`, semantic);
+  return config;
+}
+
+export function defaultConfig(): Config {
+  return parseConfig('{}', '(defaults)');
+}
+
+/** Loads a config file; a missing file falls back to the embedded defaults only when `optional`. */
+export async function loadConfig(file: string, opts: { optional?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<LoadedConfig> {
+  const abs = resolve(file);
+  let source: string;
+  try {
+    source = await readFile(abs, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && opts.optional) {
+      return { config: defaultConfig(), file: undefined, baseDir: process.cwd(), source: '' };
+    }
+    throw new ConfigError(`cannot read config ${abs}`, [`${abs}: ${(err as Error).message}`]);
+  }
+  return { config: parseConfig(source, abs, opts.env), file: abs, baseDir: dirname(abs), source };
+}

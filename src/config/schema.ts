@@ -1,0 +1,116 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * The whole configuration. Every field has a default so an empty file (or no file) is a working config.
+ * Durations are strings like "5m", "300s", "1h" or plain numbers of seconds (see ./duration.ts).
+ */
+const Duration = (fallback?: string) =>
+  Type.Union([Type.String(), Type.Number()], fallback === undefined ? {} : { default: fallback });
+
+export const ModelEntrySchema = Type.Object(
+  {
+    /** GGUF file; relative paths are resolved against the directory of the config file. */
+    path: Type.String({ minLength: 1 }),
+    aliases: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** Extra llama-server arguments for this model, appended after the global ones. */
+    args: Type.Array(Type.String(), { default: [] }),
+    /** Default Ollama `options` for requests to this model (request options win). */
+    options: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    keep_alive: Type.Optional(Duration()),
+    ctx_size: Type.Optional(Type.Integer({ minimum: 0 })),
+    parallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    queue_size: Type.Optional(Type.Integer({ minimum: 0 })),
+    pinned: Type.Boolean({ default: false }),
+    embedding: Type.Optional(Type.Boolean()),
+    mmproj: Type.Optional(Type.String()),
+    system: Type.Optional(Type.String()),
+    template: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 11434 }),
+        /** Reported by /api/version; clients gate features on it. */
+        ollama_version: Type.String({ default: '0.12.6' }),
+        /** Seconds the gateway waits for in-flight requests on SIGTERM before stopping children. */
+        drain_timeout: Duration('30s'),
+        body_limit: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    llama_server: Type.Object(
+      {
+        binary: Type.Optional(Type.String()),
+        /** Arguments for every model, before the model's own. */
+        args: Type.Array(Type.String(), { default: [] }),
+        startup_timeout: Duration('120s'),
+        stop_timeout: Duration('10s'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Directories scanned for *.gguf files; relative to the working directory. */
+    models_dirs: Type.Array(Type.String(), { default: ['data/models'] }),
+    data_dir: Type.String({ default: 'data' }),
+    logs_dir: Type.String({ default: 'logs' }),
+    defaults: Type.Object(
+      {
+        keep_alive: Duration('5m'),
+        ctx_size: Type.Integer({ minimum: 0, default: 4096 }),
+        parallel: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
+        queue_size: Type.Integer({ minimum: 0, default: 64 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    scheduler: Type.Object(
+      {
+        /** 0 = no limit. */
+        max_loaded_models: Type.Integer({ minimum: 0, default: 0 }),
+        /** Bytes, a size string like "16GB", or "auto" (a fraction of RAM). */
+        memory_budget: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { default: 'auto' }),
+        /** Fraction of total RAM used when memory_budget is "auto". */
+        memory_fraction: Type.Number({ minimum: 0.05, maximum: 1, default: 0.8 }),
+        /** Exclusive swap groups: loading one member unloads the others. */
+        groups: Type.Record(Type.String(), Type.Array(Type.String()), { default: {} }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    models: Type.Record(Type.String(), ModelEntrySchema, { default: {} }),
+    auth: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('loopback-open'), Type.Literal('required'), Type.Literal('off')], {
+          default: 'loopback-open',
+        }),
+        /** Needed to run with mode "off" on a non-loopback address. */
+        force_insecure: Type.Boolean({ default: false }),
+        trusted_proxies: Type.Array(Type.String(), { default: [] }),
+        session_idle: Duration('12h'),
+        session_absolute: Duration('7d'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    store: Type.Object(
+      {
+        /** SQLite file; relative to the working directory. */
+        path: Type.String({ default: 'data/corral.db' }),
+        request_log_retention: Duration('30d'),
+        audit_log_retention: Duration('365d'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    pull: Type.Object(
+      {
+        huggingface_url: Type.String({ default: 'https://huggingface.co' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type ModelEntry = Static<typeof ModelEntrySchema>;
