@@ -1,7 +1,20 @@
 #!/usr/bin/env node
+import { parseArgs } from 'node:util';
 import { ensureLlamaServer, llamaServerVersion } from './provision/llama-binary.js';
+import { serve } from './commands/serve.js';
+import { doctor } from './commands/doctor.js';
+
+const DEFAULT_CONFIG = 'config/corral.yaml';
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
+  async serve(args) {
+    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string', short: 'p' } } });
+    return serve({ config: values.config ?? process.env.CORRAL_CONFIG ?? DEFAULT_CONFIG, host: values.host, port: values.port ? Number(values.port) : undefined });
+  },
+  async doctor(args) {
+    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+    return doctor(values.config ?? process.env.CORRAL_CONFIG ?? DEFAULT_CONFIG);
+  },
   async provision() {
     const bin = await ensureLlamaServer({ progress: (line) => process.stderr.write(`[provision] ${line}\n`) });
     process.stderr.write(`[provision] llama-server: ${bin.path} (${bin.reason}), version ${await llamaServerVersion(bin.path)}\n`);
@@ -18,7 +31,8 @@ if (!command) {
 command(rest).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`corral ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    const problems = (err as { problems?: string[] }).problems;
+    process.stderr.write(`corral ${name}: ${err instanceof Error ? err.message : String(err)}\n${problems ? `${problems.map((p) => `  ${p}`).join('\n')}\n` : ''}`);
     process.exit(1);
   },
 );

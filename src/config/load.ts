@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import { ConfigSchema, type Config } from './schema.js';
+import { ConfigSchema, ModelEntrySchema, type Config } from './schema.js';
 import { parseDuration, parseSize } from './duration.js';
 
 export class ConfigError extends Error {
@@ -30,16 +30,20 @@ export interface LoadedConfig {
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string): string {
   const problems: string[] = [];
   const lines = text.split('\n');
-  const out = lines.map((line, i) =>
-    line.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
+  const out = lines.map((full, i) => {
+    // Comments are left alone, so documentation may mention ${VAR} without defining it.
+    const hash = full.search(/(^|\s)#/);
+    const line = hash === -1 ? full : full.slice(0, hash);
+    const comment = hash === -1 ? '' : full.slice(hash);
+    return line.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
       if (whole.startsWith('$$')) return whole.slice(1);
       const value = env[name];
       if (value !== undefined && value !== '') return value;
       if (fallback !== undefined) return fallback;
       problems.push(`${file}:${i + 1}: environment variable ${name} is not set (use \${${name}:-default} for a fallback)`);
       return '';
-    }),
-  );
+    }) + comment;
+  });
   if (problems.length) throw new ConfigError(`invalid config ${file}`, problems);
   return out.join('\n');
 }
@@ -97,7 +101,7 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const interpolated = interpolateEnv(text, env, file);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(interpolated, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(interpolated, { lineCounter });
   if (doc.errors.length) {
     throw new ConfigError(
       `invalid YAML in ${file}`,
@@ -115,7 +119,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`invalid config ${file}`, [`${file}:1: the top level must be a mapping`]);
   }
-  const withDefaults = Value.Default(ConfigSchema, Value.Clone(raw));
+  const withDefaults = Value.Default(ConfigSchema, Value.Clone(raw)) as { models?: Record<string, unknown> };
+  // TypeBox does not descend into Record values when applying defaults.
+  if (withDefaults.models && typeof withDefaults.models === 'object') {
+    for (const [name, entry] of Object.entries(withDefaults.models)) {
+      if (entry && typeof entry === 'object') withDefaults.models[name] = Value.Default(ModelEntrySchema, entry);
+    }
+  }
   const errors = [...Value.Errors(ConfigSchema, withDefaults)];
   if (errors.length) {
     const seen = new Set<string>();

@@ -1,0 +1,10 @@
+import type { FastifyReply } from 'fastify';
+
+/** An AbortSignal that fires when the client goes away before the response is finished. */
+export function clientAbortSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

@@ -1,0 +1,79 @@
+import { BadRequest } from '../../errors.js';
+import { parseDuration } from '../../config/duration.js';
+
+/** Ollama `options` that map one-to-one onto a llama-server sampling field. */
+const SAMPLING: Record<string, string> = {
+  num_predict: 'n_predict',
+  temperature: 'temperature',
+  top_k: 'top_k',
+  top_p: 'top_p',
+  min_p: 'min_p',
+  typical_p: 'typical_p',
+  seed: 'seed',
+  repeat_penalty: 'repeat_penalty',
+  repeat_last_n: 'repeat_last_n',
+  presence_penalty: 'presence_penalty',
+  frequency_penalty: 'frequency_penalty',
+  mirostat: 'mirostat',
+  mirostat_tau: 'mirostat_tau',
+  mirostat_eta: 'mirostat_eta',
+  num_keep: 'n_keep',
+  tfs_z: 'tfs_z',
+};
+
+/** Options that only take effect when a process starts; accepted and ignored per request (see README). */
+const LOAD_TIME = new Set([
+  'num_ctx', 'num_batch', 'num_gpu', 'main_gpu', 'num_thread', 'use_mmap', 'use_mlock', 'low_vram', 'numa',
+  'vocab_only', 'f16_kv', 'logits_all', 'embedding_only', 'penalize_newline', 'num_gqa', 'rope_frequency_base', 'rope_frequency_scale',
+]);
+
+/** Translates merged Ollama options into llama-server request fields, validating types as Ollama does. */
+export function samplingParams(options: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === null || value === undefined) continue;
+    const target = SAMPLING[key];
+    if (target) {
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new BadRequest(`invalid options: "${key}" must be a number, got ${JSON.stringify(value)}`);
+      }
+      out[target] = value;
+    } else if (key === 'stop') {
+      const stops = typeof value === 'string' ? [value] : value;
+      if (!Array.isArray(stops) || !stops.every((s) => typeof s === 'string')) {
+        throw new BadRequest('invalid options: "stop" must be a string or an array of strings');
+      }
+      out.stop = stops;
+    } else if (LOAD_TIME.has(key)) {
+      if (key === 'num_ctx' && typeof value !== 'number') throw new BadRequest('invalid options: "num_ctx" must be a number');
+    }
+    // Unknown options are ignored, as Ollama does.
+  }
+  // Ollama: -1 = unlimited, -2 = fill the context. llama-server: -1 = unlimited, -2 = until context is full.
+  if (typeof out.n_predict === 'number' && out.n_predict < -2) out.n_predict = -1;
+  return out;
+}
+
+/** Request options over model defaults (config `options` of the model). */
+export function mergeOptions(modelDefaults: Record<string, unknown>, request: unknown): Record<string, unknown> {
+  if (request !== undefined && request !== null && (typeof request !== 'object' || Array.isArray(request))) {
+    throw new BadRequest('invalid options: must be an object');
+  }
+  return { ...modelDefaults, ...(request as Record<string, unknown> | undefined) };
+}
+
+export function numCtx(options: Record<string, unknown>): number | undefined {
+  const v = options.num_ctx;
+  return typeof v === 'number' && v > 0 ? Math.floor(v) : undefined;
+}
+
+/** keep_alive from a request: a duration string, a number of seconds, negative = forever. Returns ms. */
+export function keepAliveMs(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') throw new BadRequest('invalid keep_alive: must be a duration string like "5m" or a number of seconds');
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new BadRequest(`invalid keep_alive: ${(err as Error).message}`);
+  }
+}

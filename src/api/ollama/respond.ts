@@ -1,0 +1,103 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Runner } from '../../runner/runner.js';
+import type { GenerationEvent } from '../../upstream/generation.js';
+import type { CatalogModel } from '../../catalog/catalog.js';
+import { errorMessage } from '../../errors.js';
+import type { ApiDeps } from '../deps.js';
+import { clientAbortSignal } from '../client-abort.js';
+import { ollamaStats, type OllamaStats } from './timings.js';
+
+type DoneEvent = Extract<GenerationEvent, { kind: 'done' }>;
+
+export interface Aggregate {
+  content: string;
+  thinking: string;
+}
+
+/** How one Ollama endpoint shapes its lines. */
+export interface OllamaShape {
+  delta(ev: Extract<GenerationEvent, { kind: 'delta' }>): object;
+  final(done: DoneEvent, stats: OllamaStats, aggregate: Aggregate | undefined): object;
+}
+
+export interface GenerationRequest {
+  model: CatalogModel;
+  stream: boolean;
+  keepAliveMs: number | undefined;
+  numCtx: number | undefined;
+  start(runner: Runner, signal: AbortSignal): AsyncGenerator<GenerationEvent>;
+  shape: OllamaShape;
+}
+
+/**
+ * Acquires a runner, runs the generation and answers as NDJSON (stream) or one JSON object.
+ * Errors before the first event become a normal error response with its status code; errors
+ * after it become a final `{"error"}` line, so a stream never ends silently or hangs.
+ */
+export async function serveGeneration(request: FastifyRequest, reply: FastifyReply, deps: ApiDeps, gen: GenerationRequest): Promise<FastifyReply> {
+  const startedAt = process.hrtime.bigint();
+  const signal = clientAbortSignal(reply);
+  const lease = await deps.scheduler.acquire(deps.schedulable(gen.model), { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal });
+  let released = false;
+  const release = (): void => {
+    if (!released) lease.release();
+    released = true;
+  };
+  try {
+    const events = gen.start(lease.runner, signal);
+    if (!gen.stream) {
+      const aggregate: Aggregate = { content: '', thinking: '' };
+      for await (const ev of events) {
+        if (ev.kind === 'delta') {
+          if (ev.content) aggregate.content += ev.content;
+          if (ev.thinking) aggregate.thinking += ev.thinking;
+        } else {
+          release();
+          return reply.send(gen.shape.final(ev, ollamaStats(ev.timings, startedAt, lease.loadDurationMs), aggregate));
+        }
+      }
+      throw new Error('generation ended without a final event');
+    }
+    // Pull the first event before committing to a 200 stream, so upstream refusals keep their status.
+    const first = await events.next();
+    const out = new PassThrough();
+    reply.header('content-type', 'application/x-ndjson').send(out);
+    void pump(first, events, out, gen.shape, startedAt, lease.loadDurationMs, request, release);
+    return reply;
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+async function pump(
+  first: IteratorResult<GenerationEvent>,
+  events: AsyncGenerator<GenerationEvent>,
+  out: PassThrough,
+  shape: OllamaShape,
+  startedAt: bigint,
+  loadDurationMs: number,
+  request: FastifyRequest,
+  release: () => void,
+): Promise<void> {
+  try {
+    for (let step = first; !step.done; step = await events.next()) {
+      const ev = step.value;
+      if (ev.kind === 'delta') {
+        out.write(`${JSON.stringify(shape.delta(ev))}\n`);
+      } else {
+        release();
+        out.write(`${JSON.stringify(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined))}\n`);
+      }
+    }
+  } catch (err) {
+    if (!out.destroyed) {
+      request.log.warn({ err: errorMessage(err) }, 'stream failed mid-way');
+      out.write(`${JSON.stringify({ error: errorMessage(err) })}\n`);
+    }
+  } finally {
+    release();
+    out.end();
+  }
+}

@@ -1,0 +1,31 @@
+import type { LlamaTimings } from "../../upstream/generation.js";
+
+
+/** Ollama's final-chunk statistics: nanosecond integers. */
+export interface OllamaStats {
+  total_duration: number;
+  load_duration: number;
+  prompt_eval_count: number;
+  prompt_eval_duration: number;
+  eval_count: number;
+  eval_duration: number;
+}
+
+const NS_PER_MS = 1e6;
+
+export function ollamaStats(timings: LlamaTimings | undefined, startedAt: bigint, loadDurationMs: number): OllamaStats {
+  return {
+    total_duration: Number(process.hrtime.bigint() - startedAt),
+    load_duration: Math.round(loadDurationMs * NS_PER_MS),
+    prompt_eval_count: timings?.prompt_n ?? 0,
+    prompt_eval_duration: Math.round((timings?.prompt_ms ?? 0) * NS_PER_MS),
+    eval_count: timings?.predicted_n ?? 0,
+    eval_duration: Math.round((timings?.predicted_ms ?? 0) * NS_PER_MS),
+  };
+}
+
+/** llama-server /completion stop_type → Ollama done_reason. */
+export function doneReason(stopType: string | undefined, finishReason?: string | null): string {
+  if (finishReason === 'length' || stopType === 'limit') return 'length';
+  return 'stop';
+}

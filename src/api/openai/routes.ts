@@ -1,0 +1,65 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { BadRequest } from '../../errors.js';
+import { postJson } from '../../upstream/client.js';
+import type { ApiDeps } from '../deps.js';
+import { clientAbortSignal } from '../client-abort.js';
+import { requireModel } from '../model-lookup.js';
+import { keepAliveMs } from '../ollama/options.js';
+
+const open = { additionalProperties: true } as const;
+const WithModel = Type.Object({ model: Type.String() }, open);
+const ChatCompletion = Type.Object({ model: Type.String(), messages: Type.Array(Type.Object({ role: Type.String() }, open), { minItems: 1 }), stream: Type.Optional(Type.Boolean()) }, open);
+const Completion = Type.Object({ model: Type.String(), prompt: Type.Union([Type.String(), Type.Array(Type.Unknown())]), stream: Type.Optional(Type.Boolean()) }, open);
+const Embeddings = Type.Object({ model: Type.String(), input: Type.Union([Type.String(), Type.Array(Type.Unknown())]) }, open);
+
+/** llama-server paths that take an OpenAI-style body routed by its `model` field. */
+const PASSTHROUGH: { path: string; schema: object; embedding?: boolean }[] = [
+  { path: '/v1/chat/completions', schema: ChatCompletion },
+  { path: '/v1/completions', schema: Completion },
+  { path: '/v1/embeddings', schema: Embeddings, embedding: true },
+  { path: '/v1/responses', schema: WithModel },
+  { path: '/v1/messages', schema: WithModel },
+];
+
+/**
+ * The OpenAI API: pick the runner by `model`, forward the body, pipe the answer back byte for byte.
+ * Nothing is parsed or re-serialised per token, so streaming costs the same as talking to llama-server.
+ */
+export function registerOpenAi(app: FastifyInstance, deps: ApiDeps): void {
+  for (const route of PASSTHROUGH) {
+    app.post<{ Body: Record<string, unknown> & { model: string } }>(route.path, { schema: { body: route.schema } }, (request, reply) =>
+      forward(deps, request, reply, route.path, route.embedding ?? false),
+    );
+  }
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: deps.catalog.list().map((m) => ({ id: m.name, object: 'model', created: Math.floor(m.modifiedAt.getTime() / 1000), owned_by: 'corral' })),
+  }));
+
+  app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => {
+    const m = requireModel(deps, request.params.id, request);
+    return { id: m.name, object: 'model', created: Math.floor(m.modifiedAt.getTime() / 1000), owned_by: 'corral' };
+  });
+}
+
+async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<string, unknown> & { model: string } }>, reply: FastifyReply, path: string, embedding: boolean): Promise<FastifyReply> {
+  const body = request.body;
+  const model = requireModel(deps, body.model, request);
+  if (embedding && !model.embedding) throw new BadRequest(`model "${model.name}" is not an embedding model (set embedding: true in its config)`);
+  const signal = clientAbortSignal(reply);
+  const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAliveMs(body.keep_alive), signal });
+  let upstream;
+  try {
+    upstream = await postJson(lease.runner.pool!, path, { ...body, model: model.name }, signal);
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+  upstream.body.once('close', () => lease.release());
+  const type = upstream.headers['content-type'];
+  if (type) reply.header('content-type', type);
+  if (String(type).includes('text/event-stream')) reply.header('cache-control', 'no-cache');
+  return reply.code(upstream.status).send(upstream.body);
+}

@@ -1,0 +1,26 @@
+/** llama-server's lines that explain a failure, most telling first (used to tell a client why a load failed). */
+const ERROR_PATTERNS = [/failed to load model/i, /error/i, /failed/i, /invalid/i, /unknown argument/i, /exiting/i];
+
+export function explainFailure(lines: string[]): string | undefined {
+  for (const pattern of ERROR_PATTERNS) {
+    const hit = lines.find((l) => pattern.test(l));
+    if (hit) return hit.trim();
+  }
+  return lines.at(-1)?.trim();
+}
+
+/** Splits a stream of chunks into lines without losing a partial line between chunks. */
+export function lineSplitter(onLine: (line: string) => void): { write(chunk: string): void; end(): void } {
+  let partial = '';
+  return {
+    write(chunk) {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const p of parts) onLine(p.endsWith('\r') ? p.slice(0, -1) : p);
+    },
+    end() {
+      if (partial) onLine(partial);
+      partial = '';
+    },
+  };
+}

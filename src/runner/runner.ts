@@ -1,0 +1,219 @@
+import { EventEmitter } from 'node:events';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { Pool } from 'undici';
+import { ModelLoadFailed } from '../errors.js';
+import { freePort } from './free-port.js';
+import { explainFailure, lineSplitter } from './log-lines.js';
+import { LineRing } from './ring-buffer.js';
+
+export type RunnerState = 'stopped' | 'starting' | 'ready' | 'stopping' | 'failed';
+
+export interface RunnerSpec {
+  /** Model name, for messages and logs. */
+  model: string;
+  binary: string;
+  /** Everything after the binary except --host/--port, which the runner chooses. */
+  args: string[];
+  logFile?: string | undefined;
+  startupTimeoutMs: number;
+  stopTimeoutMs: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunnerFailure {
+  reason: string;
+  exitCode?: number | undefined;
+  signal?: string | undefined;
+  lastLines: string[];
+  at: Date;
+}
+
+export interface RunnerEvents {
+  state: [state: RunnerState, runner: Runner];
+  log: [line: string, runner: Runner];
+  /** The child exited; `expected` is false for crashes. */
+  exit: [info: { code: number | undefined; signal: string | undefined; expected: boolean }, runner: Runner];
+}
+
+const HOST = '127.0.0.1';
+
+/**
+ * One supervised llama-server child: stopped → starting → ready → stopping → stopped, or failed.
+ * It knows nothing about HTTP routes, users or scheduling policy.
+ */
+export class Runner extends EventEmitter<RunnerEvents> {
+  state: RunnerState = 'stopped';
+  port = 0;
+  pid: number | undefined;
+  startedAt: Date | undefined;
+  readyAt: Date | undefined;
+  failure: RunnerFailure | undefined;
+  /** Connection pool to the child; kept alive between requests so a request costs no TCP handshake. */
+  pool: Pool | undefined;
+  readonly logs = new LineRing(2000);
+
+  private child: ResultPromise | undefined;
+  private logStream: WriteStream | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private starting: Promise<void> | undefined;
+
+  constructor(readonly spec: RunnerSpec) {
+    super();
+  }
+
+  get baseUrl(): string {
+    return `http://${HOST}:${this.port}`;
+  }
+
+  get argv(): string[] {
+    return [...this.spec.args, '--host', HOST, '--port', String(this.port)];
+  }
+
+  private setState(state: RunnerState): void {
+    this.state = state;
+    this.emit('state', state, this);
+  }
+
+  private onLine = (line: string): void => {
+    this.logs.push(line);
+    this.logStream?.write(`${line}\n`);
+    this.emit('log', line, this);
+  };
+
+  /** Starts the child and resolves when /health answers 200. Concurrent calls share one start. */
+  start(): Promise<void> {
+    if (this.state === 'ready') return Promise.resolve();
+    this.starting ??= this.doStart().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    this.stopping = false;
+    this.failure = undefined;
+    this.port = await freePort(HOST);
+    if (this.spec.logFile) {
+      mkdirSync(dirname(this.spec.logFile), { recursive: true });
+      this.logStream ??= createWriteStream(this.spec.logFile, { flags: 'a' });
+      this.logStream.write(`--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}\n`);
+    }
+    this.setState('starting');
+    this.startedAt = new Date();
+    this.readyAt = undefined;
+    const child = execa(this.spec.binary, this.argv, {
+      // Own process group: a stop signal reaches anything llama-server forks, and a gateway crash
+      // leaves a group that the next start can find by its recorded PID and reap.
+      detached: true,
+      stdin: 'ignore',
+      buffer: false,
+      reject: false,
+      cleanup: true,
+      env: this.spec.env,
+    });
+    this.child = child;
+    this.pid = child.pid;
+    for (const stream of [child.stdout, child.stderr]) {
+      const split = lineSplitter(this.onLine);
+      stream?.setEncoding('utf8');
+      stream?.on('data', split.write);
+      stream?.on('end', split.end);
+    }
+    let exitedEarly: ((err: Error) => void) | undefined;
+    const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
+    earlyExit.catch(() => {});
+    this.exited = child.then((result) => {
+      const code = result.exitCode;
+      const signal = result.signal;
+      const expected = this.stopping;
+      this.child = undefined;
+      this.pid = undefined;
+      void this.pool?.destroy().catch(() => {});
+      this.pool = undefined;
+      if (!expected) {
+        const lastLines = this.logs.tail(20);
+        const why = explainFailure(lastLines) ?? 'no output';
+        this.failure = { reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`, exitCode: code, signal, lastLines, at: new Date() };
+        this.setState('failed');
+        exitedEarly?.(new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${why}`));
+      } else {
+        this.setState('stopped');
+      }
+      this.emit('exit', { code, signal, expected }, this);
+    });
+    this.pool = new Pool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+    try {
+      await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
+    } catch (err) {
+      if (this.child !== undefined) await this.stop();
+      if (this.state !== 'failed' || !this.failure) {
+        this.failure = { reason: (err as Error).message, lastLines: this.logs.tail(20), at: new Date() };
+        this.setState('failed');
+      }
+      throw err instanceof ModelLoadFailed ? err : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
+    }
+    this.readyAt = new Date();
+    exitedEarly = undefined;
+    this.setState('ready');
+  }
+
+  /** Polls /health with a short, growing interval: a tiny model is ready in tens of milliseconds. */
+  private async waitHealthy(pool: Pool): Promise<void> {
+    const deadline = Date.now() + this.spec.startupTimeoutMs;
+    let delay = 2;
+    while (Date.now() < deadline) {
+      if (this.stopping) throw new Error('stopped while starting');
+      try {
+        const res = await pool.request({ path: '/health', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
+        await res.body.dump();
+        if (res.statusCode === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 1.5, 100);
+    }
+    throw new Error(`not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(this.logs.tail(10)) ?? 'none'}`);
+  }
+
+  /** SIGTERM to the process group, SIGKILL after stopTimeoutMs. Resolves once the child is gone. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.pid === undefined) {
+      if (this.state !== 'failed') this.setState('stopped');
+      return;
+    }
+    this.stopping = true;
+    this.setState('stopping');
+    const pid = child.pid;
+    signalGroup(pid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.spec.stopTimeoutMs);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the log file; call once the runner will not be started again. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    await new Promise<void>((r) => (this.logStream ? this.logStream.end(r) : r()));
+    this.logStream = undefined;
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import type { Pool } from 'undici';
+import type { Readable } from 'node:stream';
+import { UpstreamError } from '../errors.js';
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+/**
+ * POSTs JSON to a runner. Non-2xx answers are turned into UpstreamError carrying llama-server's own
+ * message, so clients see why (e.g. "the request exceeds the available context size").
+ */
+export async function postJson(pool: Pool, path: string, payload: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+  let res;
+  try {
+    res = await pool.request({
+      path,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(payload),
+      signal,
+      // Generation can take long before the first byte (prompt processing of a long context).
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new UpstreamError(`llama-server is unreachable: ${(err as Error).message}`, 502, { cause: err });
+  }
+  if (res.statusCode >= 400) {
+    const text = await res.body.text().catch(() => '');
+    throw new UpstreamError(upstreamMessage(text, res.statusCode), res.statusCode >= 500 ? 500 : res.statusCode);
+  }
+  return { status: res.statusCode, headers: res.headers, body: res.body as unknown as Readable };
+}
+
+export async function getJson<T>(pool: Pool, path: string, signal?: AbortSignal): Promise<T> {
+  const res = await pool.request({ path, method: 'GET', signal });
+  const text = await res.body.text();
+  if (res.statusCode >= 400) throw new UpstreamError(upstreamMessage(text, res.statusCode), 500);
+  return JSON.parse(text) as T;
+}
+
+/** llama-server errors look like {"error":{"code":400,"message":"...","type":"..."}}. */
+export function upstreamMessage(text: string, status: number): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    if (typeof parsed.error === 'string') return parsed.error;
+    if (parsed.error?.message) return parsed.error.message;
+    if (parsed.message) return parsed.message;
+  } catch {
+    // not JSON
+  }
+  return text.trim() || `llama-server answered ${status}`;
+}

@@ -1,0 +1,98 @@
+import type { Pool } from 'undici';
+import { UpstreamError } from '../errors.js';
+import { postJson } from './client.js';
+import { sseData } from './sse.js';
+
+export interface LlamaTimings {
+  prompt_n?: number;
+  prompt_ms?: number;
+  predicted_n?: number;
+  predicted_ms?: number;
+  cache_n?: number;
+}
+
+export interface ToolCall {
+  id?: string;
+  name: string;
+  /** Raw JSON text of the arguments as the model produced it. */
+  arguments: string;
+}
+
+/** One step of a generation, independent of which API the client speaks. */
+export type GenerationEvent =
+  | { kind: 'delta'; content: string; thinking?: undefined }
+  | { kind: 'delta'; content?: undefined; thinking: string }
+  | { kind: 'done'; reason: 'stop' | 'length'; timings: LlamaTimings | undefined; toolCalls: ToolCall[]; tokens?: number[] };
+
+interface CompletionChunk {
+  content?: string;
+  stop?: boolean;
+  stop_type?: string;
+  timings?: LlamaTimings;
+  tokens?: number[];
+  error?: unknown;
+}
+
+function upstreamFailure(error: unknown): UpstreamError {
+  const e = error as { message?: string } | string;
+  return new UpstreamError(typeof e === 'string' ? e : (e?.message ?? JSON.stringify(error)));
+}
+
+/** Streams llama-server `/completion` (raw prompt) as generation events. */
+export async function* streamCompletion(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
+  const res = await postJson(pool, '/completion', { ...payload, stream: true }, signal, headers);
+  const tokens: number[] = [];
+  for await (const data of sseData(res.body)) {
+    const chunk = JSON.parse(data) as CompletionChunk;
+    if (chunk.error !== undefined) throw upstreamFailure(chunk.error);
+    if (chunk.tokens && payload.return_tokens) tokens.push(...chunk.tokens);
+    if (chunk.content) yield { kind: 'delta', content: chunk.content };
+    if (chunk.stop) {
+      yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens };
+      return;
+    }
+  }
+  throw new UpstreamError('llama-server closed the stream before the generation finished');
+}
+
+interface ChatChunk {
+  choices?: {
+    delta?: {
+      content?: string | null;
+      reasoning_content?: string | null;
+      tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
+    };
+    finish_reason?: string | null;
+  }[];
+  timings?: LlamaTimings;
+  error?: unknown;
+}
+
+/** Streams llama-server `/v1/chat/completions` (chat template applied by llama-server) as generation events. */
+export async function* streamChat(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
+  const res = await postJson(pool, '/v1/chat/completions', { ...payload, stream: true }, signal, headers);
+  const calls: ToolCall[] = [];
+  let finish: string | undefined;
+  let timings: LlamaTimings | undefined;
+  for await (const data of sseData(res.body)) {
+    if (data === '[DONE]') break;
+    const chunk = JSON.parse(data) as ChatChunk;
+    if (chunk.error !== undefined) throw upstreamFailure(chunk.error);
+    if (chunk.timings) timings = chunk.timings;
+    const choice = chunk.choices?.[0];
+    if (!choice) continue;
+    const delta = choice.delta;
+    if (delta?.reasoning_content) yield { kind: 'delta', thinking: delta.reasoning_content };
+    if (delta?.content) yield { kind: 'delta', content: delta.content };
+    for (const tc of delta?.tool_calls ?? []) {
+      const i = tc.index ?? calls.length;
+      const call = (calls[i] ??= { name: '', arguments: '' });
+      if (tc.id) call.id = tc.id;
+      if (tc.function?.name) call.name += tc.function.name;
+      if (tc.function?.arguments) call.arguments += tc.function.arguments;
+    }
+    if (choice.finish_reason) finish = choice.finish_reason;
+  }
+  if (finish === undefined) throw new UpstreamError('llama-server closed the stream before the generation finished');
+  yield { kind: 'done', reason: finish === 'length' ? 'length' : 'stop', timings, toolCalls: calls.filter(Boolean) };
+}

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { request } from 'undici';
+import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+
+let t: TestGateway;
+const fixtures = inject('fixtures');
+
+beforeAll(async () => {
+  t = await startGateway({ models: { tiny: { path: fixtures.models.chat } }, defaults: { ctx_size: 4096 } });
+});
+afterAll(async () => t?.close());
+
+/** Reads NDJSON lines as they arrive. */
+async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) yield JSON.parse(line) as Record<string, unknown>;
+    }
+  }
+}
+
+async function slotsBusy(): Promise<boolean> {
+  const runner = t.gw.scheduler.loaded()[0]!.runner;
+  const res = await request(`${runner.baseUrl}/slots`);
+  const slots = (await res.body.json()) as { is_processing: boolean }[];
+  return slots.some((s) => s.is_processing);
+}
+
+describe('faults', () => {
+  it('kill -9 of llama-server mid-stream ends the stream with an error line', async () => {
+    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'long', options: { num_predict: 4000, temperature: 1 } });
+    expect(res.status).toBe(200);
+    const seen: Record<string, unknown>[] = [];
+    for await (const line of lines(res.body!)) {
+      seen.push(line);
+      if (seen.length === 3) {
+        const pid = t.gw.scheduler.loaded()[0]!.runner.pid!;
+        process.kill(pid, 'SIGKILL');
+      }
+    }
+    const last = seen.at(-1)!;
+    expect(typeof last.error).toBe('string');
+    expect(last.done).toBeUndefined();
+    // The crashed runner is forgotten, and the next request starts a fresh one.
+    const next = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'again', stream: false, options: { num_predict: 2 } });
+    expect(next.status).toBe(200);
+    expect(((await next.json()) as { eval_count: number }).eval_count).toBe(2);
+  });
+
+  it('a client that disconnects mid-stream aborts the upstream request and frees the slot', async () => {
+    const controller = new AbortController();
+    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'long', options: { num_predict: 4000 } }, { signal: controller.signal });
+    let count = 0;
+    try {
+      for await (const _ of lines(res.body!)) {
+        if (++count === 2) {
+          expect(await slotsBusy()).toBe(true);
+          controller.abort();
+        }
+      }
+    } catch {
+      // aborted
+    }
+    // llama-server notices the closed connection on its next token; poll its slot state, bounded.
+    let busy = true;
+    for (let i = 0; i < 200 && busy; i++) {
+      busy = await slotsBusy();
+      if (busy) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(busy).toBe(false);
+    expect(t.gw.scheduler.loaded()[0]!.inFlight).toBe(0);
+  });
+});

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    root: new URL('..', import.meta.url).pathname,
+    include: ['tests/**/*.test.ts'],
+    exclude: ['tests/bench/**', 'node_modules/**', 'dist/**'],
+    globalSetup: ['tests/setup/global-setup.ts'],
+    // Files run in parallel (2 workers on these 2-core machines); each test file owns its gateways and children.
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 30_000,
+  },
+});
