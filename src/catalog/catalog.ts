@@ -1,25 +1,173 @@
-// Placeholder with the agreed shapes; replaced by the catalog branch.
-export interface GgufInfo {
-  architecture: string; name?: string; fileType?: number; quantization: string; parameterCount: number; parameterSize: string;
-  contextLength?: number; embeddingLength?: number; blockCount?: number; headCount?: number; headCountKv?: number;
-  chatTemplate?: string; hasFim: boolean; tensorBytes: number; metadata: Record<string, unknown>;
-}
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { DigestCache } from './digest.js';
+import { readGguf, type GgufInfo } from './gguf.js';
+import { normalizeModelName } from './names.js';
+
+export type { GgufInfo } from './gguf.js';
+export { normalizeModelName } from './names.js';
+
 export interface CatalogModel {
-  name: string; path: string; source: 'config' | 'discovered'; aliases: string[]; args: string[]; options: Record<string, unknown>;
-  keepAlive?: string | number; ctxSize?: number; parallel?: number; queueSize?: number; pinned: boolean; embedding: boolean;
-  mmproj?: string; system?: string; template?: string; size: number; modifiedAt: Date; digest: string; gguf: GgufInfo;
+  /** Normalised name, e.g. "tiny:latest". */
+  name: string;
+  path: string;
+  source: 'config' | 'discovered';
+  aliases: string[];
+  args: string[];
+  options: Record<string, unknown>;
+  keepAlive?: string | number | undefined;
+  ctxSize?: number | undefined;
+  parallel?: number | undefined;
+  queueSize?: number | undefined;
+  pinned: boolean;
+  embedding: boolean;
+  mmproj?: string | undefined;
+  system?: string | undefined;
+  template?: string | undefined;
+  size: number;
+  modifiedAt: Date;
+  digest: string;
+  gguf: GgufInfo;
 }
-export function normalizeModelName(name: string): string {
-  const n = name.trim().toLowerCase();
-  return n.includes(':') ? n : `${n}:latest`;
+
+export interface CatalogOptions {
+  config: Config;
+  /** The config file's directory: relative model paths resolve against it. */
+  baseDir: string;
+  /** Working directory: models_dirs and data_dir resolve against it. */
+  cwd: string;
 }
-export function capabilities(model: CatalogModel): string[] {
-  return model.embedding ? ['embedding'] : ['completion'];
+
+/** Ollama's capability names, derived from the header and config. */
+export function capabilities(m: CatalogModel): string[] {
+  const caps: string[] = [];
+  if (!m.embedding) caps.push('completion');
+  if (m.embedding) caps.push('embedding');
+  const template = m.template ?? m.gguf.chatTemplate ?? '';
+  if (!m.embedding && /tools|tool_call/.test(template)) caps.push('tools');
+  if (m.gguf.hasFim) caps.push('insert');
+  if (m.mmproj) caps.push('vision');
+  if (/<think>|enable_thinking|reasoning_content/.test(template)) caps.push('thinking');
+  return caps;
 }
+
+async function* ggufFiles(dir: string): AsyncGenerator<string> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const full = join(dir, e.name);
+    if (e.isDirectory()) yield* ggufFiles(full);
+    else if (e.name.toLowerCase().endsWith('.gguf')) yield full;
+  }
+}
+
+function isProjector(file: string): boolean {
+  return /mmproj/i.test(basename(file));
+}
+
+/** Which models exist: configured entries plus every *.gguf in the model directories. */
 export class Catalog {
+  private models = new Map<string, CatalogModel>();
+  private byAlias = new Map<string, string>();
   warnings: string[] = [];
-  constructor(readonly opts: { config: unknown; baseDir: string; cwd: string }) {}
-  async refresh(): Promise<void> {}
-  list(): CatalogModel[] { return []; }
-  resolve(_name: string): CatalogModel | undefined { return undefined; }
+  private readonly digests: DigestCache;
+
+  constructor(private opts: CatalogOptions) {
+    this.digests = new DigestCache(join(resolve(opts.cwd, opts.config.data_dir), 'digests.json'));
+  }
+
+  /** Swaps in a new config (hot reload); call refresh() afterwards. */
+  reconfigure(opts: CatalogOptions): void {
+    this.opts = opts;
+  }
+
+  get modelDirs(): string[] {
+    return this.opts.config.models_dirs.map((d) => resolve(this.opts.cwd, d));
+  }
+
+  async refresh(): Promise<void> {
+    const { config, baseDir } = this.opts;
+    const warnings: string[] = [];
+    const models = new Map<string, CatalogModel>();
+    const byAlias = new Map<string, string>();
+
+    const describe = async (path: string): Promise<{ gguf: GgufInfo; size: number; modifiedAt: Date; digest: string } | undefined> => {
+      try {
+        const [info, st, digest] = await Promise.all([readGguf(path), stat(path), this.digests.digest(path)]);
+        return { gguf: info, size: st.size, modifiedAt: st.mtime, digest };
+      } catch (err) {
+        warnings.push(`${path}: not a readable GGUF (${(err as Error).message})`);
+        return undefined;
+      }
+    };
+    const siblingProjector = async (path: string): Promise<string | undefined> => {
+      const dir = dirname(path);
+      try {
+        const hit = (await readdir(dir)).find((f) => isProjector(f) && f.toLowerCase().endsWith('.gguf'));
+        return hit ? join(dir, hit) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+
+    for (const dir of this.modelDirs) {
+      for await (const path of ggufFiles(dir)) {
+        if (isProjector(path)) continue;
+        const d = await describe(path);
+        if (!d) continue;
+        const name = normalizeModelName(basename(path).replace(/\.gguf$/i, ''));
+        models.set(name, {
+          name, path, source: 'discovered', aliases: [], args: [], options: {}, pinned: false,
+          embedding: isEmbedding(d.gguf), mmproj: await siblingProjector(path), ...d,
+        });
+      }
+    }
+
+    for (const [rawName, entry] of Object.entries(config.models)) {
+      const name = normalizeModelName(rawName);
+      const path = resolve(baseDir, entry.path);
+      const d = await describe(path);
+      if (!d) continue;
+      models.set(name, {
+        name,
+        path,
+        source: 'config',
+        aliases: entry.aliases.map(normalizeModelName),
+        args: entry.args,
+        options: entry.options,
+        keepAlive: entry.keep_alive,
+        ctxSize: entry.ctx_size,
+        parallel: entry.parallel,
+        queueSize: entry.queue_size,
+        pinned: entry.pinned,
+        embedding: entry.embedding ?? isEmbedding(d.gguf),
+        mmproj: entry.mmproj ? resolve(baseDir, entry.mmproj) : undefined,
+        system: entry.system,
+        template: entry.template,
+        ...d,
+      });
+    }
+    for (const m of models.values()) for (const a of m.aliases) byAlias.set(a, m.name);
+    this.models = models;
+    this.byAlias = byAlias;
+    this.warnings = warnings;
+  }
+
+  list(): CatalogModel[] {
+    return [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  resolve(name: string): CatalogModel | undefined {
+    const n = normalizeModelName(name);
+    return this.models.get(n) ?? this.models.get(this.byAlias.get(n) ?? '');
+  }
+}
+
+function isEmbedding(info: GgufInfo): boolean {
+  return info.poolingType !== undefined || /bert|embed/i.test(info.architecture) || /embed/i.test(info.name ?? '');
 }

@@ -25,7 +25,7 @@ export async function startGateway(config: Record<string, unknown> = {}): Promis
   await mkdir(join(dir, 'data', 'models'), { recursive: true });
   const configFile = join(dir, 'config', 'corral.yaml');
   const full = {
-    llama_server: { binary: fixtures.llamaServer, args: ['-t', '1'], stop_timeout: '5s', ...(config.llama_server as object) },
+    llama_server: { binary: fixtures.llamaServer, args: ['-t', '1', '--ignore-eos'], stop_timeout: '5s', ...(config.llama_server as object) },
     defaults: { ctx_size: 512, ...(config.defaults as object) },
     ...Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'llama_server' && k !== 'defaults')),
   };
