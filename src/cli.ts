@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ensureLlamaServer, llamaServerVersion } from './provision/llama-binary.js';
+import { tokenCommand, userCommand } from './auth/cli.js';
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   async provision() {
@@ -7,6 +8,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     process.stderr.write(`[provision] llama-server: ${bin.path} (${bin.reason}), version ${await llamaServerVersion(bin.path)}\n`);
     return 0;
   },
+  user: (args) => userCommand(args),
+  token: (args) => tokenCommand(args),
 };
 
 const [name = 'serve', ...rest] = process.argv.slice(2);
