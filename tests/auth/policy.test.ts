@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApiToken } from '../../src/auth/tokens.js';
 import type { Role } from '../../src/auth/principal.js';
 import type { Store } from '../../src/store/database.js';
+import type { Config } from '../../src/config/schema.js';
 import { buildTestApp, clock, passwords, tempStore, type TestClock } from './helpers.js';
 
 const REMOTE = '203.0.113.7';
@@ -77,7 +78,7 @@ describe('modes, addresses and token states', () => {
   let store: Store;
   let t: TestClock;
   const apps: FastifyInstance[] = [];
-  const build = async (config: Parameters<typeof buildTestApp>[1]['config'] = {}) => {
+  const build = async (config: Partial<Config['auth']> = {}) => {
     const app = await buildTestApp(store, { config, now: t.now });
     apps.push(app);
     return app;
