@@ -37,7 +37,12 @@ export function clock(start = Date.parse('2025-06-01T12:00:00Z')): TestClock {
 /** An app with the auth plugin, login routes and dummy routes covering each kind of endpoint. */
 export async function buildTestApp(
   store: Store,
-  options: { config?: Partial<Config['auth']>; now?: () => number; throttle?: LoginThrottle } = {},
+  options: {
+    config?: Partial<Config['auth']>;
+    now?: () => number;
+    throttle?: LoginThrottle;
+    routes?: (app: FastifyInstance) => void;
+  } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify();
   const now = options.now ?? Date.now;
@@ -74,6 +79,7 @@ export async function buildTestApp(
   app.get('/admin/login', { config: { auth: { public: true } } }, async () => 'login page');
   app.post('/admin/users', { config: { auth: { role: 'admin' } } }, ok);
   app.post('/admin/models/unload', { config: { auth: { role: 'operator' } } }, ok);
+  options.routes?.(app);
   await app.ready();
   return app;
 }
