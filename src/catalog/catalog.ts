@@ -78,7 +78,7 @@ export class Catalog {
   private readonly digests: DigestCache;
 
   constructor(private opts: CatalogOptions) {
-    this.digests = new DigestCache(join(resolve(opts.cwd, opts.config.data_dir), 'digests.json'));
+    this.digests = new DigestCache({ file: join(resolve(opts.cwd, opts.config.data_dir), 'digests.json') });
   }
 
   /** Swaps in a new config (hot reload); call refresh() afterwards. */
@@ -96,12 +96,12 @@ export class Catalog {
     const models = new Map<string, CatalogModel>();
     const byAlias = new Map<string, string>();
 
-    const describe = async (path: string): Promise<{ gguf: GgufInfo; size: number; modifiedAt: Date; digest: string } | undefined> => {
+    const describe = async (path: string, configuredAs?: string): Promise<{ gguf: GgufInfo; size: number; modifiedAt: Date; digest: string } | undefined> => {
       try {
         const [info, st, digest] = await Promise.all([readGguf(path), stat(path), this.digests.digest(path)]);
         return { gguf: info, size: st.size, modifiedAt: st.mtime, digest };
       } catch (err) {
-        warnings.push(`${path}: not a readable GGUF (${(err as Error).message})`);
+        warnings.push(configuredAs ? `model ${configuredAs}: ${path}: ${(err as Error).message}` : `skipping ${path}: ${(err as Error).message}`);
         return undefined;
       }
     };
@@ -115,9 +115,11 @@ export class Catalog {
       }
     };
 
+    // A file that has a config entry is listed under that name only.
+    const configuredPaths = new Set(Object.values(config.models).map((e) => resolve(baseDir, e.path)));
     for (const dir of this.modelDirs) {
       for await (const path of ggufFiles(dir)) {
-        if (isProjector(path)) continue;
+        if (isProjector(path) || configuredPaths.has(path)) continue;
         const d = await describe(path);
         if (!d) continue;
         const name = normalizeModelName(basename(path).replace(/\.gguf$/i, ''));
@@ -131,7 +133,7 @@ export class Catalog {
     for (const [rawName, entry] of Object.entries(config.models)) {
       const name = normalizeModelName(rawName);
       const path = resolve(baseDir, entry.path);
-      const d = await describe(path);
+      const d = await describe(path, name);
       if (!d) continue;
       models.set(name, {
         name,
@@ -152,14 +154,20 @@ export class Catalog {
         ...d,
       });
     }
-    for (const m of models.values()) for (const a of m.aliases) byAlias.set(a, m.name);
+    for (const m of models.values()) {
+      for (const a of m.aliases) {
+        byAlias.set(a, m.name);
+        // A configured alias outranks a discovered file of the same name.
+        if (models.get(a)?.source === 'discovered') models.delete(a);
+      }
+    }
     this.models = models;
     this.byAlias = byAlias;
     this.warnings = warnings;
   }
 
   list(): CatalogModel[] {
-    return [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.models.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   resolve(name: string): CatalogModel | undefined {
@@ -169,5 +177,6 @@ export class Catalog {
 }
 
 function isEmbedding(info: GgufInfo): boolean {
-  return info.poolingType !== undefined || /bert|embed/i.test(info.architecture) || /embed/i.test(info.name ?? '');
+  // llama.cpp writes a pooling type only for models meant to produce embeddings.
+  return info.metadata[`${info.architecture}.pooling_type`] !== undefined || /bert|embed/i.test(info.architecture) || /embed/i.test(info.name ?? '');
 }

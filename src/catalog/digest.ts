@@ -1,64 +1,118 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
-interface CacheEntry {
+/** `sha256:<hex>` of a file, streamed so multi-GB models never sit in memory. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), hash);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+interface Entry {
   size: number;
   mtimeMs: number;
   ino: number;
   digest: string;
 }
 
+export interface DigestCacheOptions {
+  /** JSON file the digests persist in, e.g. `<data_dir>/digests.json`. */
+  file: string;
+  /** Replaceable so tests can count how often a file is actually hashed. */
+  hash?: (path: string) => Promise<string>;
+}
+
 /**
- * sha256 digests of model files, cached on disk by path + size + mtime + inode so a large file is
- * hashed once, not on every start. Concurrent requests for one file share one computation.
+ * Hashing a multi-GB GGUF takes seconds, so digests are remembered by (size, mtime, inode) and survive
+ * restarts; any change to the file makes its identity differ and forces a new hash.
  */
 export class DigestCache {
-  private entries: Record<string, CacheEntry> | undefined;
-  private readonly pending = new Map<string, Promise<string>>();
-  /** How many files were actually read (for tests and the doctor). */
-  hashed = 0;
+  private readonly file: string;
+  private readonly hash: (path: string) => Promise<string>;
+  private entries: Promise<Map<string, Entry>> | undefined;
+  private readonly inflight = new Map<string, Promise<string>>();
+  /** Saves run one after another so an older snapshot never overwrites a newer one. */
+  private saving: Promise<void> = Promise.resolve();
 
-  constructor(private readonly file: string) {}
-
-  private async load(): Promise<Record<string, CacheEntry>> {
-    if (!this.entries) {
-      try {
-        this.entries = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, CacheEntry>;
-      } catch {
-        this.entries = {};
-      }
-    }
-    return this.entries;
+  constructor(opts: DigestCacheOptions) {
+    this.file = resolve(opts.file);
+    this.hash = opts.hash ?? sha256File;
   }
 
   async digest(path: string): Promise<string> {
-    const running = this.pending.get(path);
-    if (running) return running;
-    const job = this.compute(path).finally(() => this.pending.delete(path));
-    this.pending.set(path, job);
-    return job;
+    const abs = resolve(path);
+    const st = await stat(abs);
+    const identity = `${abs}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+    const entries = await this.load();
+    const known = entries.get(abs);
+    if (known && known.size === st.size && known.mtimeMs === st.mtimeMs && known.ino === st.ino) return known.digest;
+    let pending = this.inflight.get(identity);
+    if (!pending) {
+      pending = this.compute(abs, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }).finally(() => this.inflight.delete(identity));
+      this.inflight.set(identity, pending);
+    }
+    return pending;
   }
 
-  private async compute(path: string): Promise<string> {
+  /** Drops entries for files that are gone, so the cache does not grow with every deleted model. */
+  async prune(keep: Iterable<string>): Promise<void> {
     const entries = await this.load();
-    const st = await stat(path);
-    const hit = entries[path];
-    if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs && hit.ino === st.ino) return hit.digest;
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-    this.hashed++;
-    const digest = `sha256:${hash.digest('hex')}`;
-    entries[path] = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, digest };
-    await this.save(entries);
+    const wanted = new Set([...keep].map((p) => resolve(p)));
+    let changed = false;
+    for (const key of [...entries.keys()]) {
+      if (!wanted.has(key)) {
+        entries.delete(key);
+        changed = true;
+      }
+    }
+    if (changed) await this.save();
+  }
+
+  private async compute(abs: string, before: Omit<Entry, 'digest'>): Promise<string> {
+    const digest = await this.hash(abs);
+    const after = await stat(abs);
+    // A file rewritten while being hashed gets the digest of some mixture; answer it but do not remember it.
+    if (after.size === before.size && after.mtimeMs === before.mtimeMs && after.ino === before.ino) {
+      (await this.load()).set(abs, { ...before, digest });
+      await this.save();
+    }
     return digest;
   }
 
-  private async save(entries: Record<string, CacheEntry>): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(entries));
-    await rename(tmp, this.file);
+  private load(): Promise<Map<string, Entry>> {
+    this.entries ??= readFile(this.file, 'utf8').then(
+      (text) => {
+        const map = new Map<string, Entry>();
+        try {
+          const raw = JSON.parse(text) as Record<string, Partial<Entry>>;
+          for (const [k, v] of Object.entries(raw)) {
+            if (typeof v?.digest === 'string' && typeof v.size === 'number' && typeof v.mtimeMs === 'number' && typeof v.ino === 'number') {
+              map.set(k, v as Entry);
+            }
+          }
+        } catch {
+          // A corrupt cache only costs re-hashing.
+        }
+        return map;
+      },
+      () => new Map<string, Entry>(),
+    );
+    return this.entries;
+  }
+
+  private save(): Promise<void> {
+    const run = this.saving.then(async () => {
+      const entries = await this.load();
+      const body = JSON.stringify(Object.fromEntries([...entries].sort(([a], [b]) => a.localeCompare(b))), null, 1);
+      await mkdir(dirname(this.file), { recursive: true });
+      const tmp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(tmp, body);
+      await rename(tmp, this.file);
+    });
+    this.saving = run.catch(() => undefined);
+    return run;
   }
 }

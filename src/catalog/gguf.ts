@@ -1,86 +1,263 @@
-import { gguf, GGMLFileQuantizationType, GGMLQuantizationType } from '@huggingface/gguf';
+import { open } from 'node:fs/promises';
+import { fileTypeName, humanNumber, tensorTypeName } from './ggml-names.js';
 
-/** What Corral needs from a GGUF header; read without touching tensor data. */
+export { fileTypeName, humanNumber, tensorTypeName };
+
+/** What the catalog and /api/show need from a GGUF file, read from its header only (never the weights). */
 export interface GgufInfo {
   architecture: string;
-  name?: string | undefined;
-  fileType?: number | undefined;
+  name?: string;
+  /** general.file_type (llama_ftype). */
+  fileType?: number;
   quantization: string;
   parameterCount: number;
+  /** Ollama style: '7.2B', '494.03M', '123K'. */
   parameterSize: string;
-  contextLength?: number | undefined;
-  embeddingLength?: number | undefined;
-  blockCount?: number | undefined;
-  headCount?: number | undefined;
-  headCountKv?: number | undefined;
-  chatTemplate?: string | undefined;
+  contextLength?: number;
+  embeddingLength?: number;
+  blockCount?: number;
+  headCount?: number;
+  headCountKv?: number;
+  chatTemplate?: string;
   hasFim: boolean;
-  poolingType?: number | undefined;
-  /** Header keys for /api/show's model_info; large arrays (the vocabulary) are left out. */
+  /** Bytes from the start of the (aligned) data section to the end of the file. */
+  tensorBytes: number;
+  /** GGUF key/values as Ollama's `model_info`: arrays are null unless read with `verbose`. */
   metadata: Record<string, unknown>;
+  /** Only with `verbose`, like Ollama's `tensors` in /api/show. */
+  tensors?: GgufTensor[];
 }
 
-/** Ollama-style parameter size: "7.2B", "494.03M", "1.23K". */
-export function formatParameterSize(n: number): string {
-  const units: [number, string][] = [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'K']];
-  for (const [size, unit] of units) {
-    if (n >= size) {
-      const v = n / size;
-      return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)}${unit}`.replace(/\.0+([A-Z])$/, '$1');
+export interface GgufTensor {
+  name: string;
+  type: string;
+  shape: number[];
+}
+
+export class GgufError extends Error {
+  override name = 'GgufError';
+}
+
+const FIM_TOKENS = ['<|fim_prefix|>', '<fim_prefix>', '<|fim▁begin|>', '<PRE>'].map((t) => Buffer.from(t));
+const FIM_LENGTHS = new Set(FIM_TOKENS.map((b) => b.length));
+const FIM_TEXT = new Set(FIM_TOKENS.map((b) => b.toString()));
+const SCALAR_SIZE: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+
+/** Thrown when the parser runs past the bytes read so far; the caller reads a longer prefix and starts over. */
+class NeedMore extends Error {}
+
+/**
+ * Synchronous reads over a prefix of the file. Awaiting every value of a 150k-token vocabulary costs
+ * half a second in promise overhead; parsing a buffer and re-parsing a longer one when it runs out
+ * costs a few milliseconds.
+ */
+class Reader {
+  pos = 0;
+  constructor(
+    private readonly buf: Buffer,
+    private readonly size: number,
+  ) {}
+
+  private need(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n > this.size) throw new GgufError(`truncated header at byte ${this.pos}`);
+    throw new NeedMore();
+  }
+
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(): number {
+    this.need(8);
+    // Two u32 halves: BigInt conversions dominate the profile of large vocabularies.
+    const lo = this.buf.readUInt32LE(this.pos);
+    const hi = this.buf.readUInt32LE(this.pos + 4);
+    if (hi >= 0x200000) throw new GgufError(`implausible 64-bit value at byte ${this.pos}`);
+    this.pos += 8;
+    return hi * 0x100000000 + lo;
+  }
+
+  /** Reads a string and reports whether it is one of `candidates`, without decoding it. */
+  stringIn(candidates: Buffer[], lengths: Set<number>): boolean {
+    const len = this.u64();
+    this.need(len);
+    const start = this.pos;
+    this.pos += len;
+    return lengths.has(len) && candidates.some((c) => c.length === len && this.buf.compare(c, 0, len, start, start + len) === 0);
+  }
+
+  string(): string {
+    const len = this.u64();
+    this.need(len);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+
+  scalar(type: number): unknown {
+    if (type === 8) return this.string();
+    const size = SCALAR_SIZE[type];
+    if (size === undefined) throw new GgufError(`unknown value type ${type} at byte ${this.pos}`);
+    this.need(size);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos += size;
+    switch (type) {
+      case 0: return b.readUInt8(p);
+      case 1: return b.readInt8(p);
+      case 2: return b.readUInt16LE(p);
+      case 3: return b.readInt16LE(p);
+      case 4: return b.readUInt32LE(p);
+      case 5: return b.readInt32LE(p);
+      case 6: return b.readFloatLE(p);
+      case 7: return b.readUInt8(p) !== 0;
+      case 10: return Number(b.readBigUInt64LE(p));
+      case 11: return Number(b.readBigInt64LE(p));
+      default: return b.readDoubleLE(p);
     }
   }
-  return String(n);
 }
 
-function plain(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value);
-  if (Array.isArray(value)) return value.map(plain);
-  return value;
+export interface ReadGgufOptions {
+  /** Keep arrays (tokens, merges, …) in `metadata` and list the tensors. */
+  verbose?: boolean;
 }
 
-export async function readGguf(path: string, opts: { verbose?: boolean } = {}): Promise<GgufInfo> {
-  const parsed = await gguf(path, { allowLocalFile: true, computeParametersCount: true });
-  const md = parsed.metadata as Record<string, unknown>;
-  const arch = String(md['general.architecture'] ?? 'unknown');
-  const num = (key: string): number | undefined => {
-    const v = md[`${arch}.${key}`];
-    return typeof v === 'number' || typeof v === 'bigint' ? Number(v) : undefined;
-  };
+/** Headers beyond this are not plausible (the largest real vocabularies take ~20 MB). */
+const MAX_HEADER = 512 * 1024 * 1024;
+
+export async function readGguf(path: string, opts: ReadGgufOptions = {}): Promise<GgufInfo> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size < 24) throw new GgufError(`${path}: not a GGUF file (too short)`);
+    let buf = Buffer.alloc(0);
+    for (let want = Math.min(size, 4 << 20); ; want = Math.min(size, want * 4, MAX_HEADER)) {
+      const more = Buffer.alloc(want - buf.length);
+      const { bytesRead } = await fh.read(more, 0, more.length, buf.length);
+      buf = Buffer.concat([buf, more.subarray(0, bytesRead)]);
+      try {
+        return parse(new Reader(buf, size), size, path, opts);
+      } catch (err) {
+        if (err instanceof GgufError && !err.message.startsWith(path)) throw new GgufError(`${path}: ${err.message}`);
+        if (!(err instanceof NeedMore)) throw err;
+        if (buf.length >= Math.min(size, MAX_HEADER) || bytesRead === 0) throw new GgufError(`${path}: header larger than ${buf.length} bytes`);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): GgufInfo {
+  const magic = r.u32();
+  if (magic !== 0x46554747) throw new GgufError(`${path}: not a GGUF file (bad magic)`);
+  const version = r.u32();
+  if (version < 2 || version > 3) throw new GgufError(`${path}: unsupported GGUF version ${version}`);
+  const tensorCount = r.u64();
+  const kvCount = r.u64();
+
   const metadata: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(md)) {
-    if (key === 'version' || key === 'tensor_count' || key === 'kv_count') continue;
-    if (Array.isArray(value) && value.length > 64 && !opts.verbose) {
-      metadata[key] = null;
+  let fimToken = false;
+  for (let i = 0; i < kvCount; i++) {
+    const key = r.string();
+    const type = r.u32();
+    if (type !== 9) {
+      metadata[key] = r.scalar(type);
       continue;
     }
-    metadata[key] = plain(value);
+    const of = r.u32();
+    const count = r.u64();
+    if (of === 9) throw new GgufError(`${path}: nested arrays are not supported (${key})`);
+    const scan = key === 'tokenizer.ggml.tokens' && of === 8;
+    if (!opts.verbose) {
+      metadata[key] = null;
+      if (scan) {
+        for (let j = 0; j < count; j++) if (r.stringIn(FIM_TOKENS, FIM_LENGTHS)) fimToken = true;
+      } else if (of === 8) {
+        for (let j = 0; j < count; j++) r.skip(r.u64());
+      } else {
+        const size = SCALAR_SIZE[of];
+        if (size === undefined) throw new GgufError(`${path}: unknown array type ${of} (${key})`);
+        r.skip(count * size);
+      }
+      continue;
+    }
+    const values: unknown[] = [];
+    for (let j = 0; j < count; j++) {
+      const v = r.scalar(of);
+      if (scan && FIM_TEXT.has(v as string)) fimToken = true;
+      values.push(v);
+    }
+    metadata[key] = values;
   }
-  const fileType = typeof md['general.file_type'] === 'number' ? (md['general.file_type'] as number) : undefined;
-  let quantization = fileType !== undefined ? (GGMLFileQuantizationType[fileType] ?? `type ${fileType}`) : undefined;
-  if (quantization === undefined) {
-    // No file_type key: name it after the most common tensor type.
-    const counts = new Map<number, number>();
-    for (const t of parsed.tensorInfos) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + 1);
-    const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-    quantization = top !== undefined ? (GGMLQuantizationType[top] ?? 'unknown') : 'unknown';
+
+  const tensors: GgufTensor[] = [];
+  const elementsByType = new Map<number, number>();
+  let parameterCount = 0;
+  for (let i = 0; i < tensorCount; i++) {
+    const name = r.string();
+    const dims = r.u32();
+    if (dims > 8) throw new GgufError(`${path}: tensor ${name} has ${dims} dimensions`);
+    const shape: number[] = [];
+    for (let d = 0; d < dims; d++) shape.push(r.u64());
+    const type = r.u32();
+    r.u64();
+    const n = shape.reduce((a, b) => a * b, 1);
+    parameterCount += n;
+    // Norms and biases stay F32 in quantized files; only matrices say what the quantization is.
+    if (dims >= 2) elementsByType.set(type, (elementsByType.get(type) ?? 0) + n);
+    if (opts.verbose) tensors.push({ name, type: tensorTypeName(type), shape });
   }
-  quantization = quantization.replace(/^MOSTLY_/, '');
-  const kvHeads = md[`${arch}.attention.head_count_kv`];
-  return {
+
+  const alignment = typeof metadata['general.alignment'] === 'number' ? (metadata['general.alignment'] as number) : 32;
+  const dataStart = Math.ceil(r.pos / alignment) * alignment;
+  const arch = typeof metadata['general.architecture'] === 'string' ? (metadata['general.architecture'] as string) : 'unknown';
+  const num = (key: string): number | undefined => {
+    const v = metadata[`${arch}.${key}`];
+    return typeof v === 'number' ? v : undefined;
+  };
+  const fileType = typeof metadata['general.file_type'] === 'number' ? (metadata['general.file_type'] as number) : undefined;
+  let quantization: string;
+  if (fileType !== undefined) quantization = fileTypeName(fileType);
+  else {
+    const dominant = [...elementsByType].sort((a, b) => b[1] - a[1])[0];
+    quantization = dominant ? tensorTypeName(dominant[0]) : 'unknown';
+  }
+  const name = metadata['general.name'];
+  const template = metadata['tokenizer.chat_template'];
+  const info: GgufInfo = {
     architecture: arch,
-    name: typeof md['general.name'] === 'string' ? md['general.name'] : undefined,
-    fileType,
     quantization,
-    parameterCount: parsed.parameterCount,
-    parameterSize: formatParameterSize(parsed.parameterCount),
-    contextLength: num('context_length'),
-    embeddingLength: num('embedding_length'),
-    blockCount: num('block_count'),
-    headCount: num('attention.head_count'),
-    headCountKv: Array.isArray(kvHeads) ? Number(kvHeads[0]) : num('attention.head_count_kv'),
-    chatTemplate: typeof md['tokenizer.chat_template'] === 'string' ? md['tokenizer.chat_template'] : undefined,
-    hasFim: md['tokenizer.ggml.fim_pre_token_id'] !== undefined && md['tokenizer.ggml.fim_suf_token_id'] !== undefined,
-    poolingType: num('pooling_type'),
+    parameterCount,
+    parameterSize: humanNumber(parameterCount),
+    hasFim: fimToken || typeof metadata['tokenizer.ggml.fim_pre_token_id'] === 'number',
+    tensorBytes: Math.max(0, size - dataStart),
     metadata,
   };
+  if (typeof name === 'string') info.name = name;
+  if (fileType !== undefined) info.fileType = fileType;
+  if (typeof template === 'string') info.chatTemplate = template;
+  const fields = [
+    ['contextLength', 'context_length'],
+    ['embeddingLength', 'embedding_length'],
+    ['blockCount', 'block_count'],
+    ['headCount', 'attention.head_count'],
+    ['headCountKv', 'attention.head_count_kv'],
+  ] as const;
+  for (const [field, key] of fields) {
+    const v = num(key);
+    if (v !== undefined) info[field] = v;
+  }
+  if (opts.verbose) info.tensors = tensors;
+  return info;
 }

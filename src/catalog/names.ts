@@ -4,6 +4,7 @@
  */
 export function normalizeModelName(name: string): string {
   let n = name.trim().toLowerCase();
+  if (n.startsWith('registry.ollama.ai/')) n = n.slice('registry.ollama.ai/'.length);
   if (n.startsWith('library/')) n = n.slice('library/'.length);
   const slash = n.lastIndexOf('/');
   const colon = n.lastIndexOf(':');
