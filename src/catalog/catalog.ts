@@ -101,7 +101,7 @@ export class Catalog {
         const [info, st, digest] = await Promise.all([readGguf(path), stat(path), this.digests.digest(path)]);
         return { gguf: info, size: st.size, modifiedAt: st.mtime, digest };
       } catch (err) {
-        warnings.push(configuredAs ? `model ${configuredAs}: ${path}: ${(err as Error).message}` : `skipping ${path}: ${(err as Error).message}`);
+        warnings.push(configuredAs ? `model ${configuredAs} (${path}): ${(err as Error).message}` : `skipping ${path}: ${(err as Error).message}`);
         return undefined;
       }
     };
