@@ -26,6 +26,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   gateway.scheduler.on('failed', (name, rec) => app.log.error({ model: name, reason: rec.failure.reason, exitCode: rec.failure.exitCode, lastLines: rec.failure.lastLines.slice(-5), consecutive: rec.consecutive }, 'llama-server failed'));
   gateway.scheduler.on('restarting', (name, attempt) => app.log.warn({ model: name, attempt }, 'restarting pinned model'));
   gateway.scheduler.on('gave-up', (name, rec) => app.log.error({ model: name, consecutive: rec.consecutive }, 'model is crash-looping; no more automatic restarts'));
+  gateway.scheduler.on('loaded', (name, ms) => app.log.info({ model: name, ms }, 'model loaded'));
   gateway.scheduler.on('unloaded', (name, reason) => app.log.info({ model: name, reason }, 'model unloaded'));
   await app.listen({ host, port });
 

@@ -19,6 +19,12 @@ export interface ReapResult {
 }
 
 function alive(pid: number): boolean {
+  // A zombie (dead, not yet reaped by its new parent) answers kill(0) but holds nothing.
+  try {
+    if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
+  } catch {
+    // no procfs, or already gone
+  }
   try {
     process.kill(pid, 0);
     return true;

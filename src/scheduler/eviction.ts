@@ -29,8 +29,7 @@ export type RoomPlan =
   /** No amount of waiting helps (budget too small, pinned models in the way). */
   | { kind: 'never'; reason: string };
 
-const GB = 1e9;
-export const gb = (bytes: number): string => `${(bytes / GB).toFixed(bytes < 10 * GB ? 2 : 1)} GB`;
+export const gb = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`);
 
 /**
  * Decides which residents must go for `req` to load. Pure, so the policy is testable without
