@@ -24,8 +24,18 @@ export function until(scheduler: Scheduler, check: () => boolean, timeoutMs = 15
 }
 
 /** Rewrites the test gateway's YAML and waits for the reload it triggers. */
+const lastGood = new Map<string, string>();
+
 export async function editConfig(t: TestGateway, edit: (config: Record<string, any>) => void | string): Promise<ReloadState> {
-  const config = parse(await readFile(t.configFile, 'utf8')) as Record<string, any>;
+  let text = await readFile(t.configFile, 'utf8');
+  try {
+    parse(text);
+    lastGood.set(t.configFile, text);
+  } catch {
+    // The previous edit was deliberately broken: edit the last parseable version instead.
+    text = lastGood.get(t.configFile) ?? '{}';
+  }
+  const config = parse(text) as Record<string, any>;
   const replaced = edit(config);
   const reloaded = once(t.gw.events, 'reload') as Promise<[ReloadState]>;
   await writeFile(t.configFile, typeof replaced === 'string' ? replaced : stringify(config));
