@@ -1,15 +1,20 @@
+import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
-import { Catalog, type CatalogModel } from './catalog/catalog.js';
+import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
+import { diffConfig } from './config/diff.js';
+import { watchFile } from './config/watch.js';
 import { parseDuration } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
 import { runnerArgs } from './runner/args.js';
+import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { Runner } from './runner/runner.js';
+import { nvidiaVram, resolveBudget } from './scheduler/budget.js';
 import { estimateMemory } from './scheduler/memory.js';
-import { Scheduler, type SchedulableModel } from './scheduler/scheduler.js';
+import { Scheduler, type SchedulableModel, type SchedulerPolicy } from './scheduler/scheduler.js';
 import { openDatabase, type Store } from './store/database.js';
 
 export interface GatewayOptions {
@@ -20,6 +25,21 @@ export interface GatewayOptions {
   logger?: FastifyServerOptions['logger'];
   /** Missing config file → embedded defaults (the quick start); tests pass false. */
   optionalConfig?: boolean;
+  /** Reload the config file when it changes (default true when there is a file). */
+  watchConfig?: boolean;
+}
+
+/** The outcome of the last config reload, for logs and the admin UI. */
+export interface ReloadState {
+  at: Date;
+  ok: boolean;
+  /** file:line problems when the new config was rejected (the last good one keeps serving). */
+  problems: string[];
+  changes: string[];
+}
+
+export interface GatewayEvents {
+  reload: [state: ReloadState];
 }
 
 export interface Gateway {
@@ -30,8 +50,17 @@ export interface Gateway {
   config(): Config;
   loaded: LoadedConfig;
   store: Store;
-  /** Stops accepting requests and stops every llama-server. */
-  close(): Promise<void>;
+  pids: PidRegistry;
+  /** Children a previous gateway left behind, stopped before anything was spawned. */
+  reaped: ReapResult[];
+  /** Settles once the pinned models' first loads have finished (or failed). */
+  pinned: Promise<void>;
+  events: EventEmitter<GatewayEvents>;
+  /** Re-reads the config file and applies the difference (what the file watcher calls). */
+  reload(): Promise<ReloadState>;
+  reloadState(): ReloadState | undefined;
+  /** Stops accepting requests, waits up to `drainMs` for running ones, then stops every llama-server. */
+  close(opts?: { drainMs?: number }): Promise<void>;
 }
 
 function safeFileName(name: string): string {
@@ -42,15 +71,38 @@ function safeFileName(name: string): string {
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const env = opts.env ?? process.env;
   const cwd = resolve(opts.cwd ?? process.cwd());
-  const loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
+  let loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
   let config = loaded.config;
-  const binary = await ensureLlamaServer({ configured: config.llama_server.binary, env, progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`) });
+  const provision = (c: Config): Promise<ResolvedBinary> =>
+    ensureLlamaServer({ configured: c.llama_server.binary, env, progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`) });
+  let binary = await provision(config);
   const catalog = new Catalog({ config, baseDir: loaded.baseDir, cwd });
   await catalog.refresh();
+
+  // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and ports.
+  const pids = new PidRegistry(join(resolve(cwd, config.data_dir), 'pids'));
+  const reaped = await pids.reapOrphans(parseDuration(config.llama_server.stop_timeout));
+
+  const vramBytes = await nvidiaVram();
+  const makePolicy = (c: Config): SchedulerPolicy => ({
+    maxLoadedModels: c.scheduler.max_loaded_models,
+    memoryBudget: resolveBudget(c.scheduler, { vramBytes }),
+    groups: Object.fromEntries(Object.entries(c.scheduler.groups).map(([g, members]) => [g, members.map((m) => catalog.resolve(m)?.name ?? normalizeModelName(m))])),
+    evictionWaitMs: parseDuration(c.scheduler.eviction_wait),
+    backoff: {
+      initialMs: parseDuration(c.scheduler.restart_backoff.initial),
+      maxMs: parseDuration(c.scheduler.restart_backoff.max),
+      maxRestarts: c.scheduler.restart_backoff.max_restarts,
+      resetAfterMs: parseDuration(c.scheduler.restart_backoff.reset_after),
+    },
+  });
+  let policy = makePolicy(config);
 
   const schedulable = (m: CatalogModel): SchedulableModel => {
     const parallel = m.parallel ?? config.defaults.parallel;
     const ctxSize = m.ctxSize ?? config.defaults.ctx_size;
+    const shape = { fileBytes: m.size, blockCount: m.gguf.blockCount, embeddingLength: m.gguf.embeddingLength, headCount: m.gguf.headCount, headCountKv: m.gguf.headCountKv };
+    const launch = { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj };
     return {
       name: m.name,
       path: m.path,
@@ -58,14 +110,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       queueSize: m.queueSize ?? config.defaults.queue_size,
       ctxSize,
       keepAliveMs: parseDuration(m.keepAlive ?? config.defaults.keep_alive),
-      memoryBytes: estimateMemory(
-        { fileBytes: m.size, blockCount: m.gguf.blockCount, embeddingLength: m.gguf.embeddingLength, headCount: m.gguf.headCount, headCountKv: m.gguf.headCountKv },
-        (ctxSize || m.gguf.contextLength || 4096) * parallel,
-      ),
+      memoryBytes: estimateMemory(shape, (ctxSize || m.gguf.contextLength || 4096) * parallel),
+      memoryAt: (ctx) => estimateMemory(shape, (ctx || m.gguf.contextLength || 4096) * parallel),
       pinned: m.pinned,
-      launch: { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj },
+      // Anything that changes how the process starts: binary, argv (model args, global args, ctx, parallel), the file itself.
+      fingerprint: JSON.stringify([binary.path, runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel }), m.size, m.modifiedAt.getTime()]),
+      launch,
     };
   };
+  const resolveModel = (name: string): SchedulableModel | undefined => {
+    const m = catalog.resolve(name);
+    return m ? schedulable(m) : undefined;
+  };
+  const pinnedModels = (): SchedulableModel[] => catalog.list().filter((m) => m.pinned).map(schedulable);
 
   const scheduler = new Scheduler({
     makeRunner: (model, ctxSize) =>
@@ -77,7 +134,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         startupTimeoutMs: parseDuration(config.llama_server.startup_timeout),
         stopTimeoutMs: parseDuration(config.llama_server.stop_timeout),
         env,
+        pids,
       }),
+    policy: () => policy,
+    resolve: resolveModel,
   });
 
   const store = openDatabase(resolve(cwd, config.store.path));
@@ -89,15 +149,67 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     bodyLimit: config.server.body_limit,
   });
 
+  let draining = false;
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!draining) return;
+    reply.header('connection', 'close');
+    return reply.code(503).send({ error: 'Corral is shutting down' });
+  });
+
+  const events = new EventEmitter<GatewayEvents>();
+  let lastReload: ReloadState | undefined;
+  const report = (state: ReloadState): ReloadState => {
+    lastReload = state;
+    if (state.ok) app.log.info({ changes: state.changes }, 'config reloaded');
+    else app.log.error({ problems: state.problems }, 'config reload rejected; still serving the last good config');
+    events.emit('reload', state);
+    return state;
+  };
+  const reload = async (): Promise<ReloadState> => {
+    if (!loaded.file) return report({ at: new Date(), ok: false, problems: ['no config file to reload'], changes: [] });
+    try {
+      const next = await loadConfig(loaded.file, { env });
+      const changes = diffConfig(config, next.config);
+      if (next.config.llama_server.binary !== config.llama_server.binary) binary = await provision(next.config);
+      loaded = next;
+      config = next.config;
+      catalog.reconfigure({ config, baseDir: next.baseDir, cwd });
+      await catalog.refresh();
+      policy = makePolicy(config);
+      changes.push(...scheduler.reconcile());
+      void scheduler.loadPinned(pinnedModels());
+      return report({ at: new Date(), ok: true, problems: [], changes });
+    } catch (err) {
+      const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
+      return report({ at: new Date(), ok: false, problems, changes: [] });
+    }
+  };
+  const watcher = loaded.file && (opts.watchConfig ?? true) ? watchFile(loaded.file, { onChange: async () => void (await reload()) }) : undefined;
+
+  const pinned = scheduler.loadPinned(pinnedModels());
+
   return {
     app,
     scheduler,
     catalog,
-    binary,
+    get binary() {
+      return binary;
+    },
     config: () => config,
-    loaded,
+    get loaded() {
+      return loaded;
+    },
     store,
-    async close() {
+    pids,
+    reaped,
+    pinned,
+    events,
+    reload,
+    reloadState: () => lastReload,
+    async close(closeOpts = {}) {
+      draining = true;
+      await watcher?.close();
+      if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
       await app.close();
       await scheduler.shutdown();
       store.close();

@@ -76,6 +76,20 @@ export const ConfigSchema = Type.Object(
         memory_fraction: Type.Number({ minimum: 0.05, maximum: 1, default: 0.8 }),
         /** Exclusive swap groups: loading one member unloads the others. */
         groups: Type.Record(Type.String(), Type.Array(Type.String()), { default: {} }),
+        /** How long a load waits for busy models to go idle so they can be evicted before answering 503. */
+        eviction_wait: Duration('60s'),
+        /** Restarts of crashed pinned models, and the circuit breaker for crash-looping ones. */
+        restart_backoff: Type.Object(
+          {
+            initial: Duration('1s'),
+            max: Duration('60s'),
+            /** Consecutive failures after which a model is no longer restarted (requests get its error). */
+            max_restarts: Type.Integer({ minimum: 1, default: 5 }),
+            /** A model that stayed up this long, or failed this long ago, starts counting afresh. */
+            reset_after: Duration('5m'),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

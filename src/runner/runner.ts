@@ -20,6 +20,13 @@ export interface RunnerSpec {
   startupTimeoutMs: number;
   stopTimeoutMs: number;
   env?: NodeJS.ProcessEnv;
+  /** Records live children so a gateway killed with -9 can reap them on its next start. */
+  pids?: PidRecorder | undefined;
+}
+
+export interface PidRecorder {
+  add(pid: number, info: { model: string; binary: string }): void;
+  remove(pid: number): void;
 }
 
 export interface RunnerFailure {
@@ -116,6 +123,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
     });
     this.child = child;
     this.pid = child.pid;
+    const pid = child.pid;
+    if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
     for (const stream of [child.stdout, child.stderr]) {
       const split = lineSplitter(this.onLine);
       stream?.setEncoding('utf8');
@@ -129,6 +138,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       const code = result.exitCode;
       const signal = result.signal;
       const expected = this.stopping;
+      if (pid !== undefined) this.spec.pids?.remove(pid);
       this.child = undefined;
       this.pid = undefined;
       void this.pool?.destroy().catch(() => {});
@@ -148,7 +158,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     try {
       await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
     } catch (err) {
+      const abandoned = this.stopping;
       if (this.child !== undefined) await this.stop();
+      // A start cut short by stop() is a decision, not a failure: supervision must not count it.
+      if (abandoned) throw new ModelLoadFailed(`model "${this.spec.model}" was stopped while loading`);
       if (this.state !== 'failed' || !this.failure) {
         this.failure = { reason: (err as Error).message, lastLines: this.logs.tail(20), at: new Date() };
         this.setState('failed');

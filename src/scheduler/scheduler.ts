@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { ClientGone, QueueFull, ShuttingDown } from '../errors.js';
-import type { Runner } from '../runner/runner.js';
+import { ClientGone, ModelLoadFailed, QueueFull, ShuttingDown } from '../errors.js';
+import type { Runner, RunnerFailure, RunnerState } from '../runner/runner.js';
 import type { RunnerModel } from '../runner/args.js';
+import { InsufficientMemory } from './errors.js';
+import { planRoom, type Resident } from './eviction.js';
+import { Supervisor, type BackoffPolicy, type FailureRecord } from './supervisor.js';
 
 /** The scheduler's view of a model: only what policy needs. */
 export interface SchedulableModel {
@@ -13,7 +16,11 @@ export interface SchedulableModel {
   keepAliveMs: number;
   /** Estimated resident memory when loaded with ctxSize (see memory.ts). */
   memoryBytes: number;
+  /** The estimate for another per-slot context (a request's num_ctx); defaults to memoryBytes. */
+  memoryAt?: ((ctxSize: number) => number) | undefined;
   pinned: boolean;
+  /** Changes whenever the process would start differently (binary, argv, file); a reload restarts on change. */
+  fingerprint?: string | undefined;
   /** What the runner factory needs to build the command line; opaque to the scheduler. */
   launch: RunnerModel;
 }
@@ -37,17 +44,69 @@ export interface Lease {
 export interface LoadedModel {
   name: string;
   runner: Runner;
+  state: RunnerState;
+  pid: number | undefined;
   ctxSize: number;
   inFlight: number;
   queued: number;
+  /** Requests waiting for the model's load. */
+  waitingForLoad: number;
   expiresAt: Date | undefined;
   loadedAt: Date | undefined;
+  memoryBytes: number;
+  pinned: boolean;
+  /** Why the model will restart once idle (config changed or removed), if it will. */
+  stale: string | undefined;
+  failure: RunnerFailure | undefined;
 }
+
+export interface SchedulerStatus {
+  memoryBudgetBytes: number;
+  memoryUsedBytes: number;
+  maxLoadedModels: number;
+  loadedCount: number;
+  failures: (FailureRecord & { blocked: boolean })[];
+}
+
+export interface SchedulerPolicy {
+  /** 0 = no limit. */
+  maxLoadedModels: number;
+  /** Bytes; 0 = no limit. */
+  memoryBudget: number;
+  /** Exclusive swap groups, by normalised model name. */
+  groups: Record<string, string[]>;
+  /** How long a load waits for busy models to become evictable. */
+  evictionWaitMs: number;
+  backoff: BackoffPolicy;
+}
+
+export const DEFAULT_POLICY: SchedulerPolicy = {
+  maxLoadedModels: 0,
+  memoryBudget: 0,
+  groups: {},
+  evictionWaitMs: 60_000,
+  backoff: { initialMs: 1000, maxMs: 60_000, maxRestarts: 5, resetAfterMs: 300_000 },
+};
 
 export interface SchedulerEvents {
   loaded: [name: string, durationMs: number];
   unloaded: [name: string, reason: string];
   changed: [];
+  /** A runner failed to start or crashed. */
+  failed: [name: string, record: FailureRecord];
+  /** A pinned model is being restarted after `delayMs` of backoff. */
+  restarting: [name: string, attempt: number];
+  /** A model reached max_restarts: no more automatic restarts; requests get its error. */
+  'gave-up': [name: string, record: FailureRecord];
+}
+
+export interface SchedulerDeps {
+  makeRunner(model: SchedulableModel, ctxSize: number): Runner;
+  now?: () => number;
+  /** Read on every decision, so a config reload applies without rebuilding the scheduler. */
+  policy?: () => SchedulerPolicy;
+  /** The current definition of a model, for work no request drives (restarts, reloads). */
+  resolve?: (name: string) => SchedulableModel | undefined;
 }
 
 interface Waiter {
@@ -59,73 +118,101 @@ interface Entry {
   model: SchedulableModel;
   runner: Runner;
   ctxSize: number;
+  memoryBytes: number;
   inFlight: number;
   queue: Waiter[];
+  /** Acquirers waiting for the load. */
+  pending: number;
   keepAliveMs: number;
   expiresAt: number | undefined;
   timer: NodeJS.Timeout | undefined;
   lastUsed: number;
   loading: Promise<void> | undefined;
+  /** Room has been made for it: it counts against the limits. */
+  admitted: boolean;
+  stale: string | undefined;
 }
 
-export interface SchedulerDeps {
-  makeRunner(model: SchedulableModel, ctxSize: number): Runner;
-  now?: () => number;
-}
+const isBusy = (e: Entry): boolean => e.inFlight > 0 || e.queue.length > 0 || e.pending > 0 || e.loading !== undefined;
 
 /**
  * Decides which runners are loaded and who may use them. Never two loads of one model at once;
- * each model has `parallel` slots and a bounded queue behind them.
+ * each model has `parallel` slots and a bounded queue behind them; loads are admitted one at a
+ * time against max_loaded_models, the memory budget and swap groups, evicting idle models LRU.
  */
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly entries = new Map<string, Entry>();
   private closed = false;
+  private draining = false;
   private readonly now: () => number;
+  private readonly supervisor: Supervisor;
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Serialises admission decisions; otherwise two loads could each count on the same free room. */
+  private admission: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: SchedulerDeps) {
     super();
+    this.setMaxListeners(0);
     this.now = deps.now ?? Date.now;
+    this.supervisor = new Supervisor(() => this.policy().backoff, this.now);
+  }
+
+  private policy(): SchedulerPolicy {
+    return this.deps.policy?.() ?? DEFAULT_POLICY;
   }
 
   async acquire(model: SchedulableModel, opts: AcquireOptions = {}): Promise<Lease> {
-    if (this.closed) throw new ShuttingDown('Corral is shutting down');
+    if (this.closed || this.draining) throw new ShuttingDown('Corral is shutting down');
+    const blocked = this.supervisor.blocked(model.name);
+    if (blocked) throw new ModelLoadFailed(blocked);
     const began = this.now();
     const ctxSize = opts.numCtx && opts.numCtx > 0 ? opts.numCtx : model.ctxSize;
     let entry = this.entries.get(model.name);
-    if (entry && entry.ctxSize < ctxSize && entry.inFlight === 0 && entry.queue.length === 0 && !entry.loading) {
-      // A larger context than the running process has: restart it while idle. A smaller or equal one reuses it.
-      await this.unload(model.name, 'context size change');
-      entry = undefined;
+    // num_ctx policy: a larger context than the running process has restarts it while idle; a
+    // smaller or equal one reuses it (llama-server's context is fixed per process, and a restart
+    // of a busy model would break its requests, so a busy one is reused as is).
+    if (entry && !isBusy(entry) && (entry.stale !== undefined || entry.ctxSize < ctxSize)) {
+      await this.unload(model.name, entry.stale ?? 'context size change');
+      entry = this.entries.get(model.name);
     }
     entry ??= this.createEntry(model, ctxSize);
+    if (entry.inFlight + entry.queue.length + entry.pending >= entry.model.parallel + entry.model.queueSize) {
+      throw new QueueFull(
+        `server busy, please try again: model "${model.name}" has ${entry.inFlight} requests running and ${entry.queue.length + entry.pending} waiting (maximum pending requests exceeded)`,
+        1,
+      );
+    }
     entry.lastUsed = this.now();
     this.clearTimer(entry);
+    entry.pending++;
+    this.emit('changed');
 
     let loadDurationMs = 0;
-    if (entry.runner.state !== 'ready') {
-      entry.loading ??= this.startEntry(entry);
-      const loadStart = this.now();
-      try {
+    try {
+      if (entry.runner.state !== 'ready') {
+        entry.loading ??= this.startEntry(entry);
+        const loadStart = this.now();
         await abortable(entry.loading, opts.signal);
-      } catch (err) {
-        if (this.entries.get(model.name) === entry && entry.runner.state === 'failed') this.forget(entry, 'load failed');
-        throw err;
+        loadDurationMs = this.now() - loadStart;
       }
-      loadDurationMs = this.now() - loadStart;
+      if (this.entries.get(model.name) !== entry || entry.runner.state !== 'ready') {
+        throw new ModelLoadFailed(entry.runner.failure?.reason ?? `model "${model.name}" was unloaded while the request waited for it`);
+      }
+    } finally {
+      entry.pending--;
     }
 
     const queueStart = this.now();
     if (entry.inFlight >= entry.model.parallel) {
-      if (entry.queue.length >= entry.model.queueSize) {
-        throw new QueueFull(`server busy: model "${model.name}" has ${entry.inFlight} requests running and ${entry.queue.length} queued, please retry`, 1);
-      }
-      await this.waitForSlot(entry, opts.signal);
+      await this.waitForSlot(entry, opts.signal).catch((err: unknown) => {
+        this.settle(entry);
+        throw err;
+      });
     } else {
       entry.inFlight++;
     }
     const queueWaitMs = this.now() - queueStart;
-    if (opts.keepAliveMs !== undefined) entry.keepAliveMs = opts.keepAliveMs;
-    else entry.keepAliveMs = model.keepAliveMs;
+    entry.keepAliveMs = opts.keepAliveMs ?? model.keepAliveMs;
     this.emit('changed');
     let released = false;
     return {
@@ -143,25 +230,115 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private createEntry(model: SchedulableModel, ctxSize: number): Entry {
     const runner = this.deps.makeRunner(model, ctxSize);
     const entry: Entry = {
-      model, runner, ctxSize, inFlight: 0, queue: [], keepAliveMs: model.keepAliveMs,
-      expiresAt: undefined, timer: undefined, lastUsed: this.now(), loading: undefined,
+      model, runner, ctxSize, memoryBytes: model.memoryAt?.(ctxSize) ?? model.memoryBytes,
+      inFlight: 0, queue: [], pending: 0, keepAliveMs: model.keepAliveMs,
+      expiresAt: undefined, timer: undefined, lastUsed: this.now(), loading: undefined, admitted: false, stale: undefined,
     };
     runner.on('exit', ({ expected }) => {
-      if (!expected && this.entries.get(model.name) === entry) this.forget(entry, 'crashed');
+      if (!expected) this.forget(entry, 'crashed');
     });
-    runner.on('state', () => this.emit('changed'));
+    runner.on('state', (state) => {
+      if (state === 'ready') this.supervisor.ready(model.name);
+      if (state === 'failed' && runner.failure) this.onFailure(entry, runner.failure);
+      this.emit('changed');
+    });
     this.entries.set(model.name, entry);
     return entry;
   }
 
   private async startEntry(entry: Entry): Promise<void> {
     const started = this.now();
+    let ok = false;
     try {
+      await this.admit(entry);
+      if (this.entries.get(entry.model.name) !== entry) throw new ModelLoadFailed(`model "${entry.model.name}" was unloaded before it finished loading`);
       await entry.runner.start();
+      ok = true;
+      this.cancelRestart(entry.model.name);
       this.emit('loaded', entry.model.name, this.now() - started);
+    } catch (err) {
+      this.forget(entry, 'load failed');
+      throw err;
     } finally {
       entry.loading = undefined;
+      // Every waiter may have given up during the load; the keep_alive clock must still start.
+      if (ok) this.settle(entry);
     }
+  }
+
+  /** Makes room for `entry` under the admission lock, then marks it as counting against the limits. */
+  private admit(entry: Entry): Promise<void> {
+    const run = this.admission.then(async () => {
+      await this.makeRoom(entry);
+      entry.admitted = true;
+    });
+    this.admission = run.catch(() => {});
+    return run;
+  }
+
+  private async makeRoom(entry: Entry): Promise<void> {
+    const name = entry.model.name;
+    const deadline = this.now() + this.policy().evictionWaitMs;
+    for (;;) {
+      if (this.entries.get(name) !== entry) return;
+      const policy = this.policy();
+      const residents: Resident[] = [...this.entries.values()]
+        .filter((e) => e !== entry && e.admitted)
+        .map((e) => ({ name: e.model.name, memoryBytes: e.memoryBytes, lastUsed: e.lastUsed, busy: isBusy(e), pinned: e.model.pinned }));
+      const plan = planRoom({ name, memoryBytes: entry.memoryBytes, exclusiveWith: rivals(name, policy.groups) }, residents, policy);
+      if (plan.kind === 'never') throw new InsufficientMemory(plan.reason);
+      if (plan.kind === 'fits') {
+        await Promise.all(plan.evict.map((victim) => this.unload(victim, `evicted for "${name}"`)));
+        return;
+      }
+      const remaining = deadline - this.now();
+      if (remaining <= 0) {
+        throw new QueueFull(`server busy, please try again: no room to load model "${name}" (${plan.reason})`, Math.ceil(policy.evictionWaitMs / 1000));
+      }
+      await this.nextChange(remaining);
+    }
+  }
+
+  private nextChange(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('changed', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on('changed', done);
+    });
+  }
+
+  private onFailure(entry: Entry, failure: RunnerFailure): void {
+    const name = entry.model.name;
+    const { delayMs, record } = this.supervisor.failed(name, failure);
+    this.emit('failed', name, record);
+    if (delayMs === undefined) {
+      this.emit('gave-up', name, record);
+      return;
+    }
+    const model = this.deps.resolve?.(name) ?? entry.model;
+    if (!model.pinned || this.closed || this.draining) return;
+    this.cancelRestart(name);
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(name);
+      if (this.closed || this.draining || this.entries.has(name)) return;
+      const current = this.deps.resolve?.(name) ?? model;
+      if (!current.pinned) return;
+      this.emit('restarting', name, record.consecutive);
+      // A failure re-enters onFailure through the runner's state event, which schedules the next try.
+      this.load(current).catch(() => {});
+    }, delayMs);
+    timer.unref();
+    this.restartTimers.set(name, timer);
+  }
+
+  private cancelRestart(name: string): void {
+    const t = this.restartTimers.get(name);
+    if (t) clearTimeout(t);
+    this.restartTimers.delete(name);
   }
 
   private waitForSlot(entry: Entry, signal?: AbortSignal): Promise<void> {
@@ -199,27 +376,43 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return;
     }
     entry.inFlight--;
-    if (entry.inFlight === 0) this.armTimer(entry);
+    this.settle(entry);
     this.emit('changed');
+  }
+
+  /** Called whenever an entry may have become idle: restart it if stale, else start its keep_alive clock. */
+  private settle(entry: Entry): void {
+    if (isBusy(entry) || this.entries.get(entry.model.name) !== entry || entry.runner.state !== 'ready') return;
+    if (entry.stale !== undefined) {
+      const name = entry.model.name;
+      void this.unload(name, entry.stale).then(() => {
+        const next = this.deps.resolve?.(name);
+        if (next?.pinned && !this.closed && !this.draining) this.load(next).catch(() => {});
+      });
+      return;
+    }
+    this.armTimer(entry);
   }
 
   private armTimer(entry: Entry): void {
     this.clearTimer(entry);
-    if (this.entries.get(entry.model.name) !== entry) return;
-    if (entry.keepAliveMs === Infinity) {
-      entry.expiresAt = undefined;
-      return;
-    }
+    if (entry.model.pinned || entry.keepAliveMs === Infinity) return;
     if (entry.keepAliveMs <= 0) {
       void this.unload(entry.model.name, 'keep_alive 0');
       return;
     }
     entry.expiresAt = this.now() + entry.keepAliveMs;
-    // setTimeout caps at ~24.8 days; longer keep_alives simply re-arm.
-    const delay = Math.min(entry.keepAliveMs, 2 ** 31 - 1);
+    this.scheduleExpiry(entry);
+  }
+
+  private scheduleExpiry(entry: Entry): void {
+    const remaining = (entry.expiresAt ?? 0) - this.now();
+    // setTimeout caps at ~24.8 days; a longer keep_alive simply waits again when that fires.
     entry.timer = setTimeout(() => {
-      if (entry.inFlight === 0 && entry.queue.length === 0) void this.unload(entry.model.name, 'keep_alive expired');
-    }, delay);
+      if (isBusy(entry) || entry.expiresAt === undefined) return;
+      if (entry.expiresAt - this.now() > 1000) return this.scheduleExpiry(entry);
+      void this.unload(entry.model.name, 'keep_alive expired');
+    }, Math.max(0, Math.min(remaining, 2 ** 31 - 1)));
     entry.timer.unref();
   }
 
@@ -230,9 +423,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private forget(entry: Entry, reason: string): void {
+    if (this.entries.get(entry.model.name) !== entry) return;
     this.clearTimer(entry);
-    if (this.entries.get(entry.model.name) === entry) this.entries.delete(entry.model.name);
-    for (const w of entry.queue.splice(0)) w.reject(new Error(`model "${entry.model.name}" ${reason}`));
+    this.entries.delete(entry.model.name);
+    for (const w of entry.queue.splice(0)) w.reject(new ModelLoadFailed(`model "${entry.model.name}" ${reason}`));
     this.emit('unloaded', entry.model.name, reason);
     this.emit('changed');
   }
@@ -244,6 +438,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return lease.loadDurationMs;
   }
 
+  /** Loads every pinned model that is not loaded yet; failures go through supervision. */
+  async loadPinned(models: SchedulableModel[]): Promise<void> {
+    await Promise.allSettled(
+      models.filter((m) => m.pinned && !this.entries.has(m.name) && !this.restartTimers.has(m.name)).map((m) => this.load(m)),
+    );
+  }
+
   /** Stops a model's runner. Requests still running on it fail; callers decide whether to wait first. */
   async unload(name: string, reason = 'unloaded'): Promise<boolean> {
     const entry = this.entries.get(name);
@@ -253,23 +454,93 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return true;
   }
 
+  /**
+   * Applies a config change: models that disappeared or would now start differently restart (or
+   * stop) once idle; the rest only pick up their new policy (keep_alive, queue, pinned).
+   */
+  reconcile(): string[] {
+    const changes: string[] = [];
+    for (const entry of [...this.entries.values()]) {
+      const name = entry.model.name;
+      const next = this.deps.resolve?.(name);
+      if (!next) {
+        entry.stale = 'removed from config';
+      } else if ((next.fingerprint ?? '') !== (entry.model.fingerprint ?? '')) {
+        entry.stale = 'config changed';
+        this.supervisor.reset(name);
+      } else {
+        entry.model = next;
+        continue;
+      }
+      changes.push(`${name}: ${entry.stale}, ${isBusy(entry) ? 'restarts when idle' : 'restarting now'}`);
+      this.settle(entry);
+    }
+    return changes;
+  }
+
   loaded(): LoadedModel[] {
-    return [...this.entries.values()].map((e) => ({
-      name: e.model.name,
-      runner: e.runner,
-      ctxSize: e.ctxSize,
-      inFlight: e.inFlight,
-      queued: e.queue.length,
-      expiresAt: e.inFlight > 0 || e.keepAliveMs === Infinity ? (e.keepAliveMs === Infinity ? FOREVER : new Date(this.now() + e.keepAliveMs)) : e.expiresAt !== undefined ? new Date(e.expiresAt) : undefined,
-      loadedAt: e.runner.readyAt,
-    }));
+    return [...this.entries.values()].map((e) => {
+      const forever = e.model.pinned || e.keepAliveMs === Infinity;
+      const busy = e.inFlight > 0 || e.queue.length > 0;
+      return {
+        name: e.model.name,
+        runner: e.runner,
+        state: e.runner.state,
+        pid: e.runner.pid,
+        ctxSize: e.ctxSize,
+        inFlight: e.inFlight,
+        queued: e.queue.length,
+        waitingForLoad: e.pending,
+        expiresAt: forever ? FOREVER : busy ? new Date(this.now() + e.keepAliveMs) : e.expiresAt !== undefined ? new Date(e.expiresAt) : undefined,
+        loadedAt: e.runner.readyAt,
+        memoryBytes: e.memoryBytes,
+        pinned: e.model.pinned,
+        stale: e.stale,
+        failure: e.runner.failure,
+      };
+    });
+  }
+
+  status(): SchedulerStatus {
+    const policy = this.policy();
+    const live = [...this.entries.values()].filter((e) => e.admitted);
+    return {
+      memoryBudgetBytes: policy.memoryBudget,
+      memoryUsedBytes: live.reduce((sum, e) => sum + e.memoryBytes, 0),
+      maxLoadedModels: policy.maxLoadedModels,
+      loadedCount: live.length,
+      failures: this.supervisor.failures().map((f) => ({ ...f, blocked: this.supervisor.blocked(f.name) !== undefined })),
+    };
+  }
+
+  /** Refuses new work and waits (bounded) for running and queued requests to finish. Returns true when drained. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    for (const name of this.restartTimers.keys()) this.cancelRestart(name);
+    const deadline = this.now() + timeoutMs;
+    for (;;) {
+      if (![...this.entries.values()].some((e) => e.inFlight > 0 || e.queue.length > 0 || e.pending > 0)) return true;
+      const remaining = deadline - this.now();
+      if (remaining <= 0) return false;
+      await this.nextChange(remaining);
+    }
   }
 
   /** Stops accepting work and stops every runner. */
   async shutdown(): Promise<void> {
     this.closed = true;
+    for (const name of [...this.restartTimers.keys()]) this.cancelRestart(name);
     await Promise.all([...this.entries.keys()].map((name) => this.unload(name, 'shutdown')));
   }
+}
+
+/** Other members of every swap group `name` belongs to. */
+function rivals(name: string, groups: Record<string, string[]>): Set<string> {
+  const out = new Set<string>();
+  for (const members of Object.values(groups)) {
+    if (members.includes(name)) for (const m of members) if (m !== name) out.add(m);
+  }
+  return out;
 }
 
 /** What Ollama shows for a model that never expires (now + ~292 years, its max duration). */

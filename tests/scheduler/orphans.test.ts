@@ -1,0 +1,90 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../src/runner/free-port.js';
+import { running } from './helpers.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const cli = join(root, 'dist/src/cli.js');
+const fixtures = inject('fixtures');
+let dir: string;
+let configFile: string;
+const gateways: ChildProcess[] = [];
+
+async function newestSource(d: string): Promise<number> {
+  let newest = 0;
+  for (const e of await readdir(d, { withFileTypes: true })) {
+    const p = join(d, e.name);
+    newest = Math.max(newest, e.isDirectory() ? await newestSource(p) : (await stat(p)).mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(async () => {
+  // The test runs the real CLI, so it needs the compiled output (npm test's pretest builds it too).
+  const built = await stat(cli).then((s) => s.mtimeMs, () => 0);
+  if (built < (await newestSource(join(root, 'src')))) execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', root], { stdio: 'inherit' });
+  dir = await mkdtemp(join(tmpdir(), 'corral-orphans-'));
+  await mkdir(join(dir, 'config'));
+  configFile = join(dir, 'config', 'corral.yaml');
+  await writeFile(configFile, stringify({
+    llama_server: { binary: fixtures.llamaServer, args: ['-t', '1'], stop_timeout: '5s' },
+    defaults: { ctx_size: 512 },
+    models: { pinned: { path: fixtures.models.chat, pinned: true } },
+  }));
+});
+afterAll(async () => {
+  for (const g of gateways) if (g.exitCode === null && g.signalCode === null) g.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Starts `corral serve` and resolves once its pinned model has loaded (from its own log). */
+async function startCli(): Promise<ChildProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile, '--port', String(port)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  gateways.push(child);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('"msg":"model loaded"')) resolve();
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before loading: ${out}`)));
+  });
+  return child;
+}
+
+async function recordedPids(): Promise<number[]> {
+  const files = await readdir(join(dir, 'data', 'pids')).catch(() => [] as string[]);
+  return files.filter((f) => f.endsWith('.json')).map((f) => Number(f.replace('.json', '')));
+}
+
+describe('no orphans', () => {
+  it('after kill -9 of the gateway, the next start reaps the llama-server it left behind; SIGTERM leaves none', async () => {
+    const first = await startCli();
+    const [orphan] = await recordedPids();
+    expect(orphan).toBeGreaterThan(0);
+    const exited = once(first, 'exit');
+    first.kill('SIGKILL');
+    await exited;
+    // Proves the test can see the bug: the child survives its gateway's kill -9.
+    expect(await running(orphan!)).toBe(true);
+
+    const second = await startCli();
+    expect(await running(orphan!)).toBe(false);
+    const now = await recordedPids();
+    expect(now).toHaveLength(1);
+    expect(now[0]).not.toBe(orphan);
+
+    const stopped = once(second, 'exit');
+    second.kill('SIGTERM');
+    expect((await stopped)[0]).toBe(0);
+    expect(await running(now[0]!)).toBe(false);
+    expect(await recordedPids()).toEqual([]);
+  });
+});
