@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { validateOnlyControl } from './admin/routes/config.js';
 import { buildApp } from './app.js';
 import { Catalog, type CatalogModel } from './catalog/catalog.js';
 import { parseDuration } from './config/duration.js';
@@ -80,6 +81,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const app = await buildApp({
     api: { catalog, scheduler, config: () => config, schedulable },
+    admin: { binary, configControl: validateOnlyControl(loaded.file, loaded.source, env), logsDir: () => resolve(cwd, config.logs_dir) },
     logger: opts.logger,
     bodyLimit: config.server.body_limit,
   });
