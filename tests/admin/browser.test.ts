@@ -72,17 +72,17 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await page.fill('textarea[name="prompt"]', 'Hello there');
     const answer = page.locator('[data-testid="answer"]');
     // Record every intermediate text the answer shows: more than one means it grew piece by piece.
-    await page.evaluate(() => {
-      const w = window as unknown as { seen: number[] };
-      w.seen = [];
+    // (Page code is passed as text: the test project compiles without DOM types.)
+    await page.evaluate(`
+      window.seen = [];
       new MutationObserver((records) => {
-        for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 3) w.seen.push((n as Text).data.length);
-      }).observe(document.querySelector('[data-chat]')!, { childList: true, subtree: true });
-    });
+        for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 3) window.seen.push(n.data.length);
+      }).observe(document.querySelector('[data-chat]'), { childList: true, subtree: true });
+    `);
     await page.click('[data-send]');
     await expect.poll(() => page.locator('[data-timings] dt').count(), { timeout: 30_000 }).toBeGreaterThan(0);
     expect((await answer.textContent())!.length).toBeGreaterThan(0);
-    const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
+    const seen = (await page.evaluate('window.seen')) as number[];
     expect(new Set(seen.filter((n) => n > 0)).size).toBeGreaterThan(1);
     expect(await page.locator('[data-timings]').textContent()).toMatch(/Tokens generated24/);
     await shot('playground');
@@ -105,7 +105,7 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
   it('renders dark and at phone width, with no script or CSP errors', async () => {
     await page.goto(`${t.url}/admin`);
     await page.click('[data-theme-toggle]');
-    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const bg = (await page.evaluate('getComputedStyle(document.body).backgroundColor')) as string;
     await shot('dashboard-toggled');
     await page.setViewportSize({ width: 390, height: 844 });
     await shot('dashboard-phone');
