@@ -12,6 +12,7 @@ beforeAll(async () => {
     models: {
       tiny: { path: fixtures.models.chat },
       [EVIL]: { path: fixtures.models.chat2 },
+      broken: { path: fixtures.models.broken },
     },
   });
 });
@@ -85,6 +86,14 @@ describe('actions', () => {
     expect(un.statusCode).toBe(200);
     expect(un.body).toMatch(/^<div id="models"/);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
+  });
+
+  it('shows a failed load with its reason', async () => {
+    const s = await session(t.gw.app);
+    await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'broken', _csrf: s.csrf }) });
+    await waitFor(async () => (await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).body.includes('state-failed'));
+    const body = (await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).body;
+    expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
   });
 
   it('accepts the token in the x-csrf-token header (HTMX and fetch)', async () => {

@@ -33,6 +33,10 @@ function memoryStore(): AccountsStore & { tokens: TokenRow[]; users: UserRow[] }
 let t: TestGateway;
 let app: FastifyInstance;
 let store: ReturnType<typeof memoryStore>;
+const requests = [
+  { at: new Date(Date.now() - 30_000), model: 'tiny:latest', who: '<b>token</b>', status: 200, promptTokens: 10, completionTokens: 20, ttftMs: 12.4, tokensPerSecond: 55.5, durationMs: 400 },
+  { at: new Date(Date.now() - 5 * 60_000), model: 'tiny:latest', who: 'ann', status: 500, durationMs: 90 },
+];
 const fixtures = inject('fixtures');
 
 beforeAll(async () => {
@@ -40,7 +44,7 @@ beforeAll(async () => {
   store = memoryStore();
   const { catalog, scheduler } = t.gw;
   // A second app over the same gateway parts, with a stand-in for the auth hook: the role comes from a test header.
-  app = await buildApp({ api: { catalog, scheduler, config: t.gw.config, schedulable: (m) => ({ name: m.name, path: m.path, parallel: 1, queueSize: 4, ctxSize: 512, keepAliveMs: 60_000, memoryBytes: m.size, pinned: false, launch: { name: m.name, path: m.path, args: [], embedding: false } }) }, admin: { accounts: store, logsDir: () => t.dir } });
+  app = await buildApp({ api: { catalog, scheduler, config: t.gw.config, schedulable: (m) => ({ name: m.name, path: m.path, parallel: 1, queueSize: 4, ctxSize: 512, keepAliveMs: 60_000, memoryBytes: m.size, pinned: false, launch: { name: m.name, path: m.path, args: [], embedding: false } }) }, admin: { accounts: store, logsDir: () => t.dir, requestLog: { recent: ({ limit, model }) => requests.filter((r) => !model || r.model === model).slice(0, limit) } } });
   app.addHook('onRequest', async (request) => {
     const role = request.headers['x-test-role'];
     if (typeof role === 'string') (request as unknown as { principal: unknown }).principal = { kind: 'user', role, name: `a ${role}`, userId: 7 };
@@ -114,5 +118,18 @@ describe('tokens and users with a store', () => {
     expect(store.users[1]).toMatchObject({ username: 'ann', role: 'operator', disabled: true });
     const page = await app.inject({ method: 'GET', url: '/admin/users', headers: as('admin') });
     expect(page.body).toContain('ann');
+  });
+});
+
+describe('activity', () => {
+  it('lists recent requests (escaped) and draws the charts as inline SVG', async () => {
+    const res = await app.inject({ method: 'GET', url: '/admin/activity', headers: as('viewer') });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('&lt;b&gt;token&lt;/b&gt;');
+    expect(res.body).toContain('55.5');
+    expect(res.body.match(/<svg /g)).toHaveLength(3);
+    expect(res.body).toMatch(/<polyline points="[\d.,\s]+"/);
+    const model = await app.inject({ method: 'GET', url: '/admin/model?name=tiny', headers: as('viewer') });
+    expect(model.body).toContain('12 ms');
   });
 });
