@@ -60,6 +60,26 @@ function appendSetCookie(reply: FastifyReply, value: string): void {
  * CSRF is a signed double-submit cookie: the HMAC stops a cookie planted by a sibling origin from
  * being accepted, the cookie/field match stops a cross-site form from guessing it.
  */
+/** What the auth plugin (branch `auth`) puts on a request, read structurally so main compiles without it. */
+interface AuthFields {
+  principal?: AdminUser | null;
+  authSession?: { id: string; csrfToken: string } | null;
+}
+const authFields = (request: FastifyRequest): AuthFields => request as unknown as AuthFields;
+
+function sentToken(request: FastifyRequest): string | undefined {
+  const body = request.body as Record<string, unknown> | undefined;
+  const field = body && typeof body === 'object' && typeof body._csrf === 'string' ? body._csrf : undefined;
+  const header = request.headers['x-csrf-token'];
+  return field ?? (typeof header === 'string' ? header : undefined);
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 export function createAuthAdapter(secret: Buffer = randomBytes(32)): AuthAdapter {
   const sign = (nonce: string): string => createHmac('sha256', secret).update(nonce).digest('base64url');
   const valid = (token: string | undefined): token is string => {
@@ -72,11 +92,13 @@ export function createAuthAdapter(secret: Buffer = randomBytes(32)): AuthAdapter
   };
   return {
     currentUser(request) {
-      const principal = (request as unknown as { principal?: AdminUser }).principal;
-      if (principal) return principal;
+      // Once the auth plugin is installed it decorates every request: its answer (even null) is final.
+      if ('principal' in request) return authFields(request).principal ?? undefined;
       return isLoopback(request.ip) ? { kind: 'anonymous-loopback', role: 'admin', name: 'local' } : undefined;
     },
     csrfToken(request, reply) {
+      const session = authFields(request).authSession;
+      if (session?.csrfToken) return session.csrfToken;
       const existing = readCookie(request, CSRF_COOKIE);
       if (valid(existing)) return existing;
       const nonce = randomBytes(18).toString('base64url');
@@ -87,15 +109,13 @@ export function createAuthAdapter(secret: Buffer = randomBytes(32)): AuthAdapter
       return token;
     },
     checkCsrf(request) {
+      const sent = sentToken(request);
+      if (!sent) return false;
+      // A logged-in session has its own token (HMAC of the session id); the cookie pair covers the rest.
+      const session = authFields(request).authSession;
+      if (session?.csrfToken) return same(session.csrfToken, sent);
       const cookie = readCookie(request, CSRF_COOKIE);
-      const body = request.body as Record<string, unknown> | undefined;
-      const field = typeof body?._csrf === 'string' ? body._csrf : undefined;
-      const header = request.headers['x-csrf-token'];
-      const sent = field ?? (typeof header === 'string' ? header : undefined);
-      if (!valid(cookie) || !sent) return false;
-      const a = Buffer.from(cookie);
-      const b = Buffer.from(sent);
-      return a.length === b.length && timingSafeEqual(a, b);
+      return valid(cookie) && same(cookie, sent);
     },
     requireRole(request, reply, role) {
       const user = this.currentUser(request);

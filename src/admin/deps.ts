@@ -23,7 +23,7 @@ export interface ConfigControl {
 // ---- Data interfaces filled by other modules at merge time (accounts store, request log). ----
 
 export interface TokenRow { id: string | number; name: string; role: string; owner?: string | undefined; createdAt: Date; lastUsedAt?: Date | undefined; revoked: boolean }
-export interface UserRow { id: string | number; username: string; role: string; disabled: boolean; createdAt: Date; lastLoginAt?: Date | undefined }
+export interface UserRow { id: string | number; username: string; role: string; disabled?: boolean | undefined; createdAt: Date; lastLoginAt?: Date | undefined }
 
 /** The accounts store as the admin UI needs it (branch `auth`: src/store). */
 export interface AccountsStore {
@@ -32,10 +32,12 @@ export interface AccountsStore {
   createToken(input: { name: string; role: string; createdBy?: string | number | undefined }): Promise<{ id: string | number; secret: string }> | { id: string | number; secret: string };
   revokeToken(id: string): Promise<void> | void;
   listUsers(): Promise<UserRow[]> | UserRow[];
-  createUser(input: { username: string; password: string; role: string }): Promise<unknown> | unknown;
+  createUser(input: { username: string; password: string; role: string; actor?: string | undefined }): Promise<unknown> | unknown;
   setUserRole(id: string, role: string): Promise<void> | void;
   resetPassword(id: string, password: string): Promise<void> | void;
-  setUserDisabled(id: string, disabled: boolean): Promise<void> | void;
+  /** Optional: a store without a disabled flag leaves the button out. */
+  setUserDisabled?(id: string, disabled: boolean): Promise<void> | void;
+  deleteUser?(id: string): Promise<void> | void;
 }
 
 export interface RequestRecord {

@@ -14,7 +14,7 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): vo
       csrf: 'The form expired; please try again.',
     };
     return ctx.page(request, reply, 'login', 'Log in', {
-      error: typeof q.error === 'string' ? (errors[q.error] ?? 'Login failed.') : undefined,
+      error: typeof q.error === 'string' ? (errors[q.error] ?? errors.invalid) : undefined,
       username: typeof q.username === 'string' ? q.username : '',
     });
   });
