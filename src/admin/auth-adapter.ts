@@ -93,7 +93,7 @@ export function createAuthAdapter(secret: Buffer = randomBytes(32)): AuthAdapter
   return {
     currentUser(request) {
       // Once the auth plugin is installed it decorates every request: its answer (even null) is final.
-      if ('principal' in request) return authFields(request).principal ?? undefined;
+      if ('principal' in (request as object)) return authFields(request).principal ?? undefined;
       return isLoopback(request.ip) ? { kind: 'anonymous-loopback', role: 'admin', name: 'local' } : undefined;
     },
     csrfToken(request, reply) {

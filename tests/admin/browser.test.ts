@@ -55,10 +55,13 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
   });
 
   it('loads a model from the dashboard and watches its state change live', async () => {
+    // A marker on window survives only if HTMX handled the click (a plain form post would navigate).
+    await page.evaluate('window.stayed = true');
     await page.locator('tr[data-model="tiny:latest"] button', { hasText: 'load' }).first().click();
     const state = page.locator('tr[data-model="tiny:latest"] [data-testid="state"]');
     await expect.poll(() => state.textContent(), { timeout: 30_000 }).toBe('ready');
     expect(await page.locator('[data-testid="loaded-count"]').textContent()).toBe('1');
+    expect(await page.evaluate('window.stayed')).toBe(true);
     // A change made elsewhere (the API) arrives over SSE without a reload.
     await fetch(`${t.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'other', prompt: '' }) });
     await expect.poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), { timeout: 30_000 }).toBe('ready');
