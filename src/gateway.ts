@@ -81,7 +81,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const app = await buildApp({
     api: { catalog, scheduler, config: () => config, schedulable },
-    admin: { binary, configControl: validateOnlyControl(loaded.file, loaded.source, env), logsDir: () => resolve(cwd, config.logs_dir) },
+    admin: { binary, configControl: validateOnlyControl(loaded.file, loaded.source, env), logsDir: () => resolve(cwd, config.logs_dir), dataDir: () => resolve(cwd, config.data_dir) },
     logger: opts.logger,
     bodyLimit: config.server.body_limit,
   });

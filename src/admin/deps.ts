@@ -62,8 +62,10 @@ export interface RequestLog {
 export interface AdminDeps extends ApiDeps {
   binary?: ResolvedBinary | undefined;
   configControl?: ConfigControl | undefined;
-  /** Directory of per-model llama-server logs. */
+  /** Directory of per-model llama-server logs (absolute, or relative to the process cwd). */
   logsDir(): string;
+  /** The data directory, resolved like logsDir; defaults to the config's data_dir. */
+  dataDir?: (() => string) | undefined;
   auth?: AuthAdapter | undefined;
   accounts?: AccountsStore | undefined;
   requestLog?: RequestLog | undefined;

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { form, session, waitFor } from './helpers.js';
@@ -96,6 +97,19 @@ describe('actions', () => {
     expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
   });
 
+  it('streams a stopped model\'s log file tail over SSE', async () => {
+    // tiny was loaded and unloaded above, so its log file exists and no runner is attached.
+    const ctrl = new AbortController();
+    const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('event: log')) text += new TextDecoder().decode((await reader.read()).value);
+    ctrl.abort();
+    expect(text).toMatch(/event: log\ndata: .*starting .*llama-server/);
+  });
+
   it('accepts the token in the x-csrf-token header (HTMX and fetch)', async () => {
     const s = await session(t.gw.app);
     const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { ...form_headers(s), 'x-csrf-token': s.csrf }, payload: form({ model: 'tiny' }) });
@@ -124,6 +138,7 @@ describe('config, system, accounts', () => {
     const res = await t.gw.app.inject({ method: 'GET', url: '/admin/system' });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain(fixtures.llamaServer);
+    expect(res.body).toContain(join(t.dir, 'data'));
     expect(res.body).toMatch(/data-testid="llama-version">[^<]*\d/);
   });
 

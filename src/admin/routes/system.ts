@@ -42,7 +42,7 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
     const config = deps.config();
     const binary = deps.binary;
     if (binary) version ??= llamaServerVersion(binary.path).catch((err: Error) => `unknown (${err.message})`);
-    const dirs = [...new Set([resolve(config.data_dir), ...deps.catalog.modelDirs, resolve(deps.logsDir())])];
+    const dirs = [...new Set([resolve(deps.dataDir?.() ?? config.data_dir), ...deps.catalog.modelDirs, resolve(deps.logsDir())])];
     const c = cpus();
     return ctx.page(request, reply, 'system', 'System', {
       host: { name: hostname(), os: `${platform()} ${release()}`, node: process.version, uptime: `${Math.round(uptime() / 3600)} h`, gatewayUptime: `${Math.round(process.uptime() / 60)} min` },
