@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { parseSize } from '../config/duration.js';
 import type { CatalogModel } from '../catalog/catalog.js';
 import type { AdminDeps } from './deps.js';
@@ -91,7 +92,8 @@ export function buildDashboard(deps: AdminDeps, failures: Map<string, FailureNot
   if (budget === undefined) {
     const raw = config.scheduler.memory_budget;
     if (typeof raw === 'number') budget = raw;
-    else if (raw !== 'auto') {
+    else if (raw === 'auto') budget = Math.floor(totalmem() * config.scheduler.memory_fraction);
+    else {
       try {
         budget = parseSize(raw);
       } catch {
@@ -105,7 +107,7 @@ export function buildDashboard(deps: AdminDeps, failures: Map<string, FailureNot
     loadedCount: loaded.size,
     maxLoaded: config.scheduler.max_loaded_models === 0 ? 'no limit' : String(config.scheduler.max_loaded_models),
     memoryUsed: formatBytes(used),
-    memoryBudget: budget === undefined ? `auto (${Math.round(config.scheduler.memory_fraction * 100)}% of RAM)` : budget === 0 ? 'no limit' : formatBytes(budget),
+    memoryBudget: budget === undefined ? 'unknown' : budget === 0 ? 'no limit' : `${formatBytes(budget)}${config.scheduler.memory_budget === 'auto' ? ` (auto, ${Math.round(config.scheduler.memory_fraction * 100)}% of RAM)` : ''}`,
     memoryPercent: budget ? Math.min(100, Math.round((used / budget) * 100)) : undefined,
   };
 }

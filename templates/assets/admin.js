@@ -18,6 +18,22 @@
     localStorage.setItem('corral-theme', next);
   });
 
+  // ---- HTMX errors: htmx does not swap 4xx/5xx answers, so say what went wrong ----
+  document.addEventListener('htmx:responseError', (e) => {
+    const flash = $('#flash');
+    if (!flash) return;
+    const xhr = e.detail.xhr;
+    flash.textContent = `${xhr.status}: ${(xhr.responseText || xhr.statusText).slice(0, 300)}`;
+    flash.hidden = false;
+  });
+  document.addEventListener('htmx:sendError', () => {
+    const flash = $('#flash');
+    if (flash) { flash.textContent = 'Corral did not answer; is it running?'; flash.hidden = false; }
+  });
+  document.addEventListener('htmx:afterRequest', (e) => {
+    if (e.detail.successful) { const flash = $('#flash'); if (flash) flash.hidden = true; }
+  });
+
   // ---- live fragments over SSE: the server sends rendered (escaped) HTML, we swap it in ----
   for (const host of $$('[data-sse]')) {
     const es = new EventSource(host.dataset.sse);

@@ -105,6 +105,19 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await shot('model-page');
   });
 
+  it('is keyboard accessible with a visible focus ring', async () => {
+    await page.goto(`${t.url}/admin`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    const outline = (await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')) as string;
+    expect(outline).not.toBe('none');
+    // Unload from the keyboard: focus the button and press Enter; the row follows over SSE.
+    await page.locator('tr[data-model="other:latest"] button', { hasText: 'unload' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), { timeout: 30_000 }).toBe('stopped');
+  });
+
   it('renders dark and at phone width, with no script or CSP errors', async () => {
     await page.goto(`${t.url}/admin`);
     await page.click('[data-theme-toggle]');
