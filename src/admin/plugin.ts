@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -46,18 +45,28 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     const root = packageRoot();
     const eta = new Eta({ views: join(root, 'templates'), autoEscape: true, cache: true });
     await admin.register(fastifyView, { engine: { eta }, root: join(root, 'templates'), viewExt: 'eta' });
-    await admin.register(fastifyStatic, { root: join(root, 'templates', 'assets'), prefix: '/admin/assets/', decorateReply: false, cacheControl: true, maxAge: 0 });
 
     admin.addHook('onRequest', async (request, reply) => {
       if (request.url === '/admin' || request.url.startsWith('/admin/') || request.url.startsWith('/admin?')) securityHeaders(reply);
     });
 
-    const htmxFile = createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js');
-    let htmx: Buffer | undefined;
-    admin.get('/admin/assets/htmx.min.js', { config: { auth: { public: true } } }, async (_request, reply) => {
-      htmx ??= await readFile(htmxFile);
-      return reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(htmx);
-    });
+    // A fixed list rather than a static directory: the login page needs these before anyone is
+    // logged in, so each route is declared public, and nothing else in templates/ can be fetched.
+    const assetDir = join(root, 'templates', 'assets');
+    const assets: Record<string, [file: string, type: string]> = {
+      'htmx.min.js': [createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+      'admin.js': [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8'],
+      'admin.css': [join(assetDir, 'admin.css'), 'text/css; charset=utf-8'],
+      'favicon.svg': [join(assetDir, 'favicon.svg'), 'image/svg+xml'],
+    };
+    const cache = new Map<string, Buffer>();
+    for (const [name, [file, type]] of Object.entries(assets)) {
+      admin.get(`/admin/assets/${name}`, { config: { auth: { public: true } } }, async (_request, reply) => {
+        let body = cache.get(name);
+        if (!body) cache.set(name, (body = await readFile(file)));
+        return reply.type(type).header('cache-control', 'no-cache').send(body);
+      });
+    }
 
     const auth = deps.auth ?? createAuthAdapter();
     const ctx: AdminContext = {
