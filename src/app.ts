@@ -12,6 +12,8 @@ import { registerGenerate } from './api/ollama/generate.js';
 import { registerModelRoutes } from './api/ollama/models.js';
 import { registerRootRoutes } from './api/ollama/root.js';
 import { registerOpenAi } from './api/openai/routes.js';
+import type { AdminDeps } from './admin/deps.js';
+import { registerAdmin } from './admin/plugin.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -19,6 +21,8 @@ export interface AppOptions {
   auth: Config['auth'];
   /** bcrypt cost is injectable so tests need not pay cost 12 per login. */
   passwords?: Passwords;
+  /** What the admin UI needs beyond the API deps; the logs directory defaults to the config's logs_dir. */
+  admin?: Partial<Omit<AdminDeps, keyof ApiDeps>>;
   logger?: FastifyServerOptions['logger'];
   bodyLimit?: number;
 }
@@ -42,5 +46,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerGenerate(app, opts.api);
   registerChat(app, opts.api);
   registerOpenAi(app, opts.api);
+  await registerAdmin(app, { logsDir: () => opts.api.config().logs_dir, ...opts.admin, ...opts.api });
   return app;
 }

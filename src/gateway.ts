@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { readFile } from 'node:fs/promises';
+import type { ReloadResult } from './admin/deps.js';
+import { accountsFromStore, requestLogFromStore } from './admin/store-bridge.js';
+import { createAccounts } from './auth/accounts.js';
+import { createPasswords } from './auth/passwords.js';
+import { createApiToken } from './auth/tokens.js';
 import { buildApp } from './app.js';
 import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
 import { diffConfig } from './config/diff.js';
@@ -141,10 +147,25 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   const store = openDatabase(resolve(cwd, config.store.path));
+  const passwords = createPasswords();
   const app = await buildApp({
     api: { catalog, scheduler, config: () => config, schedulable },
     store,
     auth: config.auth,
+    passwords,
+    admin: {
+      binary,
+      configControl: {
+        file: () => loaded.file,
+        source: async () => (loaded.file ? readFile(loaded.file, 'utf8').catch(() => loaded.source) : loaded.source),
+        lastReload: () => reloadResult(lastReload),
+        reload: async () => reloadResult(await reload())!,
+      },
+      logsDir: () => resolve(cwd, config.logs_dir),
+      dataDir: () => resolve(cwd, config.data_dir),
+      accounts: accountsFromStore(store, createAccounts({ store, passwords }), (o) => createApiToken(store, o)),
+      requestLog: requestLogFromStore(store),
+    },
     logger: opts.logger,
     bodyLimit: config.server.body_limit,
   });
@@ -215,4 +236,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       store.close();
     },
   };
+}
+
+/** The reload outcome in the admin UI's words. */
+function reloadResult(state: ReloadState | undefined): ReloadResult | undefined {
+  if (!state) return undefined;
+  const summary = state.ok
+    ? state.changes.length ? `applied: ${state.changes.join('; ')}` : 'applied: nothing changed'
+    : 'rejected; the previous config stays in effect';
+  return { at: state.at, ok: state.ok, summary, problems: state.problems };
 }

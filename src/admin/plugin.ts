@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import fastifyView from '@fastify/view';
+import { Eta } from 'eta';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { createAuthAdapter } from './auth-adapter.js';
+import { isHtmx, navFor, packageRoot, type AdminContext } from './context.js';
+import type { AdminDeps } from './deps.js';
+import { registerAccountRoutes } from './routes/accounts.js';
+import { registerActivityRoutes } from './routes/activity.js';
+import { registerConfigRoutes } from './routes/config.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
+import { registerLoginRoutes } from './routes/login.js';
+import { registerModelRoutes } from './routes/model.js';
+import { registerToolRoutes } from './routes/tools.js';
+import { registerSystemRoutes } from './routes/system.js';
+
+/** Only self-hosted scripts and styles; no inline script, no eval (htmx is configured not to need it). */
+export const ADMIN_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function securityHeaders(reply: FastifyReply): void {
+  reply.header('content-security-policy', ADMIN_CSP);
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'same-origin');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+  reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=()');
+}
+
+/** The HTMX admin UI under /admin: pages, fragments, SSE feeds and its static assets. */
+export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  await app.register(async (admin) => {
+    const root = packageRoot();
+    const eta = new Eta({ views: join(root, 'templates'), autoEscape: true, cache: true });
+    await admin.register(fastifyView, { engine: { eta }, root: join(root, 'templates'), viewExt: 'eta' });
+
+    admin.addHook('onRequest', async (request, reply) => {
+      if (request.url === '/admin' || request.url.startsWith('/admin/') || request.url.startsWith('/admin?')) securityHeaders(reply);
+    });
+
+    // A fixed list rather than a static directory: the login page needs these before anyone is
+    // logged in, so each route is declared public, and nothing else in templates/ can be fetched.
+    const assetDir = join(root, 'templates', 'assets');
+    const assets: Record<string, [file: string, type: string]> = {
+      'htmx.min.js': [createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+      'admin.js': [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8'],
+      'admin.css': [join(assetDir, 'admin.css'), 'text/css; charset=utf-8'],
+      'favicon.svg': [join(assetDir, 'favicon.svg'), 'image/svg+xml'],
+    };
+    const cache = new Map<string, Buffer>();
+    for (const [name, [file, type]] of Object.entries(assets)) {
+      admin.get(`/admin/assets/${name}`, { config: { auth: { public: true } } }, async (_request, reply) => {
+        let body = cache.get(name);
+        if (!body) cache.set(name, (body = await readFile(file)));
+        return reply.type(type).header('cache-control', 'no-cache').send(body);
+      });
+    }
+
+    const auth = deps.auth ?? createAuthAdapter();
+    const ctx: AdminContext = {
+      deps,
+      auth,
+      failures: new Map(),
+      async page(request, reply, template, title, data = {}) {
+        const user = auth.currentUser(request);
+        const path = request.url.split('?')[0] ?? '/admin';
+        const html = await admin.view(`pages/${template}`, {
+          ...data,
+          title,
+          user,
+          csrf: auth.csrfToken(request, reply),
+          nav: navFor(user?.role, path),
+          htmx: isHtmx(request),
+        });
+        return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+      },
+      fragment(template, data) {
+        return admin.view(`fragments/${template}`, data);
+      },
+      allow(request, reply, role, opts = {}) {
+        if (!auth.requireRole(request, reply, role)) return false;
+        if (opts.csrf && !auth.checkCsrf(request)) {
+          void reply.code(403).type('text/plain; charset=utf-8').send('invalid or missing CSRF token: reload the page and try again');
+          return false;
+        }
+        return true;
+      },
+    };
+
+    registerLoginRoutes(admin, ctx);
+    registerDashboardRoutes(admin, ctx);
+    registerModelRoutes(admin, ctx);
+    registerConfigRoutes(admin, ctx);
+    registerSystemRoutes(admin, ctx);
+    registerToolRoutes(admin, ctx);
+    registerAccountRoutes(admin, ctx);
+    registerActivityRoutes(admin, ctx);
+  });
+}

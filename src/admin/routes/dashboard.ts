@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { roleAtLeast } from '../auth-adapter.js';
+import { isHtmx, modelParam, type AdminContext } from '../context.js';
+import { debounce, openSse } from '../sse.js';
+import { buildDashboard } from '../view-models.js';
+
+type Action = 'load' | 'unload' | 'restart';
+
+/** Dashboard page, its models fragment, the live SSE feed and the load/unload/restart actions. */
+export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  const { deps } = ctx;
+
+  const modelsData = (request: FastifyRequest, csrf: string): Record<string, unknown> => {
+    const user = ctx.auth.currentUser(request);
+    return { dash: buildDashboard(deps, ctx.failures), csrf, canOperate: user !== undefined && roleAtLeast(user.role, 'operator') };
+  };
+
+  app.get('/admin', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
+    if (!ctx.allow(request, reply, 'viewer')) return reply;
+    return ctx.page(request, reply, 'dashboard', 'Dashboard', modelsData(request, ctx.auth.csrfToken(request, reply)));
+  });
+
+  app.get('/admin/fragments/models', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
+    if (!ctx.allow(request, reply, 'viewer')) return reply;
+    const html = await ctx.fragment('models', modelsData(request, ctx.auth.csrfToken(request, reply)));
+    return reply.type('text/html; charset=utf-8').send(html);
+  });
+
+  app.get('/admin/events', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
+    if (!ctx.allow(request, reply, 'viewer')) return reply;
+    const csrf = ctx.auth.csrfToken(request, reply);
+    const sse = openSse(request, reply);
+    const push = async (): Promise<void> => {
+      try {
+        sse.send('models', await ctx.fragment('models', modelsData(request, csrf)));
+      } catch (err) {
+        request.log.warn({ err }, 'admin SSE render failed');
+      }
+    };
+    const onChange = debounce(() => void push(), 100);
+    deps.scheduler.on('changed', onChange);
+    // "expires at" moves while requests run; a slow tick keeps the numbers honest between events.
+    const tick = setInterval(onChange, 10_000);
+    sse.onClose(() => {
+      deps.scheduler.off('changed', onChange);
+      onChange.cancel();
+      clearInterval(tick);
+    });
+    await push();
+    return reply;
+  });
+
+  const act = (action: Action) => async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!ctx.allow(request, reply, 'operator', { csrf: true })) return reply;
+    const name = modelParam(request);
+    const model = name ? deps.catalog.resolve(name) : undefined;
+    if (!model) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
+    const load = (): void => {
+      ctx.failures.delete(model.name);
+      // Loading can take minutes: answer at once and let the SSE feed show the progress.
+      deps.scheduler.load(deps.schedulable(model)).catch((err: Error) => {
+        ctx.failures.set(model.name, { reason: err.message, at: new Date() });
+        deps.scheduler.emit('changed');
+      });
+    };
+    request.log.info({ action, model: model.name }, 'admin model action');
+    if (action === 'load') load();
+    else if (action === 'unload') {
+      ctx.failures.delete(model.name);
+      await deps.scheduler.unload(model.name, 'unloaded from the admin UI');
+    } else {
+      await deps.scheduler.unload(model.name, 'restarted from the admin UI');
+      load();
+    }
+    if (!isHtmx(request)) return reply.redirect('/admin', 303);
+    const html = await ctx.fragment('models', modelsData(request, ctx.auth.csrfToken(request, reply)));
+    return reply.type('text/html; charset=utf-8').send(html);
+  };
+  for (const action of ['load', 'unload', 'restart'] as const) {
+    app.post(`/admin/actions/${action}`, { config: { auth: { role: 'operator' } } }, act(action));
+  }
+}

@@ -1,0 +1,21 @@
+import type { FastifyInstance } from 'fastify';
+import type { AdminContext } from '../context.js';
+
+/**
+ * The login page. POST /admin/login and /admin/logout (credential check, throttling, sessions)
+ * belong to the auth module; this form posts there with the CSRF field.
+ */
+export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  app.get('/admin/login', { config: { auth: { public: true } } }, async (request, reply) => {
+    const q = request.query as Record<string, unknown>;
+    const errors: Record<string, string> = {
+      invalid: 'Wrong username or password.',
+      throttled: 'Too many attempts; wait a minute and try again.',
+      csrf: 'The form expired; please try again.',
+    };
+    return ctx.page(request, reply, 'login', 'Log in', {
+      error: typeof q.error === 'string' ? (errors[q.error] ?? errors.invalid) : undefined,
+      username: typeof q.username === 'string' ? q.username : '',
+    });
+  });
+}

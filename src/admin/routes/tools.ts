@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import type { AdminContext } from '../context.js';
+import { formatBytes } from '../view-models.js';
+
+/**
+ * Playground and Pull: the pages are server-rendered, the work is done by the page script calling
+ * the public API (/api/chat, /api/pull, /api/delete) with the same session, so the UI exercises
+ * exactly what clients get.
+ */
+export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): void {
+  app.get('/admin/playground', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
+    if (!ctx.allow(request, reply, 'viewer')) return reply;
+    const models = ctx.deps.catalog.list().filter((m) => !m.embedding).map((m) => m.name);
+    const q = request.query as Record<string, unknown>;
+    return ctx.page(request, reply, 'playground', 'Playground', { models, selected: typeof q.model === 'string' ? q.model : models[0] });
+  });
+
+  app.get('/admin/pull', { config: { auth: { role: 'operator' } } }, async (request, reply) => {
+    if (!ctx.allow(request, reply, 'operator')) return reply;
+    const models = ctx.deps.catalog.list().map((m) => ({ name: m.name, size: formatBytes(m.size), source: m.source }));
+    return ctx.page(request, reply, 'pull', 'Pull models', { models });
+  });
+}

@@ -1,0 +1,154 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { form, session, waitFor } from './helpers.js';
+
+let t: TestGateway;
+const fixtures = inject('fixtures');
+const EVIL = '<script>alert(1)</script>';
+
+beforeAll(async () => {
+  t = await startGateway({
+    models: {
+      tiny: { path: fixtures.models.chat },
+      [EVIL]: { path: fixtures.models.chat2 },
+      broken: { path: fixtures.models.broken },
+    },
+  });
+});
+afterAll(async () => t?.close());
+
+const form_headers = (s: { cookie: string }) => ({ cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded' });
+
+describe('admin pages', () => {
+  it('renders the dashboard with security headers and every model', async () => {
+    const res = await t.gw.app.inject({ method: 'GET', url: '/admin' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/text\/html/);
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.body).toContain('tiny:latest');
+    expect(res.body).toContain('/admin/assets/htmx.min.js');
+    expect(res.body).not.toMatch(/<script>(?!<\/script>)/);
+  });
+
+  it('escapes a model name like <script> everywhere it appears', async () => {
+    const pages = ['/admin', '/admin/fragments/models', '/admin/playground', '/admin/pull', `/admin/model?name=${encodeURIComponent(`${EVIL}:latest`)}`];
+    for (const url of pages) {
+      const res = await t.gw.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).not.toContain(EVIL);
+      expect(res.body, url).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    }
+  });
+
+  it('serves htmx, the stylesheet and the page script locally', async () => {
+    for (const [url, type] of [['/admin/assets/htmx.min.js', /javascript/], ['/admin/assets/admin.css', /css/], ['/admin/assets/admin.js', /javascript/]] as const) {
+      const res = await t.gw.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.headers['content-type'], url).toMatch(type);
+    }
+  });
+
+  it('renders the login form with a CSRF field', async () => {
+    const res = await t.gw.app.inject({ method: 'GET', url: '/admin/login?error=invalid' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toMatch(/<form method="post" action="\/admin\/login"/);
+    expect(res.body).toMatch(/name="_csrf" value="[\w-]+\.[\w-]+"/);
+    expect(res.body).toContain('Wrong username or password');
+  });
+});
+
+describe('actions', () => {
+  it('rejects a load without a CSRF token, or with a token that does not match the cookie', async () => {
+    const s = await session(t.gw.app);
+    const none = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny' }) });
+    expect(none.statusCode).toBe(403);
+    const other = await session(t.gw.app);
+    const wrong = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny', _csrf: other.csrf }) });
+    expect(wrong.statusCode).toBe(403);
+    const forged = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: { ...form_headers(s), cookie: 'corral_admin_csrf=abc.def' }, payload: form({ model: 'tiny', _csrf: 'abc.def' }) });
+    expect(forged.statusCode).toBe(403);
+    expect(t.gw.scheduler.loaded()).toHaveLength(0);
+  });
+
+  it('loads and unloads a model with a valid token (form post redirects, HTMX gets the fragment)', async () => {
+    const s = await session(t.gw.app);
+    const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny', _csrf: s.csrf }) });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/admin');
+    await waitFor(() => t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest' && l.runner.state === 'ready'));
+    const page = await t.gw.app.inject({ method: 'GET', url: '/admin/model?name=tiny' });
+    expect(page.body).toMatch(/-m \S+\.gguf --alias tiny:latest/);
+    const un = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' }, payload: form({ model: 'tiny', _csrf: s.csrf }) });
+    expect(un.statusCode).toBe(200);
+    expect(un.body).toMatch(/^<div id="models"/);
+    expect(t.gw.scheduler.loaded()).toHaveLength(0);
+  });
+
+  it('shows a failed load with its reason', async () => {
+    const s = await session(t.gw.app);
+    await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'broken', _csrf: s.csrf }) });
+    await waitFor(async () => (await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).body.includes('state-failed'));
+    const body = (await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).body;
+    expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
+  });
+
+  it('streams a stopped model\'s log file tail over SSE', async () => {
+    // tiny was loaded and unloaded above, so its log file exists and no runner is attached.
+    const ctrl = new AbortController();
+    const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('event: log')) text += new TextDecoder().decode((await reader.read()).value);
+    ctrl.abort();
+    expect(text).toMatch(/event: log\ndata: .*starting .*llama-server/);
+  });
+
+  it('accepts the token in the x-csrf-token header (HTMX and fetch)', async () => {
+    const s = await session(t.gw.app);
+    const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { ...form_headers(s), 'x-csrf-token': s.csrf }, payload: form({ model: 'tiny' }) });
+    expect(res.statusCode).toBe(303);
+  });
+});
+
+describe('config, system, accounts', () => {
+  it('shows the YAML and reports a rejected reload with file:line', async () => {
+    const page = await t.gw.app.inject({ method: 'GET', url: '/admin/config' });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('ctx_size: 512');
+    const s = await session(t.gw.app);
+    const ok = await t.gw.app.inject({ method: 'POST', url: '/admin/config/reload', headers: { ...form_headers(s), 'hx-request': 'true' }, payload: form({ _csrf: s.csrf }) });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.body).toContain('Applied');
+    await writeFile(t.configFile, 'defaults:\n  ctx_size: lots\n');
+    const bad = await t.gw.app.inject({ method: 'POST', url: '/admin/config/reload', headers: form_headers(s), payload: form({ _csrf: s.csrf }) });
+    expect(bad.statusCode).toBe(303);
+    const after = await t.gw.app.inject({ method: 'GET', url: '/admin/config' });
+    expect(after.body).toContain('Rejected');
+    expect(after.body).toMatch(/corral\.yaml:2: defaults\.ctx_size/);
+  });
+
+  it('shows the system page with the llama-server binary and version', async () => {
+    const res = await t.gw.app.inject({ method: 'GET', url: '/admin/system' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain(fixtures.llamaServer);
+    expect(res.body).toContain(join(t.dir, 'data'));
+    expect(res.body).toMatch(/data-testid="llama-version">[^<]*\d/);
+  });
+
+  it('says so when the accounts store is not available', async () => {
+    for (const url of ['/admin/tokens', '/admin/users']) {
+      const res = await t.gw.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).toContain('accounts store is not available');
+    }
+    const activity = await t.gw.app.inject({ method: 'GET', url: '/admin/activity' });
+    expect(activity.body).toContain('request log is not available');
+  });
+});
