@@ -3,7 +3,9 @@ import type { ApiDeps } from './api/deps.js';
 import { installBodyParsers } from './api/body-parser.js';
 import { installErrorHandler } from './api/error-handler.js';
 import { registerChat } from './api/ollama/chat.js';
+import { registerEmbed } from './api/ollama/embed.js';
 import { registerGenerate } from './api/ollama/generate.js';
+import { registerManageRoutes } from './api/ollama/manage.js';
 import { registerModelRoutes } from './api/ollama/models.js';
 import { registerRootRoutes } from './api/ollama/root.js';
 import { registerOpenAi } from './api/openai/routes.js';
@@ -30,6 +32,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerModelRoutes(app, opts.api);
   registerGenerate(app, opts.api);
   registerChat(app, opts.api);
+  registerEmbed(app, opts.api);
+  registerManageRoutes(app, opts.api);
   registerOpenAi(app, opts.api);
   return app;
 }

@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ollama } from 'ollama';
+import { writeTinyModel } from '../fixtures/gguf-writer.js';
+import { ndjson, post, startGateway, type TestGateway } from '../helpers/gateway.js';
+
+/** Imitates the two Hugging Face endpoints Corral uses, plus fault switches per file. */
+interface Hub {
+  server: Server;
+  url: string;
+  requests: { path: string; range?: string | undefined }[];
+  /** Cut the connection after this many bytes, once, for the next download of a file. */
+  cutOnce: Map<string, number>;
+  /** Publish a wrong sha256 for these files. */
+  lie: Set<string>;
+}
+
+async function startHub(files: Record<string, Buffer>): Promise<Hub> {
+  const hub: Hub = { server: undefined as unknown as Server, url: '', requests: [], cutOnce: new Map(), lie: new Set() };
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  hub.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = decodeURIComponent(req.url!.split('?')[0]!);
+    hub.requests.push({ path, range: req.headers.range });
+    const api = /^\/api\/models\/([^/]+\/[^/]+)$/.exec(path);
+    if (api) {
+      const repo = api[1]!;
+      const siblings = Object.entries(files)
+        .filter(([k]) => k.startsWith(`${repo}/`))
+        .map(([k, b]) => ({ rfilename: k.slice(repo.length + 1), size: b.length, lfs: { sha256: hub.lie.has(k) ? '0'.repeat(64) : sha(b), size: b.length } }));
+      if (!siblings.length) return void res.writeHead(404).end('{"error":"Repository not found"}');
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repo, siblings: [{ rfilename: 'README.md' }, ...siblings] }));
+    }
+    const dl = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(path) ?? /^\/plain\/(.+)$/.exec(path);
+    const key = dl ? (dl[2] ? `${dl[1]}/${dl[2]}` : dl[1]!) : '';
+    const body = files[key];
+    if (!body) return void res.writeHead(404).end('not found');
+    let start = 0;
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (m) start = Number(m[1]);
+    const slice = body.subarray(start);
+    res.writeHead(m ? 206 : 200, { 'content-length': String(slice.length), 'content-type': 'application/octet-stream', ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
+    const cut = hub.cutOnce.get(key);
+    if (cut !== undefined) {
+      hub.cutOnce.delete(key);
+      res.write(slice.subarray(0, cut), () => res.destroy());
+      return;
+    }
+    res.end(slice);
+  });
+  await new Promise<void>((r) => hub.server.listen(0, '127.0.0.1', r));
+  const addr = hub.server.address() as { port: number };
+  hub.url = `http://127.0.0.1:${addr.port}`;
+  return hub;
+}
+
+let t: TestGateway;
+let hub: Hub;
+let model: Buffer;
+let ollama: Ollama;
+
+beforeAll(async () => {
+  const file = join(tmpdir(), `corral-pull-${process.pid}.gguf`);
+  await writeTinyModel(file, { name: 'pulled', seed: 9 });
+  model = await readFile(file);
+  hub = await startHub({
+    'acme/tiny-GGUF/tiny-Q4_K_M.gguf': model,
+    'acme/tiny-GGUF/tiny-Q8_0.gguf': model,
+    'acme/cut-GGUF/cut-Q4_K_M.gguf': model,
+    'acme/bad-GGUF/bad-Q4_K_M.gguf': model,
+    'files/direct.gguf': model,
+  });
+  t = await startGateway({ pull: { huggingface_url: hub.url } });
+  ollama = new Ollama({ host: t.url });
+});
+afterAll(async () => {
+  await t?.close();
+  hub?.server.close();
+});
+
+async function managedFiles(): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(join(d, e.name));
+    }
+  };
+  await walk(join(t.dir, 'data', 'models'));
+  return out;
+}
+
+describe('/api/pull', () => {
+  it('pulls hf.co/{user}/{repo}:{quant} with Ollama-shaped progress, then serves it', async () => {
+    const parts = [];
+    for await (const p of await ollama.pull({ model: 'hf.co/acme/tiny-GGUF:Q4_K_M', stream: true })) parts.push(p);
+    expect(parts[0]!.status).toBe('pulling manifest');
+    const dl = parts.filter((p) => p.status.startsWith('pulling ') && p.status !== 'pulling manifest');
+    expect(dl.length).toBeGreaterThan(0);
+    expect(dl.at(-1)).toMatchObject({ total: model.length, completed: model.length, digest: `sha256:${createHash('sha256').update(model).digest('hex')}` });
+    expect(parts.map((p) => p.status)).toEqual(expect.arrayContaining(['verifying sha256 digest', 'writing manifest', 'success']));
+    expect(parts.at(-1)!.status).toBe('success');
+
+    const list = await ollama.list();
+    expect(list.models.map((m) => m.name)).toContain('hf.co/acme/tiny-gguf:q4_k_m');
+    // The file is not listed twice (once by file name).
+    expect(list.models.filter((m) => m.size === model.length)).toHaveLength(1);
+    expect(await managedFiles()).toEqual([join(t.dir, 'data', 'models', 'hf.co', 'acme', 'tiny-GGUF', 'tiny-Q4_K_M.gguf')]);
+    const gen = await ollama.generate({ model: 'hf.co/acme/tiny-GGUF:Q4_K_M', prompt: 'hi', options: { num_predict: 2 } });
+    expect(gen.eval_count).toBe(2);
+  });
+
+  it('stream:false answers one success object; a plain URL works', async () => {
+    const res = await post(`${t.url}/api/pull`, { model: `${hub.url}/plain/files/direct.gguf`, stream: false });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'success' });
+    expect((await ollama.show({ model: `${hub.url}/plain/files/direct.gguf` })).details.family).toBe('llama');
+  });
+
+  it('resumes with Range after an interrupted download and verifies the sha256', async () => {
+    hub.cutOnce.set('acme/cut-GGUF/cut-Q4_K_M.gguf', 100_000);
+    const res = await post(`${t.url}/api/pull`, { model: 'hf.co/acme/cut-GGUF:Q4_K_M' });
+    const lines = await ndjson(res);
+    expect(lines.at(-1)).toEqual({ status: 'success' });
+    const ranges = hub.requests.filter((r) => r.path.includes('cut-Q4_K_M')).map((r) => r.range);
+    expect(ranges).toEqual([undefined, 'bytes=100000-']);
+    const file = join(t.dir, 'data', 'models', 'hf.co', 'acme', 'cut-GGUF', 'cut-Q4_K_M.gguf');
+    expect(createHash('sha256').update(await readFile(file)).digest('hex')).toBe(createHash('sha256').update(model).digest('hex'));
+  });
+
+  it('rejects a checksum mismatch and leaves nothing behind', async () => {
+    hub.lie.add('acme/bad-GGUF/bad-Q4_K_M.gguf');
+    const before = await managedFiles();
+    const res = await post(`${t.url}/api/pull`, { model: 'hf.co/acme/bad-GGUF:Q4_K_M', stream: false });
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { error: string }).error).toMatch(/sha256 mismatch/);
+    expect(await managedFiles()).toEqual(before);
+    const tags = (await ollama.list()).models.map((m) => m.name);
+    expect(tags).not.toContain('hf.co/acme/bad-gguf:q4_k_m');
+  });
+
+  it('404 upstream: unknown repo, unknown quant, missing URL', async () => {
+    await expect(ollama.pull({ model: 'hf.co/acme/nope-GGUF:Q4_K_M' })).rejects.toMatchObject({ status_code: 404 });
+    const res = await post(`${t.url}/api/pull`, { model: 'hf.co/acme/tiny-GGUF:IQ2_XS' });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: string }).error).toContain('tiny-Q8_0.gguf');
+    const url = await post(`${t.url}/api/pull`, { model: `${hub.url}/plain/files/missing.gguf`, stream: false });
+    expect(url.status).toBe(404);
+    expect(await managedFiles()).not.toContain(expect.stringContaining('missing'));
+  });
+
+  it('deduplicates concurrent pulls of the same model', async () => {
+    const before = hub.requests.filter((r) => r.path.includes('tiny-Q8_0.gguf')).length;
+    const [a, b] = await Promise.all([
+      post(`${t.url}/api/pull`, { model: 'hf.co/acme/tiny-GGUF:Q8_0', stream: false }),
+      post(`${t.url}/api/pull`, { model: 'hf.co/acme/tiny-GGUF:Q8_0', stream: false }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(hub.requests.filter((r) => r.path.includes('tiny-Q8_0.gguf')).length - before).toBe(1);
+  });
+
+  it('validates the body and refuses what it cannot pull', async () => {
+    const bad = await post(`${t.url}/api/pull`, { model: 42 });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toContain('model');
+    const registry = await post(`${t.url}/api/pull`, { model: 'llama3.2' });
+    expect(registry.status).toBe(404);
+    expect(((await registry.json()) as { error: string }).error).toMatch(/Ollama registry/);
+  });
+
+  it('delete removes a pulled file; the pull survives a restart via the manifest', async () => {
+    const file = join(t.dir, 'data', 'models', 'hf.co', 'acme', 'tiny-GGUF', 'tiny-Q8_0.gguf');
+    expect((await stat(file)).size).toBe(model.length);
+    await ollama.delete({ model: 'hf.co/acme/tiny-GGUF:Q8_0' });
+    await expect(stat(file)).rejects.toThrow();
+    expect((await ollama.list()).models.map((m) => m.name)).not.toContain('hf.co/acme/tiny-gguf:q8_0');
+    await t.gw.catalog.refresh();
+    expect(t.gw.catalog.resolve('hf.co/acme/tiny-GGUF:Q4_K_M')).toBeDefined();
+  });
+});
