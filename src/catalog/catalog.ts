@@ -5,6 +5,7 @@ import { DigestCache } from './digest.js';
 import { readGguf, type GgufInfo } from './gguf.js';
 import { normalizeModelName } from './names.js';
 import { manifestPath, readManifest } from '../models/manifest.js';
+import { isGoTemplate } from '../models/modelfile.js';
 
 export type { GgufInfo } from './gguf.js';
 export { normalizeModelName } from './names.js';
@@ -171,7 +172,7 @@ export class Catalog {
       models.set(name, {
         name, path: e.path, source: 'managed', aliases: [], pinned: false,
         // A derived model with its own Jinja template gets it as llama-server's chat template.
-        args: e.template ? ['--chat-template', e.template] : [],
+        args: e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : [],
         options: e.options ?? {}, embedding: e.embedding ?? isEmbedding(d.gguf),
         mmproj: e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined),
         system: e.system, template: e.template, ...d,

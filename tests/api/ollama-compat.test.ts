@@ -119,6 +119,12 @@ describe('chat with tools and thinking (real llama-server, tool-capable Jinja te
     expect(show.capabilities).toEqual(expect.arrayContaining(['tools', 'thinking']));
   });
 
+  it('generate with think goes through the reasoning parser too', async () => {
+    const res = await ollama.generate({ model: 'tooly', prompt: 'hi', think: true, options: { num_predict: 6 } });
+    expect(res.done).toBe(true);
+    expect((res.thinking ?? '').length + (res.response ?? '').length).toBeGreaterThan(0);
+  });
+
   it('format json constrains the output', async () => {
     const res = await ollama.chat({ model: 'tiny', format: { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] }, messages: [{ role: 'user', content: 'x' }], options: { num_predict: 3, temperature: 0 } });
     // Test gateways run with --ignore-eos, so generation is cut before the grammar would need EOS.
@@ -148,6 +154,17 @@ describe('copy, create, delete, push', () => {
     expect(show.parameters).toMatch(/num_predict\s+2/);
     const gen = await ollama.generate({ model: 'derived', prompt: 'x' });
     expect(gen.eval_count).toBe(2);
+  });
+
+  it('create with a Jinja template runs llama-server with it as the chat template', async () => {
+    const template = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}";
+    await ollama.create({ model: 'jinja', from: 'tiny', template });
+    expect((await ollama.show({ model: 'jinja' })).template).toBe(template);
+    const res = await ollama.chat({ model: 'jinja', messages: [{ role: 'user', content: 'hello world' }], options: { num_predict: 1 } });
+    expect(res.eval_count).toBe(1);
+    const runner = t.gw.scheduler.loaded().find((l) => l.name === 'jinja:latest')!.runner;
+    const props = (await (await runner.pool!.request({ path: '/props', method: 'GET' })).body.json()) as { chat_template: string };
+    expect(props.chat_template).toBe(template);
   });
 
   it('create (Modelfile form) and refusal of Go templates', async () => {
