@@ -109,7 +109,7 @@ describe('chat with tools and thinking (real llama-server, tool-capable Jinja te
   it('think: reasoning streamed as message.thinking', async () => {
     let thinking = '';
     let content = '';
-    for await (const part of await ollama.chat({ model: 'tooly', think: true, stream: true, messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 6 } })) {
+    for await (const part of await ollama.chat({ model: 'tooly', think: true, stream: true, messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 6, temperature: 0, seed: 1 } })) {
       thinking += part.message.thinking ?? '';
       content += part.message.content;
     }
