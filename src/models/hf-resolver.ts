@@ -2,14 +2,19 @@ import { basename, join } from 'node:path';
 import { BadRequest, NotFound, UpstreamError } from '../errors.js';
 
 /** One file to download and where it goes. */
-export interface PullSource {
-  /** The model name it will be known by: the reference as given, normalised by the catalogue. */
-  reference: string;
+export interface PullFile {
   url: string;
   /** Path relative to the managed models directory. */
   relPath: string;
   sha256?: string | undefined;
   size?: number | undefined;
+}
+
+export interface PullSource extends PullFile {
+  /** The model name it will be known by: the reference as given, normalised by the catalogue. */
+  reference: string;
+  /** A vision projector published beside the model; pulled too so images work. */
+  projector?: PullFile | undefined;
 }
 
 interface HfSibling {
@@ -72,14 +77,19 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
     const available = siblings.map((s) => s.rfilename).filter((f) => /\.gguf$/i.test(f));
     throw new NotFound(`pull model manifest: no GGUF file for "${quant ?? 'Q4_K_M'}" in ${repoPath}${available.length ? ` (available: ${available.join(', ')})` : ''}`);
   }
-  const sib = siblings.find((s) => s.rfilename === file)!;
-  return {
-    reference: ref,
-    url: `${base}/${repoPath}/resolve/main/${file.split('/').map(encodeURIComponent).join('/')}`,
-    relPath: join('hf.co', ...parts, basename(file)),
-    sha256: sib.lfs?.sha256?.toLowerCase(),
-    size: sib.lfs?.size ?? sib.size,
+  const describe = (name: string): PullFile => {
+    const sib = siblings.find((s) => s.rfilename === name)!;
+    return {
+      url: `${base}/${repoPath}/resolve/main/${name.split('/').map(encodeURIComponent).join('/')}`,
+      relPath: join('hf.co', ...parts, basename(name)),
+      sha256: sib.lfs?.sha256?.toLowerCase(),
+      size: sib.lfs?.size ?? sib.size,
+    };
   };
+  // Several precisions may be published; the smallest-loss common one first.
+  const projectors = siblings.map((s) => s.rfilename).filter((f) => /mmproj/i.test(basename(f)) && /\.gguf$/i.test(f));
+  const projector = ['f16', 'bf16', 'q8_0', 'f32'].map((p) => projectors.find((f) => f.toLowerCase().includes(p))).find(Boolean) ?? projectors[0];
+  return { reference: ref, ...describe(file), projector: projector ? describe(projector) : undefined };
 }
 
 /** A plain URL to a .gguf: stored under its host; no published checksum unless the server sends one. */

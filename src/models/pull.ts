@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { normalizeModelName } from '../catalog/names.js';
 import { CorralError, NotFound, UpstreamError } from '../errors.js';
-import { isHfReference, isUrlReference, resolveHf, resolveUrl, type PullSource } from './hf-resolver.js';
+import { isHfReference, isUrlReference, resolveHf, resolveUrl, type PullFile, type PullSource } from './hf-resolver.js';
 import type { Manifest } from './manifest.js';
 
 /** One line of Ollama's pull progress stream. */
@@ -110,9 +110,14 @@ export class Puller {
       const sha = await this.download(src, target, emit, signal);
       src = { ...src, sha256: sha };
     }
+    let mmproj: string | undefined;
+    if (src.projector) {
+      mmproj = resolve(modelsDir, src.projector.relPath);
+      if (!(await stat(mmproj).then((s) => s.isFile(), () => false))) await this.download(src.projector, mmproj, emit, signal);
+    }
     emit({ status: 'writing manifest' });
     await manifest.update((data) => {
-      data.models[name] = { kind: 'pulled', path: target, source: src.reference, sha256: src.sha256, createdAt: new Date().toISOString() };
+      data.models[name] = { kind: 'pulled', path: target, source: src.reference, sha256: src.sha256, mmproj, createdAt: new Date().toISOString() };
       delete data.hidden[name];
     });
     await this.deps.refresh();
@@ -120,7 +125,7 @@ export class Puller {
   }
 
   /** Downloads to `<target>.partial`, resuming with Range, verifies, then renames into place. */
-  private async download(src: PullSource, target: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<string> {
+  private async download(src: PullFile, target: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<string> {
     await mkdir(dirname(target), { recursive: true });
     const partial = `${target}.partial`;
     const digest = `sha256:${src.sha256 ?? createHash('sha256').update(src.url).digest('hex')}`;

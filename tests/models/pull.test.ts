@@ -23,6 +23,8 @@ beforeAll(async () => {
     'acme/cut-GGUF/cut-Q4_K_M.gguf': model,
     'acme/bad-GGUF/bad-Q4_K_M.gguf': model,
     'files/direct.gguf': model,
+    'acme/vis-GGUF/vis-Q4_K_M.gguf': model,
+    'acme/vis-GGUF/mmproj-vis-f16.gguf': Buffer.from('a projector'),
   });
   t = await startGateway({ pull: { huggingface_url: hub.url } });
   ollama = new Ollama({ host: t.url });
@@ -120,6 +122,16 @@ describe('/api/pull', () => {
     const registry = await post(`${t.url}/api/pull`, { model: 'llama3.2' });
     expect(registry.status).toBe(404);
     expect(((await registry.json()) as { error: string }).error).toMatch(/Ollama registry/);
+  });
+
+  it('pulls the vision projector published beside the model; delete removes both', async () => {
+    const res = await post(`${t.url}/api/pull`, { model: 'hf.co/acme/vis-GGUF', stream: false });
+    expect(res.status).toBe(200);
+    const dir = join(t.dir, 'data', 'models', 'hf.co', 'acme', 'vis-GGUF');
+    expect((await readdir(dir)).sort()).toEqual(['mmproj-vis-f16.gguf', 'vis-Q4_K_M.gguf']);
+    expect((await ollama.show({ model: 'hf.co/acme/vis-GGUF' })).capabilities).toContain('vision');
+    await ollama.delete({ model: 'hf.co/acme/vis-GGUF' });
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('delete removes a pulled file; the pull survives a restart via the manifest', async () => {

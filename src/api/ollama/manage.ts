@@ -120,11 +120,13 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
         return undefined;
       }
       delete data.models[m.name];
-      const stillUsed = Object.values(data.models).some((e) => e.path === entry.path);
-      const inside = !relative(dir, resolve(entry.path)).startsWith('..');
-      return entry.source && !stillUsed && inside ? entry.path : undefined;
+      if (!entry.source) return undefined;
+      // Only files Corral downloaded, inside its managed directory, and no longer used by another model.
+      const unused = (p: string | undefined): p is string =>
+        p !== undefined && !relative(dir, resolve(p)).startsWith('..') && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
+      return [entry.path, entry.mmproj].filter(unused);
     });
-    if (doomed) await Promise.all([rm(doomed, { force: true }), rm(`${doomed}.partial`, { force: true })]);
+    for (const file of doomed ?? []) await Promise.all([rm(file, { force: true }), rm(`${file}.partial`, { force: true })]);
     await deps.catalog.refresh();
     return reply.code(200).send();
   });
