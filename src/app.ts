@@ -1,5 +1,10 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ApiDeps } from './api/deps.js';
+import { authPlugin } from './auth/plugin.js';
+import { createPasswords, type Passwords } from './auth/passwords.js';
+import { registerAuthRoutes } from './auth/routes.js';
+import type { Config } from './config/schema.js';
+import type { Store } from './store/database.js';
 import { installBodyParsers } from './api/body-parser.js';
 import { installErrorHandler } from './api/error-handler.js';
 import { registerChat } from './api/ollama/chat.js';
@@ -12,6 +17,10 @@ import { registerOpenAi } from './api/openai/routes.js';
 
 export interface AppOptions {
   api: ApiDeps;
+  store: Store;
+  auth: Config['auth'];
+  /** bcrypt cost is injectable so tests need not pay cost 12 per login. */
+  passwords?: Passwords;
   logger?: FastifyServerOptions['logger'];
   bodyLimit?: number;
 }
@@ -28,6 +37,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   installBodyParsers(app);
   installErrorHandler(app);
+  await app.register(authPlugin, { store: opts.store, config: opts.auth });
+  await registerAuthRoutes(app, { store: opts.store, passwords: opts.passwords ?? createPasswords() });
   registerRootRoutes(app, opts.api);
   registerModelRoutes(app, opts.api);
   registerGenerate(app, opts.api);

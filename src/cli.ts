@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ensureLlamaServer, llamaServerVersion } from './provision/llama-binary.js';
 import { serve } from './commands/serve.js';
 import { doctor } from './commands/doctor.js';
+import { tokenCommand, userCommand } from './auth/cli.js';
 
 const DEFAULT_CONFIG = 'config/corral.yaml';
 
@@ -20,6 +21,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
     process.stderr.write(`[provision] llama-server: ${bin.path} (${bin.reason}), version ${await llamaServerVersion(bin.path)}\n`);
     return 0;
   },
+  user: (args) => userCommand(args),
+  token: (args) => tokenCommand(args),
 };
 
 const [name = 'serve', ...rest] = process.argv.slice(2);

@@ -10,6 +10,7 @@ import { runnerArgs } from './runner/args.js';
 import { Runner } from './runner/runner.js';
 import { estimateMemory } from './scheduler/memory.js';
 import { Scheduler, type SchedulableModel } from './scheduler/scheduler.js';
+import { openDatabase, type Store } from './store/database.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -28,6 +29,7 @@ export interface Gateway {
   binary: ResolvedBinary;
   config(): Config;
   loaded: LoadedConfig;
+  store: Store;
   /** Stops accepting requests and stops every llama-server. */
   close(): Promise<void>;
 }
@@ -78,8 +80,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       }),
   });
 
+  const store = openDatabase(resolve(cwd, config.store.path));
   const app = await buildApp({
     api: { catalog, scheduler, config: () => config, schedulable },
+    store,
+    auth: config.auth,
     logger: opts.logger,
     bodyLimit: config.server.body_limit,
   });
@@ -91,9 +96,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     binary,
     config: () => config,
     loaded,
+    store,
     async close() {
       await app.close();
       await scheduler.shutdown();
+      store.close();
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse as parseQuery } from 'node:querystring';
 import { isOpenAiPath } from './error-handler.js';
 
@@ -13,7 +13,7 @@ function isApiPath(url: string): boolean {
  */
 export function installBodyParsers(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+  const parse = (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void): void => {
     const text = body as string;
     const type = String(request.headers['content-type'] ?? '');
     if (!isApiPath(request.url) && type.startsWith('application/x-www-form-urlencoded')) {
@@ -32,5 +32,8 @@ export function installBodyParsers(app: FastifyInstance): void {
       e.code = 'FST_ERR_CTP_INVALID_JSON_BODY';
       done(e, undefined);
     }
-  });
+  };
+  // Registered by name too, so no later plugin (e.g. formbody) claims urlencoded bodies on API paths.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parse);
+  app.addContentTypeParser('*', { parseAs: 'string' }, parse);
 }

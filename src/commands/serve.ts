@@ -1,5 +1,6 @@
 import { createGateway } from '../gateway.js';
 import { parseDuration } from '../config/duration.js';
+import { ensureAdmin, startupAuthCheck } from '../auth/bootstrap.js';
 
 export interface ServeFlags {
   config: string;
@@ -21,7 +22,13 @@ export async function serve(flags: ServeFlags): Promise<number> {
   app.log.info({ binary: gateway.binary.path, source: gateway.binary.reason }, 'llama-server binary');
   app.log.info({ models: gateway.catalog.list().map((m) => m.name), config: gateway.loaded.file ?? '(embedded defaults)' }, 'catalogue');
   for (const w of gateway.catalog.warnings) app.log.warn(w);
+  // Refuses auth.mode "off" beyond loopback unless forced; warns loudly for any non-loopback bind.
+  for (const warning of startupAuthCheck(config.auth, host)) app.log.warn(warning);
+  const boot = await ensureAdmin(gateway.store, process.env, app.log);
   await app.listen({ host, port });
+  if (boot.status === 'setup') {
+    app.log.warn(`no admin account yet: open http://${host.includes(':') ? `[${host}]` : host}:${port}${boot.url} to create one (valid until ${new Date(boot.expiresAt).toISOString()}), or set CORRAL_ADMIN_PASSWORD`);
+  }
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

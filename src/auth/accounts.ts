@@ -1,0 +1,72 @@
+import { BadRequest, Conflict, NotFound } from '../errors.js';
+import type { Store } from '../store/database.js';
+import type { UserRow } from '../store/users.js';
+import { validatePassword, type Passwords } from './passwords.js';
+import { isRole, type Role } from './principal.js';
+
+const USERNAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+
+/** User management shared by the CLI, the bootstrap and (later) the admin UI; every change is audited. */
+export function createAccounts(deps: { store: Store; passwords: Passwords; now?: () => number }) {
+  const { store, passwords } = deps;
+  const now = deps.now ?? Date.now;
+  const audit = (actor: string, action: string, target: string, outcome: 'success' | 'failure', ip?: string) =>
+    store.auditLog.write({ actor, action, target, outcome, ip: ip ?? null }, now());
+
+  const mustFind = (username: string) => {
+    const user = store.users.findByUsername(username);
+    if (!user) throw new NotFound(`no user "${username}"`);
+    return user;
+  };
+
+  return {
+    async addUser(username: string, password: string, role: Role, actor = 'system'): Promise<number> {
+      if (!USERNAME.test(username)) throw new BadRequest('username may use letters, digits and _ . @ - (at most 64)');
+      if (!isRole(role)) throw new BadRequest(`unknown role "${String(role)}"`);
+      const problem = validatePassword(password);
+      if (problem) throw new BadRequest(problem);
+      if (store.users.findByUsername(username)) throw new Conflict(`user "${username}" already exists`);
+      const id = store.users.create(username, await passwords.hash(password), role, now());
+      audit(actor, 'user.add', `${username} (${role})`, 'success');
+      return id;
+    },
+
+    /** Also ends every session of the user: whoever knew the old password is logged out. */
+    async setPassword(username: string, password: string, actor = 'system'): Promise<void> {
+      const problem = validatePassword(password);
+      if (problem) throw new BadRequest(problem);
+      const user = mustFind(username);
+      store.users.setPasswordHash(user.id, await passwords.hash(password), now());
+      store.sessions.revokeAllForUser(user.id, now());
+      audit(actor, 'user.passwd', username, 'success');
+    },
+
+    setRole(username: string, role: Role, actor = 'system'): void {
+      if (!isRole(role)) throw new BadRequest(`unknown role "${String(role)}"`);
+      const user = mustFind(username);
+      if (user.role === 'admin' && role !== 'admin' && store.users.adminCount() <= 1) {
+        throw new Conflict('cannot demote the last admin');
+      }
+      store.users.setRole(user.id, role, now());
+      audit(actor, 'user.role', `${username} (${role})`, 'success');
+    },
+
+    deleteUser(username: string, actor = 'system'): void {
+      const user = mustFind(username);
+      if (user.role === 'admin' && store.users.adminCount() <= 1) throw new Conflict('cannot delete the last admin');
+      store.users.delete(user.id); // sessions go with it (ON DELETE CASCADE)
+      audit(actor, 'user.delete', username, 'success');
+    },
+
+    /** The user on a correct password, else null; takes as long for unknown users as for known ones. */
+    async authenticate(username: string, password: string): Promise<UserRow | null> {
+      const user = store.users.findByUsername(username);
+      if (!user) return passwords.verifyNobody(password).then(() => null);
+      return (await passwords.verify(password, user.password_hash)) ? user : null;
+    },
+
+    list: () => store.users.list(),
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

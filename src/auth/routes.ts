@@ -1,0 +1,101 @@
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BadRequest, Forbidden, Unauthorized, RateLimited } from '../errors.js';
+import type { Store } from '../store/database.js';
+import { createAccounts } from './accounts.js';
+import { clearedSessionCookie, sessionCookie } from './cookies.js';
+import { validatePassword, type Passwords } from './passwords.js';
+import { createLoginThrottle, type LoginThrottle } from './throttle.js';
+import { sha256Hex } from './tokens.js';
+import type { UserRow } from '../store/users.js';
+
+export interface AuthRoutesOptions {
+  store: Store;
+  passwords: Passwords;
+  throttle?: LoginThrottle;
+  now?: () => number;
+}
+
+const wantsJson = (request: FastifyRequest) => (request.headers.accept ?? '').includes('application/json');
+
+function field(body: unknown, name: string): string {
+  const value = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : '';
+}
+
+/** Login, logout and first-admin setup. Needs authPlugin registered first (for sessions and clientIp). */
+export async function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOptions) {
+  const { store, passwords } = options;
+  const now = options.now ?? Date.now;
+  const throttle = options.throttle ?? createLoginThrottle({ now });
+  const accounts = createAccounts({ store, passwords, now });
+  const audit = (request: FastifyRequest, actor: string, action: string, outcome: 'success' | 'failure' | 'denied', detail?: string) =>
+    store.auditLog.write({ actor, action, outcome, ip: request.clientIp, detail: detail ?? null }, now());
+  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
+
+  async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow) {
+    const session = await app.corralAuth.sessions.create(user.id, {
+      ip: request.clientIp,
+      userAgent: request.headers['user-agent'],
+    });
+    reply.header('set-cookie', sessionCookie(session.token, session.expiresAt, app.corralAuth.isSecure(request)));
+    if (wantsJson(request)) return reply.send({ user: user.username, role: user.role, csrfToken: session.csrfToken });
+    return reply.redirect('/admin', 303);
+  }
+
+  // Login CSRF is covered by SameSite=Lax and the lack of any effect beyond logging in.
+  app.post('/admin/login', { config: { auth: { public: true, csrf: false } } }, async (request, reply) => {
+    const username = field(request.body, 'username');
+    const password = field(request.body, 'password');
+    const wait = throttle.retryAfter(request.clientIp, username);
+    if (wait > 0) {
+      audit(request, username || 'unknown', 'auth.login', 'denied', 'throttled');
+      if (wantsJson(request)) throw new RateLimited('too many failed logins, try again later', wait);
+      return reply.header('retry-after', String(Math.ceil(wait))).redirect('/admin/login?error=throttled', 303);
+    }
+    const user = username && password ? await accounts.authenticate(username, password) : null;
+    if (!user) {
+      throttle.fail(request.clientIp, username);
+      audit(request, username || 'unknown', 'auth.login', 'failure');
+      if (wantsJson(request)) throw new Unauthorized('invalid username or password');
+      return reply.redirect('/admin/login?error=1', 303);
+    }
+    throttle.succeed(request.clientIp, username);
+    audit(request, user.username, 'auth.login', 'success');
+    return startSession(request, reply, user);
+  });
+
+  // Requires a session (under /admin) and a CSRF token (state-changing), both enforced by authPlugin.
+  app.post('/admin/logout', async (request, reply) => {
+    if (request.authSession) app.corralAuth.sessions.revoke(request.authSession.id);
+    audit(request, request.principal?.name ?? 'unknown', 'auth.logout', 'success');
+    reply.header('set-cookie', clearedSessionCookie(app.corralAuth.isSecure(request)));
+    if (wantsJson(request)) return reply.send({ ok: true });
+    return reply.redirect('/admin/login', 303);
+  });
+
+  /** Who is logged in, and the CSRF token the UI's forms and HTMX requests must carry. */
+  app.get('/admin/session', async (request) => ({
+    user: request.principal?.name,
+    role: request.principal?.role,
+    csrfToken: request.authSession?.csrfToken,
+  }));
+
+  // The one-time URL printed at first start; the token in it is the credential.
+  app.post('/admin/setup', { config: { auth: { public: true, csrf: false } } }, async (request, reply) => {
+    const token = field(request.body, 'token');
+    const username = field(request.body, 'username') || 'admin';
+    const password = field(request.body, 'password');
+    if (!token) throw new BadRequest('missing setup token');
+    // Checked before the token is consumed, so a too-short password does not burn the link.
+    const problem = validatePassword(password);
+    if (problem) throw new BadRequest(problem);
+    if (store.users.adminCount() > 0 || !store.setupTokens.consume(sha256Hex(token), now())) {
+      audit(request, 'unknown', 'auth.setup', 'denied');
+      throw new Forbidden('setup link is invalid, used or expired; restart Corral for a new one');
+    }
+    await accounts.addUser(username, password, 'admin', 'setup');
+    audit(request, username, 'auth.setup', 'success');
+    return startSession(request, reply, store.users.findByUsername(username)!);
+  });
+}

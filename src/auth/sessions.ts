@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
+import type { Store } from '../store/database.js';
+import type { UserRow } from '../store/users.js';
+import { csrfTokenFor } from './csrf.js';
+import { sha256Hex } from './tokens.js';
+
+export const SESSION_COOKIE = 'corral_session';
+
+export interface SessionManagerOptions {
+  store: Store;
+  idleMs: number;
+  absoluteMs: number;
+  now?: () => number;
+}
+
+export interface NewSession {
+  /** The cookie value: a JWT carrying the session id. */
+  token: string;
+  sessionId: string;
+  csrfToken: string;
+  expiresAt: number;
+}
+
+export type SessionCheck =
+  | { ok: true; sessionId: string; user: UserRow; csrfToken: string }
+  | { ok: false; reason: 'invalid' | 'expired' | 'revoked' };
+
+/**
+ * The JWT only proves which session the cookie names; the session row decides whether it is still
+ * valid, which is what makes logout, password changes and admin revocation take effect at once.
+ */
+export function createSessionManager(options: SessionManagerOptions) {
+  const { store, idleMs, absoluteMs } = options;
+  const now = options.now ?? Date.now;
+  // Generated on first start and kept in the database so sessions survive restarts; every
+  // process sharing the file agrees on it.
+  const secret = new TextEncoder().encode(
+    store.settings.getOrCreate('session_jwt_secret', () => randomBytes(32).toString('base64url')),
+  );
+  const csrfKey = store.settings.getOrCreate('csrf_key', () => randomBytes(32).toString('base64url'));
+  // Stamping last-seen on every request would be a write per request; this granularity is enough for idle expiry.
+  const touchEvery = Math.min(60_000, idleMs / 20);
+
+  return {
+    idleMs,
+    absoluteMs,
+    async create(userId: number, meta: { ip?: string; userAgent?: string } = {}): Promise<NewSession> {
+      const t = now();
+      const sessionId = randomBytes(32).toString('base64url');
+      const expiresAt = t + absoluteMs;
+      store.sessions.create({ idHash: sha256Hex(sessionId), userId, expiresAt, ...meta }, t);
+      const token = await new SignJWT({ sid: sessionId })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(String(userId))
+        .setIssuedAt(Math.floor(t / 1000))
+        .setExpirationTime(Math.ceil(expiresAt / 1000))
+        .sign(secret);
+      return { token, sessionId, csrfToken: csrfTokenFor(csrfKey, sessionId), expiresAt };
+    },
+
+    async verify(token: string): Promise<SessionCheck> {
+      const t = now();
+      let sid: unknown;
+      let sub: string | undefined;
+      try {
+        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(t) });
+        sid = payload.sid;
+        sub = payload.sub;
+      } catch (err) {
+        const expired = (err as { code?: string }).code === 'ERR_JWT_EXPIRED';
+        return { ok: false, reason: expired ? 'expired' : 'invalid' };
+      }
+      if (typeof sid !== 'string') return { ok: false, reason: 'invalid' };
+      const idHash = sha256Hex(sid);
+      const row = store.sessions.get(idHash);
+      if (!row || String(row.user_id) !== sub) return { ok: false, reason: 'revoked' };
+      if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
+      if (row.expires_at <= t || row.last_seen_at + idleMs <= t) return { ok: false, reason: 'expired' };
+      const user = store.users.findById(row.user_id);
+      if (!user) return { ok: false, reason: 'revoked' };
+      if (t - row.last_seen_at >= touchEvery) store.sessions.touch(idHash, t);
+      return { ok: true, sessionId: sid, user, csrfToken: csrfTokenFor(csrfKey, sid) };
+    },
+
+    revoke: (sessionId: string) => store.sessions.revoke(sha256Hex(sessionId), now()),
+    revokeAllForUser: (userId: number) => store.sessions.revokeAllForUser(userId, now()),
+  };
+}
+
+export type SessionManager = ReturnType<typeof createSessionManager>;

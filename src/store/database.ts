@@ -1,0 +1,58 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, migrate, type Migration } from './migrations.js';
+import { createWriteQueue } from './write-queue.js';
+import { createUsersRepo } from './users.js';
+import { createApiTokensRepo } from './api-tokens.js';
+import { createSessionsRepo } from './sessions.js';
+import { createAuditLogRepo } from './audit-log.js';
+import { createRequestLogRepo } from './request-log.js';
+import { createSettingsRepo } from './settings.js';
+import { createTokenUsageRepo } from './token-usage.js';
+import { createSetupTokensRepo } from './setup-tokens.js';
+
+export interface StoreOptions {
+  /** Only for tests that start from an older schema. */
+  migrations?: readonly Migration[];
+  /** Where failures of deferred writes go (they have no request to fail). */
+  onWriteError?: (err: unknown) => void;
+  /** Milliseconds to wait for another connection's write lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+export function openDatabase(path: string, options: StoreOptions = {}) {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  // WAL lets the admin UI read while requests write; NORMAL is durable across process crashes
+  // (only an OS crash can lose the last commits), which is fine for logs and stamps.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  migrate(db, options.migrations ?? MIGRATIONS);
+
+  const writes = createWriteQueue(db, options.onWriteError);
+  const store = {
+    db,
+    writes,
+    users: createUsersRepo(db),
+    apiTokens: createApiTokensRepo(db, writes),
+    sessions: createSessionsRepo(db, writes),
+    auditLog: createAuditLogRepo(db),
+    requestLog: createRequestLogRepo(db, writes),
+    settings: createSettingsRepo(db),
+    tokenUsage: createTokenUsageRepo(db, writes),
+    setupTokens: createSetupTokensRepo(db),
+    /** Commits deferred writes; call before reading them back and on shutdown. */
+    flush: () => writes.flush(),
+    close() {
+      if (!db.open) return;
+      writes.flush();
+      db.close();
+    },
+  };
+  return store;
+}
+
+export type Store = ReturnType<typeof openDatabase>;

@@ -1,0 +1,61 @@
+import type Database from 'better-sqlite3';
+import type { WriteQueue } from './write-queue.js';
+
+export interface RequestLogEntry {
+  tokenId?: number | null;
+  userId?: number | null;
+  /** Display name of who asked: token name, username, or "loopback". */
+  principal: string;
+  model?: string | null;
+  endpoint: string;
+  status: number;
+  promptTokens?: number | null;
+  evalTokens?: number | null;
+  loadMs?: number | null;
+  ttftMs?: number | null;
+  totalMs?: number | null;
+  /** Defaults to the time write() was called. */
+  at?: number;
+}
+
+export interface RequestLogRow {
+  id: number;
+  at: number;
+  token_id: number | null;
+  user_id: number | null;
+  principal: string;
+  model: string | null;
+  endpoint: string;
+  status: number;
+  prompt_tokens: number | null;
+  eval_tokens: number | null;
+  load_ms: number | null;
+  ttft_ms: number | null;
+  total_ms: number | null;
+}
+
+export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, clock: () => number = Date.now) {
+  const insert = db.prepare(`INSERT INTO request_log
+    (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens, eval_tokens, load_ms, ttft_ms, total_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const recent = db.prepare(`SELECT * FROM request_log WHERE (@model IS NULL OR model = @model)
+    AND (@since IS NULL OR at >= @since) ORDER BY id DESC LIMIT @limit`);
+  const prune = db.prepare('DELETE FROM request_log WHERE at < ?');
+
+  return {
+    /** Never blocks: the row is committed with others on the next event-loop turn. */
+    write(e: RequestLogEntry) {
+      const at = e.at ?? clock();
+      writes.enqueue(() =>
+        insert.run(at, e.tokenId ?? null, e.userId ?? null, e.principal, e.model ?? null, e.endpoint, e.status,
+          e.promptTokens ?? null, e.evalTokens ?? null, e.loadMs ?? null, e.ttftMs ?? null, e.totalMs ?? null),
+      );
+    },
+    flush: () => writes.flush(),
+    recent: (q: { model?: string; since?: number; limit?: number } = {}) =>
+      recent.all({ model: q.model ?? null, since: q.since ?? null, limit: q.limit ?? 100 }) as RequestLogRow[],
+    pruneBefore: (ms: number) => prune.run(ms).changes,
+  };
+}
+
+export type RequestLogRepo = ReturnType<typeof createRequestLogRepo>;

@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import OpenAI from 'openai';
+import { Ollama } from 'ollama';
+import { createApiToken } from '../../src/auth/tokens.js';
+import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+
+let t: TestGateway;
+const fixtures = inject('fixtures');
+
+beforeAll(async () => {
+  t = await startGateway({ auth: { mode: 'required' }, models: { tiny: { path: fixtures.models.chat }, other: { path: fixtures.models.chat2 } } });
+});
+afterAll(async () => t?.close());
+
+describe('auth through the real gateway (mode: required)', () => {
+  it('rejects requests without a token in each API shape', async () => {
+    const ollama = await fetch(`${t.url}/api/tags`);
+    expect(ollama.status).toBe(401);
+    expect(await ollama.json()).toEqual({ error: expect.any(String) });
+    const openai = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'x' }] });
+    expect(openai.status).toBe(401);
+    expect(((await openai.json()) as { error: { message: string } }).error.message).toEqual(expect.any(String));
+    // Ollama's root probe stays public so clients can detect the server.
+    expect((await fetch(`${t.url}/`)).status).toBe(200);
+  });
+
+  it('a bearer token works from the ollama and openai clients; its model allow-list is enforced', async () => {
+    const { secret } = createApiToken(t.gw.store, { name: 'ci', role: 'viewer', models: ['tiny'] });
+    const ollama = new Ollama({ host: t.url, headers: { Authorization: `Bearer ${secret}` } });
+    expect((await ollama.list()).models.length).toBe(2);
+    const res = await ollama.generate({ model: 'tiny', prompt: 'hi', options: { num_predict: 2 } });
+    expect(res.eval_count).toBe(2);
+    await expect(ollama.generate({ model: 'other', prompt: 'hi' })).rejects.toMatchObject({ status_code: 403 });
+    const openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: secret });
+    const chat = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    expect(chat.usage?.completion_tokens).toBe(2);
+    await expect(openai.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('a revoked or made-up token is rejected', async () => {
+    const bad = await fetch(`${t.url}/api/tags`, { headers: { Authorization: 'Bearer corral_notarealtoken' } });
+    expect(bad.status).toBe(401);
+  });
+});

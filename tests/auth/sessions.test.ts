@@ -1,0 +1,176 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { createAccounts } from '../../src/auth/accounts.js';
+import { createLoginThrottle } from '../../src/auth/throttle.js';
+import { buildTestApp, clock, login, passwords, tempStore, type TestClock } from './helpers.js';
+
+const HOUR = 3600_000;
+
+describe('web sessions', () => {
+  let env: ReturnType<typeof tempStore>;
+  let app: FastifyInstance;
+  let t: TestClock;
+  let accounts: ReturnType<typeof createAccounts>;
+
+  beforeEach(async () => {
+    env = tempStore();
+    t = clock();
+    accounts = createAccounts({ store: env.store, passwords, now: t.now });
+    await accounts.addUser('alice', 'alice-password', 'admin');
+    await accounts.addUser('olly', 'olly-password', 'operator');
+    app = await buildTestApp(env.store, {
+      now: t.now,
+      config: { mode: 'required', trusted_proxies: ['10.0.0.1'] },
+      throttle: createLoginThrottle({ now: t.now, maxPerUser: 3, maxPerIp: 5, windowMs: 15 * 60_000 }),
+    });
+  });
+  afterEach(async () => {
+    await app.close();
+    env.cleanup();
+  });
+
+  const get = (url: string, cookie: string, headers: Record<string, string> = {}) =>
+    app.inject({ url, headers: { cookie, ...headers } });
+  const post = (url: string, cookie: string, payload: Record<string, string> = {}, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url, headers: { cookie, ...headers }, payload });
+
+  it('logs in with a form and sets a hardened cookie', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/admin/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'username=alice&password=alice-password',
+    });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/admin');
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).toMatch(/^corral_session=ey/);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Lax');
+    expect(cookie).not.toContain('Secure');
+    const page = await get('/admin', cookie.split(';')[0]!);
+    expect(page.json()).toEqual({ admin: 'alice' });
+  });
+
+  it('marks the cookie Secure behind a trusted TLS proxy', async () => {
+    const { setCookie } = await login(app, 'alice', 'alice-password', { 'x-forwarded-proto': 'https' });
+    expect(setCookie).not.toContain('Secure');
+    const res = await app.inject({
+      method: 'POST', url: '/admin/login', remoteAddress: '10.0.0.1',
+      headers: { accept: 'application/json', 'x-forwarded-proto': 'https' },
+      payload: { username: 'alice', password: 'alice-password' },
+    });
+    expect(String(res.headers['set-cookie'])).toContain('Secure');
+  });
+
+  it('rejects wrong passwords and unknown users alike', async () => {
+    const form = (username: string, password: string) =>
+      app.inject({ method: 'POST', url: '/admin/login', payload: { username, password } });
+    const wrong = await form('alice', 'nope-nope-nope');
+    expect(wrong.statusCode).toBe(303);
+    expect(wrong.headers.location).toBe('/admin/login?error=1');
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const json = await app.inject({
+      method: 'POST', url: '/admin/login', headers: { accept: 'application/json' }, payload: { username: 'ghost', password: 'x' },
+    });
+    expect(json.statusCode).toBe(401);
+    expect(env.store.auditLog.recent({ action: 'auth.login' }).map((r) => r.outcome)).toEqual(['failure', 'failure']);
+  });
+
+  it('throttles failed logins per user and per address', async () => {
+    const attempt = (username: string, password: string, ip: string) =>
+      app.inject({
+        method: 'POST', url: '/admin/login', remoteAddress: ip,
+        headers: { accept: 'application/json' }, payload: { username, password },
+      });
+    for (let i = 0; i < 3; i++) expect((await attempt('alice', 'wrong-password', `198.51.100.${i}`)).statusCode).toBe(401);
+    // Per user: even the right password from a fresh address waits.
+    const locked = await attempt('alice', 'alice-password', '198.51.100.99');
+    expect(locked.statusCode).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBe(900);
+    expect((await attempt('olly', 'olly-password', '198.51.100.99')).statusCode).toBe(200);
+    // Per address: one address spraying usernames.
+    for (let i = 0; i < 5; i++) await attempt(`user${i}`, 'wrong-password', '192.0.2.1');
+    expect((await attempt('olly', 'olly-password', '192.0.2.1')).statusCode).toBe(429);
+    t.advance(15 * 60_000);
+    expect((await attempt('alice', 'alice-password', '198.51.100.99')).statusCode).toBe(200);
+    expect(env.store.auditLog.recent({ action: 'auth.login' }).some((r) => r.detail === 'throttled')).toBe(true);
+  });
+
+  it('requires the CSRF token on state-changing requests', async () => {
+    const { cookie, csrfToken } = await login(app, 'alice', 'alice-password');
+    expect((await post('/admin/users', cookie)).statusCode).toBe(403);
+    expect((await post('/admin/users', cookie, { _csrf: 'x'.repeat(csrfToken.length) })).statusCode).toBe(403);
+    expect((await post('/admin/users', cookie, { _csrf: csrfToken })).statusCode).toBe(200);
+    expect((await post('/admin/users', cookie, {}, { 'x-csrf-token': csrfToken })).statusCode).toBe(200);
+    // Another session's token does not fit.
+    const other = await login(app, 'olly', 'olly-password');
+    expect((await post('/admin/models/unload', other.cookie, { _csrf: csrfToken })).statusCode).toBe(403);
+    expect((await post('/admin/models/unload', other.cookie, { _csrf: other.csrfToken })).statusCode).toBe(200);
+    // Session cookies also authenticate /api, with the same CSRF rule.
+    expect((await post('/api/pull', cookie)).statusCode).toBe(403);
+    expect((await post('/api/pull', cookie, {}, { 'x-csrf-token': csrfToken })).statusCode).toBe(200);
+    expect((await get('/admin/session', cookie)).json()).toEqual({ user: 'alice', role: 'admin', csrfToken });
+  });
+
+  it('enforces roles for logged-in users', async () => {
+    const { cookie, csrfToken } = await login(app, 'olly', 'olly-password');
+    expect((await post('/admin/users', cookie, { _csrf: csrfToken })).statusCode).toBe(403);
+  });
+
+  it('logs out: the session is revoked server-side', async () => {
+    const { cookie, csrfToken } = await login(app, 'alice', 'alice-password');
+    expect((await post('/admin/logout', cookie)).statusCode).toBe(403); // no CSRF token
+    const out = await post('/admin/logout', cookie, { _csrf: csrfToken });
+    expect(out.statusCode).toBe(303);
+    expect(String(out.headers['set-cookie'])).toContain('Expires=Thu, 01 Jan 1970');
+    // The old cookie, replayed, no longer works.
+    const replay = await get('/admin', cookie, { accept: 'text/html' });
+    expect(replay.statusCode).toBe(302);
+    expect(String(replay.headers['set-cookie'])).toContain('corral_session=;');
+    expect((await get('/api/tags', cookie)).statusCode).toBe(401);
+    // A stale cookie does not lock the browser out of the login page.
+    expect((await get('/admin/login', cookie)).statusCode).toBe(200);
+  });
+
+  it('ends sessions on password change and admin revocation', async () => {
+    const a = await login(app, 'alice', 'alice-password');
+    const b = await login(app, 'olly', 'olly-password');
+    await accounts.setPassword('alice', 'new-password!');
+    expect((await get('/admin', a.cookie)).statusCode).toBe(401);
+    expect((await get('/admin', b.cookie)).statusCode).toBe(200);
+    app.corralAuth.sessions.revokeAllForUser(env.store.users.findByUsername('olly')!.id);
+    expect((await get('/admin', b.cookie)).statusCode).toBe(401);
+    await login(app, 'alice', 'new-password!');
+  });
+
+  it('expires idle sessions, and absolute ones even when active', async () => {
+    const idle = await login(app, 'alice', 'alice-password');
+    t.advance(HOUR - 1000);
+    expect((await get('/admin', idle.cookie)).statusCode).toBe(200); // refreshes last-seen
+    await new Promise((r) => setImmediate(r));
+    t.advance(HOUR - 1000);
+    expect((await get('/admin', idle.cookie)).statusCode).toBe(200);
+    t.advance(HOUR);
+    const expired = await get('/admin', idle.cookie);
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json().error).toContain('expired');
+
+    const busy = await login(app, 'alice', 'alice-password');
+    for (let elapsed = 0; elapsed < 24 * HOUR - 1000; elapsed += HOUR / 2) {
+      expect((await get('/admin', busy.cookie)).statusCode).toBe(200);
+      await new Promise((r) => setImmediate(r));
+      t.advance(HOUR / 2);
+    }
+    expect((await get('/admin', busy.cookie)).statusCode).toBe(401);
+  });
+
+  it('rejects forged and tampered cookies', async () => {
+    const { cookie } = await login(app, 'alice', 'alice-password');
+    const [header, payload] = cookie.slice('corral_session='.length).split('.');
+    const forged = `corral_session=${header}.${payload}.${'A'.repeat(43)}`;
+    expect((await get('/admin', forged)).statusCode).toBe(401);
+    expect((await get('/admin', 'corral_session=garbage')).statusCode).toBe(401);
+    expect(env.store.auditLog.recent({ action: 'auth.session' }).length).toBe(2);
+  });
+});

@@ -1,0 +1,34 @@
+import { access, constants } from 'node:fs/promises';
+import { execa } from 'execa';
+
+/**
+ * The browser tests drive Debian's Chromium (browser downloads do not work on these machines).
+ * `npm test` runs this first so a fresh machine gets it; it needs root (CI and the dev machines are).
+ */
+const CHROMIUM = '/usr/bin/chromium';
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  if (await exists(CHROMIUM)) return;
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`[provision] ${CHROMIUM} is missing and this is not root: install it with "apt-get install -y chromium" (browser tests will fail)\n`);
+    return;
+  }
+  process.stderr.write('[provision] installing Debian chromium for the browser tests (apt-get)\n');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await execa('apt-get', ['update', '-qq'], { env, stdio: 'inherit' });
+  await execa('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], { env, stdio: 'inherit' });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[provision] chromium: ${(err as Error).message}\n`);
+  process.exit(1);
+});
