@@ -8,7 +8,8 @@ const fixtures = inject('fixtures');
 
 beforeAll(async () => {
   t = await startGateway({ models: { tiny: { path: fixtures.models.chat }, embed: { path: fixtures.models.embed } } });
-  openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  // Loopback clients need no token (auth mode loopback-open); a bogus one would be rejected, so send none.
+  openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { authorization: null } });
 });
 afterAll(async () => t?.close());
 

@@ -7,6 +7,7 @@ import { Ollama } from 'ollama';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { ndjson, post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startHub, type Hub } from '../helpers/hub.js';
+import { createApiToken } from '../../src/auth/tokens.js';
 
 let t: TestGateway;
 let hub: Hub;
@@ -142,5 +143,19 @@ describe('/api/pull', () => {
     expect((await ollama.list()).models.map((m) => m.name)).not.toContain('hf.co/acme/tiny-gguf:q8_0');
     await t.gw.catalog.refresh();
     expect(t.gw.catalog.resolve('hf.co/acme/tiny-GGUF:Q4_K_M')).toBeDefined();
+  });
+
+  it('changing the catalogue needs the operator role', async () => {
+    const viewer = createApiToken(t.gw.store, { name: 'v', role: 'viewer', models: null }).secret;
+    const operator = createApiToken(t.gw.store, { name: 'o', role: 'operator', models: null }).secret;
+    const as = (secret: string) => ({ headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } });
+    for (const [path, body] of [['/api/pull', { model: 'hf.co/acme/tiny-GGUF:Q8_0' }], ['/api/copy', { source: 'hf.co/acme/tiny-GGUF:Q4_K_M', destination: 'x' }], ['/api/create', { model: 'y', from: 'hf.co/acme/tiny-GGUF:Q4_K_M' }]] as const) {
+      const res = await fetch(`${t.url}${path}`, { method: 'POST', body: JSON.stringify(body), ...as(viewer) });
+      expect(res.status, path).toBe(403);
+    }
+    const del = await fetch(`${t.url}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: 'hf.co/acme/tiny-GGUF:Q4_K_M' }), ...as(viewer) });
+    expect(del.status).toBe(403);
+    const ok = await fetch(`${t.url}/api/copy`, { method: 'POST', body: JSON.stringify({ source: 'hf.co/acme/tiny-GGUF:Q4_K_M', destination: 'by-operator' }), ...as(operator) });
+    expect(ok.status).toBe(200);
   });
 });

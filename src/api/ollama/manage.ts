@@ -11,6 +11,7 @@ import { Puller, managedModelsDir, type PullProgress } from '../../models/pull.j
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { requireModel } from '../model-lookup.js';
+import { assertModelAllowed } from '../../auth/principal.js';
 
 const open = { additionalProperties: true } as const;
 const PullBody = Type.Object({ model: Type.Optional(Type.String({ minLength: 1 })), name: Type.Optional(Type.String({ minLength: 1 })), stream: Type.Optional(Type.Boolean()), insecure: Type.Optional(Type.Boolean()) }, open);
@@ -72,6 +73,8 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     if (!m) manifests.set(file, (m = new Manifest(file)));
     return m;
   };
+  /** Changing the catalogue is an operator's action (audited by the auth plugin). */
+  const operator = (audit: string) => ({ config: { auth: { role: 'operator' as const, audit } } });
   const managedDir = (): string => managedModelsDir(deps.catalog.modelDirs, '/');
   const puller = new Puller({
     modelsDir: managedDir,
@@ -80,9 +83,10 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     refresh: () => deps.catalog.refresh(),
   });
 
-  app.post<{ Body: PullBody }>('/api/pull', { schema: { body: PullBody } }, async (request, reply) => {
+  app.post<{ Body: PullBody }>('/api/pull', { schema: { body: PullBody }, ...operator('model.pull') }, async (request, reply) => {
     const ref = nameOf(request.body).trim();
-    request.assertModelAllowed?.(normalizeModelName(ref));
+    request.auditTarget = ref;
+    assertModelAllowed(request.principal, normalizeModelName(ref));
     const job = puller.pull(ref);
     const signal = clientAbortSignal(reply);
     const progress: PullProgress[] = [];
@@ -108,8 +112,9 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     });
   });
 
-  app.delete<{ Body: NameBody }>('/api/delete', { schema: { body: NameBody } }, async (request, reply) => {
+  app.delete<{ Body: NameBody }>('/api/delete', { schema: { body: NameBody }, ...operator('model.delete') }, async (request, reply) => {
     const m = requireModel(deps, nameOf(request.body ?? {}), request);
+    request.auditTarget = m.name;
     await deps.scheduler.unload(m.name, 'deleted');
     const dir = managedDir();
     const doomed = await manifest().update(async (data) => {
@@ -131,10 +136,11 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     return reply.code(200).send();
   });
 
-  app.post<{ Body: CopyBody }>('/api/copy', { schema: { body: CopyBody } }, async (request, reply) => {
+  app.post<{ Body: CopyBody }>('/api/copy', { schema: { body: CopyBody }, ...operator('model.copy') }, async (request, reply) => {
     const src = requireModel(deps, request.body.source, request);
     const dest = normalizeModelName(request.body.destination);
-    request.assertModelAllowed?.(dest);
+    request.auditTarget = `${src.name} -> ${dest}`;
+    assertModelAllowed(request.principal, dest);
     const entry = snapshot(src, 'copy', (await manifest().read()).models[src.name]?.source);
     await manifest().update((data) => {
       data.models[dest] = entry;
@@ -144,10 +150,11 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     return reply.code(200).send();
   });
 
-  app.post<{ Body: CreateBody }>('/api/create', { schema: { body: CreateBody } }, async (request, reply) => {
+  app.post<{ Body: CreateBody }>('/api/create', { schema: { body: CreateBody }, ...operator('model.create') }, async (request, reply) => {
     const body = request.body;
     const name = normalizeModelName(nameOf(body));
-    request.assertModelAllowed?.(name);
+    request.auditTarget = name;
+    assertModelAllowed(request.principal, name);
     if (body.files && Object.keys(body.files).length) throw new NotImplemented('creating a model from uploaded blobs ("files") is not supported by Corral; use "from" with an existing model or pull a GGUF');
     if (body.adapters && Object.keys(body.adapters).length) throw new NotImplemented('LoRA adapters ("adapters") are not supported by /api/create');
     if (body.quantize) throw new NotImplemented('quantizing ("quantize") is not supported by Corral');
@@ -156,7 +163,7 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     if (!from) throw new BadRequest('missing required field "from"');
     const base = deps.catalog.resolve(from);
     if (!base) throw new ModelNotFound(from);
-    request.assertModelAllowed?.(base.name);
+    assertModelAllowed(request.principal, base.name);
     const template = body.template ?? spec.template;
     if (template !== undefined) assertJinjaTemplate(template, body.template !== undefined ? 'template' : 'modelfile');
     const options = { ...base.options };
@@ -186,7 +193,7 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     });
   });
 
-  app.post('/api/push', async () => {
+  app.post('/api/push', operator('model.push'), async () => {
     throw new NotImplemented('pushing models is not supported by Corral: it serves local GGUF files and has no registry to push to');
   });
 }
