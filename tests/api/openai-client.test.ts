@@ -51,6 +51,17 @@ describe('the official openai npm client against Corral', () => {
     expect(e.data[0]!.embedding.length).toBeGreaterThan(8);
   });
 
+  it('a derived model keeps its defaults for OpenAI clients; the request still wins', async () => {
+    const created = await post(`${t.url}/api/create`, { model: 'short', from: 'tiny', system: 'Be brief.', parameters: { num_predict: 3 }, stream: false });
+    expect(created.status).toBe(200);
+    const res = await openai.chat.completions.create({ model: 'short', messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.usage?.completion_tokens).toBe(3);
+    const base = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+    const withSystem = await openai.chat.completions.create({ model: 'short', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+    expect(withSystem.usage?.completion_tokens).toBe(1);
+    expect(withSystem.usage!.prompt_tokens).toBeGreaterThan(base.usage!.prompt_tokens);
+  });
+
   it('errors are OpenAI-shaped', async () => {
     await expect(openai.chat.completions.create({ model: 'missing', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
     const bad = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: 'x' });
