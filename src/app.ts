@@ -8,7 +8,9 @@ import type { Store } from './store/database.js';
 import { installBodyParsers } from './api/body-parser.js';
 import { installErrorHandler } from './api/error-handler.js';
 import { registerChat } from './api/ollama/chat.js';
+import { registerEmbed } from './api/ollama/embed.js';
 import { registerGenerate } from './api/ollama/generate.js';
+import { registerManageRoutes } from './api/ollama/manage.js';
 import { registerModelRoutes } from './api/ollama/models.js';
 import { registerRootRoutes } from './api/ollama/root.js';
 import { registerOpenAi } from './api/openai/routes.js';
@@ -45,6 +47,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerModelRoutes(app, opts.api);
   registerGenerate(app, opts.api);
   registerChat(app, opts.api);
+  registerEmbed(app, opts.api);
+  registerManageRoutes(app, opts.api);
   registerOpenAi(app, opts.api);
   await registerAdmin(app, { logsDir: () => opts.api.config().logs_dir, ...opts.admin, ...opts.api });
   return app;

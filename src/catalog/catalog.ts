@@ -4,6 +4,8 @@ import type { Config } from '../config/schema.js';
 import { DigestCache } from './digest.js';
 import { readGguf, type GgufInfo } from './gguf.js';
 import { normalizeModelName } from './names.js';
+import { manifestPath, readManifest } from '../models/manifest.js';
+import { isGoTemplate } from '../models/modelfile.js';
 
 export type { GgufInfo } from './gguf.js';
 export { normalizeModelName } from './names.js';
@@ -12,7 +14,8 @@ export interface CatalogModel {
   /** Normalised name, e.g. "tiny:latest". */
   name: string;
   path: string;
-  source: 'config' | 'discovered';
+  /** 'managed': pulled, copied or created through the API (data_dir/models.json). */
+  source: 'config' | 'discovered' | 'managed';
   aliases: string[];
   args: string[];
   options: Record<string, unknown>;
@@ -86,6 +89,10 @@ export class Catalog {
     this.opts = opts;
   }
 
+  get dataDir(): string {
+    return resolve(this.opts.cwd, this.opts.config.data_dir);
+  }
+
   get modelDirs(): string[] {
     return this.opts.config.models_dirs.map((d) => resolve(this.opts.cwd, d));
   }
@@ -115,11 +122,19 @@ export class Catalog {
       }
     };
 
-    // A file that has a config entry is listed under that name only.
-    const configuredPaths = new Set(Object.values(config.models).map((e) => resolve(baseDir, e.path)));
+    const manifest = await readManifest(manifestPath(this.dataDir)).catch((err: Error) => {
+      warnings.push(`${manifestPath(this.dataDir)}: ${err.message}`);
+      return { models: {}, hidden: {} as Record<string, string> };
+    });
+    // A file with a config entry, or pulled under a managed name, is listed under that name only.
+    const claimed = new Set([
+      ...Object.values(config.models).map((e) => resolve(baseDir, e.path)),
+      ...Object.values(manifest.models).filter((e) => e.kind === 'pulled').map((e) => e.path),
+    ]);
+
     for (const dir of this.modelDirs) {
       for await (const path of ggufFiles(dir)) {
-        if (isProjector(path) || configuredPaths.has(path)) continue;
+        if (isProjector(path) || claimed.has(path)) continue;
         const d = await describe(path);
         if (!d) continue;
         const name = normalizeModelName(basename(path).replace(/\.gguf$/i, ''));
@@ -154,6 +169,19 @@ export class Catalog {
         ...d,
       });
     }
+    for (const [name, e] of Object.entries(manifest.models)) {
+      const d = await describe(e.path);
+      if (!d) continue;
+      models.set(name, {
+        name, path: e.path, source: 'managed', aliases: [], pinned: false,
+        // A derived model with its own Jinja template gets it as llama-server's chat template.
+        args: e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : [],
+        options: e.options ?? {}, embedding: e.embedding ?? isEmbedding(d.gguf),
+        mmproj: e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined),
+        system: e.system, template: e.template, ...d,
+      });
+    }
+    for (const [name, path] of Object.entries(manifest.hidden)) if (models.get(name)?.path === path) models.delete(name);
     for (const m of models.values()) {
       for (const a of m.aliases) {
         byAlias.set(a, m.name);

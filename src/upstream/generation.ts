@@ -38,9 +38,9 @@ function upstreamFailure(error: unknown): UpstreamError {
   return new UpstreamError(typeof e === 'string' ? e : (e?.message ?? JSON.stringify(error)));
 }
 
-/** Streams llama-server `/completion` (raw prompt) as generation events. */
-export async function* streamCompletion(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
-  const res = await postJson(pool, '/completion', { ...payload, stream: true }, signal, headers);
+/** Streams llama-server `/completion` (raw prompt) — or `/infill`, which answers the same way — as generation events. */
+export async function* streamCompletion(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
+  const res = await postJson(pool, path, { ...payload, stream: true }, signal, headers);
   const tokens: number[] = [];
   for await (const data of sseData(res.body)) {
     const chunk = JSON.parse(data) as CompletionChunk;
@@ -95,4 +95,21 @@ export async function* streamChat(pool: Pool, payload: Record<string, unknown>, 
   }
   if (finish === undefined) throw new UpstreamError('llama-server closed the stream before the generation finished');
   yield { kind: 'done', reason: finish === 'length' ? 'length' : 'stop', timings, toolCalls: calls.filter(Boolean) };
+}
+
+/** The model's own chat template applied by llama-server, as prompt text. */
+export async function applyTemplate(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal): Promise<string> {
+  const res = await postJson(pool, '/apply-template', payload, signal);
+  let text = '';
+  res.body.setEncoding('utf8');
+  for await (const chunk of res.body as AsyncIterable<string>) text += chunk;
+  return (JSON.parse(text) as { prompt: string }).prompt;
+}
+
+export async function tokenizeText(pool: Pool, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
+  const res = await postJson(pool, '/tokenize', { content: text, add_special: addSpecial }, signal);
+  let body = '';
+  res.body.setEncoding('utf8');
+  for await (const chunk of res.body as AsyncIterable<string>) body += chunk;
+  return (JSON.parse(body) as { tokens: number[] }).tokens;
 }

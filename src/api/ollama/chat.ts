@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { BadRequest } from '../../errors.js';
-import { streamChat, type ToolCall } from '../../upstream/generation.js';
+import { applyTemplate, streamChat, streamCompletion, type ToolCall } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
 import { requireModel } from '../model-lookup.js';
-import { responseFormat } from './format.js';
+import { completionSchema, responseFormat } from './format.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { ChatBody, type Message } from './schemas.js';
@@ -89,13 +89,20 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
         return { model: name, created_at: new Date().toISOString(), message, done_reason: done.reason, done: true, ...stats };
       },
     };
-    return serveGeneration(request, reply, deps, {
-      model,
-      stream: body.stream !== false,
-      keepAliveMs: keepAlive,
-      numCtx: numCtx(options),
-      start: (runner, signal) => streamChat(runner.pool!, payload, signal),
-      shape,
-    });
+    const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, numCtx: numCtx(options), shape };
+    if (rf && !payload.tools && body.think !== true) {
+      // llama-server (v0.5.0) fails to build a grammar sampler on its chat endpoint ("Failed to
+      // initialize samplers"), while /completion constrains fine: apply the template, then complete.
+      const { response_format: _rf, max_tokens: _mt, ...rest } = payload;
+      return serveGeneration(request, reply, deps, {
+        ...common,
+        start: (runner, signal) =>
+          (async function* () {
+            const prompt = await applyTemplate(runner.pool!, { messages: rest.messages, ...thinkParams(body.think) }, signal);
+            yield* streamCompletion(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(body.format) }, signal);
+          })(),
+      });
+    }
+    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal) });
   });
 }

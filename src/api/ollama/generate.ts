@@ -1,13 +1,33 @@
 import type { FastifyInstance } from 'fastify';
-import { streamChat, streamCompletion } from '../../upstream/generation.js';
+import type { CatalogModel } from '../../catalog/catalog.js';
+import { BadRequest } from '../../errors.js';
+import { applyTemplate, streamChat, streamCompletion, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
 import { requireModel } from '../model-lookup.js';
-import { thinkParams } from './chat.js';
+import { openAiMessages, thinkParams } from './chat.js';
 import { completionSchema, responseFormat } from './format.js';
+import { looksLikeJinja, renderGoTemplate } from './go-template.js';
 import { loadOrUnload } from './load-unload.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { GenerateBody } from './schemas.js';
+
+/**
+ * Runs a /completion (or /infill) and reports `context` as Ollama does: the prompt's token ids
+ * followed by the generated ones, so a client can send it back to continue.
+ */
+async function* withContext(prefix: number[] | (() => Promise<number[]>), run: AsyncGenerator<GenerationEvent>): AsyncGenerator<GenerationEvent> {
+  for await (const ev of run) {
+    if (ev.kind === 'done') {
+      const head = typeof prefix === 'function' ? await prefix() : prefix;
+      yield { ...ev, tokens: [...head, ...(ev.tokens ?? [])] };
+    } else yield ev;
+  }
+}
+
+function requireFim(model: CatalogModel): void {
+  if (!model.gguf.hasFim) throw new BadRequest(`model "${model.name}" does not support insert: its GGUF has no fill-in-the-middle tokens, so "suffix" cannot be used`);
+}
 
 export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: GenerateBody } }, async (request, reply) => {
@@ -15,9 +35,14 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     const model = requireModel(deps, body.model, request);
     const keepAlive = keepAliveMs(body.keep_alive);
     const name = model.name;
-    if (!body.prompt && !body.images?.length && !body.context?.length) {
+    if (!body.prompt && !body.images?.length && !body.context?.length && !body.suffix) {
       const reason = await loadOrUnload(deps, model, keepAlive);
       return { model: name, created_at: new Date().toISOString(), response: '', done: true, done_reason: reason };
+    }
+    if (body.suffix) requireFim(model);
+    if (body.images?.length && !model.mmproj) throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
+    if (body.template !== undefined && looksLikeJinja(body.template)) {
+      throw new BadRequest('invalid value for "template": a per-request Jinja template is not supported; create a model with it (/api/create with "template") or send an Ollama-style template');
     }
     const options = mergeOptions(model.options, body.options);
     const sampling = samplingParams(options);
@@ -29,24 +54,48 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       final: (done, stats, agg) => {
         const out: Record<string, unknown> = { model: name, created_at: new Date().toISOString(), response: agg?.content ?? '' };
         if (agg?.thinking) out.thinking = agg.thinking;
-        return { ...out, done: true, done_reason: done.reason, ...stats };
+        out.done = true;
+        out.done_reason = done.reason;
+        if (done.tokens?.length) out.context = done.tokens;
+        return { ...out, ...stats };
       },
     };
     const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, numCtx: numCtx(options), shape };
-
-    if (body.raw || body.context?.length) {
-      // Raw prompts (and continuations of a token context) skip the chat template: llama-server's
-      // native /completion takes the text, or tokens followed by text, as is.
-      const prompt = body.context?.length ? [...body.context, body.prompt ?? ''] : (body.prompt ?? '');
-      const payload = { prompt, ...sampling, ...completionSchema(body.format), cache_prompt: true };
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal) });
-    }
     const system = body.system ?? model.system;
-    const messages = [...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content: body.prompt ?? '' }];
-    const payload: Record<string, unknown> = { messages, ...sampling, ...thinkParams(body.think), cache_prompt: true };
-    if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
-    const rf = responseFormat(body.format);
-    if (rf) payload.response_format = rf;
-    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal) });
+    const schema = completionSchema(body.format);
+
+    if (body.suffix) {
+      const payload = { input_prefix: body.prompt ?? '', input_suffix: body.suffix, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
+      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, undefined, '/infill') });
+    }
+
+    // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
+    if (!body.raw && (body.think !== undefined || body.images?.length)) {
+      if (body.context?.length) throw new BadRequest('"context" cannot be combined with "think" or "images"');
+      const messages = openAiMessages([...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: body.prompt ?? '', images: body.images }], Boolean(model.mmproj));
+      const payload: Record<string, unknown> = { messages, ...sampling, ...thinkParams(body.think), cache_prompt: true };
+      if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
+      const rf = responseFormat(body.format);
+      if (rf) payload.response_format = rf;
+      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal) });
+    }
+
+    const context = body.context ?? [];
+    return serveGeneration(request, reply, deps, {
+      ...common,
+      start: (runner, signal) => {
+        const pool = runner.pool!;
+        return (async function* () {
+          let text: string;
+          if (body.raw) text = body.prompt ?? '';
+          else if (body.template !== undefined) text = renderGoTemplate(body.template, { System: system ?? '', Prompt: body.prompt ?? '', Response: '' });
+          else text = await applyTemplate(pool, { messages: [...(system && !context.length ? [{ role: 'system', content: system }] : []), { role: 'user', content: body.prompt ?? '' }] }, signal);
+          // A continuation appends to the given token ids; llama-server takes tokens followed by text.
+          const prompt = context.length ? [...context, text] : text;
+          const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
+          yield* withContext(async () => [...context, ...(await tokenizeText(pool, text, !context.length, signal))], streamCompletion(pool, payload, signal));
+        })();
+      },
+    });
   });
 }

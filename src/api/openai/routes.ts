@@ -5,7 +5,8 @@ import { postJson } from '../../upstream/client.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { requireModel } from '../model-lookup.js';
-import { keepAliveMs } from '../ollama/options.js';
+import { keepAliveMs, samplingParams } from '../ollama/options.js';
+import type { CatalogModel } from '../../catalog/catalog.js';
 
 const open = { additionalProperties: true } as const;
 const WithModel = Type.Object({ model: Type.String() }, open);
@@ -44,6 +45,23 @@ export function registerOpenAi(app: FastifyInstance, deps: ApiDeps): void {
   });
 }
 
+/**
+ * A model's own defaults (config `options`, or a derived model's parameters and system prompt)
+ * apply to OpenAI requests too; anything the request sets wins.
+ */
+export function withModelDefaults(model: CatalogModel, body: Record<string, unknown>, path: string): Record<string, unknown> {
+  if (path === '/v1/embeddings') return body;
+  const defaults = samplingParams(model.options);
+  // llama-server prefers n_predict over max_tokens, so a default must not shadow the request's limit.
+  if (body.max_tokens !== undefined || body.max_completion_tokens !== undefined || body.n_predict !== undefined) delete defaults.n_predict;
+  const out: Record<string, unknown> = { ...defaults, ...body };
+  const messages = body.messages;
+  if (path === '/v1/chat/completions' && model.system && Array.isArray(messages) && !messages.some((m) => (m as { role?: string }).role === 'system')) {
+    out.messages = [{ role: 'system', content: model.system }, ...messages];
+  }
+  return out;
+}
+
 async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<string, unknown> & { model: string } }>, reply: FastifyReply, path: string, embedding: boolean): Promise<FastifyReply> {
   const body = request.body;
   const model = requireModel(deps, body.model, request);
@@ -52,7 +70,7 @@ async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<str
   const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAliveMs(body.keep_alive), signal });
   let upstream;
   try {
-    upstream = await postJson(lease.runner.pool!, path, { ...body, model: model.name }, signal);
+    upstream = await postJson(lease.runner.pool!, path, { ...withModelDefaults(model, body, path), model: model.name }, signal);
   } catch (err) {
     lease.release();
     throw err;
