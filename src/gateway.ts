@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildApp } from './app.js';
+import { binaryCheck, configCheck, writableDirCheck } from './health/checks.js';
 import { Catalog, type CatalogModel } from './catalog/catalog.js';
 import { parseDuration } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
@@ -82,6 +83,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     api: { catalog, scheduler, config: () => config, schedulable },
     logger: opts.logger,
     bodyLimit: config.server.body_limit,
+    // The store's own probe replaces the data-dir write check once the store is wired in.
+    readiness: [configCheck(() => config), writableDirCheck('store', () => resolve(cwd, config.data_dir)), binaryCheck(() => binary.path)],
   });
 
   return {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest } from '../../errors.js';
 import { streamChat, type ToolCall } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
+import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
 import { responseFormat } from './format.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
@@ -94,7 +95,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       stream: body.stream !== false,
       keepAliveMs: keepAlive,
       numCtx: numCtx(options),
-      start: (runner, signal) => streamChat(runner.pool!, payload, signal),
+      start: (runner, signal) => streamChat(runner.pool!, payload, signal, upstreamHeaders(request)),
       shape,
     });
   });

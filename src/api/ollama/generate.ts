@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { streamChat, streamCompletion } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
+import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
 import { thinkParams } from './chat.js';
 import { completionSchema, responseFormat } from './format.js';
@@ -39,7 +40,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       // native /completion takes the text, or tokens followed by text, as is.
       const prompt = body.context?.length ? [...body.context, body.prompt ?? ''] : (body.prompt ?? '');
       const payload = { prompt, ...sampling, ...completionSchema(body.format), cache_prompt: true };
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal) });
+      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, upstreamHeaders(request)) });
     }
     const system = body.system ?? model.system;
     const messages = [...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content: body.prompt ?? '' }];
@@ -47,6 +48,6 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
     const rf = responseFormat(body.format);
     if (rf) payload.response_format = rf;
-    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal) });
+    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal, upstreamHeaders(request)) });
   });
 }
