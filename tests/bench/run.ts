@@ -17,7 +17,10 @@ const CTX_PER_SLOT = 512;
 const SLOTS = 8;
 const LLAMA_ARGS = ['-t', '2', '--ignore-eos'];
 
-const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+const t00 = now();
+const log = (line: string): void => void process.stderr.write(`[bench ${((now() - t00) / 1000).toFixed(1)}s] ${line}\n`);
+/** BENCH_TARGETS=direct,router,corral runs a subset while developing. */
+const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral').split(','));
 
 async function direct(bin: string, models: { a: string; b: string }, cols: Record<string, Column>): Promise<number> {
   const col: Column = (cols.direct = {});
@@ -174,9 +177,9 @@ async function main(): Promise<void> {
   const cols: Record<string, Column> = {};
   const started = now();
   try {
-    const childReady = await direct(bin, models, cols);
-    await router(bin, dir, childReady, cols);
-    await corral(bin, work, models, childReady, cols);
+    const childReady = targets.has('direct') ? await direct(bin, models, cols) : NaN;
+    if (targets.has('router')) await router(bin, dir, childReady, cols);
+    if (targets.has('corral')) await corral(bin, work, models, childReady, cols);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
