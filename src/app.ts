@@ -16,6 +16,13 @@ import { registerRootRoutes } from './api/ollama/root.js';
 import { registerOpenAi } from './api/openai/routes.js';
 import type { AdminDeps } from './admin/deps.js';
 import { registerAdmin } from './admin/plugin.js';
+import type { ReadinessCheck } from './health/checks.js';
+import { registerHealthRoutes } from './health/routes.js';
+import { loggerOptions, requestId } from './logging.js';
+import { createMetrics } from './metrics/registry.js';
+import { installRequestMetrics, type RequestRecord } from './metrics/request-hooks.js';
+import { registerMetricsRoute } from './metrics/route.js';
+import { collectScheduler } from './metrics/scheduler-collector.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -27,29 +34,58 @@ export interface AppOptions {
   admin?: Partial<Omit<AdminDeps, keyof ApiDeps>>;
   logger?: FastifyServerOptions['logger'];
   bodyLimit?: number;
+  /** Conditions GET /ready reports (config, store, llama-server binary). */
+  readiness?: ReadinessCheck[];
+  /** Called once per finished request (the request log). */
+  onRequestFinished?: (record: RequestRecord) => void;
+  /** Node process metrics on /metrics (default true). */
+  processMetrics?: boolean;
 }
 
 /** Builds the Fastify app with every route; does not listen (tests use inject or an ephemeral port). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: loggerOptions(opts.logger ?? false),
     bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
     // Ollama rejects wrong types rather than coercing them; unknown fields are kept and ignored.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: true,
+    // The id is validated in requestId() rather than trusted as-is from the header.
+    requestIdHeader: false,
+    genReqId: requestId,
   });
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+
+  const metrics = createMetrics({ processMetrics: opts.processMetrics });
+  const { scheduler, catalog, schedulable } = opts.api;
+  const collector = collectScheduler(scheduler, metrics, (name) => {
+    const m = catalog.resolve(name);
+    return m ? schedulable(m).memoryBytes : undefined;
+  });
+  app.addHook('onClose', (_app, done) => {
+    collector.detach();
+    done();
+  });
+  const observe = installRequestMetrics(app, metrics, opts.onRequestFinished);
+  const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe };
+
   installBodyParsers(app);
   installErrorHandler(app);
   await app.register(authPlugin, { store: opts.store, config: opts.auth });
   await registerAuthRoutes(app, { store: opts.store, passwords: opts.passwords ?? createPasswords() });
-  registerRootRoutes(app, opts.api);
-  registerModelRoutes(app, opts.api);
-  registerGenerate(app, opts.api);
-  registerChat(app, opts.api);
-  registerEmbed(app, opts.api);
-  registerManageRoutes(app, opts.api);
-  registerOpenAi(app, opts.api);
-  await registerAdmin(app, { logsDir: () => opts.api.config().logs_dir, ...opts.admin, ...opts.api });
+  registerMetricsRoute(app, { metrics, collector, scheduler });
+  registerHealthRoutes(app, opts.readiness ?? []);
+  registerRootRoutes(app, api);
+  registerModelRoutes(app, api);
+  registerGenerate(app, api);
+  registerChat(app, api);
+  registerEmbed(app, api);
+  registerManageRoutes(app, api);
+  registerOpenAi(app, api);
+  await registerAdmin(app, { logsDir: () => opts.api.config().logs_dir, ...opts.admin, ...api });
   return app;
 }

@@ -11,6 +11,7 @@ import { buildApp } from './app.js';
 import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
 import { diffConfig } from './config/diff.js';
 import { watchFile } from './config/watch.js';
+import { binaryCheck, configCheck, writableDirCheck } from './health/checks.js';
 import { parseDuration } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -168,6 +169,34 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     logger: opts.logger,
     bodyLimit: config.server.body_limit,
+    readiness: [
+      configCheck(() => config),
+      writableDirCheck('data directory', () => resolve(cwd, config.data_dir)),
+      { name: 'store', check: () => void store.db.prepare('SELECT 1').get() },
+      binaryCheck(() => binary.path),
+    ],
+    onRequestFinished: (r) => {
+      // Only inference requests (those that named a model) go to the request log and token budgets.
+      if (r.model === undefined) return;
+      const principal = r.request.principal;
+      store.requestLog.write({
+        principal: principal?.name ?? 'anonymous',
+        tokenId: principal?.tokenId ?? null,
+        userId: principal?.userId ?? null,
+        model: r.model,
+        endpoint: r.route,
+        status: r.status,
+        promptTokens: r.promptTokens ?? null,
+        evalTokens: r.generatedTokens ?? null,
+        loadMs: r.loadDurationMs ?? null,
+        ttftMs: r.ttftMs ?? null,
+        totalMs: r.durationMs,
+        requestId: r.id,
+        at: r.at.getTime(),
+      });
+      const used = (r.promptTokens ?? 0) + (r.generatedTokens ?? 0);
+      if (used > 0) app.corralAuth.recordTokenUsage(principal, used);
+    },
   });
 
   let draining = false;

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { Catalog, CatalogModel } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import type { Scheduler, SchedulableModel } from '../scheduler/scheduler.js';
@@ -10,4 +11,17 @@ export interface ApiDeps {
   config(): Config;
   /** How a catalogue entry becomes something the scheduler can run under the current config. */
   schedulable(model: CatalogModel): SchedulableModel;
+  observe?: ApiObserver;
+}
+
+/**
+ * Measurement hooks the routes call at the moments only they can see (metrics and the request log
+ * implement it; every method is optional so routes work without it).
+ */
+export interface ApiObserver {
+  /** A slot was granted for `model` (canonical name). */
+  leased?(request: FastifyRequest, model: string, lease: { queueWaitMs: number; loadDurationMs: number }): void;
+  /** The first generated token (or, for byte-piped /v1 answers, the first upstream byte) is on its way. */
+  firstToken?(request: FastifyRequest): void;
+  usage?(request: FastifyRequest, promptTokens: number, generatedTokens: number): void;
 }

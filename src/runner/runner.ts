@@ -45,6 +45,8 @@ export interface RunnerEvents {
 }
 
 const HOST = '127.0.0.1';
+/** Printed by llama-server once the model is loaded and the server accepts requests. */
+const READY_LINE = /model loaded|listening on http|all slots are idle/;
 
 /**
  * One supervised llama-server child: stopped → starting → ready → stopping → stopped, or failed.
@@ -173,21 +175,41 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.setState('ready');
   }
 
-  /** Polls /health with a short, growing interval: a tiny model is ready in tens of milliseconds. */
+  /**
+   * Polls /health with a short, growing interval: a tiny model is ready in tens of milliseconds.
+   * The log line llama-server prints when it becomes ready cuts the current wait short, so a long
+   * interval late in a big model's load adds no latency to the first request.
+   */
   private async waitHealthy(pool: Pool): Promise<void> {
     const deadline = Date.now() + this.spec.startupTimeoutMs;
     let delay = 2;
-    while (Date.now() < deadline) {
-      if (this.stopping) throw new Error('stopped while starting');
-      try {
-        const res = await pool.request({ path: '/health', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
-        await res.body.dump();
-        if (res.statusCode === 200) return;
-      } catch {
-        // not listening yet
+    let wake: (() => void) | undefined;
+    const onLog = (line: string): void => {
+      if (READY_LINE.test(line)) wake?.();
+    };
+    this.on('log', onLog);
+    try {
+      while (Date.now() < deadline) {
+        if (this.stopping) throw new Error('stopped while starting');
+        try {
+          const res = await pool.request({ path: '/health', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
+          await res.body.dump();
+          if (res.statusCode === 200) return;
+        } catch {
+          // not listening yet
+        }
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, delay);
+          wake = () => {
+            clearTimeout(timer);
+            r();
+          };
+        });
+        wake = undefined;
+        delay = Math.min(delay * 1.5, 50);
       }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 1.5, 100);
+    } finally {
+      this.off('log', onLog);
     }
     throw new Error(`not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(this.logs.tail(10)) ?? 'none'}`);
   }

@@ -102,6 +102,11 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'request ids in the request log',
+    sql: `ALTER TABLE request_log ADD COLUMN request_id TEXT;`,
+  },
 ];
 
 /** Applies, in order and each in its own transaction, the migrations newer than the recorded version. */

@@ -16,6 +16,8 @@ export interface RequestLogEntry {
   totalMs?: number | null;
   /** Defaults to the time write() was called. */
   at?: number;
+  /** The id also sent to llama-server and returned as x-request-id, to join logs. */
+  requestId?: string | null;
 }
 
 export interface RequestLogRow {
@@ -32,12 +34,13 @@ export interface RequestLogRow {
   load_ms: number | null;
   ttft_ms: number | null;
   total_ms: number | null;
+  request_id: string | null;
 }
 
 export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, clock: () => number = Date.now) {
   const insert = db.prepare(`INSERT INTO request_log
-    (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens, eval_tokens, load_ms, ttft_ms, total_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens, eval_tokens, load_ms, ttft_ms, total_ms, request_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const recent = db.prepare(`SELECT * FROM request_log WHERE (@model IS NULL OR model = @model)
     AND (@since IS NULL OR at >= @since) ORDER BY id DESC LIMIT @limit`);
   const prune = db.prepare('DELETE FROM request_log WHERE at < ?');
@@ -48,7 +51,7 @@ export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, 
       const at = e.at ?? clock();
       writes.enqueue(() =>
         insert.run(at, e.tokenId ?? null, e.userId ?? null, e.principal, e.model ?? null, e.endpoint, e.status,
-          e.promptTokens ?? null, e.evalTokens ?? null, e.loadMs ?? null, e.ttftMs ?? null, e.totalMs ?? null),
+          e.promptTokens ?? null, e.evalTokens ?? null, e.loadMs ?? null, e.ttftMs ?? null, e.totalMs ?? null, e.requestId ?? null),
       );
     },
     flush: () => writes.flush(),

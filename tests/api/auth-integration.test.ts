@@ -37,6 +37,22 @@ describe('auth through the real gateway (mode: required)', () => {
     await expect(openai.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403 });
   });
 
+  it('every inference request is written to the request log with its token, counts and request id', async () => {
+    const { secret } = createApiToken(t.gw.store, { name: 'logged', role: 'viewer' });
+    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hi', stream: false, options: { num_predict: 3 } }, { headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` } });
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get('x-request-id');
+    expect(requestId).toBeTruthy();
+    await fetch(`${t.url}/api/tags`, { headers: { authorization: `Bearer ${secret}` } });
+    t.gw.store.requestLog.flush();
+    const rows = t.gw.store.requestLog.recent({ limit: 50 }).filter((r) => r.principal === 'logged');
+    // /api/tags names no model, so it is not an inference row.
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ model: 'tiny:latest', status: 200, eval_tokens: 3, request_id: requestId });
+    expect(rows[0]!.prompt_tokens).toBeGreaterThan(0);
+    expect(rows[0]!.total_ms).toBeGreaterThan(0);
+  });
+
   it('a revoked or made-up token is rejected', async () => {
     const bad = await fetch(`${t.url}/api/tags`, { headers: { Authorization: 'Bearer corral_notarealtoken' } });
     expect(bad.status).toBe(401);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { inject } from 'vitest';
-import { createGateway, type Gateway } from '../../src/gateway.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 
 export interface TestGateway {
   gw: Gateway;
@@ -18,7 +18,7 @@ export interface TestGateway {
  * Starts a real Corral (real llama-server children) in a fresh temporary directory, listening on
  * an ephemeral loopback port. `config` is merged into a minimal YAML config.
  */
-export async function startGateway(config: Record<string, unknown> = {}): Promise<TestGateway> {
+export async function startGateway(config: Record<string, unknown> = {}, options: Partial<GatewayOptions> = {}): Promise<TestGateway> {
   const fixtures = inject('fixtures');
   const dir = await mkdtemp(join(tmpdir(), 'corral-test-'));
   await mkdir(join(dir, 'config'), { recursive: true });
@@ -30,7 +30,7 @@ export async function startGateway(config: Record<string, unknown> = {}): Promis
     ...Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'llama_server' && k !== 'defaults')),
   };
   await writeFile(configFile, stringify(full));
-  const gw = await createGateway({ configFile, cwd: dir });
+  const gw = await createGateway({ configFile, cwd: dir, ...options });
   const address = await gw.app.listen({ host: '127.0.0.1', port: 0 });
   return {
     gw,

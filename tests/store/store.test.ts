@@ -35,9 +35,13 @@ describe('store', () => {
     old.prepare("INSERT INTO api_tokens (name, token_hash, role, created_at) VALUES ('t', 'abc', 'viewer', 1)").run();
     old.close();
     const store = openDatabase(path.replace('nested/', ''));
-    expect(schemaVersion(store.db)).toBe(3);
+    expect(schemaVersion(store.db)).toBe(MIGRATIONS.at(-1)!.version);
     expect(store.users.findByUsername('A')?.role).toBe('admin');
     expect(store.apiTokens.findByHash('abc')).toMatchObject({ name: 't', tpd: null });
+    // The latest migration's column exists and takes writes.
+    store.requestLog.write({ principal: 'a', endpoint: '/api/chat', status: 200, requestId: 'req-1' });
+    store.requestLog.flush();
+    expect(store.requestLog.recent()[0]?.request_id).toBe('req-1');
     store.auditLog.write({ actor: 'a', action: 'x', outcome: 'success' });
     store.close();
   });

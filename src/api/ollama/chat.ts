@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest } from '../../errors.js';
 import { applyTemplate, streamChat, streamCompletion, type ToolCall } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
+import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
 import { completionSchema, responseFormat } from './format.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
@@ -99,10 +100,10 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
         start: (runner, signal) =>
           (async function* () {
             const prompt = await applyTemplate(runner.pool!, { messages: rest.messages, ...thinkParams(body.think) }, signal);
-            yield* streamCompletion(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(body.format) }, signal);
+            yield* streamCompletion(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(body.format) }, signal, upstreamHeaders(request));
           })(),
       });
     }
-    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal) });
+    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal, upstreamHeaders(request)) });
   });
 }

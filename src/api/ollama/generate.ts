@@ -3,6 +3,7 @@ import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
 import { applyTemplate, streamChat, streamCompletion, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
+import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
 import { openAiMessages, thinkParams } from './chat.js';
 import { completionSchema, responseFormat } from './format.js';
@@ -66,7 +67,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
 
     if (body.suffix) {
       const payload = { input_prefix: body.prompt ?? '', input_suffix: body.suffix, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, undefined, '/infill') });
+      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, upstreamHeaders(request), '/infill') });
     }
 
     // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
@@ -77,7 +78,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
       const rf = responseFormat(body.format);
       if (rf) payload.response_format = rf;
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal) });
+      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal, upstreamHeaders(request)) });
     }
 
     const context = body.context ?? [];
@@ -93,7 +94,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
           // A continuation appends to the given token ids; llama-server takes tokens followed by text.
           const prompt = context.length ? [...context, text] : text;
           const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
-          yield* withContext(async () => [...context, ...(await tokenizeText(pool, text, !context.length, signal))], streamCompletion(pool, payload, signal));
+          yield* withContext(async () => [...context, ...(await tokenizeText(pool, text, !context.length, signal))], streamCompletion(pool, payload, signal, upstreamHeaders(request)));
         })();
       },
     });

@@ -39,6 +39,8 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
   const startedAt = process.hrtime.bigint();
   const signal = clientAbortSignal(reply);
   const lease = await deps.scheduler.acquire(deps.schedulable(gen.model), { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal });
+  const observe = deps.observe;
+  observe?.leased?.(request, gen.model.name, lease);
   let released = false;
   const release = (): void => {
     if (!released) lease.release();
@@ -50,10 +52,12 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
       const aggregate: Aggregate = { content: '', thinking: '' };
       for await (const ev of events) {
         if (ev.kind === 'delta') {
+          if (observe && aggregate.content === '' && aggregate.thinking === '') observe.firstToken?.(request);
           if (ev.content) aggregate.content += ev.content;
           if (ev.thinking) aggregate.thinking += ev.thinking;
         } else {
           release();
+          observe?.usage?.(request, ev.timings?.prompt_n ?? 0, ev.timings?.predicted_n ?? 0);
           return reply.send(gen.shape.final(ev, ollamaStats(ev.timings, startedAt, lease.loadDurationMs), aggregate));
         }
       }
@@ -61,9 +65,10 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
     }
     // Pull the first event before committing to a 200 stream, so upstream refusals keep their status.
     const first = await events.next();
+    observe?.firstToken?.(request);
     const out = new PassThrough();
     reply.header('content-type', 'application/x-ndjson').send(out);
-    void pump(first, events, out, gen.shape, startedAt, lease.loadDurationMs, request, release);
+    void pump(first, events, out, gen.shape, startedAt, lease.loadDurationMs, request, release, observe);
     return reply;
   } catch (err) {
     release();
@@ -80,6 +85,7 @@ async function pump(
   loadDurationMs: number,
   request: FastifyRequest,
   release: () => void,
+  observe: ApiDeps['observe'],
 ): Promise<void> {
   try {
     for (let step = first; !step.done; step = await events.next()) {
@@ -88,6 +94,7 @@ async function pump(
         out.write(`${JSON.stringify(shape.delta(ev))}\n`);
       } else {
         release();
+        observe?.usage?.(request, ev.timings?.prompt_n ?? 0, ev.timings?.predicted_n ?? 0);
         out.write(`${JSON.stringify(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined))}\n`);
       }
     }

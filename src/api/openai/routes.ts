@@ -7,6 +7,8 @@ import { clientAbortSignal } from '../client-abort.js';
 import { requireModel } from '../model-lookup.js';
 import { keepAliveMs, samplingParams } from '../ollama/options.js';
 import type { CatalogModel } from '../../catalog/catalog.js';
+import { upstreamHeaders } from '../request-id.js';
+import { tapUsage } from '../../metrics/usage-tap.js';
 
 const open = { additionalProperties: true } as const;
 const WithModel = Type.Object({ model: Type.String() }, open);
@@ -68,9 +70,11 @@ async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<str
   if (embedding && !model.embedding) throw new BadRequest(`model "${model.name}" is not an embedding model (set embedding: true in its config)`);
   const signal = clientAbortSignal(reply);
   const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAliveMs(body.keep_alive), signal });
+  const observe = deps.observe;
+  observe?.leased?.(request, model.name, lease);
   let upstream;
   try {
-    upstream = await postJson(lease.runner.pool!, path, { ...withModelDefaults(model, body, path), model: model.name }, signal);
+    upstream = await postJson(lease.runner.pool!, path, { ...withModelDefaults(model, body, path), model: model.name }, signal, upstreamHeaders(request));
   } catch (err) {
     lease.release();
     throw err;
@@ -79,5 +83,6 @@ async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<str
   const type = upstream.headers['content-type'];
   if (type) reply.header('content-type', type);
   if (String(type).includes('text/event-stream')) reply.header('cache-control', 'no-cache');
-  return reply.code(upstream.status).send(upstream.body);
+  const out = observe ? tapUsage(upstream.body, () => observe.firstToken?.(request), (p, g) => observe.usage?.(request, p, g)) : upstream.body;
+  return reply.code(upstream.status).send(out);
 }

@@ -1,0 +1,24 @@
+import type { Scheduler } from '../scheduler/scheduler.js';
+import { relabelInto, renderFamilies, type Family } from './relabel.js';
+
+/**
+ * Fetches every ready llama-server's own /metrics in parallel and re-exports them with a `model`
+ * label. A slow or dead child is skipped after `timeoutMs` so one bad runner never stalls a scrape.
+ */
+export async function scrapeRunners(scheduler: Scheduler, timeoutMs = 500): Promise<string> {
+  const ready = scheduler.loaded().filter((l) => l.runner.state === 'ready' && l.runner.pool);
+  const texts = await Promise.all(
+    ready.map(async (l) => {
+      try {
+        const res = await l.runner.pool!.request({ path: '/metrics', method: 'GET', signal: AbortSignal.timeout(timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+        const text = await res.body.text();
+        return res.statusCode === 200 ? { model: l.name, text } : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  const families = new Map<string, Family>();
+  for (const t of texts) if (t) relabelInto(families, t.text, t.model);
+  return renderFamilies(families);
+}

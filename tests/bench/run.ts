@@ -1,0 +1,198 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { findLlamaServer } from '../../src/provision/llama-binary.js';
+import { writeTinyModel } from '../fixtures/gguf-writer.js';
+import { chat, type Endpoint } from './client.js';
+import { rssBytes, startProcess, type Proc } from './processes.js';
+import { concurrent, FULL, latency, listRps, QUICK, throughput, type Column, type Sizes } from './scenarios.js';
+import { median, now } from './stats.js';
+import { printTable } from './table.js';
+
+const quick = process.env.BENCH_QUICK === '1';
+const sizes: Sizes = quick ? QUICK : FULL;
+/** Same llama-server settings for every target: 8 slots of 512 tokens, 2 threads, fixed-length generations. */
+const CTX_PER_SLOT = 512;
+const SLOTS = 8;
+const LLAMA_ARGS = ['-t', '2', '--ignore-eos'];
+
+const t00 = now();
+const log = (line: string): void => void process.stderr.write(`[bench ${((now() - t00) / 1000).toFixed(1)}s] ${line}\n`);
+/** BENCH_TARGETS=direct,router,corral runs a subset while developing. */
+const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral').split(','));
+
+async function direct(bin: string, models: { a: string; b: string }, cols: Record<string, Column>): Promise<number> {
+  const col: Column = (cols.direct = {});
+  const args = (model: string, alias: string) => (port: number) => ['-m', model, '--alias', alias, '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)];
+  log('direct llama-server: cold start');
+  const ready: number[] = [];
+  const cold: number[] = [];
+  for (let i = 0; i < sizes.coldRuns; i++) {
+    const t0 = now();
+    const p = await startProcess(bin, args(models.a, 'bench'), '/health');
+    ready.push(p.readyMs);
+    const o = await chat({ label: 'direct', base: p.base, api: 'openai' }, 'bench', 1, false);
+    cold.push(now() - t0);
+    await p.stop();
+    if (!o.ok) throw new Error(`direct cold request failed: ${o.error}`);
+  }
+  const childReady = median(ready);
+  col['cold_total_ms'] = median(cold);
+  col['cold_overhead_ms'] = median(cold) - childReady;
+  col['child_ready_ms'] = childReady;
+
+  log('direct llama-server: swap (stop one process, start the other, first answer)');
+  let current: Proc = await startProcess(bin, args(models.a, 'bench'), '/health');
+  const swaps: number[] = [];
+  for (let i = 0; i < sizes.swapRuns; i++) {
+    const t0 = now();
+    const old = current;
+    const stopping = old.stop();
+    current = await startProcess(bin, args(i % 2 === 0 ? models.b : models.a, 'bench'), '/health');
+    const o = await chat({ label: 'direct', base: current.base, api: 'openai' }, 'bench', 1, false);
+    swaps.push(now() - t0);
+    await stopping;
+    if (!o.ok) throw new Error(`direct swap failed: ${o.error}`);
+  }
+  col['swap_ms'] = median(swaps);
+  await current.stop();
+
+  const p = await startProcess(bin, args(models.a, 'bench'), '/health');
+  const ep: Endpoint = { label: 'direct', base: p.base, api: 'openai' };
+  log('direct llama-server: latency, throughput, concurrency, list rps');
+  await latency(ep, 'bench', sizes, col);
+  await throughput(ep, 'bench', sizes, col);
+  await concurrent(ep, 'bench', sizes, col);
+  await listRps(col, 'tags_rps', `${p.base}/v1/models`, sizes);
+  await listRps(col, 'ps_rps', `${p.base}/slots`, sizes);
+  await p.stop();
+  return childReady;
+}
+
+async function router(bin: string, dir: string, childReady: number, cols: Record<string, Column>): Promise<void> {
+  const col: Column = (cols.router = {});
+  const args = (port: number) => ['--models-dir', dir, '--models-max', '1', '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)];
+  log('router mode: cold start (fresh router each time)');
+  const cold: number[] = [];
+  for (let i = 0; i < sizes.coldRuns; i++) {
+    const p = await startProcess(bin, args, '/health');
+    const o = await chat({ label: 'router', base: p.base, api: 'openai' }, 'bench', 1, false);
+    cold.push(o.totalMs);
+    await p.stop();
+    if (!o.ok) throw new Error(`router cold request failed: ${o.error}`);
+  }
+  col['cold_total_ms'] = median(cold);
+  col['cold_overhead_ms'] = median(cold) - childReady;
+
+  const p = await startProcess(bin, args, '/health');
+  const ep: Endpoint = { label: 'router', base: p.base, api: 'openai' };
+  col['rss_idle_mb'] = rssBytes(p.child.pid) / 2 ** 20;
+  log('router mode: swap (--models-max 1)');
+  await chat(ep, 'bench', 1, false);
+  const swaps: number[] = [];
+  for (let i = 0; i < sizes.swapRuns; i++) {
+    const o = await chat(ep, i % 2 === 0 ? 'bench2' : 'bench', 1, false);
+    if (!o.ok) throw new Error(`router swap failed: ${o.error}`);
+    swaps.push(o.totalMs);
+  }
+  col['swap_ms'] = median(swaps);
+  log('router mode: latency, throughput, concurrency, list rps');
+  await latency(ep, 'bench', sizes, col);
+  await throughput(ep, 'bench', sizes, col);
+  await concurrent(ep, 'bench', sizes, col, p.child.pid);
+  await listRps(col, 'tags_rps', `${p.base}/models`, sizes);
+  await listRps(col, 'ps_rps', `${p.base}/v1/models`, sizes);
+  await p.stop();
+}
+
+async function corral(bin: string, work: string, models: { a: string; b: string }, childReady: number, cols: Record<string, Column>): Promise<void> {
+  const configFile = join(work, 'corral.yaml');
+  await writeFile(configFile, stringify({
+    llama_server: { binary: bin, args: LLAMA_ARGS, stop_timeout: '5s' },
+    models_dirs: [],
+    defaults: { ctx_size: CTX_PER_SLOT, parallel: SLOTS, queue_size: 256, keep_alive: '10m' },
+    models: { bench: { path: models.a }, bench2: { path: models.b } },
+  }));
+  const cli = resolve(import.meta.dirname, '../../src/cli.js');
+  const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'info' };
+  const p = await startProcess(process.execPath, (port) => [cli, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)], '/health', { env });
+  try {
+    for (const api of ['ollama', 'openai'] as const) {
+      const name = api === 'ollama' ? 'corral_ollama' : 'corral_v1';
+      const col: Column = (cols[name] = {});
+      const ep: Endpoint = { label: name, base: p.base, api };
+      const unload = async (model: string): Promise<void> => {
+        await chat({ ...ep, api: 'ollama' }, model, 0, false, { messages: [], keep_alive: 0 });
+      };
+      log(`${name}: cold start (unload, then first request)`);
+      const cold: number[] = [];
+      for (let i = 0; i < sizes.coldRuns; i++) {
+        await unload('bench');
+        const o = await chat(ep, 'bench', 1, false);
+        if (!o.ok) throw new Error(`corral cold request failed: ${o.error}`);
+        cold.push(o.totalMs);
+      }
+      col['cold_total_ms'] = median(cold);
+      col['cold_overhead_ms'] = median(cold) - childReady;
+      log(`${name}: swap (keep_alive 0 on each request)`);
+      const swaps: number[] = [];
+      for (let i = 0; i < sizes.swapRuns; i++) {
+        const o = await chat(ep, i % 2 === 0 ? 'bench2' : 'bench', 1, false, { keep_alive: 0 });
+        if (!o.ok) throw new Error(`corral swap failed: ${o.error}`);
+        swaps.push(o.totalMs);
+      }
+      col['swap_ms'] = median(swaps);
+      await chat(ep, 'bench', 1, false);
+      await new Promise((r) => setTimeout(r, 500));
+      if (api === 'ollama') {
+        // Idle: models loaded, no traffic, after a GC had a chance to run.
+        col['rss_idle_mb'] = rssBytes(p.child.pid) / 2 ** 20;
+      }
+      log(`${name}: latency, throughput, concurrency, list rps`);
+      await latency(ep, 'bench', sizes, col);
+      await throughput(ep, 'bench', sizes, col);
+      await concurrent(ep, 'bench', sizes, col, p.child.pid);
+      if (api === 'ollama') {
+        await listRps(col, 'tags_rps', `${p.base}/api/tags`, sizes);
+        await listRps(col, 'ps_rps', `${p.base}/api/ps`, sizes);
+      } else {
+        await listRps(col, 'tags_rps', `${p.base}/v1/models`, sizes);
+      }
+    }
+  } finally {
+    await p.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const bin = (await findLlamaServer({}))?.path;
+  if (!bin) throw new Error('no llama-server: run `node dist/src/cli.js provision` first');
+  const work = await mkdtemp(join(tmpdir(), 'corral-bench-'));
+  const dir = join(work, 'models');
+  await mkdir(dir);
+  const models = { a: join(dir, 'bench.gguf'), b: join(dir, 'bench2.gguf') };
+  log(`${quick ? 'QUICK mode; ' : ''}writing two ~85 MB random-weight models (E=512, 8 layers) to ${dir}`);
+  await Promise.all([writeTinyModel(models.a, { name: 'bench', seed: 11, embd: 512, layers: 8 }), writeTinyModel(models.b, { name: 'bench2', seed: 12, embd: 512, layers: 8 })]);
+  const cols: Record<string, Column> = {};
+  const started = now();
+  try {
+    const childReady = targets.has('direct') ? await direct(bin, models, cols) : NaN;
+    if (targets.has('router')) await router(bin, dir, childReady, cols);
+    if (targets.has('corral')) await corral(bin, work, models, childReady, cols);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  printTable(cols);
+  const out = resolve(import.meta.dirname, '../../../tests/bench/results.json');
+  await writeFile(out, `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), sizes, results: cols }, null, 2)}\n`);
+  log(`results written to ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
