@@ -156,7 +156,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
       }
       this.emit('exit', { code, signal, expected }, this);
     });
-    this.pool = new Pool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+    // Idle sockets are dropped before llama-server's own 5 s keep-alive timeout closes them under us.
+    this.pool = new Pool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
     try {
       await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
     } catch (err) {

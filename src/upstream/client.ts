@@ -13,18 +13,28 @@ export interface UpstreamResponse {
  * message, so clients see why (e.g. "the request exceeds the available context size").
  */
 export async function postJson(pool: Pool, path: string, payload: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
-  let res;
-  try {
-    res = await pool.request({
+  const body = JSON.stringify(payload);
+  const send = () =>
+    pool.request({
       path,
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(payload),
+      body,
       signal,
       // Generation can take long before the first byte (prompt processing of a long context).
       headersTimeout: 0,
       bodyTimeout: 0,
     });
+  let res;
+  try {
+    try {
+      res = await send();
+    } catch (err) {
+      // A pooled keep-alive connection that llama-server closed just as we reused it fails before
+      // any answer: the request never reached a slot, so sending it once more is safe.
+      if (signal?.aborted || !isStaleConnection(err)) throw err;
+      res = await send();
+    }
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new UpstreamError(`llama-server is unreachable: ${(err as Error).message}`, 502, { cause: err });
@@ -34,6 +44,11 @@ export async function postJson(pool: Pool, path: string, payload: unknown, signa
     throw new UpstreamError(upstreamMessage(text, res.statusCode), res.statusCode >= 500 ? 500 : res.statusCode);
   }
   return { status: res.statusCode, headers: res.headers, body: res.body as unknown as Readable };
+}
+
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 export async function getJson<T>(pool: Pool, path: string, signal?: AbortSignal): Promise<T> {
