@@ -1,4 +1,13 @@
-import bcrypt from 'bcrypt';
+// bcrypt is a native addon needed only when someone logs in or a password is set: load it then,
+// which keeps it out of an idle gateway's memory.
+type Bcrypt = typeof import('bcrypt');
+let bcryptModule: Promise<Bcrypt> | undefined;
+const loadBcrypt = (): Promise<Bcrypt> =>
+  (bcryptModule ??= import('bcrypt').then((m) => (m as Bcrypt & { default?: Bcrypt }).default ?? m));
+const bcrypt = {
+  hash: async (data: string, cost: number) => (await loadBcrypt()).hash(data, cost),
+  compare: async (data: string, hash: string) => (await loadBcrypt()).compare(data, hash),
+};
 
 export const DEFAULT_BCRYPT_COST = 12;
 
