@@ -137,7 +137,9 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await page.goto(`${t.url}/admin/tokens`);
     await page.fill('form[action="/admin/tokens"] input[name="name"]', 'e2e-token');
     await page.selectOption('form[action="/admin/tokens"] select[name="role"]', 'viewer');
-    await Promise.all([page.waitForLoadState('load'), page.locator('form[action="/admin/tokens"] button[type="submit"]').click()]);
+    // The secret comes back in the POST's own page (never a redirect, so it stays out of URLs and history).
+    await Promise.all([page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'POST'), page.locator('form[action="/admin/tokens"] button[type="submit"]').click()]);
+    await page.waitForLoadState('load');
     const secretBox = page.locator('[data-testid="new-secret"]');
     await expect.poll(() => secretBox.count()).toBe(1);
     const secret = await secretBox.inputValue();
@@ -152,7 +154,9 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await page.goto(`${t.url}/admin/tokens`);
     expect(await secretBox.count()).toBe(0);
     expect(await page.content()).not.toContain(secret);
-    await Promise.all([page.waitForURL(`${t.url}/admin/tokens`), row.locator('button', { hasText: 'Revoke' }).click()]);
+    // Revoking redirects (303) back to the list.
+    await Promise.all([page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'), row.locator('button', { hasText: 'Revoke' }).click()]);
+    await page.waitForLoadState('load');
     await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('revoked');
     expect(await row.locator('button', { hasText: 'Revoke' }).count()).toBe(0);
     await shot('token-revoked');
