@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { ensureUser, PASSWORD } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(new URL('../..', import.meta.url).pathname, 'tests', 'artifacts');
@@ -20,6 +21,7 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
   beforeAll(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
     t = await startGateway({ models: { tiny: { path: fixtures.models.chat }, other: { path: fixtures.models.chat2 } } });
+    await ensureUser(t, 'admin', 'admin');
     profile = await mkdtemp(join(tmpdir(), 'corral-chromium-'));
     // A fresh profile per run (playwright passes it as --user-data-dir).
     context = await chromium.launchPersistentContext(profile, {
@@ -46,6 +48,19 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
   });
 
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  it('logs in through the login form and lands on the dashboard', async () => {
+    // Anonymous: the dashboard sends the browser to the login form.
+    await page.goto(`${t.url}/admin`);
+    expect(new URL(page.url()).pathname).toBe('/admin/login');
+    await page.fill('input[name="username"]', 'admin');
+    await page.fill('input[name="password"]', PASSWORD);
+    await shot('login');
+    await Promise.all([page.waitForURL(`${t.url}/admin`), page.locator('form[action="/admin/login"] button[type="submit"]').click()]);
+    expect(new URL(page.url()).pathname).toBe('/admin');
+    expect(await page.locator('.who .user').textContent()).toBe('admin (admin)');
+    expect(await page.locator('form[action="/admin/logout"]').count()).toBe(1);
+  });
 
   it('shows every model on the dashboard', async () => {
     await page.goto(`${t.url}/admin`);
@@ -116,6 +131,37 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await page.locator('tr[data-model="other:latest"] button', { hasText: 'unload' }).focus();
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), { timeout: 30_000 }).toBe('stopped');
+  });
+
+  it('creates an API token, shows its secret once, and revokes it', async () => {
+    await page.goto(`${t.url}/admin/tokens`);
+    await page.fill('form[action="/admin/tokens"] input[name="name"]', 'e2e-token');
+    await page.selectOption('form[action="/admin/tokens"] select[name="role"]', 'viewer');
+    // The secret comes back in the POST's own page (never a redirect, so it stays out of URLs and history).
+    await Promise.all([page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'POST'), page.locator('form[action="/admin/tokens"] button[type="submit"]').click()]);
+    await page.waitForLoadState('load');
+    const secretBox = page.locator('[data-testid="new-secret"]');
+    await expect.poll(() => secretBox.count()).toBe(1);
+    const secret = await secretBox.inputValue();
+    expect(secret).toMatch(/^corral_[\w-]{20,}$/);
+    const row = page.locator('tr', { has: page.locator('th[scope="row"]', { hasText: 'e2e-token' }) });
+    expect(await row.locator('td').nth(4).textContent()).toBe('active');
+    await shot('token-created');
+    // The secret works against the API ...
+    const tags = () => fetch(`${t.url}/api/tags`, { headers: { authorization: `Bearer ${secret}` } });
+    expect((await tags()).status).toBe(200);
+    // ... and is never shown again.
+    await page.goto(`${t.url}/admin/tokens`);
+    expect(await secretBox.count()).toBe(0);
+    expect(await page.content()).not.toContain(secret);
+    // Revoking redirects (303) back to the list.
+    await Promise.all([page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'), row.locator('button', { hasText: 'Revoke' }).click()]);
+    await page.waitForLoadState('load');
+    await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('revoked');
+    expect(await row.locator('button', { hasText: 'Revoke' }).count()).toBe(0);
+    await shot('token-revoked');
+    // A revoked token is refused (checked out of the page, so the 401 is not a page error).
+    expect((await tags()).status).toBe(401);
   });
 
   it('renders dark and at phone width, with no script or CSP errors', async () => {

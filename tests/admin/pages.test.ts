@@ -2,9 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { form, session, waitFor } from './helpers.js';
+import { form, login, loginAs, waitFor, type Session } from './helpers.js';
 
 let t: TestGateway;
+/** Every test runs as a logged-in admin unless it says otherwise. */
+let admin: Session;
 const fixtures = inject('fixtures');
 const EVIL = '<script>alert(1)</script>';
 
@@ -16,15 +18,29 @@ beforeAll(async () => {
       broken: { path: fixtures.models.broken },
     },
   });
+  admin = await loginAs(t, 'admin');
 });
 afterAll(async () => t?.close());
 
 const form_headers = (s: { cookie: string }) => ({ cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded' });
+/** A GET as the logged-in admin. */
+const get = (url: string, s: Session = admin) => t.gw.app.inject({ method: 'GET', url, headers: { cookie: s.cookie } });
 
 describe('admin pages', () => {
+  it('sends an anonymous browser to the login page, and answers anything else with 401', async () => {
+    const anon = await t.gw.app.inject({ method: 'GET', url: '/admin', headers: { accept: 'text/html' } });
+    expect(anon.statusCode).toBe(302);
+    expect(anon.headers.location).toBe('/admin/login');
+    expect((await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).statusCode).toBe(401);
+    const post = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ model: 'tiny' }) });
+    expect(post.statusCode).toBe(401);
+    expect(t.gw.scheduler.loaded()).toHaveLength(0);
+  });
+
   it('renders the dashboard with security headers and every model', async () => {
-    const res = await t.gw.app.inject({ method: 'GET', url: '/admin' });
+    const res = await get('/admin');
     expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('admin (admin)');
     expect(res.headers['content-type']).toMatch(/text\/html/);
     const csp = String(res.headers['content-security-policy']);
     expect(csp).toContain("script-src 'self'");
@@ -38,7 +54,7 @@ describe('admin pages', () => {
   it('escapes a model name like <script> everywhere it appears', async () => {
     const pages = ['/admin', '/admin/fragments/models', '/admin/playground', '/admin/pull', `/admin/model?name=${encodeURIComponent(`${EVIL}:latest`)}`];
     for (const url of pages) {
-      const res = await t.gw.app.inject({ method: 'GET', url });
+      const res = await get(url);
       expect(res.statusCode, url).toBe(200);
       expect(res.body, url).not.toContain(EVIL);
       expect(res.body, url).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -64,24 +80,26 @@ describe('admin pages', () => {
 
 describe('actions', () => {
   it('rejects a load without a CSRF token, or with a token that does not match the cookie', async () => {
-    const s = await session(t.gw.app);
+    const s = await login(t.gw.app, 'admin');
     const none = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny' }) });
     expect(none.statusCode).toBe(403);
-    const other = await session(t.gw.app);
+    // Another session of the same user has its own token.
+    const other = await login(t.gw.app, 'admin');
     const wrong = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny', _csrf: other.csrf }) });
     expect(wrong.statusCode).toBe(403);
-    const forged = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: { ...form_headers(s), cookie: 'corral_admin_csrf=abc.def' }, payload: form({ model: 'tiny', _csrf: 'abc.def' }) });
+    // A planted (pre-login style) CSRF cookie with a matching field does not stand in for the session's token.
+    const forged = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: { ...form_headers(s), cookie: `${s.cookie}; corral_admin_csrf=abc.def` }, payload: form({ model: 'tiny', _csrf: 'abc.def' }) });
     expect(forged.statusCode).toBe(403);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
 
   it('loads and unloads a model with a valid token (form post redirects, HTMX gets the fragment)', async () => {
-    const s = await session(t.gw.app);
+    const s = admin;
     const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny', _csrf: s.csrf }) });
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe('/admin');
     await waitFor(() => t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest' && l.runner.state === 'ready'));
-    const page = await t.gw.app.inject({ method: 'GET', url: '/admin/model?name=tiny' });
+    const page = await get('/admin/model?name=tiny');
     expect(page.body).toMatch(/-m \S+\.gguf --alias tiny:latest/);
     const un = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' }, payload: form({ model: 'tiny', _csrf: s.csrf }) });
     expect(un.statusCode).toBe(200);
@@ -90,17 +108,17 @@ describe('actions', () => {
   });
 
   it('shows a failed load with its reason', async () => {
-    const s = await session(t.gw.app);
+    const s = admin;
     await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'broken', _csrf: s.csrf }) });
-    await waitFor(async () => (await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).body.includes('state-failed'));
-    const body = (await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).body;
+    await waitFor(async () => (await get('/admin/fragments/models')).body.includes('state-failed'));
+    const body = (await get('/admin/fragments/models')).body;
     expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
   });
 
   it('streams a stopped model\'s log file tail over SSE', async () => {
     // tiny was loaded and unloaded above, so its log file exists and no runner is attached.
     const ctrl = new AbortController();
-    const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal });
+    const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal, headers: { cookie: admin.cookie } });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const reader = res.body!.getReader();
@@ -111,7 +129,7 @@ describe('actions', () => {
   });
 
   it('accepts the token in the x-csrf-token header (HTMX and fetch)', async () => {
-    const s = await session(t.gw.app);
+    const s = admin;
     const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { ...form_headers(s), 'x-csrf-token': s.csrf }, payload: form({ model: 'tiny' }) });
     expect(res.statusCode).toBe(303);
   });
@@ -119,36 +137,43 @@ describe('actions', () => {
 
 describe('config, system, accounts', () => {
   it('shows the YAML and reports a rejected reload with file:line', async () => {
-    const page = await t.gw.app.inject({ method: 'GET', url: '/admin/config' });
+    const page = await get('/admin/config');
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('ctx_size: 512');
-    const s = await session(t.gw.app);
+    const s = admin;
     const ok = await t.gw.app.inject({ method: 'POST', url: '/admin/config/reload', headers: { ...form_headers(s), 'hx-request': 'true' }, payload: form({ _csrf: s.csrf }) });
     expect(ok.statusCode).toBe(200);
     expect(ok.body).toContain('Applied');
     await writeFile(t.configFile, 'defaults:\n  ctx_size: lots\n');
     const bad = await t.gw.app.inject({ method: 'POST', url: '/admin/config/reload', headers: form_headers(s), payload: form({ _csrf: s.csrf }) });
     expect(bad.statusCode).toBe(303);
-    const after = await t.gw.app.inject({ method: 'GET', url: '/admin/config' });
+    const after = await get('/admin/config');
     expect(after.body).toContain('Rejected');
     expect(after.body).toMatch(/corral\.yaml:2: defaults\.ctx_size/);
   });
 
   it('shows the system page with the llama-server binary and version', async () => {
-    const res = await t.gw.app.inject({ method: 'GET', url: '/admin/system' });
+    const res = await get('/admin/system');
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain(fixtures.llamaServer);
     expect(res.body).toContain(join(t.dir, 'data'));
     expect(res.body).toMatch(/data-testid="llama-version">[^<]*\d/);
   });
 
-  it('says so when the accounts store is not available', async () => {
+  // The gateway now wires the real accounts store and request log (the "not available" notices are covered by
+  // roles.test.ts, which mounts the admin plugin without them).
+  it('uses the real accounts store and request log, with the operator kept out of Users', async () => {
     for (const url of ['/admin/tokens', '/admin/users']) {
-      const res = await t.gw.app.inject({ method: 'GET', url });
+      const res = await get(url);
       expect(res.statusCode, url).toBe(200);
-      expect(res.body, url).toContain('accounts store is not available');
+      expect(res.body, url).not.toContain('accounts store is not available');
     }
-    const activity = await t.gw.app.inject({ method: 'GET', url: '/admin/activity' });
-    expect(activity.body).toContain('request log is not available');
+    expect((await get('/admin/users')).body).toMatch(/<th scope="row">admin<\/th>/);
+    const activity = await get('/admin/activity');
+    expect(activity.statusCode).toBe(200);
+    expect(activity.body).not.toContain('request log is not available');
+    const operator = await loginAs(t, 'operator');
+    expect((await get('/admin/tokens', operator)).statusCode).toBe(200);
+    expect((await get('/admin/users', operator)).statusCode).toBe(403);
   });
 });
