@@ -58,7 +58,7 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
       throttle.fail(request.clientIp, username);
       audit(request, username || 'unknown', 'auth.login', 'failure');
       if (wantsJson(request)) throw new Unauthorized('invalid username or password');
-      return reply.redirect('/admin/login?error=1', 303);
+      return reply.redirect('/admin/login?error=invalid', 303);
     }
     throttle.succeed(request.clientIp, username);
     audit(request, user.username, 'auth.login', 'success');

@@ -68,7 +68,7 @@ describe('web sessions', () => {
       app.inject({ method: 'POST', url: '/admin/login', payload: { username, password } });
     const wrong = await form('alice', 'nope-nope-nope');
     expect(wrong.statusCode).toBe(303);
-    expect(wrong.headers.location).toBe('/admin/login?error=1');
+    expect(wrong.headers.location).toBe('/admin/login?error=invalid');
     expect(wrong.headers['set-cookie']).toBeUndefined();
     const json = await app.inject({
       method: 'POST', url: '/admin/login', headers: { accept: 'application/json' }, payload: { username: 'ghost', password: 'x' },
