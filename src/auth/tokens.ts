@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/database.js';
 import type { ApiTokenRow } from '../store/api-tokens.js';
-import type { Role } from './principal.js';
+import type { NewApiToken } from '../store/api-tokens.js';
 
 export const TOKEN_PREFIX = 'corral_';
 const TOKEN_BYTES = 32;
@@ -16,15 +16,8 @@ export function generateSecret(): { secret: string; hash: string } {
   return { secret, hash: sha256Hex(secret) };
 }
 
-export interface CreateTokenOptions {
-  name: string;
-  role: Role;
-  models?: string[] | null;
-  rpm?: number | null;
-  tpd?: number | null;
-  expiresAt?: number | null;
-  createdBy?: string | null;
-}
+/** What a caller chooses for a new token; the secret and its hash are made here. */
+export type CreateTokenOptions = Omit<NewApiToken, 'tokenHash'>;
 
 /** The secret is returned here and nowhere else: only its hash is stored. */
 export function createApiToken(store: Store, options: CreateTokenOptions, now = Date.now()) {

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PidRecorder } from './runner.js';
+import { signalGroup } from './signal-group.js';
 
 interface PidRecord {
   pid: number;
@@ -41,18 +42,6 @@ function stillOurs(rec: PidRecord): boolean {
     return argv[0] === rec.binary || (argv[0] ?? '').endsWith('llama-server');
   } catch {
     return false;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // gone
-    }
   }
 }
 

@@ -7,6 +7,7 @@ import { ModelLoadFailed } from '../errors.js';
 import { freePort } from './free-port.js';
 import { explainFailure, lineSplitter } from './log-lines.js';
 import { LineRing } from './ring-buffer.js';
+import { signalGroup } from './signal-group.js';
 
 export type RunnerState = 'stopped' | 'starting' | 'ready' | 'stopping' | 'failed';
 
@@ -239,17 +240,5 @@ export class Runner extends EventEmitter<RunnerEvents> {
     await this.stop();
     await new Promise<void>((r) => (this.logStream ? this.logStream.end(r) : r()));
     this.logStream = undefined;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
   }
 }

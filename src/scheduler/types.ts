@@ -1,0 +1,107 @@
+/** The scheduler's public shapes: what callers pass in and what they get back. */
+import type { Runner, RunnerFailure, RunnerState } from '../runner/runner.js';
+import type { RunnerModel } from '../runner/args.js';
+import type { BackoffPolicy, FailureRecord } from './supervisor.js';
+
+/** The scheduler's view of a model: only what policy needs. */
+export interface SchedulableModel {
+  name: string;
+  path: string;
+  parallel: number;
+  queueSize: number;
+  ctxSize: number;
+  keepAliveMs: number;
+  /** Estimated resident memory when loaded with ctxSize (see memory.ts). */
+  memoryBytes: number;
+  /** The estimate for another per-slot context (a request's num_ctx); defaults to memoryBytes. */
+  memoryAt?: ((ctxSize: number) => number) | undefined;
+  pinned: boolean;
+  /** Changes whenever the process would start differently (binary, argv, file); a reload restarts on change. */
+  fingerprint?: string | undefined;
+  /** What the runner factory needs to build the command line; opaque to the scheduler. */
+  launch: RunnerModel;
+}
+
+export interface AcquireOptions {
+  /** Request keep_alive in ms (Infinity = never unload, 0 = unload after the request). */
+  keepAliveMs?: number | undefined;
+  numCtx?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface Lease {
+  runner: Runner;
+  /** Time spent waiting for the model to load for this request (0 when already loaded). */
+  loadDurationMs: number;
+  /** Time spent waiting for a free slot. */
+  queueWaitMs: number;
+  release(): void;
+}
+
+export interface LoadedModel {
+  name: string;
+  runner: Runner;
+  state: RunnerState;
+  pid: number | undefined;
+  ctxSize: number;
+  inFlight: number;
+  queued: number;
+  /** Requests waiting for the model's load. */
+  waitingForLoad: number;
+  expiresAt: Date | undefined;
+  loadedAt: Date | undefined;
+  memoryBytes: number;
+  pinned: boolean;
+  /** Why the model will restart once idle (config changed or removed), if it will. */
+  stale: string | undefined;
+  failure: RunnerFailure | undefined;
+}
+
+export interface SchedulerStatus {
+  memoryBudgetBytes: number;
+  memoryUsedBytes: number;
+  maxLoadedModels: number;
+  loadedCount: number;
+  failures: (FailureRecord & { blocked: boolean })[];
+}
+
+export interface SchedulerPolicy {
+  /** 0 = no limit. */
+  maxLoadedModels: number;
+  /** Bytes; 0 = no limit. */
+  memoryBudget: number;
+  /** Exclusive swap groups, by normalised model name. */
+  groups: Record<string, string[]>;
+  /** How long a load waits for busy models to become evictable. */
+  evictionWaitMs: number;
+  backoff: BackoffPolicy;
+}
+
+export const DEFAULT_POLICY: SchedulerPolicy = {
+  maxLoadedModels: 0,
+  memoryBudget: 0,
+  groups: {},
+  evictionWaitMs: 60_000,
+  backoff: { initialMs: 1000, maxMs: 60_000, maxRestarts: 5, resetAfterMs: 300_000 },
+};
+
+export interface SchedulerEvents {
+  loaded: [name: string, durationMs: number];
+  unloaded: [name: string, reason: string];
+  changed: [];
+  /** A runner failed to start or crashed. */
+  failed: [name: string, record: FailureRecord];
+  /** A pinned model is being restarted after `delayMs` of backoff. */
+  restarting: [name: string, attempt: number];
+  /** A model reached max_restarts: no more automatic restarts; requests get its error. */
+  'gave-up': [name: string, record: FailureRecord];
+}
+
+export interface SchedulerDeps {
+  makeRunner(model: SchedulableModel, ctxSize: number): Runner;
+  now?: () => number;
+  /** Read on every decision, so a config reload applies without rebuilding the scheduler. */
+  policy?: () => SchedulerPolicy;
+  /** The current definition of a model, for work no request drives (restarts, reloads). */
+  resolve?: (name: string) => SchedulableModel | undefined;
+}
