@@ -54,6 +54,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // The id is validated in requestId() rather than trusted as-is from the header.
     requestIdHeader: false,
     genReqId: requestId,
+    // One log line per request (below) instead of Fastify's two: half the logging work on the hot path.
+    disableRequestLogging: true,
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info({ req: request.raw, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed');
+    done();
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
