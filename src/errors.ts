@@ -86,6 +86,24 @@ export class QueueFull extends CorralError {
   }
 }
 
+/** A model that can never fit under the configured limits: answering at once beats thrashing. */
+export class InsufficientMemory extends CorralError {
+  override readonly status = 507;
+  override readonly type = 'server_error';
+}
+
+/** Not enough disk for a pull; checked before the download starts. */
+export class InsufficientStorage extends CorralError {
+  override readonly status = 507;
+  override readonly type = 'server_error';
+}
+
+/** A download whose sha256 differs from what its source published. */
+export class ChecksumMismatch extends CorralError {
+  override readonly status = 502;
+  override readonly type = 'server_error';
+}
+
 export class ShuttingDown extends CorralError {
   override readonly status = 503;
   override readonly type = 'server_error';

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { normalizeModelName } from '../catalog/names.js';
-import { CorralError, NotFound, UpstreamError } from '../errors.js';
+import { ChecksumMismatch, InsufficientStorage, NotFound, UpstreamError } from '../errors.js';
 import { isHfReference, isUrlReference, resolveHf, resolveUrl, type PullFile, type PullSource } from './hf-resolver.js';
 import type { Manifest } from './manifest.js';
 
@@ -15,15 +15,7 @@ export interface PullProgress {
   completed?: number;
 }
 
-export class InsufficientStorage extends CorralError {
-  override readonly status = 507;
-  override readonly type = 'server_error';
-}
 
-export class ChecksumMismatch extends CorralError {
-  override readonly status = 502;
-  override readonly type = 'server_error';
-}
 
 export interface PullerDeps {
   /** The managed models directory (the first of models_dirs). */

@@ -22,7 +22,7 @@ export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-async function isExecutable(file: string): Promise<boolean> {
+export async function isExecutable(file: string): Promise<boolean> {
   try {
     await access(file, constants.X_OK);
     return true;

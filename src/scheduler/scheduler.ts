@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { ClientGone, ModelLoadFailed, QueueFull, ShuttingDown } from '../errors.js';
+import { ClientGone, InsufficientMemory, ModelLoadFailed, QueueFull, ShuttingDown } from '../errors.js';
 import type { Runner, RunnerFailure } from '../runner/runner.js';
-import { InsufficientMemory } from './errors.js';
 import { planRoom, type Resident } from './eviction.js';
 import { Supervisor } from './supervisor.js';
 import { abortable } from './abortable.js';

@@ -1,5 +1,5 @@
-import { access, constants } from 'node:fs/promises';
 import { execa } from 'execa';
+import { isExecutable } from '../../src/provision/llama-binary.js';
 
 /**
  * The browser tests drive Debian's Chromium (browser downloads do not work on these machines).
@@ -7,17 +7,9 @@ import { execa } from 'execa';
  */
 const CHROMIUM = '/usr/bin/chromium';
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function main(): Promise<void> {
-  if (await exists(CHROMIUM)) return;
+  if (await isExecutable(CHROMIUM)) return;
   if (process.getuid?.() !== 0) {
     process.stderr.write(`[provision] ${CHROMIUM} is missing and this is not root: install it with "apt-get install -y chromium" (browser tests will fail)\n`);
     return;
