@@ -9,7 +9,7 @@ import type { AccountsStore, RequestLog, RequestRecord, TokenRow, UserRow } from
 type Role = 'viewer' | 'operator' | 'admin';
 
 interface StoreTokenInfo { id: number; name: string; role: Role; created_at: number; created_by: string | null; last_used_at: number | null; revoked_at: number | null; expires_at: number | null }
-interface StorePublicUser { id: number; username: string; role: Role; created_at: number; updated_at: number }
+interface StorePublicUser { id: number; username: string; role: Role; created_at: number; updated_at: number; disabled: number }
 interface StoreRequestRow { at: number; principal: string; model: string | null; status: number; prompt_tokens: number | null; eval_tokens: number | null; ttft_ms: number | null; total_ms: number | null }
 
 export interface StoreLike {
@@ -24,6 +24,7 @@ export interface AccountsLike {
   setPassword(username: string, password: string, actor?: string): Promise<void>;
   setRole(username: string, role: Role, actor?: string): void;
   deleteUser(username: string, actor?: string): void;
+  setDisabled(username: string, disabled: boolean, actor?: string): void;
 }
 
 /** src/auth/tokens.ts createApiToken(store, options) bound to the store. */
@@ -44,11 +45,12 @@ export function accountsFromStore(store: StoreLike, accounts: AccountsLike, crea
     createToken: ({ name, role, createdBy }) => createApiToken({ name, role: role as Role, createdBy: createdBy === undefined ? null : String(createdBy) }),
     revokeToken: (id) => void store.apiTokens.revoke(Number(id)),
     // The username is the id: accounts.ts addresses users by name.
-    listUsers: (): UserRow[] => accounts.list().map((u) => ({ id: u.username, username: u.username, role: u.role, createdAt: new Date(u.created_at) })),
+    listUsers: (): UserRow[] => accounts.list().map((u) => ({ id: u.username, username: u.username, role: u.role, disabled: Boolean(u.disabled), createdAt: new Date(u.created_at) })),
     createUser: ({ username, password, role, actor }) => accounts.addUser(username, password, role as Role, actor),
     setUserRole: (id, role) => accounts.setRole(id, role as Role),
     resetPassword: (id, password) => accounts.setPassword(id, password),
     deleteUser: (id) => accounts.deleteUser(id),
+    setUserDisabled: (id, disabled) => accounts.setDisabled(id, disabled),
   };
 }
 

@@ -51,6 +51,17 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
       audit(actor, 'user.role', `${username} (${role})`, 'success');
     },
 
+    /** A disabled user cannot log in and loses every session at once; re-enabling restores the login. */
+    setDisabled(username: string, disabled: boolean, actor = 'system'): void {
+      const user = mustFind(username);
+      if (disabled && user.role === 'admin' && !user.disabled && store.users.adminCount() <= 1) {
+        throw new Conflict('cannot disable the last admin');
+      }
+      store.users.setDisabled(user.id, disabled, now());
+      if (disabled) store.sessions.revokeAllForUser(user.id, now());
+      audit(actor, disabled ? 'user.disable' : 'user.enable', username, 'success');
+    },
+
     deleteUser(username: string, actor = 'system'): void {
       const user = mustFind(username);
       if (user.role === 'admin' && store.users.adminCount() <= 1) throw new Conflict('cannot delete the last admin');
@@ -62,7 +73,8 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
     async authenticate(username: string, password: string): Promise<UserRow | null> {
       const user = store.users.findByUsername(username);
       if (!user) return passwords.verifyNobody(password).then(() => null);
-      return (await passwords.verify(password, user.password_hash)) ? user : null;
+      // A disabled account answers exactly like a wrong password, after the same bcrypt work.
+      return (await passwords.verify(password, user.password_hash)) && !user.disabled ? user : null;
     },
 
     list: () => store.users.list(),

@@ -78,7 +78,7 @@ export function createSessionManager(options: SessionManagerOptions) {
       if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
       if (row.expires_at <= t || row.last_seen_at + idleMs <= t) return { ok: false, reason: 'expired' };
       const user = store.users.findById(row.user_id);
-      if (!user) return { ok: false, reason: 'revoked' };
+      if (!user || user.disabled) return { ok: false, reason: 'revoked' };
       if (t - row.last_seen_at >= touchEvery) store.sessions.touch(idHash, t);
       return { ok: true, sessionId: sid, user, csrfToken: csrfTokenFor(csrfKey, sid) };
     },

@@ -107,6 +107,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'request ids in the request log',
     sql: `ALTER TABLE request_log ADD COLUMN request_id TEXT;`,
   },
+  {
+    version: 5,
+    name: 'disabled users',
+    sql: `ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];
 
 /** Applies, in order and each in its own transaction, the migrations newer than the recorded version. */

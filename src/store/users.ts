@@ -8,6 +8,8 @@ export interface UserRow {
   role: Role;
   created_at: number;
   updated_at: number;
+  /** 1 when an admin has disabled the account: no login, no sessions. */
+  disabled: number;
 }
 
 export type PublicUser = Omit<UserRow, 'password_hash'>;
@@ -21,8 +23,9 @@ export function createUsersRepo(db: Database.Database) {
   const setHash = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?');
   const setRole = db.prepare('UPDATE users SET role = ?, updated_at = ? WHERE id = ?');
   const del = db.prepare('DELETE FROM users WHERE id = ?');
-  const all = db.prepare('SELECT id, username, role, created_at, updated_at FROM users ORDER BY username');
-  const admins = db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'");
+  const setDisabled = db.prepare('UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?');
+  const all = db.prepare('SELECT id, username, role, created_at, updated_at, disabled FROM users ORDER BY username');
+  const admins = db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0");
 
   return {
     /** The caller hashes: the store never sees a clear password. */
@@ -34,6 +37,7 @@ export function createUsersRepo(db: Database.Database) {
     setPasswordHash: (id: number, hash: string, now = Date.now()) => setHash.run(hash, now, id).changes > 0,
     setRole: (id: number, role: Role, now = Date.now()) => setRole.run(role, now, id).changes > 0,
     delete: (id: number) => del.run(id).changes > 0,
+    setDisabled: (id: number, disabled: boolean, now = Date.now()) => setDisabled.run(disabled ? 1 : 0, now, id).changes > 0,
     list: () => all.all() as PublicUser[],
     adminCount: () => (admins.get() as { n: number }).n,
   };

@@ -176,4 +176,16 @@ describe('config, system, accounts', () => {
     expect((await get('/admin/tokens', operator)).statusCode).toBe(200);
     expect((await get('/admin/users', operator)).statusCode).toBe(403);
   });
+
+  it('an admin disables a user from the Users page: their session ends and their login is refused', async () => {
+    const victim = await loginAs(t, 'viewer', 'vic');
+    expect((await get('/admin', victim)).statusCode).toBe(200);
+    const users = await get('/admin/users');
+    expect(users.body).toContain('action="/admin/users/disable"');
+    const res = await t.gw.app.inject({ method: 'POST', url: '/admin/users/disable', headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: admin.csrf, id: 'vic' }) });
+    expect(res.statusCode).toBeLessThan(400);
+    expect((await get('/admin', victim)).statusCode).not.toBe(200);
+    await expect(login(t.gw.app, 'vic')).rejects.toThrow();
+    expect((await get('/admin/users')).body).toMatch(/vic[\s\S]*?disabled/);
+  });
 });

@@ -144,6 +144,19 @@ describe('web sessions', () => {
     await login(app, 'alice', 'new-password!');
   });
 
+  it('disabling a user ends their sessions and refuses their login until re-enabled', async () => {
+    const b = await login(app, 'olly', 'olly-password');
+    expect((await get('/admin', b.cookie)).statusCode).toBe(200);
+    accounts.setDisabled('olly', true, 'alice');
+    expect((await get('/admin', b.cookie)).statusCode).toBe(401);
+    await expect(login(app, 'olly', 'olly-password')).rejects.toThrow(/login failed: 401/);
+    // The last active admin cannot be disabled (nobody could administer Corral any more).
+    expect(() => accounts.setDisabled('alice', true)).toThrow(/last admin/);
+    expect(env.store.auditLog.recent({ action: 'user.disable' })[0]).toMatchObject({ actor: 'alice', target: 'olly' });
+    accounts.setDisabled('olly', false);
+    await login(app, 'olly', 'olly-password');
+  });
+
   it('expires idle sessions, and absolute ones even when active', async () => {
     const idle = await login(app, 'alice', 'alice-password');
     t.advance(HOUR - 1000);
