@@ -23,6 +23,7 @@ import { nvidiaVram, resolveBudget } from './scheduler/budget.js';
 import { estimateMemory } from './scheduler/memory.js';
 import { Scheduler, type SchedulableModel, type SchedulerPolicy } from './scheduler/scheduler.js';
 import { openDatabase, type Store } from './store/database.js';
+import { pruneLogs } from './store/retention.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -148,6 +149,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   const store = openDatabase(resolve(cwd, config.store.path));
+  // Retention: prune old request/audit rows now and hourly (reads the current config each time).
+  const prune = (): void => void pruneLogs(store, config.store);
+  prune();
+  const pruneTimer = setInterval(prune, 3_600_000);
+  pruneTimer.unref();
   const passwords = createPasswords();
   const app = await buildApp({
     api: { catalog, scheduler, config: () => config, schedulable },
@@ -262,6 +268,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
       await app.close();
       await scheduler.shutdown();
+      clearInterval(pruneTimer);
       store.close();
     },
   };
