@@ -57,10 +57,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // One log line per request (below) instead of Fastify's two: half the logging work on the hot path.
     disableRequestLogging: true,
   });
-  app.addHook('onResponse', (request, reply, done) => {
-    request.log.info({ req: request.raw, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed');
-    done();
-  });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
@@ -77,6 +73,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
   const observe = installRequestMetrics(app, metrics, opts.onRequestFinished);
+  // Registered after the metrics hook, so a request's log line also means its metrics are recorded.
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info({ req: request.raw, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed');
+    done();
+  });
   const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe };
 
   installBodyParsers(app);

@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -5,12 +6,30 @@ import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 const fixtures = inject('fixtures');
 let t: TestGateway;
 const logLines: string[] = [];
+/** Emits 'line' for every log line, so a test can await the one it needs instead of sleeping. */
+const logEvents = new EventEmitter();
 const logStream = new Writable({
   write(chunk: Buffer, _enc, cb) {
-    logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+      logLines.push(line);
+      logEvents.emit('line', line);
+    }
     cb();
   },
 });
+
+/** Resolves once a log line matching `test` has been written (it may already have been). */
+function logged(test: (line: string) => boolean): Promise<void> {
+  if (logLines.some(test)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = (line: string): void => {
+      if (!test(line)) return;
+      logEvents.off('line', on);
+      resolve();
+    };
+    logEvents.on('line', on);
+  });
+}
 
 beforeAll(async () => {
   t = await startGateway({ models: { tiny: { path: fixtures.models.chat } } }, { logger: { level: 'info', stream: logStream } });
@@ -63,7 +82,8 @@ describe('logs', () => {
   it('are JSON with the request id, and never contain tokens, passwords or cookies', async () => {
     await fetch(`${t.url}/api/tags?token=querysecret`, { headers: { authorization: 'Bearer secret123', cookie: 'corral_session=cookiesecret', 'x-request-id': 'redact-test' } });
     t.gw.app.log.info({ user: { password: 'hunter2', token: 'tok-abc' } }, 'login attempt');
-    await new Promise((r) => setTimeout(r, 50));
+    // The per-request line is written when the response finishes, which can be after the client has it.
+    await logged((l) => l.includes('"reqId":"redact-test"') && l.includes('request completed'));
     const all = logLines.join('\n');
     for (const secret of ['secret123', 'cookiesecret', 'querysecret', 'hunter2', 'tok-abc']) expect(all).not.toContain(secret);
     const incoming = logLines.map((l) => JSON.parse(l) as Record<string, any>).find((l) => l.reqId === 'redact-test' && l.req);
@@ -80,7 +100,8 @@ describe('GET /metrics', () => {
     const v1 = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true });
     expect(v1.status).toBe(200);
     expect(await v1.text()).toContain('[DONE]');
-    await new Promise((r) => setTimeout(r, 20));
+    // Metrics are recorded when each response finishes on the server side, logged in the same hook.
+    await logged((l) => l.includes('"url":"/v1/chat/completions"') && l.includes('request completed'));
 
     const text = await scrape();
     expect(sample(text, 'corral_http_requests_total', { route: '/api/generate', status: '200', model: 'tiny:latest' })).toBe(1);
