@@ -18,4 +18,11 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): vo
       username: typeof q.username === 'string' ? q.username : '',
     });
   });
+
+  // The one-time URL printed at first start lands here; the form posts to the auth module's
+  // POST /admin/setup, which checks and consumes the token.
+  app.get('/admin/setup', { config: { auth: { public: true } } }, async (request, reply) => {
+    const q = request.query as Record<string, unknown>;
+    return ctx.page(request, reply, 'setup', 'First-time setup', { token: typeof q.token === 'string' ? q.token : '' });
+  });
 }
