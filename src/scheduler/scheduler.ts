@@ -1,38 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { ClientGone, InsufficientMemory, ModelLoadFailed, QueueFull, ShuttingDown } from '../errors.js';
-import type { Runner, RunnerFailure } from '../runner/runner.js';
+import type { RunnerFailure } from '../runner/runner.js';
 import { planRoom, type Resident } from './eviction.js';
 import { Supervisor } from './supervisor.js';
 import { abortable } from './abortable.js';
+import { describeEntry, isBusy, type Entry, type Waiter } from './entry.js';
 import { DEFAULT_POLICY, type SchedulableModel, type AcquireOptions, type Lease, type LoadedModel, type SchedulerStatus, type SchedulerPolicy, type SchedulerEvents, type SchedulerDeps } from './types.js';
 export { DEFAULT_POLICY } from './types.js';
 export type { SchedulableModel, AcquireOptions, Lease, LoadedModel, SchedulerStatus, SchedulerPolicy, SchedulerEvents, SchedulerDeps } from './types.js';
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-interface Entry {
-  model: SchedulableModel;
-  runner: Runner;
-  ctxSize: number;
-  memoryBytes: number;
-  inFlight: number;
-  queue: Waiter[];
-  /** Acquirers waiting for the load. */
-  pending: number;
-  keepAliveMs: number;
-  expiresAt: number | undefined;
-  timer: NodeJS.Timeout | undefined;
-  lastUsed: number;
-  loading: Promise<void> | undefined;
-  /** Room has been made for it: it counts against the limits. */
-  admitted: boolean;
-  stale: string | undefined;
-}
-
-const isBusy = (e: Entry): boolean => e.inFlight > 0 || e.queue.length > 0 || e.pending > 0 || e.loading !== undefined;
 
 /**
  * Decides which runners are loaded and who may use them. Never two loads of one model at once;
@@ -378,26 +354,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   loaded(): LoadedModel[] {
-    return [...this.entries.values()].map((e) => {
-      const forever = e.model.pinned || e.keepAliveMs === Infinity;
-      const busy = e.inFlight > 0 || e.queue.length > 0;
-      return {
-        name: e.model.name,
-        runner: e.runner,
-        state: e.runner.state,
-        pid: e.runner.pid,
-        ctxSize: e.ctxSize,
-        inFlight: e.inFlight,
-        queued: e.queue.length,
-        waitingForLoad: e.pending,
-        expiresAt: forever ? FOREVER : busy ? new Date(this.now() + e.keepAliveMs) : e.expiresAt !== undefined ? new Date(e.expiresAt) : undefined,
-        loadedAt: e.runner.readyAt,
-        memoryBytes: e.memoryBytes,
-        pinned: e.model.pinned,
-        stale: e.stale,
-        failure: e.runner.failure,
-      };
-    });
+    return [...this.entries.values()].map((e) => describeEntry(e, this.now()));
   }
 
   status(): SchedulerStatus {
@@ -442,5 +399,3 @@ function rivals(name: string, groups: Record<string, string[]>): Set<string> {
   return out;
 }
 
-/** What Ollama shows for a model that never expires (now + ~292 years, its max duration). */
-const FOREVER = new Date(Date.UTC(2318, 0, 1));

@@ -1,0 +1,53 @@
+import type { Runner } from '../runner/runner.js';
+import type { LoadedModel, SchedulableModel } from './types.js';
+
+/** What the scheduler keeps per model, and how that looks from outside (/api/ps, admin UI). */
+export interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export interface Entry {
+  model: SchedulableModel;
+  runner: Runner;
+  ctxSize: number;
+  memoryBytes: number;
+  inFlight: number;
+  queue: Waiter[];
+  /** Acquirers waiting for the load. */
+  pending: number;
+  keepAliveMs: number;
+  expiresAt: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+  lastUsed: number;
+  loading: Promise<void> | undefined;
+  /** Room has been made for it: it counts against the limits. */
+  admitted: boolean;
+  stale: string | undefined;
+}
+
+export const isBusy = (e: Entry): boolean => e.inFlight > 0 || e.queue.length > 0 || e.pending > 0 || e.loading !== undefined;
+
+/** What Ollama shows for a model that never expires (now + ~292 years, its max duration). */
+export const FOREVER = new Date(Date.UTC(2318, 0, 1));
+
+export function describeEntry(e: Entry, now: number): LoadedModel {
+  const forever = e.model.pinned || e.keepAliveMs === Infinity;
+  const busy = e.inFlight > 0 || e.queue.length > 0;
+  return {
+    name: e.model.name,
+    runner: e.runner,
+    state: e.runner.state,
+    pid: e.runner.pid,
+    ctxSize: e.ctxSize,
+    inFlight: e.inFlight,
+    queued: e.queue.length,
+    waitingForLoad: e.pending,
+    expiresAt: forever ? FOREVER : busy ? new Date(now + e.keepAliveMs) : e.expiresAt !== undefined ? new Date(e.expiresAt) : undefined,
+    loadedAt: e.runner.readyAt,
+    memoryBytes: e.memoryBytes,
+    pinned: e.model.pinned,
+    stale: e.stale,
+    failure: e.runner.failure,
+  };
+}
