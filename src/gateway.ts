@@ -21,7 +21,8 @@ import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { Runner } from './runner/runner.js';
 import { nvidiaVram, resolveBudget } from './scheduler/budget.js';
 import { estimateMemory } from './scheduler/memory.js';
-import { Scheduler, type SchedulableModel, type SchedulerPolicy } from './scheduler/scheduler.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import type { SchedulableModel, SchedulerPolicy } from './scheduler/types.js';
 import { openDatabase, type Store } from './store/database.js';
 import { pruneLogs } from './store/retention.js';
 

@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import type { Catalog, CatalogModel } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
-import type { Scheduler, SchedulableModel } from '../scheduler/scheduler.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { SchedulableModel } from '../scheduler/types.js';
 
 /** What the API routes need from the rest of Corral; handed in by app.ts. */
 export interface ApiDeps {

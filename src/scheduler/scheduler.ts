@@ -6,8 +6,6 @@ import { Supervisor } from './supervisor.js';
 import { abortable } from './abortable.js';
 import { describeEntry, isBusy, type Entry, type Waiter } from './entry.js';
 import { DEFAULT_POLICY, type SchedulableModel, type AcquireOptions, type Lease, type LoadedModel, type SchedulerStatus, type SchedulerPolicy, type SchedulerEvents, type SchedulerDeps } from './types.js';
-export { DEFAULT_POLICY } from './types.js';
-export type { SchedulableModel, AcquireOptions, Lease, LoadedModel, SchedulerStatus, SchedulerPolicy, SchedulerEvents, SchedulerDeps } from './types.js';
 
 
 /**
