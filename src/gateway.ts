@@ -107,7 +107,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   let policy = makePolicy(config);
 
+  // A catalogue entry's schedulable form depends only on it, the config and the binary, all replaced
+  // (not mutated) on reload; memoised so requests and scrapes do not rebuild argv and fingerprint.
+  const schedulableCache = new WeakMap<CatalogModel, { config: Config; binary: string; value: SchedulableModel }>();
   const schedulable = (m: CatalogModel): SchedulableModel => {
+    const hit = schedulableCache.get(m);
+    if (hit && hit.config === config && hit.binary === binary.path) return hit.value;
+    const value = computeSchedulable(m);
+    schedulableCache.set(m, { config, binary: binary.path, value });
+    return value;
+  };
+  const computeSchedulable = (m: CatalogModel): SchedulableModel => {
     const parallel = m.parallel ?? config.defaults.parallel;
     const ctxSize = m.ctxSize ?? config.defaults.ctx_size;
     const shape = { fileBytes: m.size, blockCount: m.gguf.blockCount, embeddingLength: m.gguf.embeddingLength, headCount: m.gguf.headCount, headCountKv: m.gguf.headCountKv };

@@ -1,5 +1,4 @@
-import type { LlamaTimings } from "../../upstream/generation.js";
-
+import type { LlamaTimings } from '../../upstream/generation.js';
 
 /** Ollama's final-chunk statistics: nanosecond integers. */
 export interface OllamaStats {
@@ -22,10 +21,4 @@ export function ollamaStats(timings: LlamaTimings | undefined, startedAt: bigint
     eval_count: timings?.predicted_n ?? 0,
     eval_duration: Math.round((timings?.predicted_ms ?? 0) * NS_PER_MS),
   };
-}
-
-/** llama-server /completion stop_type → Ollama done_reason. */
-export function doneReason(stopType: string | undefined, finishReason?: string | null): string {
-  if (finishReason === 'length' || stopType === 'limit') return 'length';
-  return 'stop';
 }
