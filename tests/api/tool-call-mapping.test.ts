@@ -5,9 +5,9 @@ import { streamChat, type GenerationEvent } from '../../src/upstream/generation.
 import { ollamaToolCalls, openAiMessages } from '../../src/api/ollama/chat.js';
 
 /**
- * A random-weight model never emits a real tool call, so the response side of the mapping is checked
- * against a stand-in that speaks llama-server's streamed tool-call deltas (the request side and the
- * templates are exercised against real llama-server in ollama-compat.test.ts).
+ * llama-server v0.5.0 sends a parsed call in one delta (see tool-calls.test.ts, against a real model);
+ * other builds stream the arguments piecewise, alongside reasoning. A stand-in speaks that shape so
+ * the assembly of partial deltas is checked too.
  */
 let server: Server;
 let pool: Pool;

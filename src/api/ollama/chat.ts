@@ -92,8 +92,10 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
     };
     const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, numCtx: numCtx(options), shape };
     if (rf && !payload.tools && body.think !== true) {
-      // llama-server (v0.5.0) fails to build a grammar sampler on its chat endpoint ("Failed to
-      // initialize samplers"), while /completion constrains fine: apply the template, then complete.
+      // On its chat endpoint llama-server (v0.5.0) prefixes the response grammar with the generation
+      // prompt and prefills it with that prompt's tokens; SPM tokenizers that add a space after special
+      // tokens make the prefill fail ("Failed to initialize samplers"). /completion constrains the
+      // output alone, so: apply the template, then complete.
       const { response_format: _rf, max_tokens: _mt, ...rest } = payload;
       return serveGeneration(request, reply, deps, {
         ...common,
