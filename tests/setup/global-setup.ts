@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { findLlamaServer } from '../../src/provision/llama-binary.js';
-import { generateFixtureModels } from '../fixtures/models.js';
+import { generateFixtureModels, type FixtureModels } from '../fixtures/models.js';
 
 export interface Fixtures {
   llamaServer: string;
-  models: { chat: string; chat2: string; embed: string; fim: string; broken: string };
+  models: FixtureModels;
 }
 
 declare module 'vitest' {
