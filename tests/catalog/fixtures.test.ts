@@ -7,6 +7,8 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixtureModels, type FixtureModels } from '../fixtures/models.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
+import { projectorTokens } from '../fixtures/mmproj-writer.js';
+import { tinyPng } from '../fixtures/png.js';
 
 const binary =
   process.env.CORRAL_LLAMA_SERVER ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'corral/llama.cpp/v0.5.0/llama-server');
@@ -107,6 +109,17 @@ describe('tiny GGUF fixtures', () => {
       const { url } = await start(models.fim);
       const done = await post(`${url}/infill`, { input_prefix: 'def f(', input_suffix: 'return x', n_predict: 6 });
       expect(done.tokens_predicted).toBe(6);
+    });
+
+    it('loads the projector beside chat: vision modality, a fixed token cost per image', async () => {
+      const { url } = await start(models.chat, ['--mmproj', models.mmproj, '-t', '1']);
+      const props = (await (await fetch(`${url}/props`)).json()) as { modalities: { vision: boolean } };
+      expect(props.modalities.vision).toBe(true);
+      const image = { type: 'image_url', image_url: { url: `data:image/png;base64,${tinyPng(20, 12).toString('base64')}` } };
+      const ask = async (content: unknown[]) =>
+        ((await post(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content }], max_tokens: 1 })).usage as { prompt_tokens: number }).prompt_tokens;
+      const text = await ask([{ type: 'text', text: 'hi' }]);
+      expect(await ask([{ type: 'text', text: 'hi' }, image])).toBe(text + projectorTokens());
     });
 
     it('fails to load the broken model with its own error line', async () => {

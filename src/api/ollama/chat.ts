@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { BadRequest } from '../../errors.js';
-import { applyTemplate, streamChat, streamCompletion, type ToolCall } from '../../upstream/generation.js';
+import type { ToolCall } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
 import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
-import { completionSchema, responseFormat } from './format.js';
+import { startChat, thinkParams } from './chat-start.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { ChatBody, type Message } from './schemas.js';
@@ -47,12 +47,6 @@ export function openAiMessages(messages: Message[], vision: boolean): Record<str
   });
 }
 
-export function thinkParams(think: boolean | string | undefined): Record<string, unknown> {
-  if (think === undefined) return {};
-  const on = think !== false && think !== 'false';
-  return { chat_template_kwargs: { enable_thinking: on }, reasoning_format: on ? 'deepseek' : 'none' };
-}
-
 export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: ChatBody }>('/api/chat', { schema: { body: ChatBody } }, async (request, reply) => {
     const body = request.body;
@@ -73,8 +67,6 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       cache_prompt: true,
     };
     if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
-    const rf = responseFormat(body.format);
-    if (rf) payload.response_format = rf;
     if (body.tools?.length) payload.tools = body.tools;
     const shape: OllamaShape = {
       delta: (ev) => ({
@@ -90,22 +82,13 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
         return { model: name, created_at: new Date().toISOString(), message, done_reason: done.reason, done: true, ...stats };
       },
     };
-    const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, numCtx: numCtx(options), shape };
-    if (rf && !payload.tools && body.think !== true) {
-      // On its chat endpoint llama-server (v0.5.0) prefixes the response grammar with the generation
-      // prompt and prefills it with that prompt's tokens; SPM tokenizers that add a space after special
-      // tokens make the prefill fail ("Failed to initialize samplers"). /completion constrains the
-      // output alone, so: apply the template, then complete.
-      const { response_format: _rf, max_tokens: _mt, ...rest } = payload;
-      return serveGeneration(request, reply, deps, {
-        ...common,
-        start: (runner, signal) =>
-          (async function* () {
-            const prompt = await applyTemplate(runner.pool!, { messages: rest.messages, ...thinkParams(body.think) }, signal);
-            yield* streamCompletion(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(body.format) }, signal, upstreamHeaders(request));
-          })(),
-      });
-    }
-    return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal, upstreamHeaders(request)) });
+    return serveGeneration(request, reply, deps, {
+      model,
+      stream: body.stream !== false,
+      keepAliveMs: keepAlive,
+      numCtx: numCtx(options),
+      shape,
+      start: startChat(payload, body.format, body.think, upstreamHeaders(request)),
+    });
   });
 }

@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
-import { applyTemplate, streamChat, streamCompletion, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
+import { applyTemplate, streamCompletion, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
 import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
-import { openAiMessages, thinkParams } from './chat.js';
-import { completionSchema, responseFormat } from './format.js';
+import { openAiMessages } from './chat.js';
+import { startChat, thinkParams } from './chat-start.js';
+import { completionSchema } from './format.js';
 import { looksLikeJinja, renderGoTemplate } from './go-template.js';
 import { loadOrUnload } from './load-unload.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
@@ -76,9 +77,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       const messages = openAiMessages([...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: body.prompt ?? '', images: body.images }], Boolean(model.mmproj));
       const payload: Record<string, unknown> = { messages, ...sampling, ...thinkParams(body.think), cache_prompt: true };
       if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
-      const rf = responseFormat(body.format);
-      if (rf) payload.response_format = rf;
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamChat(runner.pool!, payload, signal, upstreamHeaders(request)) });
+      return serveGeneration(request, reply, deps, { ...common, start: startChat(payload, body.format, body.think, upstreamHeaders(request)) });
     }
 
     const context = body.context ?? [];

@@ -16,7 +16,9 @@ export function ollamaStats(timings: LlamaTimings | undefined, startedAt: bigint
   return {
     total_duration: Number(process.hrtime.bigint() - startedAt),
     load_duration: Math.round(loadDurationMs * NS_PER_MS),
-    prompt_eval_count: timings?.prompt_n ?? 0,
+    // Ollama counts the whole prompt, cached part included; llama-server's prompt_n leaves the cache out,
+    // so a repeated prompt (an image especially) would look like it was never read.
+    prompt_eval_count: (timings?.prompt_n ?? 0) + (timings?.cache_n ?? 0),
     prompt_eval_duration: Math.round((timings?.prompt_ms ?? 0) * NS_PER_MS),
     eval_count: timings?.predicted_n ?? 0,
     eval_duration: Math.round((timings?.predicted_ms ?? 0) * NS_PER_MS),

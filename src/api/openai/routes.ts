@@ -64,10 +64,17 @@ export function withModelDefaults(model: CatalogModel, body: Record<string, unkn
   return out;
 }
 
+/** llama-server answers an image for a model without a projector with a 500; it is the client's mistake. */
+function hasImagePart(body: Record<string, unknown>): boolean {
+  const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
+  return messages.some((m) => Array.isArray(m.content) && m.content.some((p) => (p as { type?: unknown } | null)?.type === 'image_url'));
+}
+
 async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<string, unknown> & { model: string } }>, reply: FastifyReply, path: string, embedding: boolean): Promise<FastifyReply> {
   const body = request.body;
   const model = requireModel(deps, body.model, request);
   if (embedding && !model.embedding) throw new BadRequest(`model "${model.name}" is not an embedding model (set embedding: true in its config)`);
+  if (path === '/v1/chat/completions' && !model.mmproj && hasImagePart(body)) throw new BadRequest(`model "${model.name}" does not support images (no mmproj configured)`);
   const signal = clientAbortSignal(reply);
   const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAliveMs(body.keep_alive), signal });
   const observe = deps.observe;
