@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { DigestCache } from './digest.js';
 import { readGguf, type GgufInfo } from './gguf.js';
 import { normalizeModelName } from './names.js';
+import { isProjector, pairProjector } from './projector.js';
 import { manifestPath, readManifest } from '../models/manifest.js';
 import { isGoTemplate } from '../models/modelfile.js';
 
@@ -69,10 +70,6 @@ async function* ggufFiles(dir: string): AsyncGenerator<string> {
   }
 }
 
-function isProjector(file: string): boolean {
-  return /mmproj/i.test(basename(file));
-}
-
 /** Which models exist: configured entries plus every *.gguf in the model directories. */
 export class Catalog {
   private models = new Map<string, CatalogModel>();
@@ -115,7 +112,7 @@ export class Catalog {
     const siblingProjector = async (path: string): Promise<string | undefined> => {
       const dir = dirname(path);
       try {
-        const hit = (await readdir(dir)).find((f) => isProjector(f) && f.toLowerCase().endsWith('.gguf'));
+        const hit = pairProjector(path, await readdir(dir));
         return hit ? join(dir, hit) : undefined;
       } catch {
         return undefined;

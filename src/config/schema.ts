@@ -40,6 +40,8 @@ export const ConfigSchema = Type.Object(
         /** Seconds the gateway waits for in-flight requests on SIGTERM before stopping children. */
         drain_timeout: Duration('30s'),
         body_limit: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
+        /** Let llama-server download http(s) image URLs from /v1 requests (off: the gateway host would fetch any address a client names). */
+        remote_media: Type.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
     ),

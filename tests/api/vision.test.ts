@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Ollama } from 'ollama';
 import { projectorTokens } from '../fixtures/mmproj-writer.js';
@@ -196,5 +197,33 @@ describe('/v1/chat/completions passthrough', () => {
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/image/i);
+  });
+
+  it('remote image URLs are refused unless the operator allows them; then llama-server fetches them', async () => {
+    let fetched = 0;
+    const host = createServer((_req, res) => {
+      fetched++;
+      res.writeHead(200, { 'content-type': 'image/png' }).end(tinyPng(20, 12));
+    });
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(host.address() as { port: number }).port}/cat.png`;
+    const ask = (base: string) =>
+      post(`${base}/v1/chat/completions`, { model: 'eyes', messages: [{ role: 'user', content: [{ type: 'text', text: 'hello world' }, { type: 'image_url', image_url: { url } }] }], max_tokens: 2 });
+    const open = await startGateway({ server: { remote_media: true }, models: { eyes: { path: fixtures.models.chat, mmproj: fixtures.models.mmproj } } });
+    try {
+      const refused = await ask(t.url);
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/remote media URLs are not fetched/);
+      expect(fetched).toBe(0);
+      const allowed = await ask(open.url);
+      expect(allowed.status).toBe(200);
+      expect(fetched).toBe(1);
+      const plain = await complete('eyes', false);
+      const base = ((await plain.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens;
+      expect(((await allowed.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens - base).toBe(IMAGE_TOKENS);
+    } finally {
+      await open.close();
+      host.close();
+    }
   });
 });

@@ -9,6 +9,7 @@ import { keepAliveMs, samplingParams } from '../ollama/options.js';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { upstreamHeaders } from '../request-id.js';
 import { tapUsage } from '../../metrics/usage-tap.js';
+import { firstRemoteUrl, mediaUrls } from './media.js';
 
 const open = { additionalProperties: true } as const;
 const WithModel = Type.Object({ model: Type.String() }, open);
@@ -64,17 +65,17 @@ export function withModelDefaults(model: CatalogModel, body: Record<string, unkn
   return out;
 }
 
-/** llama-server answers an image for a model without a projector with a 500; it is the client's mistake. */
-function hasImagePart(body: Record<string, unknown>): boolean {
-  const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
-  return messages.some((m) => Array.isArray(m.content) && m.content.some((p) => (p as { type?: unknown } | null)?.type === 'image_url'));
-}
-
 async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<string, unknown> & { model: string } }>, reply: FastifyReply, path: string, embedding: boolean): Promise<FastifyReply> {
   const body = request.body;
   const model = requireModel(deps, body.model, request);
   if (embedding && !model.embedding) throw new BadRequest(`model "${model.name}" is not an embedding model (set embedding: true in its config)`);
-  if (path === '/v1/chat/completions' && !model.mmproj && hasImagePart(body)) throw new BadRequest(`model "${model.name}" does not support images (no mmproj configured)`);
+  const media = mediaUrls(body);
+  // llama-server answers an image for a model without a projector with a 500; it is the client's mistake.
+  if (media.length && !model.mmproj) throw new BadRequest(`model "${model.name}" does not support images (no mmproj configured)`);
+  const remote = firstRemoteUrl(media);
+  if (remote !== undefined && !deps.config().server.remote_media) {
+    throw new BadRequest(`remote media URLs are not fetched (${remote.slice(0, 80)}): send images inline as data: URLs, or set server.remote_media: true`);
+  }
   const signal = clientAbortSignal(reply);
   const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAliveMs(body.keep_alive), signal });
   const observe = deps.observe;
