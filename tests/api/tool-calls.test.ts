@@ -20,7 +20,7 @@ const tools = [
   },
 ];
 const expected = [{ function: SCRIPTED_TOOL_CALL }];
-const ask: Message = { role: 'user', content: 'What is the weather in Paris?' };
+const ask = { role: 'user' as const, content: 'What is the weather in Paris?' } satisfies Message;
 
 beforeAll(async () => {
   // No --ignore-eos: the script ends with end-of-sequence right after the call.
