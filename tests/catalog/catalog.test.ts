@@ -82,6 +82,7 @@ describe('Catalog', () => {
       'tiny-broken:latest discovered',
       'tiny-chat2:latest discovered',
       'tiny-chat:latest config',
+      'tiny-tools:latest discovered',
       'tiny:latest config',
     ]);
   });
