@@ -32,8 +32,12 @@ export class Forbidden extends CorralError {
 export class ModelNotFound extends CorralError {
   override readonly status = 404;
   override readonly type = 'not_found_error';
-  constructor(readonly model: string) {
-    super(`model "${model}" not found, try pulling it first`);
+  /** `why` replaces the pull hint when the catalogue knows better, e.g. shards of a split model are missing. */
+  constructor(
+    readonly model: string,
+    why?: string,
+  ) {
+    super(why ? `model "${model}" not found: ${why}` : `model "${model}" not found, try pulling it first`);
   }
 }
 

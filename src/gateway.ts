@@ -216,6 +216,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
+  catalog.onWarning = (w) => app.log.warn(w);
+
   let draining = false;
   app.addHook('onRequest', async (_request, reply) => {
     if (!draining) return;

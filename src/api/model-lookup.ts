@@ -8,7 +8,7 @@ import { assertModelAllowed } from '../auth/principal.js';
 export function requireModel(deps: ApiDeps, name: unknown, request?: FastifyRequest): CatalogModel {
   if (typeof name !== 'string' || name.trim() === '') throw new BadRequest('missing required field "model"');
   const model = deps.catalog.resolve(name);
-  if (!model) throw new ModelNotFound(name);
+  if (!model) throw new ModelNotFound(name, deps.catalog.unavailable(name));
   // An API token may be limited to some models: 403 for the others.
   if (request?.principal) assertModelAllowed(request.principal, model.name);
   return model;

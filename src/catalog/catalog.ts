@@ -1,10 +1,11 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DigestCache } from './digest.js';
-import { readGguf, type GgufInfo } from './gguf.js';
+import type { GgufInfo } from './gguf.js';
 import { normalizeModelName } from './names.js';
 import { isProjector, pairProjector } from './projector.js';
+import { IncompleteSplit, combineDigests, modelStem, parseSplitName, readGgufShards, splitPath, statShards } from './split.js';
 import { manifestPath, readManifest } from '../models/manifest.js';
 import { isGoTemplate } from '../models/modelfile.js';
 
@@ -14,6 +15,7 @@ export { normalizeModelName } from './names.js';
 export interface CatalogModel {
   /** Normalised name, e.g. "tiny:latest". */
   name: string;
+  /** The GGUF file llama-server is given: for a split model, shard 1 (it opens the others itself). */
   path: string;
   /** 'managed': pulled, copied or created through the API (data_dir/models.json). */
   source: 'config' | 'discovered' | 'managed';
@@ -29,8 +31,10 @@ export interface CatalogModel {
   mmproj?: string | undefined;
   system?: string | undefined;
   template?: string | undefined;
+  /** Bytes on disk, summed over all shards of a split model. */
   size: number;
   modifiedAt: Date;
+  /** sha256 of the file; for a split model, of its shards' digests (see combineDigests). */
   digest: string;
   gguf: GgufInfo;
 }
@@ -70,11 +74,28 @@ async function* ggufFiles(dir: string): AsyncGenerator<string> {
   }
 }
 
+/**
+ * One path per model in `dir`: a split set is represented by its shard 1, even when only later shards
+ * are there, so a set missing its first file is reported as incomplete rather than ignored.
+ */
+async function modelFiles(dir: string): Promise<string[]> {
+  const out = new Set<string>();
+  for await (const path of ggufFiles(dir)) {
+    const split = parseSplitName(path);
+    out.add(split ? splitPath(split.prefix, 0, split.count) : path);
+  }
+  return [...out];
+}
+
 /** Which models exist: configured entries plus every *.gguf in the model directories. */
 export class Catalog {
   private models = new Map<string, CatalogModel>();
   private byAlias = new Map<string, string>();
+  /** Names of split models with shards missing → why, so using one says more than "not found". */
+  private incomplete = new Map<string, string>();
   warnings: string[] = [];
+  /** Told about each warning that the previous refresh did not have (the gateway logs them). */
+  onWarning: ((warning: string) => void) | undefined;
   private readonly digests: DigestCache;
 
   constructor(private opts: CatalogOptions) {
@@ -99,13 +120,15 @@ export class Catalog {
     const warnings: string[] = [];
     const models = new Map<string, CatalogModel>();
     const byAlias = new Map<string, string>();
+    const incomplete = new Map<string, string>();
 
-    const describe = async (path: string, configuredAs?: string): Promise<{ gguf: GgufInfo; size: number; modifiedAt: Date; digest: string } | undefined> => {
+    const describe = async (path: string, name: string, configured = false): Promise<ModelFiles | undefined> => {
       try {
-        const [info, st, digest] = await Promise.all([readGguf(path), stat(path), this.digests.digest(path)]);
-        return { gguf: info, size: st.size, modifiedAt: st.mtime, digest };
+        return await this.describeFiles(path);
       } catch (err) {
-        warnings.push(configuredAs ? `model ${configuredAs} (${path}): ${(err as Error).message}` : `skipping ${path}: ${(err as Error).message}`);
+        const why = (err as Error).message;
+        if (err instanceof IncompleteSplit) incomplete.set(name, why);
+        warnings.push(configured ? `model ${name} (${path}): ${why}` : `skipping ${path}: ${why}`);
         return undefined;
       }
     };
@@ -130,11 +153,11 @@ export class Catalog {
     ]);
 
     for (const dir of this.modelDirs) {
-      for await (const path of ggufFiles(dir)) {
+      for (const path of await modelFiles(dir)) {
         if (isProjector(path) || claimed.has(path)) continue;
-        const d = await describe(path);
+        const name = normalizeModelName(modelStem(path));
+        const d = await describe(path, name);
         if (!d) continue;
-        const name = normalizeModelName(basename(path).replace(/\.gguf$/i, ''));
         models.set(name, {
           name, path, source: 'discovered', aliases: [], args: [], options: {}, pinned: false,
           embedding: isEmbedding(d.gguf), mmproj: await siblingProjector(path), ...d,
@@ -145,7 +168,7 @@ export class Catalog {
     for (const [rawName, entry] of Object.entries(config.models)) {
       const name = normalizeModelName(rawName);
       const path = resolve(baseDir, entry.path);
-      const d = await describe(path, name);
+      const d = await describe(path, name, true);
       if (!d) continue;
       models.set(name, {
         name,
@@ -167,7 +190,7 @@ export class Catalog {
       });
     }
     for (const [name, e] of Object.entries(manifest.models)) {
-      const d = await describe(e.path);
+      const d = await describe(e.path, name);
       if (!d) continue;
       models.set(name, {
         name, path: e.path, source: 'managed', aliases: [], pinned: false,
@@ -188,7 +211,20 @@ export class Catalog {
     }
     this.models = models;
     this.byAlias = byAlias;
+    this.incomplete = incomplete;
+    const before = new Set(this.warnings);
     this.warnings = warnings;
+    for (const w of warnings) if (!before.has(w)) this.onWarning?.(w);
+  }
+
+  /** Header, total size, newest mtime and digest of a model's file or of all its shards. */
+  private async describeFiles(path: string): Promise<ModelFiles> {
+    const files = await statShards(path);
+    const gguf = await readGgufShards(files.paths);
+    // One shard after another: hashing several multi-GB files at once only makes the disk seek.
+    const digests: string[] = [];
+    for (const p of files.paths) digests.push(await this.digests.digest(p));
+    return { gguf, size: files.size, modifiedAt: files.modifiedAt, digest: combineDigests(digests) };
   }
 
   list(): CatalogModel[] {
@@ -199,6 +235,18 @@ export class Catalog {
     const n = normalizeModelName(name);
     return this.models.get(n) ?? this.models.get(this.byAlias.get(n) ?? '');
   }
+
+  /** Why a model that is not listed cannot be used, when the catalogue knows (a split set with shards missing). */
+  unavailable(name: string): string | undefined {
+    return this.incomplete.get(normalizeModelName(name));
+  }
+}
+
+interface ModelFiles {
+  gguf: GgufInfo;
+  size: number;
+  modifiedAt: Date;
+  digest: string;
 }
 
 function isEmbedding(info: GgufInfo): boolean {

@@ -1,4 +1,5 @@
 import { basename, join } from 'node:path';
+import { parseSplitName, splitPath } from '../catalog/split.js';
 import { BadRequest, NotFound, UpstreamError } from '../errors.js';
 
 /** One file to download and where it goes. */
@@ -10,9 +11,11 @@ export interface PullFile {
   size?: number | undefined;
 }
 
-export interface PullSource extends PullFile {
+export interface PullSource {
   /** The model name it will be known by: the reference as given, normalised by the catalogue. */
   reference: string;
+  /** The model's files in shard order: one, or every shard of a split model; llama-server is given the first. */
+  files: PullFile[];
   /** A vision projector published beside the model; pulled too so images work. */
   projector?: PullFile | undefined;
 }
@@ -33,18 +36,39 @@ export function isUrlReference(ref: string): boolean {
   return /^https?:\/\//i.test(ref) && /\.gguf$/i.test(new URL(ref).pathname);
 }
 
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /**
- * The file a quant tag names: `Q4_K_M` matches `model-Q4_K_M.gguf` or `model.Q4_K_M.gguf`, not
- * `model-IQ4_K_M.gguf`. Without a tag Ollama's default (Q4_K_M) wins, else a lone file.
+ * The files a quant tag names: `Q4_K_M` matches `model-Q4_K_M.gguf` or `model.Q4_K_M.gguf`, not
+ * `model-IQ4_K_M.gguf`; large quants are often published only as a split set
+ * (`Q4_K_M/model-Q4_K_M-00001-of-00003.gguf` …), which then stands for the tag with all its shards.
+ * A single file wins over a split set of the same tag. Without a tag Ollama's default (Q4_K_M) wins,
+ * else a lone model.
  */
-export function pickQuant(files: string[], quant: string | undefined): string | undefined {
-  const ggufs = files.filter((f) => /\.gguf$/i.test(f) && !/mmproj/i.test(basename(f)) && !/-\d{5}-of-\d{5}\.gguf$/i.test(f));
-  const byTag = (tag: string): string[] => {
-    const re = new RegExp(`(^|[-._/])${tag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.gguf$`, 'i');
-    return ggufs.filter((f) => re.test(f));
+export function pickQuantFiles(files: string[], quant: string | undefined): string[] | undefined {
+  const ggufs = files.filter((f) => /\.gguf$/i.test(f) && !/mmproj/i.test(basename(f)));
+  const singles = ggufs.filter((f) => !parseSplitName(f));
+  // A set is named by its first shard; its stem (the name without the shard suffix) carries the tag.
+  const firsts = ggufs.filter((f) => parseSplitName(f)?.index === 0);
+  const shards = (first: string): string[] => {
+    const { prefix, count } = parseSplitName(first)!;
+    return Array.from({ length: count }, (_, i) => splitPath(prefix, i, count));
   };
-  if (quant && quant.toLowerCase() !== 'latest') return byTag(quant)[0];
-  return byTag('Q4_K_M')[0] ?? (ggufs.length === 1 ? ggufs[0] : undefined);
+  const byTag = (tag: string): string[] | undefined => {
+    const re = new RegExp(`(^|[-._/])${escapeRe(tag)}$`, 'i');
+    const single = singles.find((f) => re.test(f.replace(/\.gguf$/i, '')));
+    if (single) return [single];
+    const first = firsts.find((f) => re.test(parseSplitName(f)!.prefix));
+    return first ? shards(first) : undefined;
+  };
+  if (quant && quant.toLowerCase() !== 'latest') return byTag(quant);
+  const lone = singles.length + firsts.length === 1 ? (singles[0] ? [singles[0]] : shards(firsts[0]!)) : undefined;
+  return byTag('Q4_K_M') ?? lone;
+}
+
+/** The file llama-server is given for a quant tag (shard 1 of a split set). */
+export function pickQuant(files: string[], quant: string | undefined): string | undefined {
+  return pickQuantFiles(files, quant)?.[0];
 }
 
 /**
@@ -72,11 +96,14 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
   if (!res.ok) throw new UpstreamError(`pull model manifest: ${apiUrl} answered ${res.status}`, 502);
   const info = (await res.json()) as { siblings?: HfSibling[] };
   const siblings = info.siblings ?? [];
-  const file = pickQuant(siblings.map((s) => s.rfilename), quant);
-  if (!file) {
+  const chosen = pickQuantFiles(siblings.map((s) => s.rfilename), quant);
+  if (!chosen) {
     const available = siblings.map((s) => s.rfilename).filter((f) => /\.gguf$/i.test(f));
     throw new NotFound(`pull model manifest: no GGUF file for "${quant ?? 'Q4_K_M'}" in ${repoPath}${available.length ? ` (available: ${available.join(', ')})` : ''}`);
   }
+  // A repository that lists only some shards of a set cannot give a loadable model: say so before downloading.
+  const unlisted = chosen.filter((f) => !siblings.some((s) => s.rfilename === f));
+  if (unlisted.length) throw new NotFound(`pull model manifest: split model in ${repoPath} is incomplete: ${unlisted.join(', ')} not published`);
   const describe = (name: string): PullFile => {
     const sib = siblings.find((s) => s.rfilename === name)!;
     return {
@@ -89,13 +116,25 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
   // Several precisions may be published; the smallest-loss common one first.
   const projectors = siblings.map((s) => s.rfilename).filter((f) => /mmproj/i.test(basename(f)) && /\.gguf$/i.test(f));
   const projector = ['f16', 'bf16', 'q8_0', 'f32'].map((p) => projectors.find((f) => f.toLowerCase().includes(p))).find(Boolean) ?? projectors[0];
-  return { reference: ref, ...describe(file), projector: projector ? describe(projector) : undefined };
+  return { reference: ref, files: chosen.map(describe), projector: projector ? describe(projector) : undefined };
 }
 
-/** A plain URL to a .gguf: stored under its host; no published checksum unless the server sends one. */
+/**
+ * A plain URL to a .gguf: stored under its host; no published checksum unless the server sends one. A URL
+ * to shard 1 of a split set brings the other shards from beside it, named as llama-server expects.
+ */
 export function resolveUrl(ref: string): PullSource {
   const u = new URL(ref);
   const segments = u.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   if (segments.some((s) => s === '..' || s.includes('\0'))) throw new BadRequest(`invalid URL "${ref}"`);
-  return { reference: ref, url: ref, relPath: join(u.host.replace(/[^\w.-]/g, '_'), ...segments) };
+  const local = (name: string): string => join(u.host.replace(/[^\w.-]/g, '_'), ...segments.slice(0, -1), name);
+  const last = segments.at(-1)!;
+  const split = parseSplitName(last);
+  if (!split) return { reference: ref, files: [{ url: ref, relPath: local(last) }] };
+  if (split.index !== 0) throw new BadRequest(`"${ref}" is shard ${split.index + 1} of ${split.count} of a split model: pull shard 1`);
+  const files = Array.from({ length: split.count }, (_, i) => {
+    const name = splitPath(split.prefix, i, split.count);
+    return { url: i === 0 ? ref : new URL(encodeURIComponent(name), u).href, relPath: local(name) };
+  });
+  return { reference: ref, files };
 }

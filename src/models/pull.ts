@@ -93,31 +93,51 @@ export class Puller {
 
   private async fetchInto(name: string, src: PullSource, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<void> {
     const modelsDir = this.deps.modelsDir();
-    const target = resolve(modelsDir, src.relPath);
-    if (relative(modelsDir, target).startsWith('..')) throw new NotFound(`refusing to write outside ${modelsDir}`);
+    const targets = src.files.map((f) => inside(modelsDir, f.relPath));
     const manifest = this.deps.manifest();
     const known = (await manifest.read()).models[name];
-    const present = await stat(target).then((s) => s.isFile(), () => false);
-    if (!(present && known?.path === target && (!src.sha256 || known.sha256 === src.sha256))) {
-      const sha = await this.download(src, target, emit, signal);
-      src = { ...src, sha256: sha };
+    // The manifest records the first file's sha256; the other shards count as current when present.
+    let sha256 = src.files[0]!.sha256;
+    const present = (await Promise.all(targets.map(isFile))).every(Boolean);
+    if (!(present && known?.path === targets[0] && (!sha256 || known?.sha256 === sha256))) {
+      sha256 = (await this.downloadAll(src.files, targets, emit, signal))[0];
     }
     let mmproj: string | undefined;
     if (src.projector) {
-      mmproj = resolve(modelsDir, src.projector.relPath);
-      if (!(await stat(mmproj).then((s) => s.isFile(), () => false))) await this.download(src.projector, mmproj, emit, signal);
+      mmproj = inside(modelsDir, src.projector.relPath);
+      if (!(await isFile(mmproj))) await this.place([mmproj], [await this.download(src.projector, mmproj, emit, signal)]);
     }
     emit({ status: 'writing manifest' });
     await manifest.update((data) => {
-      data.models[name] = { kind: 'pulled', path: target, source: src.reference, sha256: src.sha256, mmproj, createdAt: new Date().toISOString() };
+      data.models[name] = { kind: 'pulled', path: targets[0]!, source: src.reference, sha256, mmproj, createdAt: new Date().toISOString() };
       delete data.hidden[name];
     });
     await this.deps.refresh();
     emit({ status: 'success' });
   }
 
-  /** Downloads to `<target>.partial`, resuming with Range, verifies, then renames into place. */
-  private async download(src: PullFile, target: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<string> {
+  /**
+   * Downloads every file (each shard of a split model) to its `.partial` and verifies it; only when all
+   * are verified are they renamed into place. So a failed shard leaves no `.gguf` of the set behind,
+   * just the `.partial` files a later pull resumes from. Returns the files' sha256s.
+   */
+  private async downloadAll(files: PullFile[], targets: string[], emit: (p: PullProgress) => void, signal: AbortSignal): Promise<string[]> {
+    await mkdir(dirname(targets[0]!), { recursive: true });
+    // All shards at once: running out of space on the last of three 40 GB files wastes the first two.
+    await this.checkSpace(dirname(targets[0]!), await remainingBytes(files, targets));
+    const verified: { partial: string; sha256: string }[] = [];
+    for (let i = 0; i < files.length; i++) verified.push(await this.download(files[i]!, targets[i]!, emit, signal));
+    await this.place(targets, verified);
+    return verified.map((v) => v.sha256);
+  }
+
+  /** Last shard first, shard 1 last: a catalogue refresh in between never finds a first shard without its siblings. */
+  private async place(targets: string[], verified: { partial: string }[]): Promise<void> {
+    for (let i = targets.length - 1; i >= 0; i--) await rename(verified[i]!.partial, targets[i]!);
+  }
+
+  /** Downloads to `<target>.partial`, resuming with Range, and verifies it; the caller moves it into place. */
+  private async download(src: PullFile, target: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<{ partial: string; sha256: string }> {
     await mkdir(dirname(target), { recursive: true });
     const partial = `${target}.partial`;
     const digest = `sha256:${src.sha256 ?? createHash('sha256').update(src.url).digest('hex')}`;
@@ -174,8 +194,7 @@ export class Puller {
       await rm(partial, { force: true });
       throw new ChecksumMismatch(`pull: sha256 mismatch for ${src.url}: expected ${expectedSha}, got ${actual}; the download was discarded`);
     }
-    await rename(partial, target);
-    return actual;
+    return { partial, sha256: actual };
   }
 
   private async checkSpace(dir: string, needed: number): Promise<void> {
@@ -211,6 +230,27 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** A path under the managed directory; a source naming anything outside it is refused. */
+function inside(modelsDir: string, relPath: string): string {
+  const target = resolve(modelsDir, relPath);
+  if (relative(modelsDir, target).startsWith('..')) throw new NotFound(`refusing to write outside ${modelsDir}`);
+  return target;
+}
+
+function isFile(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isFile(), () => false);
+}
+
+/** Bytes still to fetch, as far as the source published sizes; what `.partial` files already hold is not counted. */
+async function remainingBytes(files: PullFile[], targets: string[]): Promise<number> {
+  let left = 0;
+  for (let i = 0; i < files.length; i++) {
+    const have = await stat(`${targets[i]}.partial`).then((s) => s.size, () => 0);
+    left += Math.max(0, (files[i]!.size ?? 0) - have);
+  }
+  return left;
 }
 
 export function managedModelsDir(modelsDirs: string[], cwd: string): string {

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { normalizeModelName, type CatalogModel } from '../../catalog/catalog.js';
+import { shardPaths } from '../../catalog/split.js';
 import { BadRequest, ModelNotFound, NotImplemented, errorMessage } from '../../errors.js';
 import { Manifest, manifestPath, type ManagedEntry } from '../../models/manifest.js';
 import { addParameter, assertJinjaTemplate, parseModelfile } from '../../models/modelfile.js';
@@ -37,6 +38,15 @@ type PullBody = Static<typeof PullBody>;
 type NameBody = Static<typeof NameBody>;
 type CopyBody = Static<typeof CopyBody>;
 type CreateBody = Static<typeof CreateBody>;
+
+/** Every file of a model recorded by `path`: its shards when it is split, else the file itself. */
+function modelFiles(path: string): string[] {
+  try {
+    return shardPaths(path);
+  } catch {
+    return [path];
+  }
+}
 
 function nameOf(body: { model?: string | undefined; name?: string | undefined }): string {
   const n = body.model ?? body.name;
@@ -127,9 +137,10 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
       delete data.models[m.name];
       if (!entry.source) return undefined;
       // Only files Corral downloaded, inside its managed directory, and no longer used by another model.
-      const unused = (p: string | undefined): p is string =>
-        p !== undefined && !relative(dir, resolve(p)).startsWith('..') && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
-      return [entry.path, entry.mmproj].filter(unused);
+      const inside = (p: string): boolean => !relative(dir, resolve(p)).startsWith('..');
+      const unused = (p: string | undefined): p is string => p !== undefined && inside(p) && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
+      // A split model is recorded by its shard 1; the other shards go with it.
+      return [entry.path, entry.mmproj].filter(unused).flatMap(modelFiles).filter(inside);
     });
     for (const file of doomed ?? []) await Promise.all([rm(file, { force: true }), rm(`${file}.partial`, { force: true })]);
     await deps.catalog.refresh();

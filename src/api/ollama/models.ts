@@ -70,7 +70,8 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const name = request.body.model ?? request.body.name;
     if (!name) throw new BadRequest('missing required field "model"');
     const m = requireModel(deps, name, request);
-    const info = { ...m.gguf.metadata };
+    // Ollama adds the parameter count to model_info; counted over every shard of a split model.
+    const info: Record<string, unknown> = { ...m.gguf.metadata, 'general.parameter_count': m.gguf.parameterCount };
     return {
       license: typeof info['general.license'] === 'string' ? info['general.license'] : '',
       modelfile: modelfile(m),
@@ -81,6 +82,8 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
       model_info: info,
       capabilities: capabilities(m),
       modified_at: m.modifiedAt.toISOString(),
+      // Not in Ollama's show response: bytes on disk, summed over all shards of a split model, as /api/tags has it.
+      size: m.size,
     };
   });
 }
