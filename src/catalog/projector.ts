@@ -30,7 +30,8 @@ export function pairProjector(model: string, siblings: string[]): string | undef
   const ggufs = siblings.filter((f) => /\.gguf$/i.test(f));
   const projectors = ggufs.filter(isProjector).sort();
   if (projectors.length === 0) return undefined;
-  const models = ggufs.filter((f) => !isProjector(f) && !/-0000[2-9]-of-\d{5}\.gguf$/i.test(f));
+  // A split model's later shards are not models of their own.
+  const models = ggufs.filter((f) => !isProjector(f) && Number(/-(\d{5})-of-\d{5}\.gguf$/.exec(f)?.[1] ?? 1) <= 1);
   if (models.length <= 1) return projectors[0];
   const want = stem(model);
   let best: { file: string; score: number } | undefined;
