@@ -6,7 +6,7 @@ import { findLlamaServer } from '../../src/provision/llama-binary.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { chat, type Endpoint } from './client.js';
 import { rssBytes, startProcess, type Proc } from './processes.js';
-import { concurrent, FULL, latency, listRps, QUICK, throughput, type Column, type Sizes } from './scenarios.js';
+import { concurrent, FULL, latency, listRps, QUICK, throughput, type Column, type Sizes, type Subject } from './scenarios.js';
 import { median, now } from './stats.js';
 import { printTable } from './table.js';
 
@@ -22,15 +22,20 @@ const log = (line: string): void => void process.stderr.write(`[bench ${((now() 
 /** BENCH_TARGETS=direct,router,corral runs a subset while developing. */
 const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral').split(','));
 
+const directArgs = (model: string, extra: string[]) => (port: number): string[] =>
+  ['-m', model, '--alias', 'bench', '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...extra, '--host', '127.0.0.1', '--port', String(port)];
+const routerArgs = (dir: string) => (port: number): string[] =>
+  ['--models-dir', dir, '--models-max', '1', '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)];
+
+/** Cold start and swap on bare llama-server; returns the child's own spawn-to-ready time, the cold-start baseline. */
 async function direct(bin: string, models: { a: string; b: string }, cols: Record<string, Column>): Promise<number> {
   const col: Column = (cols.direct = {});
-  const args = (model: string, alias: string) => (port: number) => ['-m', model, '--alias', alias, '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)];
   log('direct llama-server: cold start');
   const ready: number[] = [];
   const cold: number[] = [];
   for (let i = 0; i < sizes.coldRuns; i++) {
     const t0 = now();
-    const p = await startProcess(bin, args(models.a, 'bench'), '/health');
+    const p = await startProcess(bin, directArgs(models.a, LLAMA_ARGS), '/health');
     ready.push(p.readyMs);
     const o = await chat({ label: 'direct', base: p.base, api: 'openai' }, 'bench', 1, false);
     cold.push(now() - t0);
@@ -43,13 +48,13 @@ async function direct(bin: string, models: { a: string; b: string }, cols: Recor
   col['child_ready_ms'] = childReady;
 
   log('direct llama-server: swap (stop one process, start the other, first answer)');
-  let current: Proc = await startProcess(bin, args(models.a, 'bench'), '/health');
+  let current: Proc = await startProcess(bin, directArgs(models.a, LLAMA_ARGS), '/health');
   const swaps: number[] = [];
   for (let i = 0; i < sizes.swapRuns; i++) {
     const t0 = now();
     const old = current;
     const stopping = old.stop();
-    current = await startProcess(bin, args(i % 2 === 0 ? models.b : models.a, 'bench'), '/health');
+    current = await startProcess(bin, directArgs(i % 2 === 0 ? models.b : models.a, LLAMA_ARGS), '/health');
     const o = await chat({ label: 'direct', base: current.base, api: 'openai' }, 'bench', 1, false);
     swaps.push(now() - t0);
     await stopping;
@@ -58,21 +63,12 @@ async function direct(bin: string, models: { a: string; b: string }, cols: Recor
   col['swap_ms'] = median(swaps);
   await current.stop();
 
-  const p = await startProcess(bin, args(models.a, 'bench'), '/health');
-  const ep: Endpoint = { label: 'direct', base: p.base, api: 'openai' };
-  log('direct llama-server: latency, throughput, concurrency, list rps');
-  await latency(ep, 'bench', sizes, col);
-  await throughput(ep, 'bench', sizes, col);
-  await concurrent(ep, 'bench', sizes, col);
-  await listRps(col, 'tags_rps', `${p.base}/v1/models`, sizes);
-  await listRps(col, 'ps_rps', `${p.base}/slots`, sizes);
-  await p.stop();
   return childReady;
 }
 
 async function router(bin: string, dir: string, childReady: number, cols: Record<string, Column>): Promise<void> {
   const col: Column = (cols.router = {});
-  const args = (port: number) => ['--models-dir', dir, '--models-max', '1', '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)];
+  const args = routerArgs(dir);
   log('router mode: cold start (fresh router each time)');
   const cold: number[] = [];
   for (let i = 0; i < sizes.coldRuns; i++) {
@@ -87,7 +83,6 @@ async function router(bin: string, dir: string, childReady: number, cols: Record
 
   const p = await startProcess(bin, args, '/health');
   const ep: Endpoint = { label: 'router', base: p.base, api: 'openai' };
-  col['rss_idle_mb'] = rssBytes(p.child.pid) / 2 ** 20;
   log('router mode: swap (--models-max 1)');
   await chat(ep, 'bench', 1, false);
   const swaps: number[] = [];
@@ -97,71 +92,119 @@ async function router(bin: string, dir: string, childReady: number, cols: Record
     swaps.push(o.totalMs);
   }
   col['swap_ms'] = median(swaps);
-  log('router mode: latency, throughput, concurrency, list rps');
-  await latency(ep, 'bench', sizes, col);
-  await throughput(ep, 'bench', sizes, col);
-  await concurrent(ep, 'bench', sizes, col, p.child.pid);
-  await listRps(col, 'tags_rps', `${p.base}/models`, sizes);
-  await listRps(col, 'ps_rps', `${p.base}/v1/models`, sizes);
   await p.stop();
 }
 
-async function corral(bin: string, work: string, models: { a: string; b: string }, childReady: number, cols: Record<string, Column>): Promise<void> {
+/** Corral with both benchmark models, plus `bench_t1` (model `a` on one thread) for the spare-core rows. */
+async function startCorral(bin: string, work: string, models: { a: string; b: string }): Promise<Proc> {
   const configFile = join(work, 'corral.yaml');
   await writeFile(configFile, stringify({
     llama_server: { binary: bin, args: LLAMA_ARGS, stop_timeout: '5s' },
     models_dirs: [],
     defaults: { ctx_size: CTX_PER_SLOT, parallel: SLOTS, queue_size: 256, keep_alive: '10m' },
-    models: { bench: { path: models.a }, bench2: { path: models.b } },
+    models: { bench: { path: models.a }, bench2: { path: models.b }, bench_t1: { path: models.a, args: ['-t', '1'] } },
   }));
   const cli = resolve(import.meta.dirname, '../../src/cli.js');
   const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'info' };
-  const p = await startProcess(process.execPath, (port) => ['--max-semi-space-size=2', cli, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)], '/health', { env });
-  try {
-    for (const api of ['ollama', 'openai'] as const) {
-      const name = api === 'ollama' ? 'corral_ollama' : 'corral_v1';
-      const col: Column = (cols[name] = {});
-      const ep: Endpoint = { label: name, base: p.base, api };
-      const unload = async (model: string): Promise<void> => {
-        await chat({ ...ep, api: 'ollama' }, model, 0, false, { messages: [], keep_alive: 0 });
-      };
-      log(`${name}: cold start (unload, then first request)`);
-      const cold: number[] = [];
-      for (let i = 0; i < sizes.coldRuns; i++) {
-        await unload('bench');
-        const o = await chat(ep, 'bench', 1, false);
-        if (!o.ok) throw new Error(`corral cold request failed: ${o.error}`);
-        cold.push(o.totalMs);
-      }
-      col['cold_total_ms'] = median(cold);
-      col['cold_overhead_ms'] = median(cold) - childReady;
-      log(`${name}: swap (keep_alive 0 on each request)`);
-      const swaps: number[] = [];
-      for (let i = 0; i < sizes.swapRuns; i++) {
-        const o = await chat(ep, i % 2 === 0 ? 'bench2' : 'bench', 1, false, { keep_alive: 0 });
-        if (!o.ok) throw new Error(`corral swap failed: ${o.error}`);
-        swaps.push(o.totalMs);
-      }
-      col['swap_ms'] = median(swaps);
-      await chat(ep, 'bench', 1, false);
-      await new Promise((r) => setTimeout(r, 500));
-      if (api === 'ollama') {
-        // Idle: models loaded, no traffic, after a GC had a chance to run.
-        col['rss_idle_mb'] = rssBytes(p.child.pid) / 2 ** 20;
-      }
-      log(`${name}: latency, throughput, concurrency, list rps`);
-      await latency(ep, 'bench', sizes, col);
-      await throughput(ep, 'bench', sizes, col);
-      await concurrent(ep, 'bench', sizes, col, p.child.pid);
-      if (api === 'ollama') {
-        await listRps(col, 'tags_rps', `${p.base}/api/tags`, sizes);
-        await listRps(col, 'ps_rps', `${p.base}/api/ps`, sizes);
-      } else {
-        await listRps(col, 'tags_rps', `${p.base}/v1/models`, sizes);
-      }
+  return startProcess(process.execPath, (port) => ['--max-semi-space-size=2', cli, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)], '/health', { env });
+}
+
+async function corralColdAndSwap(p: Proc, childReady: number, cols: Record<string, Column>): Promise<void> {
+  for (const api of ['ollama', 'openai'] as const) {
+    const name = api === 'ollama' ? 'corral_ollama' : 'corral_v1';
+    const col: Column = (cols[name] = {});
+    const ep: Endpoint = { label: name, base: p.base, api };
+    const unload = async (model: string): Promise<void> => {
+      await chat({ ...ep, api: 'ollama' }, model, 0, false, { messages: [], keep_alive: 0 });
+    };
+    log(`${name}: cold start (unload, then first request)`);
+    const cold: number[] = [];
+    for (let i = 0; i < sizes.coldRuns; i++) {
+      await unload('bench');
+      const o = await chat(ep, 'bench', 1, false);
+      if (!o.ok) throw new Error(`corral cold request failed: ${o.error}`);
+      cold.push(o.totalMs);
     }
+    col['cold_total_ms'] = median(cold);
+    col['cold_overhead_ms'] = median(cold) - childReady;
+    log(`${name}: swap (keep_alive 0 on each request)`);
+    const swaps: number[] = [];
+    for (let i = 0; i < sizes.swapRuns; i++) {
+      const o = await chat(ep, i % 2 === 0 ? 'bench2' : 'bench', 1, false, { keep_alive: 0 });
+      if (!o.ok) throw new Error(`corral swap failed: ${o.error}`);
+      swaps.push(o.totalMs);
+    }
+    col['swap_ms'] = median(swaps);
+  }
+  await chat({ label: 'corral', base: p.base, api: 'ollama' }, 'bench', 1, false);
+  await new Promise((r) => setTimeout(r, 500));
+  // Idle: a model loaded, no traffic, after a GC had a chance to run.
+  cols.corral_ollama!['rss_idle_mb'] = rssBytes(p.child.pid) / 2 ** 20;
+}
+
+/**
+ * Loaded-model rows with every target up at once and measured in turn (see scenarios.ts), so the
+ * ratios compare targets under the same conditions. `proxy` is the bare Node proxy in front of the
+ * direct llama-server: the floor any gateway process pays for its hop.
+ */
+async function steady(bin: string, dir: string, models: { a: string; b: string }, corralProc: Proc | undefined, cols: Record<string, Column>): Promise<void> {
+  const procs: Proc[] = [];
+  const subjects: (Subject & { rssPid?: number })[] = [];
+  const lists: [Column, string, string][] = [];
+  try {
+    if (targets.has('direct')) {
+      const d = await startProcess(bin, directArgs(models.a, LLAMA_ARGS), '/health');
+      const proxyJs = resolve(import.meta.dirname, 'bare-proxy.js');
+      const px = await startProcess(process.execPath, (port) => [proxyJs, d.base, String(port)], '/health');
+      procs.push(d, px);
+      cols.proxy = {};
+      subjects.push({ ep: { label: 'direct', base: d.base, api: 'openai' }, model: 'bench', col: cols.direct! }, { ep: { label: 'proxy', base: px.base, api: 'openai' }, model: 'bench', col: cols.proxy });
+      lists.push([cols.direct!, 'tags_rps', `${d.base}/v1/models`], [cols.direct!, 'ps_rps', `${d.base}/slots`]);
+    }
+    if (targets.has('router')) {
+      const r = await startProcess(bin, routerArgs(dir), '/health');
+      procs.push(r);
+      cols.router!['rss_idle_mb'] = rssBytes(r.child.pid) / 2 ** 20;
+      subjects.push({ ep: { label: 'router', base: r.base, api: 'openai' }, model: 'bench', col: cols.router!, rssPid: r.child.pid });
+      lists.push([cols.router!, 'tags_rps', `${r.base}/models`], [cols.router!, 'ps_rps', `${r.base}/v1/models`]);
+    }
+    if (corralProc) {
+      const pid = corralProc.child.pid;
+      subjects.push({ ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' }, model: 'bench', col: cols.corral_ollama!, rssPid: pid });
+      subjects.push({ ep: { label: 'corral_v1', base: corralProc.base, api: 'openai' }, model: 'bench', col: cols.corral_v1!, rssPid: pid });
+      lists.push([cols.corral_ollama!, 'tags_rps', `${corralProc.base}/api/tags`], [cols.corral_ollama!, 'ps_rps', `${corralProc.base}/api/ps`], [cols.corral_v1!, 'tags_rps', `${corralProc.base}/v1/models`]);
+    }
+    log(`loaded model, targets interleaved (${subjects.map((x) => x.ep.label).join(', ')}): latency`);
+    await latency(subjects, sizes);
+    log('throughput');
+    await throughput(subjects, sizes);
+    log('concurrency');
+    await concurrent(subjects, sizes);
+    log('list rps');
+    for (const [col, row, url] of lists) await listRps(col, row, url, sizes);
   } finally {
-    await p.stop();
+    for (const p of procs) await p.stop();
+  }
+  if (targets.has('direct') && corralProc) await spareCore(bin, models, corralProc, cols);
+}
+
+/**
+ * The same loaded-model rows with llama-server on one thread, leaving a core free: on 2 cores a
+ * 2-thread llama-server has to give up CPU to any gateway process, so this isolates the gateway's own cost.
+ */
+async function spareCore(bin: string, models: { a: string; b: string }, corralProc: Proc, cols: Record<string, Column>): Promise<void> {
+  log('spare core: llama-server -t 1, direct vs Corral, interleaved');
+  const d = await startProcess(bin, directArgs(models.a, [...LLAMA_ARGS, '-t', '1']), '/health');
+  try {
+    const subjects: Subject[] = [
+      { ep: { label: 'direct', base: d.base, api: 'openai' }, model: 'bench', col: cols.direct! },
+      { ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' }, model: 'bench_t1', col: cols.corral_ollama! },
+      { ep: { label: 'corral_v1', base: corralProc.base, api: 'openai' }, model: 'bench_t1', col: cols.corral_v1! },
+    ];
+    await latency(subjects, sizes, 't1_');
+    await throughput(subjects, sizes, 't1_');
+  } finally {
+    await d.stop();
   }
 }
 
@@ -172,7 +215,7 @@ async function corral(bin: string, work: string, models: { a: string; b: string 
 async function warmUp(bin: string, models: { a: string; b: string }): Promise<void> {
   log('warm-up: one load and one answer per model (not measured)');
   for (const model of [models.a, models.b]) {
-    const p = await startProcess(bin, (port) => ['-m', model, '--alias', 'bench', '--no-webui', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)], '/health');
+    const p = await startProcess(bin, directArgs(model, LLAMA_ARGS), '/health');
     await chat({ label: 'warm-up', base: p.base, api: 'openai' }, 'bench', 4, false);
     await p.stop();
   }
@@ -193,7 +236,13 @@ async function main(): Promise<void> {
     await warmUp(bin, models);
     const childReady = targets.has('direct') ? await direct(bin, models, cols) : NaN;
     if (targets.has('router')) await router(bin, dir, childReady, cols);
-    if (targets.has('corral')) await corral(bin, work, models, childReady, cols);
+    const corralProc = targets.has('corral') ? await startCorral(bin, work, models) : undefined;
+    try {
+      if (corralProc) await corralColdAndSwap(corralProc, childReady, cols);
+      await steady(bin, dir, models, corralProc, cols);
+    } finally {
+      await corralProc?.stop();
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -27,49 +27,74 @@ export const QUICK: Sizes = {
 /** Row name → value for one target column. */
 export type Column = Record<string, number>;
 
-/** TTFT (stream) and non-stream latency on a loaded model, run one at a time. */
-export async function latency(ep: Endpoint, model: string, s: Sizes, col: Column): Promise<void> {
-  await chat(ep, model, 4, true); // warm: loaded, prompt cached, connection open
-  const ttft: number[] = [];
-  const full: number[] = [];
-  for (let i = 0; i < s.latencyRuns; i++) {
-    const a = await chat(ep, model, 4, true);
-    if (a.ok) ttft.push(a.ttftMs);
-    const b = await chat(ep, model, 4, false);
-    if (b.ok) full.push(b.totalMs);
-  }
-  col['ttft_p50_ms'] = median(ttft);
-  col['ttft_p95_ms'] = percentile(ttft, 95);
-  col['nonstream_p50_ms'] = median(full);
-  col['nonstream_p95_ms'] = percentile(full, 95);
+/** One target in a side-by-side measurement: where to send, which model, and the column to fill. */
+export interface Subject {
+  ep: Endpoint;
+  model: string;
+  col: Column;
 }
 
-/** Tokens per second of one long stream, measured from the first token to the end. */
-export async function throughput(ep: Endpoint, model: string, s: Sizes, col: Column): Promise<void> {
-  const rates: number[] = [];
-  for (let i = 0; i < s.longRuns; i++) {
-    const o = await chat(ep, model, s.longTokens, true);
-    if (o.ok && o.tokens > 1) rates.push(((o.tokens - 1) / o.genMs) * 1000);
+/**
+ * Every subject in turn, starting one later each round, so drift on a noisy machine (another
+ * process waking up, thermal changes) lands on all targets alike instead of on whichever ran last.
+ */
+async function roundRobin(subjects: Subject[], rounds: number, fn: (s: Subject) => Promise<void>): Promise<void> {
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < subjects.length; i++) await fn(subjects[(r + i) % subjects.length]!);
   }
-  col['stream_tok_s'] = median(rates);
 }
 
-/** N concurrent streams: aggregate tokens/s, p95 TTFT, errors; samples `rssPid` while they run. */
-export async function concurrent(ep: Endpoint, model: string, s: Sizes, col: Column, rssPid?: number): Promise<void> {
-  for (const { streams, tokens } of s.concurrency) {
-    let peak = rssBytes(rssPid);
-    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(rssPid))), 50);
-    const t0 = performance.now();
-    const outcomes = await Promise.all(Array.from({ length: streams }, () => chat(ep, model, tokens, true)));
-    const wall = performance.now() - t0;
-    clearInterval(sampler);
-    const ok = outcomes.filter((o) => o.ok);
-    col[`c${streams}_tok_s`] = (ok.reduce((n, o) => n + o.tokens, 0) / wall) * 1000;
-    col[`c${streams}_ttft_p95_ms`] = percentile(ok.map((o) => o.ttftMs), 95);
-    col[`c${streams}_errors`] = streams - ok.length;
-    if (streams === s.concurrency.at(-1)!.streams && rssPid !== undefined) col['rss_load_mb'] = peak / 2 ** 20;
-    const failed = outcomes.find((o) => !o.ok);
-    if (failed) process.stderr.write(`  ${ep.label} c${streams}: ${streams - ok.length} errors, e.g. ${failed.error}\n`);
+/** TTFT (stream) and non-stream latency on a loaded model, one request at a time, targets interleaved. */
+export async function latency(subjects: Subject[], s: Sizes, prefix = ''): Promise<void> {
+  const ttft = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
+  const full = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
+  for (const x of subjects) await chat(x.ep, x.model, 4, true); // warm: loaded, prompt cached, connection open
+  await roundRobin(subjects, s.latencyRuns, async (x) => {
+    const a = await chat(x.ep, x.model, 4, true);
+    if (a.ok) ttft.get(x)!.push(a.ttftMs);
+    const b = await chat(x.ep, x.model, 4, false);
+    if (b.ok) full.get(x)!.push(b.totalMs);
+  });
+  for (const x of subjects) {
+    x.col[`${prefix}ttft_p50_ms`] = median(ttft.get(x)!);
+    x.col[`${prefix}ttft_p95_ms`] = percentile(ttft.get(x)!, 95);
+    x.col[`${prefix}nonstream_p50_ms`] = median(full.get(x)!);
+    x.col[`${prefix}nonstream_p95_ms`] = percentile(full.get(x)!, 95);
+  }
+}
+
+/** Tokens per second of one long stream, measured from the first token to the end; targets interleaved. */
+export async function throughput(subjects: Subject[], s: Sizes, prefix = ''): Promise<void> {
+  const rates = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
+  await roundRobin(subjects, s.longRuns, async (x) => {
+    const o = await chat(x.ep, x.model, s.longTokens, true);
+    if (o.ok && o.tokens > 1) rates.get(x)!.push(((o.tokens - 1) / o.genMs) * 1000);
+  });
+  for (const x of subjects) x.col[`${prefix}stream_tok_s`] = median(rates.get(x)!);
+}
+
+/**
+ * N concurrent streams: aggregate tokens/s, p95 TTFT, errors. Each row runs every target in turn
+ * (they saturate the machine, so they cannot overlap); `rssPid` is sampled while a target runs.
+ */
+export async function concurrent(subjects: (Subject & { rssPid?: number })[], s: Sizes): Promise<void> {
+  for (const [row, { streams, tokens }] of s.concurrency.entries()) {
+    for (let i = 0; i < subjects.length; i++) {
+      const x = subjects[(row + i) % subjects.length]!;
+      let peak = rssBytes(x.rssPid);
+      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(x.rssPid))), 50);
+      const t0 = performance.now();
+      const outcomes = await Promise.all(Array.from({ length: streams }, () => chat(x.ep, x.model, tokens, true)));
+      const wall = performance.now() - t0;
+      clearInterval(sampler);
+      const ok = outcomes.filter((o) => o.ok);
+      x.col[`c${streams}_tok_s`] = (ok.reduce((n, o) => n + o.tokens, 0) / wall) * 1000;
+      x.col[`c${streams}_ttft_p95_ms`] = percentile(ok.map((o) => o.ttftMs), 95);
+      x.col[`c${streams}_errors`] = streams - ok.length;
+      if (streams === s.concurrency.at(-1)!.streams && x.rssPid !== undefined) x.col['rss_load_mb'] = Math.max(x.col['rss_load_mb'] ?? 0, peak / 2 ** 20);
+      const failed = outcomes.find((o) => !o.ok);
+      if (failed) process.stderr.write(`  ${x.ep.label} c${streams}: ${streams - ok.length} errors, e.g. ${failed.error}\n`);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Column } from './scenarios.js';
 
-const TARGETS = ['direct', 'router', 'corral_ollama', 'corral_v1'] as const;
+const TARGETS = ['direct', 'proxy', 'router', 'corral_ollama', 'corral_v1'] as const;
 /** Rows in print order; `higher` marks rows where bigger is better (for reading ratios). */
 const ROWS: { key: string; label: string; higher?: boolean }[] = [
   { key: 'ttft_p50_ms', label: 'TTFT p50 (ms)' },
@@ -8,6 +8,9 @@ const ROWS: { key: string; label: string; higher?: boolean }[] = [
   { key: 'nonstream_p50_ms', label: 'non-stream 4 tok p50 (ms)' },
   { key: 'nonstream_p95_ms', label: 'non-stream 4 tok p95 (ms)' },
   { key: 'stream_tok_s', label: 'stream throughput (tok/s)', higher: true },
+  { key: 't1_ttft_p50_ms', label: 'spare core: TTFT p50 (ms)' },
+  { key: 't1_nonstream_p50_ms', label: 'spare core: non-stream p50 (ms)' },
+  { key: 't1_stream_tok_s', label: 'spare core: throughput (tok/s)', higher: true },
   { key: 'child_ready_ms', label: 'child spawn-to-ready (ms)' },
   { key: 'cold_total_ms', label: 'cold first answer (ms)' },
   { key: 'cold_overhead_ms', label: 'cold minus child start (ms)' },
@@ -30,16 +33,19 @@ function fmt(v: number | undefined): string {
   return v.toFixed(2);
 }
 
-/** Absolute figures per target, then each Corral column's ratio to direct llama-server (router when direct has none). */
+/**
+ * Absolute figures per target, then each Corral column's ratio to direct llama-server (router when
+ * direct has none). `node proxy` is the bare proxy of bare-proxy.ts, the floor for any gateway process.
+ */
 export function printTable(cols: Record<string, Column>): void {
-  const header = ['', 'direct', 'router', 'corral /api', 'corral /v1', '/api÷base', '/v1÷base'];
+  const header = ['', 'direct', 'node proxy', 'router', 'corral /api', 'corral /v1', '/api÷base', '/v1÷base'];
   const lines: string[][] = [header];
   for (const row of ROWS) {
     const vals = TARGETS.map((t) => cols[t]?.[row.key]);
     if (vals.every((v) => v === undefined)) continue;
-    const base = vals[0] ?? vals[1];
+    const base = vals[0] ?? vals[2];
     const ratio = (v: number | undefined): string => (v === undefined || base === undefined || base === 0 || Number.isNaN(base) ? '-' : `${(v / base).toFixed(2)}x`);
-    lines.push([row.label, ...vals.map(fmt), ratio(vals[2]), ratio(vals[3])]);
+    lines.push([row.label, ...vals.map(fmt), ratio(vals[3]), ratio(vals[4])]);
   }
   const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   const render = (l: string[]): string => `| ${l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
