@@ -1,13 +1,25 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 
-/** `sha256:<hex>` of a file, streamed so multi-GB models never sit in memory. */
+/**
+ * `sha256:<hex>` of a file, read through one reused buffer: multi-GB models never sit in memory, and
+ * unlike a stream (a fresh 1 MiB buffer per chunk) hashing leaves no freed chunks behind for the
+ * allocator to keep resident, which had added ~35 MB to the gateway's idle RSS.
+ */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), hash);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
   return `sha256:${hash.digest('hex')}`;
 }
 
