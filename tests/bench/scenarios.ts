@@ -10,17 +10,21 @@ export interface Sizes {
   coldRuns: number;
   swapRuns: number;
   concurrency: { streams: number; tokens: number }[];
+  /** Each concurrency row is run this many times per target; the table shows medians. */
+  concurrencyRounds: number;
   rpsMs: number;
 }
 
 export const FULL: Sizes = {
   latencyRuns: 30, longTokens: 300, longRuns: 3, coldRuns: 3, swapRuns: 4,
   concurrency: [{ streams: 1, tokens: 64 }, { streams: 8, tokens: 32 }, { streams: 64, tokens: 8 }, { streams: 200, tokens: 4 }],
+  concurrencyRounds: 3,
   rpsMs: 2000,
 };
 export const QUICK: Sizes = {
   latencyRuns: 6, longTokens: 64, longRuns: 1, coldRuns: 1, swapRuns: 2,
   concurrency: [{ streams: 1, tokens: 16 }, { streams: 8, tokens: 8 }, { streams: 64, tokens: 4 }, { streams: 200, tokens: 2 }],
+  concurrencyRounds: 1,
   rpsMs: 500,
 };
 
@@ -38,7 +42,7 @@ export interface Subject {
  * Every subject in turn, starting one later each round, so drift on a noisy machine (another
  * process waking up, thermal changes) lands on all targets alike instead of on whichever ran last.
  */
-async function roundRobin(subjects: Subject[], rounds: number, fn: (s: Subject) => Promise<void>): Promise<void> {
+async function roundRobin<S>(subjects: S[], rounds: number, fn: (s: S) => Promise<void>): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < subjects.length; i++) await fn(subjects[(r + i) % subjects.length]!);
   }
@@ -74,26 +78,35 @@ export async function throughput(subjects: Subject[], s: Sizes, prefix = ''): Pr
 }
 
 /**
- * N concurrent streams: aggregate tokens/s, p95 TTFT, errors. Each row runs every target in turn
- * (they saturate the machine, so they cannot overlap); `rssPid` is sampled while a target runs.
+ * N concurrent streams: aggregate tokens/s, p95 TTFT, errors. Targets take turns (a row saturates the
+ * machine, so targets cannot overlap) for `concurrencyRounds` rounds; medians of the rounds are kept,
+ * errors are summed. `rssPid` is sampled while its target runs.
  */
 export async function concurrent(subjects: (Subject & { rssPid?: number })[], s: Sizes): Promise<void> {
-  for (const [row, { streams, tokens }] of s.concurrency.entries()) {
-    for (let i = 0; i < subjects.length; i++) {
-      const x = subjects[(row + i) % subjects.length]!;
-      let peak = rssBytes(x.rssPid);
-      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(x.rssPid))), 50);
+  for (const { streams, tokens } of s.concurrency) {
+    const rates = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
+    const p95s = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
+    const errors = new Map<Subject, number>(subjects.map((x) => [x, 0]));
+    await roundRobin(subjects, s.concurrencyRounds, async (x) => {
+      const rssPid = x.rssPid;
+      let peak = rssBytes(rssPid);
+      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(rssPid))), 50);
       const t0 = performance.now();
       const outcomes = await Promise.all(Array.from({ length: streams }, () => chat(x.ep, x.model, tokens, true)));
       const wall = performance.now() - t0;
       clearInterval(sampler);
       const ok = outcomes.filter((o) => o.ok);
-      x.col[`c${streams}_tok_s`] = (ok.reduce((n, o) => n + o.tokens, 0) / wall) * 1000;
-      x.col[`c${streams}_ttft_p95_ms`] = percentile(ok.map((o) => o.ttftMs), 95);
-      x.col[`c${streams}_errors`] = streams - ok.length;
-      if (streams === s.concurrency.at(-1)!.streams && x.rssPid !== undefined) x.col['rss_load_mb'] = Math.max(x.col['rss_load_mb'] ?? 0, peak / 2 ** 20);
+      rates.get(x)!.push((ok.reduce((n, o) => n + o.tokens, 0) / wall) * 1000);
+      p95s.get(x)!.push(percentile(ok.map((o) => o.ttftMs), 95));
+      errors.set(x, errors.get(x)! + streams - ok.length);
+      if (streams === s.concurrency.at(-1)!.streams && rssPid !== undefined) x.col['rss_load_mb'] = Math.max(x.col['rss_load_mb'] ?? 0, peak / 2 ** 20);
       const failed = outcomes.find((o) => !o.ok);
       if (failed) process.stderr.write(`  ${x.ep.label} c${streams}: ${streams - ok.length} errors, e.g. ${failed.error}\n`);
+    });
+    for (const x of subjects) {
+      x.col[`c${streams}_tok_s`] = median(rates.get(x)!);
+      x.col[`c${streams}_ttft_p95_ms`] = median(p95s.get(x)!);
+      x.col[`c${streams}_errors`] = errors.get(x)!;
     }
   }
 }
