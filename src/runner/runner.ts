@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { Pool } from 'undici';
 import { ModelLoadFailed } from '../errors.js';
 import { freePort } from './free-port.js';
+import { LogFile } from './log-file.js';
 import { explainFailure, lineSplitter } from './log-lines.js';
 import { LineRing } from './ring-buffer.js';
 import { signalGroup } from './signal-group.js';
@@ -65,7 +64,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly logs = new LineRing(2000);
 
   private child: ResultPromise | undefined;
-  private logStream: WriteStream | undefined;
+  private logFile: LogFile | undefined;
   private exited: Promise<void> = Promise.resolve();
   private stopping = false;
   private starting: Promise<void> | undefined;
@@ -89,7 +88,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
 
   private onLine = (line: string): void => {
     this.logs.push(line);
-    this.logStream?.write(`${line}\n`);
+    this.logFile?.write(line);
     this.emit('log', line, this);
   };
 
@@ -107,9 +106,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.failure = undefined;
     this.port = await freePort(HOST);
     if (this.spec.logFile) {
-      mkdirSync(dirname(this.spec.logFile), { recursive: true });
-      this.logStream ??= createWriteStream(this.spec.logFile, { flags: 'a' });
-      this.logStream.write(`--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}\n`);
+      this.logFile ??= new LogFile(this.spec.logFile);
+      this.logFile.write(`--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`);
     }
     this.setState('starting');
     this.startedAt = new Date();
@@ -142,6 +140,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
       const signal = result.signal;
       const expected = this.stopping;
       if (pid !== undefined) this.spec.pids?.remove(pid);
+      // The last lines explain an exit; they should be on disk now, not a batch interval later.
+      this.logFile?.flush();
       this.child = undefined;
       this.pid = undefined;
       void this.pool?.destroy().catch(() => {});
@@ -238,7 +238,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   /** Closes the log file; call once the runner will not be started again. */
   async dispose(): Promise<void> {
     await this.stop();
-    await new Promise<void>((r) => (this.logStream ? this.logStream.end(r) : r()));
-    this.logStream = undefined;
+    await this.logFile?.close();
+    this.logFile = undefined;
   }
 }
