@@ -14,12 +14,17 @@ export interface UpstreamResponse {
  */
 export async function postJson(pool: Pool, path: string, payload: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
   const body = JSON.stringify(payload);
+  // llama-server closes the connection after every streamed answer while announcing keep-alive, so a
+  // pooled socket could be handed to the next request just as it dies ("other side closed": seen as
+  // rare 502s under 200 concurrent streams). A stream's socket is closed by us instead of reused.
+  const reset = (payload as { stream?: unknown } | null)?.stream === true;
   const send = () =>
     pool.request({
       path,
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body,
+      reset,
       signal,
       // Generation can take long before the first byte (prompt processing of a long context).
       headersTimeout: 0,
