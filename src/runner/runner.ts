@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { execa, type ResultPromise } from 'execa';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { ModelLoadFailed } from '../errors.js';
+import { createPool } from '../upstream/pool.js';
 import { freePort } from './free-port.js';
 import { LogFile } from './log-file.js';
 import { explainFailure, lineSplitter } from './log-lines.js';
@@ -158,7 +159,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       this.emit('exit', { code, signal, expected }, this);
     });
     // Idle sockets are dropped before llama-server's own 5 s keep-alive timeout closes them under us.
-    this.pool = new Pool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
+    this.pool = createPool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
     try {
       await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
     } catch (err) {
