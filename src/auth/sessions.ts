@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { SignJWT, jwtVerify } from 'jose';
 import type { Store } from '../store/database.js';
 import type { UserRow } from '../store/users.js';
 import { csrfTokenFor } from './csrf.js';
@@ -41,6 +40,10 @@ export function createSessionManager(options: SessionManagerOptions) {
   const csrfKey = store.settings.getOrCreate('csrf_key', () => randomBytes(32).toString('base64url'));
   // Stamping last-seen on every request would be a write per request; this granularity is enough for idle expiry.
   const touchEvery = Math.min(60_000, idleMs / 20);
+  // Loaded on the first login or session cookie: API clients never need it, and its ~45 modules would
+  // otherwise stay resident in every gateway.
+  let jose: Promise<typeof import('jose')> | undefined;
+  const loadJose = () => (jose ??= import('jose'));
 
   return {
     idleMs,
@@ -50,6 +53,7 @@ export function createSessionManager(options: SessionManagerOptions) {
       const sessionId = randomBytes(32).toString('base64url');
       const expiresAt = t + absoluteMs;
       store.sessions.create({ idHash: sha256Hex(sessionId), userId, expiresAt, ...meta }, t);
+      const { SignJWT } = await loadJose();
       const token = await new SignJWT({ sid: sessionId })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject(String(userId))
@@ -63,6 +67,7 @@ export function createSessionManager(options: SessionManagerOptions) {
       const t = now();
       let sid: unknown;
       let sub: string | undefined;
+      const { jwtVerify } = await loadJose();
       try {
         const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(t) });
         sid = payload.sid;

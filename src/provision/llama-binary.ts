@@ -1,7 +1,7 @@
-import { execa } from 'execa';
 import { access, constants, mkdir, mkdtemp, readFile, rename, rm, copyFile, chmod } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { runCommand } from '../runner/command.js';
 
 /** The npm package whose tarball carries llama.cpp's source as a git bundle (see shared/spec/llama-server.md). */
 export const LLAMA_SOURCE_PACKAGE = 'node-llama-cpp@3.22.1';
@@ -81,6 +81,8 @@ export async function findLlamaServer(opts: ResolveOptions = {}): Promise<Resolv
 export type Progress = (line: string) => void;
 
 async function run(cmd: string, args: string[], cwd: string, progress: Progress): Promise<void> {
+  // Loaded here, not at the top: only a build needs it, and the gateway imports this module too.
+  const { execa } = await import('execa');
   const child = execa(cmd, args, { cwd, all: true, buffer: false, stdin: 'ignore' });
   const tail: string[] = [];
   child.all?.setEncoding('utf8');
@@ -153,7 +155,8 @@ export async function ensureLlamaServer(opts: ResolveOptions & { progress?: Prog
 
 /** `llama-server --version` prints e.g. "version: 0.5.0-dev (build 1, commit de3ff81)" on stderr. */
 export async function llamaServerVersion(path: string): Promise<string> {
-  const r = await execa(path, ['--version'], { all: true, reject: false, timeout: 10_000, stdin: 'ignore' });
-  const line = (r.all ?? '').split('\n').find((l) => l.startsWith('version:'));
-  return line ? line.slice('version:'.length).trim() : (r.all ?? '').trim().split('\n')[0] ?? 'unknown';
+  const r = await runCommand(path, ['--version'], 10_000);
+  const all = `${r.stderr}${r.stdout}`;
+  const line = all.split('\n').find((l) => l.startsWith('version:'));
+  return line ? line.slice('version:'.length).trim() : all.trim().split('\n')[0] ?? 'unknown';
 }

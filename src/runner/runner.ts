@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { execa, type ResultPromise } from 'execa';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { ModelLoadFailed } from '../errors.js';
+import { createPool } from '../upstream/pool.js';
+import { spawnChild, type Child } from './child.js';
 import { freePort } from './free-port.js';
 import { LogFile } from './log-file.js';
 import { explainFailure, lineSplitter } from './log-lines.js';
@@ -63,7 +64,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   pool: Pool | undefined;
   readonly logs = new LineRing(2000);
 
-  private child: ResultPromise | undefined;
+  private child: Child | undefined;
   private logFile: LogFile | undefined;
   private exited: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -112,30 +113,23 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.setState('starting');
     this.startedAt = new Date();
     this.readyAt = undefined;
-    const child = execa(this.spec.binary, this.argv, {
-      // Own process group: a stop signal reaches anything llama-server forks, and a gateway crash
-      // leaves a group that the next start can find by its recorded PID and reap.
-      detached: true,
-      stdin: 'ignore',
-      buffer: false,
-      reject: false,
-      cleanup: true,
-      env: this.spec.env,
-    });
+    // Its own process group (see spawnChild): a stop signal reaches anything llama-server forks, and a
+    // gateway crash leaves a group that the next start can find by its recorded PID and reap.
+    const child = spawnChild(this.spec.binary, this.argv, this.spec.env);
     this.child = child;
     this.pid = child.pid;
     const pid = child.pid;
     if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
     for (const stream of [child.stdout, child.stderr]) {
       const split = lineSplitter(this.onLine);
-      stream?.setEncoding('utf8');
-      stream?.on('data', split.write);
-      stream?.on('end', split.end);
+      stream.setEncoding('utf8');
+      stream.on('data', split.write);
+      stream.on('end', split.end);
     }
     let exitedEarly: ((err: Error) => void) | undefined;
     const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
     earlyExit.catch(() => {});
-    this.exited = child.then((result) => {
+    this.exited = child.exited.then((result) => {
       const code = result.exitCode;
       const signal = result.signal;
       const expected = this.stopping;
@@ -158,7 +152,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       this.emit('exit', { code, signal, expected }, this);
     });
     // Idle sockets are dropped before llama-server's own 5 s keep-alive timeout closes them under us.
-    this.pool = new Pool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
+    this.pool = createPool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
     try {
       await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { totalmem } from 'node:os';
-import { execa } from 'execa';
 import { parseSize } from '../config/duration.js';
+import { runCommand } from '../runner/command.js';
 
 export interface BudgetSettings {
   memory_budget: number | string;
@@ -10,10 +10,7 @@ export interface BudgetSettings {
 /** Total VRAM in bytes as nvidia-smi reports it; 0 without NVIDIA GPUs or the tool. */
 export async function nvidiaVram(): Promise<number> {
   try {
-    const { stdout, exitCode } = await execa('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], {
-      reject: false,
-      timeout: 3000,
-    });
+    const { stdout, exitCode } = await runCommand('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], 3000);
     if (exitCode !== 0) return 0;
     // One line per GPU, in MiB.
     return stdout

@@ -1,9 +1,9 @@
 import { statfs } from 'node:fs/promises';
 import { cpus, freemem, hostname, loadavg, platform, release, totalmem, uptime } from 'node:os';
 import { resolve } from 'node:path';
-import { execa } from 'execa';
 import type { FastifyInstance } from 'fastify';
 import { llamaServerVersion } from '../../provision/llama-binary.js';
+import { runCommand } from '../../runner/command.js';
 import type { AdminContext } from '../context.js';
 import { formatBytes } from '../view-models.js';
 
@@ -12,8 +12,8 @@ interface Gpu { name: string; used: string; total: string; util: string }
 /** nvidia-smi is optional: absent, or failing, simply means no GPU section. */
 async function gpus(): Promise<Gpu[] | undefined> {
   try {
-    const r = await execa('nvidia-smi', ['--query-gpu=name,memory.used,memory.total,utilization.gpu', '--format=csv,noheader,nounits'], { timeout: 5000, reject: false, stdin: 'ignore' });
-    if (r.exitCode !== 0 || typeof r.stdout !== 'string') return undefined;
+    const r = await runCommand('nvidia-smi', ['--query-gpu=name,memory.used,memory.total,utilization.gpu', '--format=csv,noheader,nounits'], 5000);
+    if (r.exitCode !== 0) return undefined;
     return r.stdout.split('\n').filter(Boolean).map((l) => {
       const [name = '?', used = '0', total = '0', util = '?'] = l.split(',').map((s) => s.trim());
       return { name, used: formatBytes(Number(used) * 1024 * 1024), total: formatBytes(Number(total) * 1024 * 1024), util: `${util}%` };
