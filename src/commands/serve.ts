@@ -1,3 +1,4 @@
+import { destination } from 'pino';
 import { createGateway } from '../gateway.js';
 import { parseDuration } from '../config/duration.js';
 import { ensureAdmin, startupAuthCheck } from '../auth/bootstrap.js';
@@ -13,7 +14,9 @@ export async function serve(flags: ServeFlags): Promise<number> {
   const gateway = await createGateway({
     configFile: flags.config,
     optionalConfig: true,
-    logger: { level: process.env.CORRAL_LOG_LEVEL ?? 'info' },
+    // Synchronous writes: pino's default stdout stream hands every line to libuv's thread pool, and
+    // waking a pool thread per request line cost more CPU than the write itself on a busy machine.
+    logger: { level: process.env.CORRAL_LOG_LEVEL ?? 'info', stream: destination({ fd: 1, sync: true }) },
   });
   const { app } = gateway;
   const config = gateway.config();

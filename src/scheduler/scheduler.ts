@@ -4,7 +4,7 @@ import type { RunnerFailure } from '../runner/runner.js';
 import { planRoom, type Resident } from './eviction.js';
 import { Supervisor } from './supervisor.js';
 import { abortable } from './abortable.js';
-import { describeEntry, isBusy, type Entry, type Waiter } from './entry.js';
+import { describeEntry, dispatchLimit, isBusy, type Entry, type Waiter } from './entry.js';
 import { DEFAULT_POLICY, type SchedulableModel, type AcquireOptions, type Lease, type LoadedModel, type SchedulerStatus, type SchedulerPolicy, type SchedulerEvents, type SchedulerDeps } from './types.js';
 
 
@@ -76,7 +76,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
 
     const queueStart = this.now();
-    if (entry.inFlight >= entry.model.parallel) {
+    if (entry.inFlight >= dispatchLimit(entry.model)) {
       await this.waitForSlot(entry, opts.signal).catch((err: unknown) => {
         this.settle(entry);
         throw err;

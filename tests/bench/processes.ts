@@ -27,15 +27,24 @@ export function rssBytes(pid: number | undefined): number {
  * Spawns a server in its own process group and waits for `readyPath` to answer 200. `stop` kills the
  * whole group (router mode and Corral have children of their own) and waits for the exit.
  */
-export async function startProcess(cmd: string, args: (port: number) => string[], readyPath: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Proc> {
+export async function startProcess(
+  cmd: string,
+  args: (port: number) => string[],
+  readyPath: string,
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; readyLine?: RegExp } = {},
+): Promise<Proc> {
   const port = await freePort('127.0.0.1');
   const t0 = now();
-  const child = spawn(cmd, args(port), { detached: true, stdio: ['ignore', 'ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'], env: opts.env ?? process.env });
+  const { readyLine } = opts;
+  const output = readyLine ? 'pipe' : process.env.BENCH_VERBOSE ? 'inherit' : 'ignore';
+  const child = spawn(cmd, args(port), { detached: true, stdio: ['ignore', readyLine ? 'pipe' : 'ignore', output], env: opts.env ?? process.env });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const base = `http://127.0.0.1:${port}`;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   let readyMs: number;
   try {
-    await Promise.race([waitFor200(`${base}${readyPath}`, opts.timeoutMs ?? 60_000), exited.then(() => Promise.reject(new Error(`${cmd} exited during start`)))]);
+    const ready = readyLine ? lineThenHealth(child, readyLine, `${base}${readyPath}`, timeoutMs) : waitFor200(`${base}${readyPath}`, timeoutMs);
+    await Promise.race([ready, exited.then(() => Promise.reject(new Error(`${cmd} exited during start`)))]);
     readyMs = now() - t0;
   } catch (err) {
     killGroup(child, 'SIGKILL');
@@ -61,4 +70,27 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * Waits for the line a process prints once it is ready, then confirms with one request: the tightest
+ * a supervisor can know, and without the 1 ms polling loop that competes with the load for CPU.
+ */
+async function lineThenHealth(child: ChildProcess, line: RegExp, url: string, timeoutMs: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line after ${timeoutMs} ms`)), timeoutMs);
+    let seen = '';
+    const onData = (chunk: Buffer): void => {
+      seen = (seen + chunk.toString('latin1')).slice(-4096);
+      if (!line.test(seen)) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+  });
+  // Keep draining output so a chatty process never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  await waitFor200(url, timeoutMs);
 }

@@ -13,7 +13,8 @@ const ROWS: { key: string; label: string; higher?: boolean }[] = [
   { key: 't1_stream_tok_s', label: 'spare core: throughput (tok/s)', higher: true },
   { key: 'child_ready_ms', label: 'child spawn-to-ready (ms)' },
   { key: 'cold_total_ms', label: 'cold first answer (ms)' },
-  { key: 'cold_overhead_ms', label: 'cold minus child start (ms)' },
+  { key: 'cold_minus_ready_ms', label: 'cold minus child ready (ms)' },
+  { key: 'cold_overhead_ms', label: 'cold minus direct cold (ms)' },
   { key: 'swap_ms', label: 'swap to other model (ms)' },
   ...[1, 8, 64, 200].flatMap((c) => [
     { key: `c${c}_tok_s`, label: `${c} streams: tok/s`, higher: true },
