@@ -23,7 +23,8 @@ const ROWS: { key: string; label: string; higher?: boolean }[] = [
   ]),
   { key: 'tags_rps', label: 'list models (req/s)', higher: true },
   { key: 'ps_rps', label: 'running models (req/s)', higher: true },
-  { key: 'rss_idle_mb', label: 'gateway RSS idle (MB)' },
+  { key: 'rss_recent_mb', label: 'gateway RSS 0.5 s after a request (MB)' },
+  { key: 'rss_idle_mb', label: 'gateway RSS idle, 20 s (MB)' },
   { key: 'rss_load_mb', label: 'gateway RSS 200 streams (MB)' },
 ];
 
