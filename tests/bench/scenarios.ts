@@ -1,4 +1,5 @@
 import { chat, rps, type Endpoint } from './client.js';
+import { untilQuiet } from './quiet.js';
 import { rssBytes } from './processes.js';
 import { median, percentile } from './stats.js';
 
@@ -39,12 +40,20 @@ export interface Subject {
 }
 
 /**
- * Every subject in turn, starting one later each round, so drift on a noisy machine (another
- * process waking up, thermal changes) lands on all targets alike instead of on whichever ran last.
+ * Every subject in turn, starting one later each round and reversing direction every other round, so
+ * drift on a noisy machine lands on all targets alike and no target always follows the same one.
+ * Before each turn the machine is let go quiet: llama.cpp's threads keep spinning for a while after
+ * their last batch, and without this the target measured right after another llama-server process
+ * (Corral's /api after the router, in a fixed order) paid for that process's tail every time.
  */
 async function roundRobin<S>(subjects: S[], rounds: number, fn: (s: S) => Promise<void>): Promise<void> {
+  const n = subjects.length;
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < subjects.length; i++) await fn(subjects[(r + i) % subjects.length]!);
+    for (let i = 0; i < n; i++) {
+      const k = r % 2 === 0 ? r + i : r + n - 1 - i;
+      await untilQuiet();
+      await fn(subjects[k % n]!);
+    }
   }
 }
 
