@@ -36,14 +36,21 @@ describe('the official ollama npm client against Corral', () => {
   });
 
   it('chat, streamed and not, then ps', async () => {
-    const res = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], options: { num_predict: 4 } });
+    // Greedy and seeded: with default sampling the random-weight model sometimes drew only tokens that
+    // decode to no text, which left a stream with no content lines and made this test flaky.
+    const options = { num_predict: 4, temperature: 0, seed: 1 };
+    const res = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], options });
     expect(res.message.role).toBe('assistant');
     expect(res.eval_count).toBe(4);
+    expect(res.message.content).not.toBe('');
     let chunks = 0;
-    for await (const part of await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], stream: true, options: { num_predict: 4 } })) {
+    let text = '';
+    for await (const part of await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], stream: true, options })) {
       if (!part.done) chunks++;
+      text += part.message.content;
     }
     expect(chunks).toBeGreaterThan(0);
+    expect(text).toBe(res.message.content);
     const ps = await ollama.ps();
     expect(ps.models[0]?.name).toBe('tiny:latest');
     expect(new Date(ps.models[0]!.expires_at).getTime()).toBeGreaterThan(Date.now());
