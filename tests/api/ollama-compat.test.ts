@@ -120,7 +120,7 @@ describe('chat with tools and thinking (real llama-server, tool-capable Jinja te
   });
 
   it('generate with think goes through the reasoning parser too', async () => {
-    const res = await ollama.generate({ model: 'tooly', prompt: 'hi', think: true, options: { num_predict: 6 } });
+    const res = await ollama.generate({ model: 'tooly', prompt: 'hi', think: true, options: { num_predict: 6, temperature: 0, seed: 1 } });
     expect(res.done).toBe(true);
     expect((res.thinking ?? '').length + (res.response ?? '').length).toBeGreaterThan(0);
   });
