@@ -1,6 +1,18 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
+/**
+ * Variables `npm start` sets to tune the gateway's own allocator (see package.json and the README's
+ * memory notes). They are not meant for llama-server; a model's `env` can still set them for it.
+ */
+const GATEWAY_ONLY_ENV = ['MALLOC_MMAP_THRESHOLD_'];
+
+function withoutGatewayTuning(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of GATEWAY_ONLY_ENV) delete out[name];
+  return out;
+}
+
 export interface ChildExit {
   /** undefined when killed by a signal or never started. */
   exitCode: number | undefined;
@@ -25,7 +37,7 @@ export function spawnChild(file: string, args: string[], env?: NodeJS.ProcessEnv
     // Own process group: a stop signal reaches anything the child forks.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: env ? { ...process.env, ...env } : process.env,
+    env: { ...withoutGatewayTuning(process.env), ...env },
   });
   const exited = new Promise<ChildExit>((resolve) => {
     // 'close' rather than 'exit': the last lines of output explain an exit, so they must be read first.
