@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { parseSplitName } from './split.js';
 
 export function isProjector(file: string): boolean {
   return /mmproj/i.test(basename(file));
@@ -31,7 +32,7 @@ export function pairProjector(model: string, siblings: string[]): string | undef
   const projectors = ggufs.filter(isProjector).sort();
   if (projectors.length === 0) return undefined;
   // A split model's later shards are not models of their own.
-  const models = ggufs.filter((f) => !isProjector(f) && Number(/-(\d{5})-of-\d{5}\.gguf$/.exec(f)?.[1] ?? 1) <= 1);
+  const models = ggufs.filter((f) => !isProjector(f) && (parseSplitName(f)?.index ?? 0) === 0);
   if (models.length <= 1) return projectors[0];
   const want = stem(model);
   let best: { file: string; score: number } | undefined;

@@ -1,5 +1,5 @@
 import { basename, join } from 'node:path';
-import { parseSplitName, splitPath } from '../catalog/split.js';
+import { parseSplitName, shardPaths } from '../catalog/split.js';
 import { BadRequest, NotFound, UpstreamError } from '../errors.js';
 
 /** One file to download and where it goes. */
@@ -50,19 +50,15 @@ export function pickQuantFiles(files: string[], quant: string | undefined): stri
   const singles = ggufs.filter((f) => !parseSplitName(f));
   // A set is named by its first shard; its stem (the name without the shard suffix) carries the tag.
   const firsts = ggufs.filter((f) => parseSplitName(f)?.index === 0);
-  const shards = (first: string): string[] => {
-    const { prefix, count } = parseSplitName(first)!;
-    return Array.from({ length: count }, (_, i) => splitPath(prefix, i, count));
-  };
   const byTag = (tag: string): string[] | undefined => {
     const re = new RegExp(`(^|[-._/])${escapeRe(tag)}$`, 'i');
     const single = singles.find((f) => re.test(f.replace(/\.gguf$/i, '')));
     if (single) return [single];
     const first = firsts.find((f) => re.test(parseSplitName(f)!.prefix));
-    return first ? shards(first) : undefined;
+    return first ? shardPaths(first) : undefined;
   };
   if (quant && quant.toLowerCase() !== 'latest') return byTag(quant);
-  const lone = singles.length + firsts.length === 1 ? (singles[0] ? [singles[0]] : shards(firsts[0]!)) : undefined;
+  const lone = singles.length + firsts.length === 1 ? (singles[0] ? [singles[0]] : shardPaths(firsts[0]!)) : undefined;
   return byTag('Q4_K_M') ?? lone;
 }
 
@@ -132,9 +128,6 @@ export function resolveUrl(ref: string): PullSource {
   const split = parseSplitName(last);
   if (!split) return { reference: ref, files: [{ url: ref, relPath: local(last) }] };
   if (split.index !== 0) throw new BadRequest(`"${ref}" is shard ${split.index + 1} of ${split.count} of a split model: pull shard 1`);
-  const files = Array.from({ length: split.count }, (_, i) => {
-    const name = splitPath(split.prefix, i, split.count);
-    return { url: i === 0 ? ref : new URL(encodeURIComponent(name), u).href, relPath: local(name) };
-  });
+  const files = shardPaths(last).map((name, i) => ({ url: i === 0 ? ref : new URL(encodeURIComponent(name), u).href, relPath: local(name) }));
   return { reference: ref, files };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
+import { sha256File } from '../catalog/digest.js';
 import { normalizeModelName } from '../catalog/names.js';
 import { ChecksumMismatch, InsufficientStorage, NotFound, UpstreamError } from '../errors.js';
 import { isHfReference, isUrlReference, resolveHf, resolveUrl, type PullFile, type PullSource } from './hf-resolver.js';
@@ -189,7 +189,7 @@ export class Puller {
     if (lastError) throw lastError;
 
     emit({ status: 'verifying sha256 digest' });
-    const actual = await sha256File(partial);
+    const actual = (await sha256File(partial)).slice('sha256:'.length);
     if (expectedSha && actual !== expectedSha) {
       await rm(partial, { force: true });
       throw new ChecksumMismatch(`pull: sha256 mismatch for ${src.url}: expected ${expectedSha}, got ${actual}; the download was discarded`);
@@ -224,12 +224,6 @@ function publishedSha(headers: Headers): string | undefined {
     if (v && /^[0-9a-f]{64}$/.test(v)) return v;
   }
   return undefined;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** A path under the managed directory; a source naming anything outside it is refused. */

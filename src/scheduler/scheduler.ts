@@ -7,7 +7,6 @@ import { abortable } from './abortable.js';
 import { describeEntry, dispatchLimit, isBusy, type Entry, type Waiter } from './entry.js';
 import { DEFAULT_POLICY, type SchedulableModel, type AcquireOptions, type Lease, type LoadedModel, type SchedulerStatus, type SchedulerPolicy, type SchedulerEvents, type SchedulerDeps } from './types.js';
 
-
 /**
  * Decides which runners are loaded and who may use them. Never two loads of one model at once;
  * each model has `parallel` slots and a bounded queue behind them; loads are admitted one at a
@@ -396,4 +395,3 @@ function rivals(name: string, groups: Record<string, string[]>): Set<string> {
   }
   return out;
 }
-
