@@ -41,8 +41,7 @@ export async function postJson(pool: Pool, path: string, payload: unknown, signa
       res = await send();
     }
   } catch (err) {
-    if (signal?.aborted) throw err;
-    throw new UpstreamError(`llama-server is unreachable: ${(err as Error).message}`, 502, { cause: err });
+    throw unreachable(err, signal);
   }
   if (res.statusCode >= 400) {
     const text = await res.body.text().catch(() => '');
@@ -56,8 +55,19 @@ function isStaleConnection(err: unknown): boolean {
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
+/** A request that got no answer at all: 502, with the socket error kept as `cause`. A client abort stays as it is. */
+function unreachable(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return err;
+  return new UpstreamError(`llama-server is unreachable: ${(err as Error).message}`, 502, { cause: err });
+}
+
 export async function getJson<T>(pool: Pool, path: string, signal?: AbortSignal): Promise<T> {
-  const res = await pool.request({ path, method: 'GET', signal });
+  let res;
+  try {
+    res = await pool.request({ path, method: 'GET', signal });
+  } catch (err) {
+    throw unreachable(err, signal);
+  }
   const text = await res.body.text();
   if (res.statusCode >= 400) throw new UpstreamError(upstreamMessage(text, res.statusCode), 500);
   return JSON.parse(text) as T;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { until } from '../scheduler/helpers.js';
 
 let t: TestGateway;
 const fixtures = inject('fixtures');
@@ -49,13 +49,40 @@ describe('faults', () => {
     const last = seen.at(-1)!;
     expect(typeof last.error).toBe('string');
     expect(last.done).toBeUndefined();
-    // The crashed runner is forgotten, and the next request starts a fresh one. The broken stream can
-    // reach the client before the gateway has reaped the child (seen once in CI: the next request then
-    // went to the dead port and got 502), so wait for the crash to be handled first.
-    await until(t.gw.scheduler, () => !t.gw.scheduler.loaded().some((l) => l.pid === killed));
+    // The crashed runner is forgotten, and the next request starts a fresh one, even when it arrives
+    // before the gateway has reaped the killed child (the broken stream can reach the client first).
     const next = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'again', stream: false, options: { num_predict: 2 } });
     expect(next.status).toBe(200);
     expect(((await next.json()) as { eval_count: number }).eval_count).toBe(2);
+    expect(t.gw.scheduler.loaded()[0]!.pid).not.toBe(killed);
+  });
+
+  it('a request that reaches a child killed before the gateway noticed is served by a fresh child', async () => {
+    const warm = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'warm', stream: false, options: { num_predict: 1 } });
+    expect(warm.status).toBe(200);
+    const runner = t.gw.scheduler.loaded()[0]!.runner;
+    const killed = runner.pid!;
+    process.kill(killed, 'SIGKILL');
+    // Wait, without yielding to the event loop, until the child is a zombie: its port is closed, but the
+    // gateway learns of the exit only when its event loop runs again, after these requests are sent.
+    const deadline = Date.now() + 5000;
+    while (!/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${killed}/stat`, 'utf8'))) {
+      if (Date.now() > deadline) throw new Error('killed child never became a zombie');
+    }
+    const chat = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], stream: false };
+    const pending = [
+      t.gw.app.inject({ method: 'POST', url: '/api/chat', payload: { ...chat, options: { num_predict: 2 } } }),
+      t.gw.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...chat, max_tokens: 2 } }),
+    ];
+    expect(runner.pid).toBe(killed); // the exit is not handled yet: both requests go to the dead port
+    const [ollama, openai] = await Promise.all(pending);
+    expect(ollama!.statusCode, ollama!.body).toBe(200);
+    expect(ollama!.json().eval_count).toBe(2);
+    expect(openai!.statusCode, openai!.body).toBe(200);
+    expect(openai!.json().usage.completion_tokens).toBe(2);
+    const now = t.gw.scheduler.loaded()[0]!;
+    expect(now.pid).not.toBe(killed);
+    expect(now.state).toBe('ready');
   });
 
   it('a client that disconnects mid-stream aborts the upstream request and frees the slot', async () => {

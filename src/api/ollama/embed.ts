@@ -5,6 +5,7 @@ import { BadRequest } from '../../errors.js';
 import { embed, slotContext, tokenize } from '../../upstream/embeddings.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
+import { leaseAndStart } from '../lease.js';
 import { requireModel } from '../model-lookup.js';
 import { keepAliveMs, mergeOptions, numCtx } from './options.js';
 
@@ -55,10 +56,10 @@ interface EmbedRun {
  */
 async function runEmbed(deps: ApiDeps, request: FastifyRequest, reply: FastifyReply, model: CatalogModel, inputs: string[], truncate: boolean, keepAlive: number | undefined, options: Record<string, unknown>): Promise<EmbedRun> {
   const signal = clientAbortSignal(reply);
-  const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAlive, numCtx: numCtx(options), signal });
+  const { lease, value: slotCtx } = await leaseAndStart(deps, request, model, { keepAliveMs: keepAlive, numCtx: numCtx(options), signal }, (runner) => slotContext(runner.pool!, signal));
   try {
     const pool = lease.runner.pool!;
-    const limit = (await slotContext(pool, signal)) - 1; // one position for BOS
+    const limit = slotCtx - 1; // one position for BOS
     const prepared: (string | number[])[] = [];
     for (const [i, text] of inputs.entries()) {
       const tokens = await tokenize(pool, text, signal);

@@ -6,6 +6,7 @@ import type { CatalogModel } from '../../catalog/catalog.js';
 import { errorMessage } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
+import { leaseAndStart } from '../lease.js';
 import { ollamaStats, type OllamaStats } from './timings.js';
 
 type DoneEvent = Extract<GenerationEvent, { kind: 'done' }>;
@@ -38,19 +39,24 @@ export interface GenerationRequest {
 export async function serveGeneration(request: FastifyRequest, reply: FastifyReply, deps: ApiDeps, gen: GenerationRequest): Promise<FastifyReply> {
   const startedAt = process.hrtime.bigint();
   const signal = clientAbortSignal(reply);
-  const lease = await deps.scheduler.acquire(deps.schedulable(gen.model), { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal });
   const observe = deps.observe;
-  observe?.leased?.(request, gen.model.name, lease);
+  // The first event is pulled before anything is answered: upstream refusals keep their status, and a
+  // child that died before the request reached it is replaced (see leaseAndStart).
+  const { lease, value } = await leaseAndStart(deps, request, gen.model, { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal }, async (runner) => {
+    const events = gen.start(runner, signal);
+    return { events, first: await events.next() };
+  });
+  const { events, first } = value;
   let released = false;
   const release = (): void => {
     if (!released) lease.release();
     released = true;
   };
   try {
-    const events = gen.start(lease.runner, signal);
     if (!gen.stream) {
       const aggregate: Aggregate = { content: '', thinking: '' };
-      for await (const ev of events) {
+      for (let step = first; !step.done; step = await events.next()) {
+        const ev = step.value;
         if (ev.kind === 'delta') {
           if (observe && aggregate.content === '' && aggregate.thinking === '') observe.firstToken?.(request);
           if (ev.content) aggregate.content += ev.content;
@@ -63,8 +69,6 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
       }
       throw new Error('generation ended without a final event');
     }
-    // Pull the first event before committing to a 200 stream, so upstream refusals keep their status.
-    const first = await events.next();
     observe?.firstToken?.(request);
     const out = new PassThrough();
     reply.header('content-type', 'application/x-ndjson').send(out);

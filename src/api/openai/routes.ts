@@ -4,6 +4,7 @@ import { BadRequest } from '../../errors.js';
 import { postJson } from '../../upstream/client.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
+import { leaseAndStart } from '../lease.js';
 import { requireModel } from '../model-lookup.js';
 import { keepAliveMs, samplingParams } from '../ollama/options.js';
 import type { CatalogModel } from '../../catalog/catalog.js';
@@ -77,16 +78,10 @@ async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<str
     throw new BadRequest(`remote media URLs are not fetched (${remote.slice(0, 80)}): send images inline as data: URLs, or set server.remote_media: true`);
   }
   const signal = clientAbortSignal(reply);
-  const lease = await deps.scheduler.acquire(deps.schedulable(model), { keepAliveMs: keepAliveMs(body.keep_alive), signal });
+  const { lease, value: upstream } = await leaseAndStart(deps, request, model, { keepAliveMs: keepAliveMs(body.keep_alive), signal }, (runner) =>
+    postJson(runner.pool!, path, { ...withModelDefaults(model, body, path), model: model.name }, signal, upstreamHeaders(request)),
+  );
   const observe = deps.observe;
-  observe?.leased?.(request, model.name, lease);
-  let upstream;
-  try {
-    upstream = await postJson(lease.runner.pool!, path, { ...withModelDefaults(model, body, path), model: model.name }, signal, upstreamHeaders(request));
-  } catch (err) {
-    lease.release();
-    throw err;
-  }
   upstream.body.once('close', () => lease.release());
   const type = upstream.headers['content-type'];
   if (type) reply.header('content-type', type);
