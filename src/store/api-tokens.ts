@@ -64,7 +64,11 @@ export function createApiTokensRepo(db: Database.Database, writes: WriteQueue) {
     },
     findByHash: (hash: string) => byHash.get(hash) as ApiTokenRow | undefined,
     findById: (id: number) => byId.get(id) as ApiTokenRow | undefined,
-    list: () => (all.all() as ApiTokenRow[]).map(toTokenInfo),
+    /** Flushes first, so last-used stamps still queued show. */
+    list: () => {
+      writes.flush();
+      return (all.all() as ApiTokenRow[]).map(toTokenInfo);
+    },
     revoke: (id: number, now = Date.now()) => revoke.run(now, id).changes > 0,
     /** Deferred: a last-used stamp is not worth delaying a response for. */
     touch(id: number, now = Date.now()) {

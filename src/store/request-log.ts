@@ -46,7 +46,7 @@ export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, 
   const prune = db.prepare('DELETE FROM request_log WHERE at < ?');
 
   return {
-    /** Never blocks: the row is committed with others on the next event-loop turn. */
+    /** Never blocks: the row is committed with others shortly after (see write-queue.ts). */
     write(e: RequestLogEntry) {
       const at = e.at ?? clock();
       writes.enqueue(() =>
@@ -55,8 +55,10 @@ export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, 
       );
     },
     flush: () => writes.flush(),
-    recent: (q: { model?: string; since?: number; limit?: number } = {}) =>
-      recent.all({ model: q.model ?? null, since: q.since ?? null, limit: q.limit ?? 100 }) as RequestLogRow[],
+    recent(q: { model?: string; since?: number; limit?: number } = {}): RequestLogRow[] {
+      writes.flush();
+      return recent.all({ model: q.model ?? null, since: q.since ?? null, limit: q.limit ?? 100 }) as RequestLogRow[];
+    },
     pruneBefore: (ms: number) => prune.run(ms).changes,
   };
 }

@@ -29,7 +29,11 @@ export function createSessionsRepo(db: Database.Database, writes: WriteQueue) {
     create(s: { idHash: string; userId: number; expiresAt: number; ip?: string; userAgent?: string }, now = Date.now()) {
       insert.run(s.idHash, s.userId, now, now, s.expiresAt, s.ip ?? null, s.userAgent ?? null);
     },
-    get: (idHash: string) => get.get(idHash) as SessionRow | undefined,
+    /** Flushes first: idle expiry is judged on last_seen_at, which a queued touch may still be moving. */
+    get(idHash: string): SessionRow | undefined {
+      writes.flush();
+      return get.get(idHash) as SessionRow | undefined;
+    },
     /** Deferred, like every last-used stamp. */
     touch(idHash: string, now = Date.now()) {
       writes.enqueue(() => touch.run(now, idHash));

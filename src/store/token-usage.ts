@@ -14,8 +14,9 @@ export function createTokenUsageRepo(db: Database.Database, writes: WriteQueue) 
       const day = dayKey(now);
       writes.enqueue(() => add.run(tokenId, day, tokens));
     },
-    /** Counts only committed usage; at most one event-loop turn behind. */
+    /** Includes usage still queued: a daily limit must not be overrun by the commit delay. */
     get(tokenId: number, now = Date.now()): number {
+      writes.flush();
       return (get.get(tokenId, dayKey(now)) as { tokens: number } | undefined)?.tokens ?? 0;
     },
     pruneBefore: (ms: number) => prune.run(dayKey(ms)).changes,

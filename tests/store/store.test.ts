@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/migrations.js';
 import { pruneLogs } from '../../src/store/retention.js';
@@ -46,16 +46,37 @@ describe('store', () => {
     store.close();
   });
 
-  it('buffers request log rows off the response path', async () => {
+  it('buffers request log rows off the response path and commits them together', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const store = openDatabase(path);
+      const committed = () => (store.db.prepare('SELECT count(*) AS n FROM request_log').get() as { n: number }).n;
+      store.requestLog.write({ principal: 'loopback', model: 'a', endpoint: '/api/chat', status: 200, evalTokens: 5 });
+      store.requestLog.write({ principal: 'loopback', model: 'b', endpoint: '/api/generate', status: 500 });
+      expect(store.writes.pending).toBe(2);
+      expect(committed()).toBe(0);
+      vi.advanceTimersByTime(99);
+      expect(committed()).toBe(0);
+      vi.advanceTimersByTime(1);
+      expect(store.writes.pending).toBe(0);
+      expect(committed()).toBe(2);
+      expect(store.requestLog.recent().map((r) => r.model)).toEqual(['b', 'a']);
+      expect(store.requestLog.recent({ model: 'a' })).toMatchObject([{ eval_tokens: 5, status: 200 }]);
+      store.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('shows queued rows to readers at once', () => {
     const store = openDatabase(path);
-    store.requestLog.write({ principal: 'loopback', model: 'a', endpoint: '/api/chat', status: 200, evalTokens: 5 });
-    store.requestLog.write({ principal: 'loopback', model: 'b', endpoint: '/api/generate', status: 500 });
+    store.requestLog.write({ principal: 'loopback', model: 'a', endpoint: '/api/chat', status: 200 });
+    const token = store.apiTokens.create({ name: 't', tokenHash: 'h', role: 'viewer' });
+    store.tokenUsage.add(token, 7);
     expect(store.writes.pending).toBe(2);
-    expect(store.requestLog.recent()).toEqual([]);
-    await new Promise((r) => setImmediate(r));
-    expect(store.writes.pending).toBe(0);
-    expect(store.requestLog.recent().map((r) => r.model)).toEqual(['b', 'a']);
-    expect(store.requestLog.recent({ model: 'a' })).toMatchObject([{ eval_tokens: 5, status: 200 }]);
+    expect(store.requestLog.recent().map((r) => r.model)).toEqual(['a']);
+    store.tokenUsage.add(token, 5);
+    expect(store.tokenUsage.get(token)).toBe(12);
     store.close();
   });
 
