@@ -86,6 +86,6 @@ async function forward(deps: ApiDeps, request: FastifyRequest<{ Body: Record<str
   const type = upstream.headers['content-type'];
   if (type) reply.header('content-type', type);
   if (String(type).includes('text/event-stream')) reply.header('cache-control', 'no-cache');
-  const out = observe ? tapUsage(upstream.body, () => observe.firstToken?.(request), (p, g) => observe.usage?.(request, p, g)) : upstream.body;
-  return reply.code(upstream.status).send(out);
+  if (observe) tapUsage(upstream.body, reply.raw, () => observe.firstToken?.(request), (p, g) => observe.usage?.(request, p, g));
+  return reply.code(upstream.status).send(upstream.body);
 }
