@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Runner } from '../../runner/runner.js';
 import type { GenerationEvent } from '../../upstream/generation.js';
@@ -70,7 +70,9 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
       throw new Error('generation ended without a final event');
     }
     observe?.firstToken?.(request);
-    const out = new PassThrough();
+    // A bare Readable that lines are pushed into: a PassThrough would add a Writable stage per token.
+    // Lines are small and come at generation speed, so they are not held back for a slow client.
+    const out = new Readable({ read() {} });
     reply.header('content-type', 'application/x-ndjson').send(out);
     void pump(first, events, out, gen.shape, startedAt, lease.loadDurationMs, request, release, observe);
     return reply;
@@ -83,7 +85,7 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
 async function pump(
   first: IteratorResult<GenerationEvent>,
   events: AsyncGenerator<GenerationEvent>,
-  out: PassThrough,
+  out: Readable,
   shape: OllamaShape,
   startedAt: bigint,
   loadDurationMs: number,
@@ -95,20 +97,20 @@ async function pump(
     for (let step = first; !step.done; step = await events.next()) {
       const ev = step.value;
       if (ev.kind === 'delta') {
-        out.write(`${JSON.stringify(shape.delta(ev))}\n`);
+        if (!out.destroyed) out.push(`${JSON.stringify(shape.delta(ev))}\n`);
       } else {
         release();
         observe?.usage?.(request, ev.timings?.prompt_n ?? 0, ev.timings?.predicted_n ?? 0);
-        out.write(`${JSON.stringify(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined))}\n`);
+        if (!out.destroyed) out.push(`${JSON.stringify(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined))}\n`);
       }
     }
   } catch (err) {
     if (!out.destroyed) {
       request.log.warn({ err: errorMessage(err) }, 'stream failed mid-way');
-      out.write(`${JSON.stringify({ error: errorMessage(err) })}\n`);
+      out.push(`${JSON.stringify({ error: errorMessage(err) })}\n`);
     }
   } finally {
     release();
-    out.end();
+    if (!out.destroyed) out.push(null);
   }
 }
