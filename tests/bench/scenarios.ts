@@ -120,7 +120,9 @@ export async function concurrent(subjects: (Subject & { rssPid?: number })[], s:
   }
 }
 
+/** Requests per second on a cheap GET, after an unmeasured warm-up: the first target's route would otherwise run its JIT warm-up inside the measurement. */
 export async function listRps(col: Column, row: string, url: string, s: Sizes): Promise<void> {
+  await rps(url, 16, s.rpsMs / 4);
   const r = await rps(url, 16, s.rpsMs);
   col[row] = r.rps;
 }
