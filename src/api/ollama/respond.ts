@@ -93,22 +93,24 @@ async function pump(
   release: () => void,
   observe: ApiDeps['observe'],
 ): Promise<void> {
+  // A client that went away has had `out` destroyed; its lines are dropped.
+  const line = (obj: object): void => {
+    if (!out.destroyed) out.push(`${JSON.stringify(obj)}\n`);
+  };
   try {
     for (let step = first; !step.done; step = await events.next()) {
       const ev = step.value;
       if (ev.kind === 'delta') {
-        if (!out.destroyed) out.push(`${JSON.stringify(shape.delta(ev))}\n`);
+        line(shape.delta(ev));
       } else {
         release();
         observe?.usage?.(request, ev.timings?.prompt_n ?? 0, ev.timings?.predicted_n ?? 0);
-        if (!out.destroyed) out.push(`${JSON.stringify(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined))}\n`);
+        line(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined));
       }
     }
   } catch (err) {
-    if (!out.destroyed) {
-      request.log.warn({ err: errorMessage(err) }, 'stream failed mid-way');
-      out.push(`${JSON.stringify({ error: errorMessage(err) })}\n`);
-    }
+    if (!out.destroyed) request.log.warn({ err: errorMessage(err) }, 'stream failed mid-way');
+    line({ error: errorMessage(err) });
   } finally {
     release();
     if (!out.destroyed) out.push(null);
