@@ -19,6 +19,7 @@ import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary
 import { runnerArgs } from './runner/args.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { offloadDevices } from './runner/devices.js';
+import { modelLogFile } from './runner/log-file.js';
 import { Runner } from './runner/runner.js';
 import { nvidiaVram, resolveBudget } from './scheduler/budget.js';
 import { estimateMemory } from './scheduler/memory.js';
@@ -73,10 +74,6 @@ export interface Gateway {
   reloadState(): ReloadState | undefined;
   /** Stops accepting requests, waits up to `drainMs` for running ones, then stops every llama-server. */
   close(opts?: { drainMs?: number }): Promise<void>;
-}
-
-function safeFileName(name: string): string {
-  return name.replace(/[^a-zA-Z0-9._-]+/g, '_');
 }
 
 /** The composition root: config → catalogue → scheduler → app. Nothing here is global. */
@@ -156,7 +153,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         model: model.name,
         binary: binary.path,
         args: runnerArgs(model.launch, { globalArgs: config.llama_server.args, ctxSize, parallel: model.parallel }),
-        logFile: join(resolve(cwd, config.logs_dir), `${safeFileName(model.name)}.log`),
+        logFile: modelLogFile(resolve(cwd, config.logs_dir), model.name),
         startupTimeoutMs: parseDuration(config.llama_server.startup_timeout),
         stopTimeoutMs: parseDuration(config.llama_server.stop_timeout),
         env,

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { GATEWAY_ENV } from '../memory-settings.js';
 
 /**
@@ -22,31 +21,29 @@ export interface ChildExit {
 
 export interface Child {
   pid: number | undefined;
-  stdout: Readable;
-  stderr: Readable;
-  /** Settles (never rejects) once the process has exited and its output has been read to the end, or failed to start. */
+  /** Settles (never rejects) once the process has exited, or failed to start. */
   exited: Promise<ChildExit>;
 }
 
 /**
- * Starts a long-running child as the leader of its own process group, stdout and stderr piped, the
- * given variables added to the gateway's environment. Plain child_process rather than execa, which the
+ * Starts a long-running child as the leader of its own process group, stdout and stderr both written
+ * to `output` (a file descriptor the caller may close once this returns), the given variables added to
+ * the gateway's environment. Plain child_process rather than execa, which the
  * gateway would otherwise keep resident (about a hundred modules) for this one call.
  */
-export function spawnChild(file: string, args: string[], env?: NodeJS.ProcessEnv): Child {
+export function spawnChild(file: string, args: string[], output: number, env?: NodeJS.ProcessEnv): Child {
   const proc = spawn(file, args, {
     // Own process group: a stop signal reaches anything the child forks.
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', output, output],
     env: { ...withoutGatewayTuning(process.env), ...env },
   });
   const exited = new Promise<ChildExit>((resolve) => {
-    // 'close' rather than 'exit': the last lines of output explain an exit, so they must be read first.
     proc.once('close', (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined }));
     // A child that never started (ENOENT, EACCES) gets no 'close'; a started one reports through 'close'.
     proc.once('error', () => {
       if (proc.pid === undefined) resolve({ exitCode: undefined, signal: undefined });
     });
   });
-  return { pid: proc.pid, stdout: proc.stdout, stderr: proc.stderr, exited };
+  return { pid: proc.pid, exited };
 }

@@ -8,19 +8,3 @@ export function explainFailure(lines: string[]): string | undefined {
   }
   return lines.at(-1)?.trim();
 }
-
-/** Splits a stream of chunks into lines without losing a partial line between chunks. */
-export function lineSplitter(onLine: (line: string) => void): { write(chunk: string): void; end(): void } {
-  let partial = '';
-  return {
-    write(chunk) {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      for (const p of parts) onLine(p.endsWith('\r') ? p.slice(0, -1) : p);
-    },
-    end() {
-      if (partial) onLine(partial);
-      partial = '';
-    },
-  };
-}

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import type { Pool } from 'undici';
 import { ModelLoadFailed } from '../errors.js';
 import { createPool } from '../upstream/pool.js';
 import { spawnChild, type Child } from './child.js';
+import { followFile } from './follow-file.js';
 import { freePort } from './free-port.js';
-import { LogFile } from './log-file.js';
-import { explainFailure, lineSplitter } from './log-lines.js';
-import { LineRing } from './ring-buffer.js';
+import { lastLines, openChildLog } from './log-file.js';
+import { explainFailure } from './log-lines.js';
 import { signalGroup } from './signal-group.js';
 
 export type RunnerState = 'stopped' | 'starting' | 'ready' | 'stopping' | 'failed';
@@ -17,7 +18,8 @@ export interface RunnerSpec {
   binary: string;
   /** Everything after the binary except --host/--port, which the runner chooses. */
   args: string[];
-  logFile?: string | undefined;
+  /** The child's stdout and stderr go here, appended; the gateway reads it back only on demand. */
+  logFile: string;
   startupTimeoutMs: number;
   stopTimeoutMs: number;
   env?: NodeJS.ProcessEnv;
@@ -40,7 +42,6 @@ export interface RunnerFailure {
 
 export interface RunnerEvents {
   state: [state: RunnerState, runner: Runner];
-  log: [line: string, runner: Runner];
   /** The child exited; `expected` is false for crashes. */
   exit: [info: { code: number | undefined; signal: string | undefined; expected: boolean }, runner: Runner];
 }
@@ -62,10 +63,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
   failure: RunnerFailure | undefined;
   /** Connection pool to the child; kept alive between requests so a request costs no TCP handshake. */
   pool: Pool | undefined;
-  readonly logs = new LineRing(2000);
+  /** Byte offset in the log file where the current (or last) run's output begins. */
+  logStart = 0;
 
   private child: Child | undefined;
-  private logFile: LogFile | undefined;
   private exited: Promise<void> = Promise.resolve();
   private stopping = false;
   private starting: Promise<void> | undefined;
@@ -87,11 +88,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.emit('state', state, this);
   }
 
-  private onLine = (line: string): void => {
-    this.logs.push(line);
-    this.logFile?.write(line);
-    this.emit('log', line, this);
-  };
+  /** The last `n` lines the current (or last) run wrote. */
+  lastLines(n: number): Promise<string[]> {
+    return lastLines(this.spec.logFile, this.logStart, n);
+  }
 
   /** Starts the child and resolves when /health answers 200. Concurrent calls share one start. */
   start(): Promise<void> {
@@ -106,42 +106,39 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.stopping = false;
     this.failure = undefined;
     this.port = await freePort(HOST);
-    if (this.spec.logFile) {
-      this.logFile ??= new LogFile(this.spec.logFile);
-      this.logFile.write(`--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`);
-    }
+    const log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`);
+    this.logStart = log.start;
     this.setState('starting');
     this.startedAt = new Date();
     this.readyAt = undefined;
     // Its own process group (see spawnChild): a stop signal reaches anything llama-server forks, and a
     // gateway crash leaves a group that the next start can find by its recorded PID and reap.
-    const child = spawnChild(this.spec.binary, this.argv, this.spec.env);
+    let child: Child;
+    try {
+      child = spawnChild(this.spec.binary, this.argv, log.fd, this.spec.env);
+    } finally {
+      closeSync(log.fd);
+    }
     this.child = child;
     this.pid = child.pid;
     const pid = child.pid;
     if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
-    for (const stream of [child.stdout, child.stderr]) {
-      const split = lineSplitter(this.onLine);
-      stream.setEncoding('utf8');
-      stream.on('data', split.write);
-      stream.on('end', split.end);
-    }
     let exitedEarly: ((err: Error) => void) | undefined;
     const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
     earlyExit.catch(() => {});
-    this.exited = child.exited.then((result) => {
+    this.exited = child.exited.then(async (result) => {
       const code = result.exitCode;
       const signal = result.signal;
       const expected = this.stopping;
+      // Read before anything changes: from here on the exit is handled in one synchronous step, so no
+      // one sees a runner without a pid that is still listed as ready.
+      const lastLines = expected ? [] : await this.lastLines(20).catch(() => []);
       if (pid !== undefined) this.spec.pids?.remove(pid);
-      // The last lines explain an exit; they should be on disk now, not a batch interval later.
-      this.logFile?.flush();
       this.child = undefined;
       this.pid = undefined;
       void this.pool?.destroy().catch(() => {});
       this.pool = undefined;
       if (!expected) {
-        const lastLines = this.logs.tail(20);
         const why = explainFailure(lastLines) ?? 'no output';
         this.failure = { reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`, exitCode: code, signal, lastLines, at: new Date() };
         this.setState('failed');
@@ -161,7 +158,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       // A start cut short by stop() is a decision, not a failure: supervision must not count it.
       if (abandoned) throw new ModelLoadFailed(`model "${this.spec.model}" was stopped while loading`);
       if (this.state !== 'failed' || !this.failure) {
-        this.failure = { reason: (err as Error).message, lastLines: this.logs.tail(20), at: new Date() };
+        this.failure = { reason: (err as Error).message, lastLines: await this.lastLines(20).catch(() => []), at: new Date() };
         this.setState('failed');
       }
       throw err instanceof ModelLoadFailed ? err : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
@@ -173,17 +170,20 @@ export class Runner extends EventEmitter<RunnerEvents> {
 
   /**
    * Polls /health with a short, growing interval: a tiny model is ready in tens of milliseconds.
-   * The log line llama-server prints when it becomes ready cuts the current wait short, so a long
-   * interval late in a big model's load adds no latency to the first request.
+   * The log line llama-server prints when it becomes ready cuts the current wait short (or skips the
+   * next one, if it arrives during a poll), so a long interval late in a big model's load adds no
+   * latency to the first request. The log file is followed only for this.
    */
   private async waitHealthy(pool: Pool): Promise<void> {
     const deadline = Date.now() + this.spec.startupTimeoutMs;
     let delay = 2;
     let wake: (() => void) | undefined;
-    const onLog = (line: string): void => {
-      if (READY_LINE.test(line)) wake?.();
-    };
-    this.on('log', onLog);
+    let readySeen = false;
+    const follower = followFile(this.spec.logFile, this.logStart, (line) => {
+      if (!READY_LINE.test(line)) return;
+      readySeen = true;
+      wake?.();
+    });
     try {
       while (Date.now() < deadline) {
         if (this.stopping) throw new Error('stopped while starting');
@@ -193,6 +193,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
           if (res.statusCode === 200) return;
         } catch {
           // not listening yet
+        }
+        if (readySeen) {
+          readySeen = false;
+          continue;
         }
         await new Promise<void>((r) => {
           const timer = setTimeout(r, delay);
@@ -205,9 +209,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
         delay = Math.min(delay * 1.5, 50);
       }
     } finally {
-      this.off('log', onLog);
+      follower.close();
     }
-    throw new Error(`not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(this.logs.tail(10)) ?? 'none'}`);
+    const last = await this.lastLines(10).catch(() => []);
+    throw new Error(`not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(last) ?? 'none'}`);
   }
 
   /** SIGTERM to the process group, SIGKILL after stopTimeoutMs. Resolves once the child is gone. */
@@ -229,10 +234,4 @@ export class Runner extends EventEmitter<RunnerEvents> {
     }
   }
 
-  /** Closes the log file; call once the runner will not be started again. */
-  async dispose(): Promise<void> {
-    await this.stop();
-    await this.logFile?.close();
-    this.logFile = undefined;
-  }
 }

@@ -321,7 +321,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const entry = this.entries.get(name);
     if (!entry) return false;
     this.forget(entry, reason);
-    await entry.runner.dispose();
+    await entry.runner.stop();
     return true;
   }
 

@@ -115,17 +115,42 @@ describe('actions', () => {
     expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
   });
 
-  it('streams a stopped model\'s log file tail over SSE', async () => {
-    // tiny was loaded and unloaded above, so its log file exists and no runner is attached.
-    const ctrl = new AbortController();
-    const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal, headers: { cookie: admin.cookie } });
-    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
-    const reader = res.body!.getReader();
-    let text = '';
-    while (!text.includes('event: log')) text += new TextDecoder().decode((await reader.read()).value);
-    ctrl.abort();
-    expect(text).toMatch(/event: log\ndata: .*starting .*llama-server/);
+  it('streams a model\'s log file over SSE: its tail, resumable by Last-Event-ID, then what a new run appends', async () => {
+    // tiny was loaded and unloaded above, so its log file exists and no llama-server is running.
+    const open = async (headers: Record<string, string> = {}) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal, headers: { cookie: admin.cookie, ...headers } });
+      expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+      expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      type Event = { id: number; data: string };
+      /** Reads until the log events so far satisfy `done` (or one matches a pattern); returns them. */
+      const until = async (done: RegExp | ((events: Event[]) => boolean)) => {
+        const test = done instanceof RegExp ? (es: Event[]) => es.some((e) => done.test(e.data)) : done;
+        const events = () => [...text.matchAll(/event: log\nid: (\d+)\ndata: (.*)\n\n/g)].map((m) => ({ id: Number(m[1]), data: m[2]! }));
+        while (!test(events())) text += decoder.decode((await reader.read()).value, { stream: true });
+        return events();
+      };
+      return { until, close: () => ctrl.abort() };
+    };
+    const first = await open();
+    const tail = await first.until(/starting .*llama-server/);
+    first.close();
+    const start = tail.find((e) => /starting .*llama-server/.test(e.data))!;
+    // Resuming after the start line begins with the line after it.
+    const resumed = await open({ 'last-event-id': String(start.id) });
+    const next = tail[tail.indexOf(start) + 1]!;
+    expect((await resumed.until(/./))[0]).toEqual(next);
+    // A new run of the model appends to the same file, and the open stream follows it.
+    await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(admin), payload: form({ model: 'tiny', _csrf: admin.csrf }) });
+    const startsAt = (es: { data: string }[]) => es.findIndex((e) => /starting .*llama-server/.test(e.data));
+    const live = await resumed.until((es) => startsAt(es) !== -1 && es.slice(startsAt(es)).some((e) => /listening on http/.test(e.data)));
+    resumed.close();
+    expect(live[startsAt(live)]!.id).toBeGreaterThan(start.id);
+    expect(live.map((e) => e.id)).toEqual([...live.map((e) => e.id)].sort((a, b) => a - b));
+    await t.gw.scheduler.unload('tiny:latest');
   });
 
   it('accepts the token in the x-csrf-token header (HTMX and fetch)', async () => {

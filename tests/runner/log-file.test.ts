@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readlink, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { LogFile } from '../../src/runner/log-file.js';
+import { followFile } from '../../src/runner/follow-file.js';
+import { lastLines, lineCutter, modelLogFile, openChildLog, tailOffset } from '../../src/runner/log-file.js';
 import { Runner } from '../../src/runner/runner.js';
+import { closeSync } from 'node:fs';
 
 let dir: string;
 const fixtures = inject('fixtures');
@@ -13,39 +15,127 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-describe('a child log file', () => {
-  it('collects lines and writes them together, in order, on flush and on close', async () => {
-    const file = join(dir, 'nested', 'a.log');
-    const log = new LogFile(file, 60_000);
-    log.write('one');
-    log.write('two');
-    // Batched: nothing reaches the disk per line.
-    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
-    log.flush();
-    log.write('three');
-    await log.close();
-    expect(await readFile(file, 'utf8')).toBe('one\ntwo\nthree\n');
+/** Collects a follower's lines; `until(n)` resolves once n lines have arrived. */
+function collector() {
+  const lines: { line: string; end: number }[] = [];
+  let waiter: { n: number; resolve: () => void } | undefined;
+  return {
+    lines,
+    onLine(line: string, end: number) {
+      lines.push({ line, end });
+      if (waiter && lines.length >= waiter.n) waiter.resolve();
+    },
+    until(n: number): Promise<void> {
+      if (lines.length >= n) return Promise.resolve();
+      return new Promise((resolve) => (waiter = { n, resolve }));
+    },
+  };
+}
+
+describe('log lines', () => {
+  it('cuts bytes into lines with resumable offsets, holding a partial line and a split character', () => {
+    const out: [string, number][] = [];
+    const cut = lineCutter((line, end) => out.push([line, end]));
+    const bytes = Buffer.from('one\r\ntwo é\nthr');
+    // The é (2 bytes) is split between pushes; the line still decodes whole.
+    cut.push(bytes.subarray(0, 9), 100);
+    cut.push(bytes.subarray(9), 109);
+    expect(out).toEqual([['one', 105], ['two é', 112]]);
+    cut.push(Buffer.from('ee\n'), 115);
+    expect(out.at(-1)).toEqual(['three', 118]);
   });
 
-  it('holds a real llama-server run: the start line, its output up to ready, and its exit', async () => {
+  it('reads the last lines of a run, never before its start, and the offset of a file\'s tail', async () => {
+    const file = modelLogFile(join(dir, 'nested'), 'a/b:c');
+    expect(file).toBe(join(dir, 'nested', 'a_b_c.log'));
+    const first = openChildLog(file, '--- first');
+    await appendFile(file, 'old 1\nold 2\n');
+    closeSync(first.fd);
+    expect(first.start).toBe('--- first\n'.length);
+    const second = openChildLog(file, '--- second');
+    closeSync(second.fd);
+    await appendFile(file, 'new 1\nnew 2\nunfinished');
+    expect(await lastLines(file, second.start, 10)).toEqual(['new 1', 'new 2']);
+    expect(await lastLines(file, first.start, 3)).toEqual(['--- second', 'new 1', 'new 2']);
+    // A window that starts mid-line drops the piece it cannot read whole.
+    expect(await lastLines(file, 0, 10, 16)).toEqual(['new 2']);
+    expect(await lastLines(file, 0, 10, 17)).toEqual(['new 2']);
+    expect(await lastLines(file, 0, 10, 15)).toEqual([]);
+    const text = await readFile(file, 'utf8');
+    expect(await tailOffset(file, 2)).toBe(text.indexOf('new 1'));
+    expect(await tailOffset(file, 100)).toBe(0);
+    expect(await tailOffset(join(dir, 'missing.log'), 5)).toBe(0);
+    expect(await lastLines(join(dir, 'missing.log'), 0, 5)).toEqual([]);
+  });
+});
+
+describe('following a file', () => {
+  it('delivers what is there, then appended lines, a file created later, and a truncated file from its start', async () => {
+    const file = join(dir, 'follow', 'f.log');
+    const c = collector();
+    const follower = followFile(file, 0, c.onLine);
+    try {
+      // Created after the follower started.
+      await writeFile(file, 'a\nb\n');
+      await c.until(2);
+      await appendFile(file, 'par');
+      await appendFile(file, 'tial\n');
+      await c.until(3);
+      expect(c.lines).toEqual([{ line: 'a', end: 2 }, { line: 'b', end: 4 }, { line: 'partial', end: 12 }]);
+      // Shrunk (rotated or truncated): read again from the start.
+      await truncate(file, 0);
+      await appendFile(file, 'fresh\n');
+      await c.until(4);
+      expect(c.lines[3]).toEqual({ line: 'fresh', end: 6 });
+    } finally {
+      follower.close();
+    }
+    // Resuming from an offset skips what came before it.
+    const r = collector();
+    const resumed = followFile(file, 0, r.onLine);
+    await r.until(1);
+    resumed.close();
+    await appendFile(file, 'after close\n');
+    const again = collector();
+    const tail = followFile(file, 6, again.onLine);
+    await again.until(1);
+    tail.close();
+    expect(again.lines).toEqual([{ line: 'after close', end: 18 }]);
+    expect(r.lines.map((l) => l.line)).toEqual(['fresh']);
+  });
+});
+
+describe('a real llama-server run', () => {
+  it('writes straight to the log file (no pipe through the gateway); a failed run explains itself from its own lines', async () => {
     const file = join(dir, 'tiny.log');
-    const runner = new Runner({
-      model: 'tiny',
-      binary: fixtures.llamaServer,
-      args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-      logFile: file,
-      startupTimeoutMs: 30_000,
-      stopTimeoutMs: 5_000,
+    const spec = { model: 'tiny', binary: fixtures.llamaServer, logFile: file, startupTimeoutMs: 30_000, stopTimeoutMs: 5_000 };
+    const runner = new Runner({ ...spec, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'] });
+    const c = collector();
+    let listening: (() => void) | undefined;
+    const heard = new Promise<void>((r) => (listening = r));
+    const follower = followFile(file, 0, (line, end) => {
+      c.onLine(line, end);
+      if (/listening on http/.test(line)) listening?.();
     });
-    // llama-server can answer /health with 200 a moment before it prints this line (seen under load).
-    const listening = new Promise<void>((r) => runner.on('log', (line) => /listening on http/.test(line) && r()));
-    await runner.start();
-    await listening;
-    await runner.dispose();
+    try {
+      await runner.start();
+      for (const fd of [1, 2]) expect(await readlink(`/proc/${runner.pid}/fd/${fd}`)).toBe(file);
+      await heard;
+      await runner.stop();
+    } finally {
+      follower.close();
+    }
     const text = await readFile(file, 'utf8');
     expect(text).toMatch(/^--- \S+ starting \S+llama-server -m /);
-    expect(text).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
-    // Every line the runner saw is in the file, in the same order.
-    expect(text.trimEnd().split('\n').slice(1)).toEqual(runner.logs.tail(10_000));
+    expect(c.lines[0]!.line).toMatch(/^--- \S+ starting/);
+
+    const broken = new Runner({ ...spec, args: ['-m', fixtures.models.chat, '--no-such-flag'] });
+    await expect(broken.start()).rejects.toThrow(/failed to load/);
+    expect(broken.state).toBe('failed');
+    expect(broken.failure!.reason).toMatch(/no-such-flag|invalid argument|unknown/i);
+    // Only the failed run's lines: the first run's "listening" line is in the file but not in the failure.
+    expect(broken.failure!.lastLines.length).toBeGreaterThan(0);
+    expect(broken.failure!.lastLines.join('\n')).not.toMatch(/listening on http/);
+    expect(await readFile(file, 'utf8')).toContain(broken.failure!.lastLines.at(-1));
   });
 });

@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -8,13 +11,17 @@ import { Runner } from '../../src/runner/runner.js';
 /** Connection handling against a real llama-server, whose streamed answers end their connection. */
 let runner: Runner;
 const fixtures = inject('fixtures');
+const logs = mkdtempSync(join(tmpdir(), 'corral-conn-'));
 const chat = (stream: boolean) => ({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream });
 
 beforeAll(async () => {
-  runner = new Runner({ model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'], startupTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
+  runner = new Runner({ model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'], logFile: join(logs, 'tiny.log'), startupTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
   await runner.start();
 });
-afterAll(async () => runner?.dispose());
+afterAll(async () => {
+  await runner?.stop();
+  rmSync(logs, { recursive: true, force: true });
+});
 
 describe('upstream connections', () => {
   it('llama-server announces keep-alive on a streamed answer, then closes the connection', async () => {

@@ -1,40 +1,16 @@
-import { open } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { capabilities } from '../../catalog/catalog.js';
 import { byCodeUnit } from '../../catalog/names.js';
 import { runnerArgs } from '../../runner/args.js';
+import { followFile } from '../../runner/follow-file.js';
+import { modelLogFile, tailOffset } from '../../runner/log-file.js';
 import type { Runner } from '../../runner/runner.js';
 import { modelParam, type AdminContext } from '../context.js';
 import type { AdminDeps } from '../deps.js';
 import { openSse } from '../sse.js';
 import { buildDashboard, formatBytes } from '../view-models.js';
-
-/** Same rule as gateway.ts uses for the per-model log file name. */
-function logFileName(name: string): string {
-  return `${name.replace(/[^a-zA-Z0-9._-]+/g, '_')}.log`;
-}
-
-/** The last `bytes` of a model's log file, for a model that is not running. */
-async function fileTail(path: string, lines: number, bytes = 64 * 1024): Promise<string[]> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-    const { size } = await fh.stat();
-    const start = Math.max(0, size - bytes);
-    const buf = Buffer.alloc(size - start);
-    await fh.read(buf, 0, buf.length, start);
-    const all = buf.toString('utf8').split('\n');
-    if (start > 0) all.shift();
-    if (all.at(-1) === '') all.pop();
-    return all.slice(-lines);
-  } catch {
-    return [];
-  } finally {
-    await fh?.close();
-  }
-}
 
 function commandLine(deps: AdminDeps, m: CatalogModel, runner: Runner | undefined): string[] {
   if (runner) return [runner.spec.binary, ...runner.argv];
@@ -91,38 +67,21 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
   });
 
   /**
-   * Live log: the running runner's ring buffer (resumable by sequence number via Last-Event-ID),
-   * else the tail of the model's log file. When the model is (re)loaded the feed follows the new runner.
+   * Live log: the model's log file, from its last 200 lines on, followed as llama-server appends to it
+   * (across reloads: every run of the model writes to the same file). Event ids are byte offsets, so a
+   * reconnecting EventSource resumes where it left off via Last-Event-ID.
    */
   app.get('/admin/model/logs', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
     if (!ctx.allow(request, reply, 'viewer')) return reply;
     const name = modelParam(request);
     const m = name ? deps.catalog.resolve(name) : undefined;
     if (!m) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
+    const file = modelLogFile(resolve(deps.logsDir()), m.name);
     const lastId = Number(request.headers['last-event-id']);
+    const from = Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : await tailOffset(file, 200);
     const sse = openSse(request, reply);
-    let attached: Runner | undefined;
-    const onLog = (line: string, r: Runner): void => sse.send('log', line, r.logs.count - 1);
-    const attach = (): void => {
-      const runner = runnerOf(m.name);
-      if (runner === attached) return;
-      attached?.off('log', onLog);
-      attached = runner;
-      if (!runner) return;
-      const from = Number.isInteger(lastId) && attached === runner && lastId < runner.logs.count ? lastId + 1 : Math.max(0, runner.logs.count - 200);
-      for (const { seq, line } of runner.logs.since(from)) sse.send('log', line, seq);
-      runner.on('log', onLog);
-    };
-    if (!runnerOf(m.name)) {
-      const lines = await fileTail(join(resolve(deps.logsDir()), logFileName(m.name)), 200);
-      for (const line of lines) sse.send('log', line);
-    }
-    attach();
-    deps.scheduler.on('changed', attach);
-    sse.onClose(() => {
-      deps.scheduler.off('changed', attach);
-      attached?.off('log', onLog);
-    });
+    const follower = followFile(file, from, (line, end) => sse.send('log', line, end));
+    sse.onClose(() => follower.close());
     return reply;
   });
 }
