@@ -12,7 +12,7 @@ import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalo
 import { diffConfig } from './config/diff.js';
 import { watchFile } from './config/watch.js';
 import { binaryCheck, configCheck, writableDirCheck } from './health/checks.js';
-import { parseDuration } from './config/duration.js';
+import { parseDuration, parseSize } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
@@ -154,6 +154,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         binary: binary.path,
         args: runnerArgs(model.launch, { globalArgs: config.llama_server.args, ctxSize, parallel: model.parallel }),
         logFile: modelLogFile(resolve(cwd, config.logs_dir), model.name),
+        logMaxBytes: parseSize(config.llama_server.log_max_size),
         startupTimeoutMs: parseDuration(config.llama_server.startup_timeout),
         stopTimeoutMs: parseDuration(config.llama_server.stop_timeout),
         env,

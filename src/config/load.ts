@@ -74,11 +74,13 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
       problems.push(`${where(path)}${path.join('.')}: ${(err as Error).message}`);
     }
   }
-  if (typeof config.scheduler.memory_budget === 'string' && config.scheduler.memory_budget !== 'auto') {
+  const sizes: [string[], string | number][] = [[['llama_server', 'log_max_size'], config.llama_server.log_max_size]];
+  if (config.scheduler.memory_budget !== 'auto') sizes.push([['scheduler', 'memory_budget'], config.scheduler.memory_budget]);
+  for (const [path, value] of sizes) {
     try {
-      parseSize(config.scheduler.memory_budget);
+      parseSize(value);
     } catch (err) {
-      problems.push(`${where(['scheduler', 'memory_budget'])}scheduler.memory_budget: ${(err as Error).message}`);
+      problems.push(`${where(path)}${path.join('.')}: ${(err as Error).message}`);
     }
   }
   const names = new Map<string, string>();

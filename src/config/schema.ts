@@ -52,6 +52,11 @@ export const ConfigSchema = Type.Object(
         args: Type.Array(Type.String(), { default: [] }),
         startup_timeout: Duration('120s'),
         stop_timeout: Duration('10s'),
+        /**
+         * Each model's log file is kept under this size (bytes or "20MB"; 0 = unbounded): the content
+         * moves to `<name>.log.1`, replacing the previous one.
+         */
+        log_max_size: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { default: '20MB' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { copyFile, open, stat, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Where a model's llama-server writes: one file per model, named after it with unsafe characters replaced. */
@@ -20,9 +20,16 @@ export interface ChildLog {
   start: number;
 }
 
-/** Opens the file for appending (creating its directory) and writes the run's start line. */
-export function openChildLog(path: string, startLine: string): ChildLog {
+/** Where a log file's previous content goes when it reaches its size limit. */
+export const previousLog = (path: string): string => `${path}.1`;
+
+/**
+ * Opens the file for appending (creating its directory) and writes the run's start line. A file
+ * already over `maxBytes` (0: no limit) is moved aside first, so every run starts under the limit.
+ */
+export function openChildLog(path: string, startLine: string, maxBytes = 0): ChildLog {
   mkdirSync(dirname(path), { recursive: true });
+  if (maxBytes > 0 && (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > maxBytes) renameSync(path, previousLog(path));
   const fd = openSync(path, 'a');
   try {
     writeSync(fd, `${startLine}\n`);
@@ -31,6 +38,22 @@ export function openChildLog(path: string, startLine: string): ChildLog {
     closeSync(fd);
     throw err;
   }
+}
+
+/**
+ * Keeps a file that a running child appends to under `maxBytes`: its content is copied to the
+ * previous-log file and the file truncated. The child's descriptor is in append mode, so its next
+ * write lands at the new start (what it writes between the copy and the truncation is lost, as with
+ * logrotate's copytruncate; renaming cannot work, the child would go on writing to the renamed file).
+ * Returns whether it trimmed.
+ */
+export async function trimLog(path: string, maxBytes: number): Promise<boolean> {
+  if (maxBytes <= 0) return false;
+  const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+  if (size <= maxBytes) return false;
+  await copyFile(path, previousLog(path));
+  await truncate(path, 0);
+  return true;
 }
 
 /** Lines are split on the newline byte, which never occurs inside a multi-byte UTF-8 character. */
@@ -81,6 +104,8 @@ async function linesNearEnd(path: string, from: number, maxBytes: number): Promi
   try {
     fh = await open(path, 'r');
     const { size } = await fh.stat();
+    // A file shorter than `from` was trimmed since: all of it is newer.
+    if (from > size) from = 0;
     at = Math.min(size, Math.max(from, size - maxBytes - 1));
     const buf = Buffer.alloc(size - at);
     bytes = buf.subarray(0, (await fh.read(buf, 0, buf.length, at)).bytesRead);

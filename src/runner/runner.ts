@@ -6,7 +6,7 @@ import { createPool } from '../upstream/pool.js';
 import { spawnChild, type Child } from './child.js';
 import { followFile } from './follow-file.js';
 import { freePort } from './free-port.js';
-import { lastLines, openChildLog } from './log-file.js';
+import { lastLines, openChildLog, trimLog } from './log-file.js';
 import { explainFailure } from './log-lines.js';
 import { signalGroup } from './signal-group.js';
 
@@ -20,6 +20,9 @@ export interface RunnerSpec {
   args: string[];
   /** The child's stdout and stderr go here, appended; the gateway reads it back only on demand. */
   logFile: string;
+  /** The log file is kept under this many bytes (0 or unset: unbounded), checked every `logCheckMs`. */
+  logMaxBytes?: number | undefined;
+  logCheckMs?: number | undefined;
   startupTimeoutMs: number;
   stopTimeoutMs: number;
   env?: NodeJS.ProcessEnv;
@@ -44,9 +47,18 @@ export interface RunnerEvents {
   state: [state: RunnerState, runner: Runner];
   /** The child exited; `expected` is false for crashes. */
   exit: [info: { code: number | undefined; signal: string | undefined; expected: boolean }, runner: Runner];
+  /** The log file reached its size limit and was moved to `<file>.1`. */
+  logTrimmed: [runner: Runner];
 }
 
 const HOST = '127.0.0.1';
+/**
+ * llama-server can lose a SIGTERM that arrives just after it starts listening (about 1 in 40 stops
+ * right after /health first answers 200, measured with a tiny model): its handler ends the task loop
+ * before the loop has begun, and the loop then runs until SIGKILL. A second signal makes it exit at
+ * once ("Received second interrupt, terminating immediately"). A normal stop takes 15-25 ms.
+ */
+const RESIGNAL_MS = 500;
 /** Printed by llama-server once the model is loaded and the server accepts requests. */
 const READY_LINE = /model loaded|listening on http|all slots are idle/;
 
@@ -88,6 +100,12 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.emit('state', state, this);
   }
 
+  private async trimLog(maxBytes: number): Promise<void> {
+    if (!(await trimLog(this.spec.logFile, maxBytes).catch(() => false))) return;
+    this.logStart = 0;
+    this.emit('logTrimmed', this);
+  }
+
   /** The last `n` lines the current (or last) run wrote. */
   lastLines(n: number): Promise<string[]> {
     return lastLines(this.spec.logFile, this.logStart, n);
@@ -106,7 +124,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.stopping = false;
     this.failure = undefined;
     this.port = await freePort(HOST);
-    const log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`);
+    const maxLog = this.spec.logMaxBytes ?? 0;
+    const log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`, maxLog);
     this.logStart = log.start;
     this.setState('starting');
     this.startedAt = new Date();
@@ -123,6 +142,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.pid = child.pid;
     const pid = child.pid;
     if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
+    const trimmer = maxLog > 0 ? setInterval(() => void this.trimLog(maxLog), this.spec.logCheckMs ?? 10_000).unref() : undefined;
     let exitedEarly: ((err: Error) => void) | undefined;
     const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
     earlyExit.catch(() => {});
@@ -130,6 +150,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       const code = result.exitCode;
       const signal = result.signal;
       const expected = this.stopping;
+      clearInterval(trimmer);
       // Read before anything changes: from here on the exit is handled in one synchronous step, so no
       // one sees a runner without a pid that is still listed as ready.
       const lastLines = expected ? [] : await this.lastLines(20).catch(() => []);
@@ -215,7 +236,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     throw new Error(`not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(last) ?? 'none'}`);
   }
 
-  /** SIGTERM to the process group, SIGKILL after stopTimeoutMs. Resolves once the child is gone. */
+  /**
+   * SIGTERM to the process group; SIGTERM again after RESIGNAL_MS; SIGKILL after stopTimeoutMs.
+   * Resolves once the child is gone.
+   */
   async stop(): Promise<void> {
     const child = this.child;
     if (child === undefined || child.pid === undefined) {
@@ -226,11 +250,13 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.setState('stopping');
     const pid = child.pid;
     signalGroup(pid, 'SIGTERM');
-    const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.spec.stopTimeoutMs);
+    const again = setTimeout(() => signalGroup(pid, 'SIGTERM'), Math.min(RESIGNAL_MS, this.spec.stopTimeoutMs / 2));
+    const kill = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.spec.stopTimeoutMs);
     try {
       await this.exited;
     } finally {
-      clearTimeout(timer);
+      clearTimeout(again);
+      clearTimeout(kill);
     }
   }
 

@@ -1,11 +1,13 @@
-import { appendFile, mkdtemp, readFile, readlink, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followFile } from '../../src/runner/follow-file.js';
-import { lastLines, lineCutter, modelLogFile, openChildLog, tailOffset } from '../../src/runner/log-file.js';
+import { lastLines, lineCutter, modelLogFile, openChildLog, previousLog, tailOffset } from '../../src/runner/log-file.js';
 import { Runner } from '../../src/runner/runner.js';
 import { closeSync } from 'node:fs';
+import { once } from 'node:events';
+import { request } from 'undici';
 
 let dir: string;
 const fixtures = inject('fixtures');
@@ -137,5 +139,48 @@ describe('a real llama-server run', () => {
     expect(broken.failure!.lastLines.length).toBeGreaterThan(0);
     expect(broken.failure!.lastLines.join('\n')).not.toMatch(/listening on http/);
     expect(await readFile(file, 'utf8')).toContain(broken.failure!.lastLines.at(-1));
+  });
+});
+
+const LIMIT = 1500;
+async function complete(runner: Runner): Promise<void> {
+  const res = await request(`${runner.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
+  expect(res.statusCode).toBe(200);
+  await res.body.dump();
+}
+
+describe('a bounded log file', () => {
+  it('moves a running child\'s log aside at the limit; the child goes on writing at the start of the file', async () => {
+    const file = join(dir, 'bounded.log');
+    // Start-up output stays under the limit; the first answer's lines take the file over it.
+    const runner = new Runner({
+      model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
+      logFile: file, logMaxBytes: LIMIT, logCheckMs: 20, startupTimeoutMs: 30_000, stopTimeoutMs: 5_000,
+    });
+    const trimmed = once(runner, 'logTrimmed');
+    try {
+      await runner.start();
+      expect((await stat(file)).size).toBeLessThan(LIMIT);
+      await complete(runner);
+      await trimmed;
+      await complete(runner);
+    } finally {
+      await runner.stop();
+    }
+    expect(await readFile(previousLog(file), 'utf8')).toMatch(/^--- \S+ starting [\s\S]*listening on http/);
+    // The second answer's lines start the file (append mode), not its old length in zero bytes.
+    const after = await readFile(file, 'utf8');
+    expect(after).toMatch(/print_timing/);
+    expect(after).not.toContain('\0');
+    expect(after.length).toBeLessThan(LIMIT);
+    expect(await runner.lastLines(50)).toEqual(after.trimEnd().split('\n'));
+    // A file over the limit when a run starts is moved aside whole; the run starts a fresh file.
+    const big = 'x'.repeat(LIMIT);
+    await appendFile(file, `${big}\n`);
+    const next = new Runner({ ...runner.spec, logCheckMs: 60_000 });
+    await next.start();
+    await next.stop();
+    expect(await readFile(previousLog(file), 'utf8')).toContain(big);
+    expect(await readFile(file, 'utf8')).toMatch(/^--- \S+ starting /);
   });
 });

@@ -95,6 +95,19 @@ describe('config', () => {
       expect((err as ConfigError).problems[0]).toMatch(/^c\.yaml:3: scheduler\.restart_backoff\.initial/);
     }
   });
+  it('invalid sizes are reported with file:line', () => {
+    const problems = (text: string) => {
+      try {
+        parseConfig(text, 'c.yaml');
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+      return [];
+    };
+    expect(problems('llama_server:\n  log_max_size: huge\n')).toEqual([expect.stringMatching(/^c\.yaml:2: llama_server\.log_max_size: invalid size "huge"/)]);
+    expect(problems('scheduler:\n  memory_budget: lots\n')).toEqual([expect.stringMatching(/^c\.yaml:2: scheduler\.memory_budget: invalid size "lots"/)]);
+    expect(problems('llama_server:\n  log_max_size: 5MiB\n')).toEqual([]);
+  });
   it('memory budget: bytes, sizes, auto = fraction of RAM + VRAM', () => {
     expect(resolveBudget({ memory_budget: '16GB', memory_fraction: 0.8 }, { vramBytes: 0 })).toBe(16e9);
     expect(resolveBudget({ memory_budget: 1234, memory_fraction: 0.8 }, { vramBytes: 0 })).toBe(1234);
