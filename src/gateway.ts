@@ -194,6 +194,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     readiness: [
       configCheck(() => config),
       writableDirCheck('data directory', () => resolve(cwd, config.data_dir)),
+      // llama-server's output goes nowhere else: a model cannot start without its log file.
+      writableDirCheck('logs directory', () => resolve(cwd, config.logs_dir)),
       { name: 'store', check: () => void store.db.prepare('SELECT 1').get() },
       binaryCheck(() => binary.path),
     ],

@@ -125,7 +125,15 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.failure = undefined;
     this.port = await freePort(HOST);
     const maxLog = this.spec.logMaxBytes ?? 0;
-    const log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`, maxLog);
+    let log;
+    try {
+      log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`, maxLog);
+    } catch (err) {
+      const reason = `cannot write its log file (logs_dir): ${(err as Error).message}`;
+      this.failure = { reason, lastLines: [], at: new Date() };
+      this.setState('failed');
+      throw new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${reason}`);
+    }
     this.logStart = log.start;
     this.setState('starting');
     this.startedAt = new Date();

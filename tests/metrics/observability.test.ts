@@ -58,11 +58,11 @@ describe('health and readiness', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
   });
-  it('GET /ready checks config, store directory and the llama-server binary', async () => {
+  it('GET /ready checks config, store and logs directories and the llama-server binary', async () => {
     const res = await fetch(`${t.url}/ready`);
     const body = (await res.json()) as { status: string; checks: Record<string, string> };
     expect(res.status).toBe(200);
-    expect(body).toEqual({ status: 'ready', checks: { config: 'ok', 'data directory': 'ok', store: 'ok', llama_server: 'ok' } });
+    expect(body).toEqual({ status: 'ready', checks: { config: 'ok', 'data directory': 'ok', 'logs directory': 'ok', store: 'ok', llama_server: 'ok' } });
   });
 });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followFile } from '../../src/runner/follow-file.js';
 import { lastLines, lineCutter, modelLogFile, openChildLog, previousLog, tailOffset } from '../../src/runner/log-file.js';
 import { Runner } from '../../src/runner/runner.js';
+import { post, startGateway } from '../helpers/gateway.js';
 import { closeSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'undici';
@@ -182,5 +183,26 @@ describe('a bounded log file', () => {
     await next.stop();
     expect(await readFile(previousLog(file), 'utf8')).toContain(big);
     expect(await readFile(file, 'utf8')).toMatch(/^--- \S+ starting /);
+  });
+});
+
+describe('a logs directory that cannot be written', () => {
+  it('fails /ready and every load with the reason, and starts no llama-server', async () => {
+    const t = await startGateway({ models: { tiny: { path: fixtures.models.chat } } });
+    try {
+      // A regular file where the directory should be: neither mkdir nor open can succeed.
+      await writeFile(join(t.dir, 'not-a-dir'), '');
+      await writeFile(t.configFile, (await readFile(t.configFile, 'utf8')) + 'logs_dir: not-a-dir/logs\n');
+      expect((await t.gw.reload()).ok).toBe(true);
+      const ready = await fetch(`${t.url}/ready`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { checks: Record<string, string> }).checks['logs directory']).toMatch(/ENOTDIR|EEXIST/);
+      const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hi', stream: false });
+      expect(res.status).toBe(500);
+      expect(((await res.json()) as { error: string }).error).toMatch(/^model "tiny:latest" failed to load: cannot write its log file \(logs_dir\): ENOTDIR/);
+      expect(t.gw.scheduler.loaded().filter((l) => l.pid !== undefined)).toEqual([]);
+    } finally {
+      await t.close();
+    }
   });
 });
