@@ -100,7 +100,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.emit('state', state, this);
   }
 
-  private async trimLog(maxBytes: number): Promise<void> {
+  private async keepLogUnder(maxBytes: number): Promise<void> {
     if (!(await trimLog(this.spec.logFile, maxBytes).catch(() => false))) return;
     this.logStart = 0;
     this.emit('logTrimmed', this);
@@ -150,7 +150,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.pid = child.pid;
     const pid = child.pid;
     if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
-    const trimmer = maxLog > 0 ? setInterval(() => void this.trimLog(maxLog), this.spec.logCheckMs ?? 10_000).unref() : undefined;
+    const trimmer = maxLog > 0 ? setInterval(() => void this.keepLogUnder(maxLog), this.spec.logCheckMs ?? 10_000).unref() : undefined;
     let exitedEarly: ((err: Error) => void) | undefined;
     const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
     earlyExit.catch(() => {});
