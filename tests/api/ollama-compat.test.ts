@@ -71,20 +71,6 @@ describe('generate extras', () => {
     expect(second.context.length).toBeGreaterThan(tokens.length + 2);
   });
 
-  it('a non-streamed answer\'s context holds every generated token (llama-server\'s stream drops unfinished UTF-8 bytes)', async () => {
-    const res = await ollama.generate({ model: 'tiny', prompt: 'hi', options: { num_predict: 5, temperature: 0, seed: 1 } });
-    expect(res.eval_count).toBe(5);
-    // The prompt's own tokens, as Corral computes them: the model's template applied, then tokenized.
-    const runner = t.gw.scheduler.loaded().find((l) => l.name === 'tiny:latest')!.runner;
-    const call = async (path: string, payload: unknown) => (await fetch(`${runner.baseUrl}${path}`, { method: 'POST', body: JSON.stringify(payload) })).json() as Promise<Record<string, unknown>>;
-    const { prompt } = await call('/apply-template', { messages: [{ role: 'user', content: 'hi' }] });
-    const { tokens } = await call('/tokenize', { content: prompt, add_special: true });
-    expect(res.context.slice(0, (tokens as number[]).length)).toEqual(tokens);
-    // With this model and seed the last two tokens are bytes of no complete character: a stream
-    // reports 2 of the 5 generated ids.
-    expect(res.context.length - (tokens as number[]).length).toBe(5);
-  });
-
   it('template override: Ollama-style subset rendered, others refused clearly', async () => {
     const ok = await ollama.generate({ model: 'tiny', prompt: 'hi', system: 'sys', template: '{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n{{ .Response }}', options: { num_predict: 2 } });
     expect(ok.done).toBe(true);
