@@ -41,7 +41,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): CorralMe
     registry,
     requests: new Counter({ name: 'corral_http_requests_total', help: 'HTTP requests answered, by route pattern, method, status and model', labelNames: ['route', 'method', 'status', 'model'], registers }),
     requestDuration: new Histogram({ name: 'corral_http_request_duration_seconds', help: 'Time from request received to response finished', labelNames: ['route', 'method', 'model'], buckets: LATENCY, registers }),
-    timeToFirstToken: new Histogram({ name: 'corral_time_to_first_token_seconds', help: 'Time from request received to the first generated token reaching the gateway (the whole answer, for a non-streamed request; the first upstream byte, for /v1)', labelNames: ['route', 'model'], buckets: LATENCY, registers }),
+    timeToFirstToken: new Histogram({ name: 'corral_time_to_first_token_seconds', help: 'Time from request received to the first generated token (or first upstream byte for /v1)', labelNames: ['route', 'model'], buckets: LATENCY, registers }),
     queueWait: new Histogram({ name: 'corral_queue_wait_seconds', help: 'Time a request waited for a free slot on a loaded model', labelNames: ['model'], buckets: LATENCY, registers }),
     promptTokens: new Counter({ name: 'corral_prompt_tokens_total', help: 'Prompt tokens evaluated, by model', labelNames: ['model'], registers }),
     generatedTokens: new Counter({ name: 'corral_generated_tokens_total', help: 'Tokens generated, by model', labelNames: ['model'], registers }),

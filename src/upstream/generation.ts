@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { Pool } from 'undici';
 import { UpstreamError } from '../errors.js';
 import { postJson } from './client.js';
@@ -39,20 +38,16 @@ function upstreamFailure(error: unknown): UpstreamError {
   return new UpstreamError(typeof e === 'string' ? e : (e?.message ?? JSON.stringify(error)));
 }
 
-/**
- * llama-server `/completion` (raw prompt), or `/infill`, which answers the same way, as generation
- * events. `payload.stream: false` asks for one JSON answer: one read and one wakeup instead of one per
- * token, and llama-server keeps the connection open afterwards (it closes it after every stream).
- */
-export async function* completionEvents(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
-  const stream = payload.stream !== false;
-  const res = await postJson(pool, path, { ...payload, stream }, signal, headers);
+/** Streams llama-server `/completion` (raw prompt) — or `/infill`, which answers the same way — as generation events. */
+export async function* streamCompletion(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
+  const res = await postJson(pool, path, { ...payload, stream: true }, signal, headers);
   const tokens: number[] = [];
-  for await (const chunk of stream ? jsonEvents<CompletionChunk>(res.body) : oneJson<CompletionChunk>(res.body)) {
+  for await (const data of sseData(res.body)) {
+    const chunk = JSON.parse(data) as CompletionChunk;
     if (chunk.error !== undefined) throw upstreamFailure(chunk.error);
     if (chunk.tokens && payload.return_tokens) tokens.push(...chunk.tokens);
     if (chunk.content) yield { kind: 'delta', content: chunk.content };
-    if (chunk.stop || !stream) {
+    if (chunk.stop) {
       yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens };
       return;
     }
@@ -60,58 +55,42 @@ export async function* completionEvents(pool: Pool, payload: Record<string, unkn
   throw new UpstreamError('llama-server closed the stream before the generation finished');
 }
 
-/** The JSON objects of an SSE stream, up to `[DONE]`. */
-async function* jsonEvents<T>(body: Readable): AsyncGenerator<T> {
-  for await (const data of sseData(body)) {
-    if (data === '[DONE]') return;
-    yield JSON.parse(data) as T;
-  }
-}
-
-/** A whole JSON answer, as a one-event sequence. */
-async function* oneJson<T>(body: Readable): AsyncGenerator<T> {
-  let text = '';
-  body.setEncoding('utf8');
-  for await (const chunk of body as AsyncIterable<string>) text += chunk;
-  yield JSON.parse(text) as T;
-}
-
-type ToolCallPart = { index?: number; id?: string; function?: { name?: string; arguments?: string } };
-type ChatMessage = { content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallPart[] };
-
 interface ChatChunk {
-  /** `delta` in a streamed answer, `message` in a whole one. */
-  choices?: { delta?: ChatMessage; message?: ChatMessage; finish_reason?: string | null }[];
+  choices?: {
+    delta?: {
+      content?: string | null;
+      reasoning_content?: string | null;
+      tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
+    };
+    finish_reason?: string | null;
+  }[];
   timings?: LlamaTimings;
   error?: unknown;
 }
 
-/**
- * llama-server `/v1/chat/completions` (chat template applied by llama-server) as generation events;
- * streamed unless `payload.stream` is false (see completionEvents).
- */
-export async function* chatEvents(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
-  const stream = payload.stream !== false;
-  const res = await postJson(pool, '/v1/chat/completions', { ...payload, stream }, signal, headers);
+/** Streams llama-server `/v1/chat/completions` (chat template applied by llama-server) as generation events. */
+export async function* streamChat(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
+  const res = await postJson(pool, '/v1/chat/completions', { ...payload, stream: true }, signal, headers);
   const calls: ToolCall[] = [];
   let finish: string | undefined;
   let timings: LlamaTimings | undefined;
-  for await (const chunk of stream ? jsonEvents<ChatChunk>(res.body) : oneJson<ChatChunk>(res.body)) {
+  for await (const data of sseData(res.body)) {
+    if (data === '[DONE]') break;
+    const chunk = JSON.parse(data) as ChatChunk;
     if (chunk.error !== undefined) throw upstreamFailure(chunk.error);
     if (chunk.timings) timings = chunk.timings;
     const choice = chunk.choices?.[0];
     if (!choice) continue;
-    const part = choice.delta ?? choice.message;
-    if (part?.reasoning_content) yield { kind: 'delta', thinking: part.reasoning_content };
-    if (part?.content) yield { kind: 'delta', content: part.content };
-    (part?.tool_calls ?? []).forEach((tc, n) => {
-      // A whole answer lists each call once, without indexes; a stream continues them by index.
-      const i = tc.index ?? (stream ? calls.length : n);
+    const delta = choice.delta;
+    if (delta?.reasoning_content) yield { kind: 'delta', thinking: delta.reasoning_content };
+    if (delta?.content) yield { kind: 'delta', content: delta.content };
+    for (const tc of delta?.tool_calls ?? []) {
+      const i = tc.index ?? calls.length;
       const call = (calls[i] ??= { name: '', arguments: '' });
       if (tc.id) call.id = tc.id;
       if (tc.function?.name) call.name += tc.function.name;
       if (tc.function?.arguments) call.arguments += tc.function.arguments;
-    });
+    }
     if (choice.finish_reason) finish = choice.finish_reason;
   }
   if (finish === undefined) throw new UpstreamError('llama-server closed the stream before the generation finished');

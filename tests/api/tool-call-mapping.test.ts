@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pool } from 'undici';
-import { chatEvents, type GenerationEvent } from '../../src/upstream/generation.js';
+import { streamChat, type GenerationEvent } from '../../src/upstream/generation.js';
 import { ollamaToolCalls, openAiMessages } from '../../src/api/ollama/chat.js';
 
 /**
@@ -35,7 +35,7 @@ afterAll(async () => {
 describe('tool-call translation', () => {
   it('assembles streamed tool-call deltas and returns arguments as an object', async () => {
     const events: GenerationEvent[] = [];
-    for await (const ev of chatEvents(pool, { messages: [] }, new AbortController().signal)) events.push(ev);
+    for await (const ev of streamChat(pool, { messages: [] }, new AbortController().signal)) events.push(ev);
     expect(events[0]).toEqual({ kind: 'delta', thinking: 'let me see' });
     const done = events.at(-1) as Extract<GenerationEvent, { kind: 'done' }>;
     expect(done.kind).toBe('done');

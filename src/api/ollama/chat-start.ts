@@ -1,5 +1,5 @@
 import type { Runner } from '../../runner/runner.js';
-import { applyTemplate, chatEvents, completionEvents, type GenerationEvent } from '../../upstream/generation.js';
+import { applyTemplate, streamChat, streamCompletion, type GenerationEvent } from '../../upstream/generation.js';
 import { completionSchema, responseFormat } from './format.js';
 
 export function thinkParams(think: boolean | string | undefined): Record<string, unknown> {
@@ -33,7 +33,7 @@ export function startChat(payload: Record<string, unknown>, format: unknown, thi
   const rf = responseFormat(format);
   if (!rf || payload.tools || think === true) {
     const body = rf ? { ...payload, response_format: rf } : payload;
-    return (runner, signal) => chatEvents(runner.pool!, body, signal, headers);
+    return (runner, signal) => streamChat(runner.pool!, body, signal, headers);
   }
   const { max_tokens: _mt, ...rest } = payload;
   const images = multimodalData(payload.messages);
@@ -41,6 +41,6 @@ export function startChat(payload: Record<string, unknown>, format: unknown, thi
     (async function* () {
       const text = await applyTemplate(runner.pool!, { messages: rest.messages, ...thinkParams(think) }, signal);
       const prompt = images.length ? { prompt_string: text, multimodal_data: images } : text;
-      yield* completionEvents(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(format) }, signal, headers);
+      yield* streamCompletion(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(format) }, signal, headers);
     })();
 }

@@ -65,7 +65,6 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       ...samplingParams(options),
       ...thinkParams(body.think),
       cache_prompt: true,
-      stream: body.stream !== false,
     };
     if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
     if (body.tools?.length) payload.tools = body.tools;

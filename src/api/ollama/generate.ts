@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
-import { applyTemplate, completionEvents, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
+import { applyTemplate, streamCompletion, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
 import type { ApiDeps } from '../deps.js';
 import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
@@ -67,15 +67,15 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     const schema = completionSchema(body.format);
 
     if (body.suffix) {
-      const payload = { input_prefix: body.prompt ?? '', input_suffix: body.suffix, ...sampling, ...schema, return_tokens: true, cache_prompt: true, stream: common.stream };
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => completionEvents(runner.pool!, payload, signal, upstreamHeaders(request), '/infill') });
+      const payload = { input_prefix: body.prompt ?? '', input_suffix: body.suffix, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
+      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, upstreamHeaders(request), '/infill') });
     }
 
     // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
     if (!body.raw && (body.think !== undefined || body.images?.length)) {
       if (body.context?.length) throw new BadRequest('"context" cannot be combined with "think" or "images"');
       const messages = openAiMessages([...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: body.prompt ?? '', images: body.images }], Boolean(model.mmproj));
-      const payload: Record<string, unknown> = { messages, ...sampling, ...thinkParams(body.think), cache_prompt: true, stream: common.stream };
+      const payload: Record<string, unknown> = { messages, ...sampling, ...thinkParams(body.think), cache_prompt: true };
       if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
       return serveGeneration(request, reply, deps, { ...common, start: startChat(payload, body.format, body.think, upstreamHeaders(request)) });
     }
@@ -92,8 +92,8 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
           else text = await applyTemplate(pool, { messages: [...(system && !context.length ? [{ role: 'system', content: system }] : []), { role: 'user', content: body.prompt ?? '' }] }, signal);
           // A continuation appends to the given token ids; llama-server takes tokens followed by text.
           const prompt = context.length ? [...context, text] : text;
-          const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true, stream: common.stream };
-          yield* withContext(async () => [...context, ...(await tokenizeText(pool, text, !context.length, signal))], completionEvents(pool, payload, signal, upstreamHeaders(request)));
+          const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
+          yield* withContext(async () => [...context, ...(await tokenizeText(pool, text, !context.length, signal))], streamCompletion(pool, payload, signal, upstreamHeaders(request)));
         })();
       },
     });
