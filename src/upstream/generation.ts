@@ -68,7 +68,13 @@ interface ChatChunk {
   error?: unknown;
 }
 
-/** Streams llama-server `/v1/chat/completions` (chat template applied by llama-server) as generation events. */
+/**
+ * Streams llama-server `/v1/chat/completions` (chat template applied by llama-server) as generation events.
+ * Non-streamed Ollama requests are served from this stream too, although one whole answer would cost
+ * less: llama-server checks a non-streamed request's connection only after a second in which no result
+ * arrived for any request, so while other generations run, one whose client left would go on to its
+ * end. A stream stops at the next token after its connection closes.
+ */
 export async function* streamChat(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, '/v1/chat/completions', { ...payload, stream: true }, signal, headers);
   const calls: ToolCall[] = [];

@@ -146,3 +146,44 @@ describe('faults', () => {
     expect(t.gw.scheduler.loaded()[0]!.inFlight).toBe(0);
   });
 });
+
+describe('a client that leaves stops its generation', () => {
+  // With context shift and no token limit llama-server generates until it is told to stop, so a slot
+  // that goes idle again proves the gateway passed the client's departure on. The polls of /slots are
+  // also what keeps llama-server busy with other results: it checks a non-streamed request's connection
+  // only after a second without any result, so a non-streamed upstream request would not be stopped.
+  let g: TestGateway;
+  beforeAll(async () => {
+    g = await startGateway({ models: { endless: { path: fixtures.models.chat, args: ['--context-shift'] } }, defaults: { ctx_size: 256 } });
+    const warm = await post(`${g.url}/api/generate`, { model: 'endless', prompt: 'hi', stream: false, options: { num_predict: 1 } });
+    expect(warm.status).toBe(200);
+  });
+  afterAll(async () => g?.close());
+
+  const busy = async (): Promise<boolean> => {
+    const runner = g.gw.scheduler.loaded()[0]?.runner;
+    if (!runner) return false;
+    const slots = (await (await request(`${runner.baseUrl}/slots`)).body.json()) as { is_processing: boolean }[];
+    return slots.some((s) => s.is_processing);
+  };
+
+  for (const stream of [true, false]) {
+    it(`${stream ? 'streamed' : 'non-streamed'} /api/chat`, async () => {
+      const controller = new AbortController();
+      const pending = post(`${g.url}/api/chat`, { model: 'endless', messages: [{ role: 'user', content: 'go on' }], stream, options: { num_predict: -1 } }, { signal: controller.signal });
+      pending.catch(() => {});
+      // Bounded polls of llama-server's own slot state: first until it generates, then until it stops.
+      let generating = false;
+      for (let i = 0; i < 400 && !generating; i++) generating = await busy();
+      expect(generating).toBe(true);
+      controller.abort();
+      for (let i = 0; i < 200 && generating; i++) {
+        generating = await busy();
+        if (generating) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(generating).toBe(false);
+      await until(g.gw.scheduler, () => g.gw.scheduler.loaded()[0]!.inFlight === 0);
+    });
+  }
+});
+
