@@ -135,6 +135,16 @@ export async function lastLines(path: string, from: number, n: number, maxBytes 
   return (await linesNearEnd(path, from, maxBytes)).slice(-n).map((l) => l.line);
 }
 
+/**
+ * Where a live tail of the file starts: right after `seen` (the offset a reconnecting reader got to)
+ * when that is at most `maxBytes` behind the end, else where its last `n` lines begin.
+ */
+export async function resumeOffset(path: string, seen: number | undefined, n: number, maxBytes = 256 * 1024): Promise<number> {
+  const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+  if (seen !== undefined && Number.isSafeInteger(seen) && seen >= 0 && seen <= size && size - seen <= maxBytes) return seen;
+  return tailOffset(path, n);
+}
+
 /** The offset where the file's last `n` lines begin (0 for a missing file), for a live tail's first screen. */
 export async function tailOffset(path: string, n: number, maxBytes = 64 * 1024): Promise<number> {
   const lines = await linesNearEnd(path, 0, maxBytes);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followFile } from '../../src/runner/follow-file.js';
-import { lastLines, lineCutter, modelLogFile, openChildLog, previousLog, tailOffset } from '../../src/runner/log-file.js';
+import { lastLines, lineCutter, modelLogFile, openChildLog, previousLog, resumeOffset, tailOffset } from '../../src/runner/log-file.js';
 import { Runner } from '../../src/runner/runner.js';
 import { post, startGateway } from '../helpers/gateway.js';
 import { closeSync } from 'node:fs';
@@ -69,6 +69,19 @@ describe('log lines', () => {
     expect(await tailOffset(file, 100)).toBe(0);
     expect(await tailOffset(join(dir, 'missing.log'), 5)).toBe(0);
     expect(await lastLines(join(dir, 'missing.log'), 0, 5)).toEqual([]);
+  });
+
+  it('resumes a live tail where its reader got to, unless that is gone or too far back', async () => {
+    const file = join(dir, 'resume.log');
+    await writeFile(file, 'a\nb\nc\nd\n');
+    const lastTwo = 'a\nb\n'.length;
+    expect(await resumeOffset(file, 2, 2)).toBe(2);
+    expect(await resumeOffset(file, undefined, 2)).toBe(lastTwo);
+    // Past the end: the file was trimmed since.
+    expect(await resumeOffset(file, 100, 2)).toBe(lastTwo);
+    // Further back than the reader should be sent again.
+    expect(await resumeOffset(file, 0, 2, 4)).toBe(lastTwo);
+    expect(await resumeOffset(file, 4, 2, 4)).toBe(4);
   });
 });
 
