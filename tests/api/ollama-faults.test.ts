@@ -167,10 +167,16 @@ describe('a client that leaves stops its generation', () => {
     return slots.some((s) => s.is_processing);
   };
 
-  for (const stream of [true, false]) {
-    it(`${stream ? 'streamed' : 'non-streamed'} /api/chat`, async () => {
+  const cases = [
+    { name: 'streamed /api/chat', path: '/api/chat', body: { stream: true, options: { num_predict: -1 } } },
+    { name: 'non-streamed /api/chat', path: '/api/chat', body: { stream: false, options: { num_predict: -1 } } },
+    // Passed through: llama-server's own stream stops at its next token once the gateway closes it.
+    { name: 'streamed /v1/chat/completions', path: '/v1/chat/completions', body: { stream: true, max_tokens: -1 } },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
       const controller = new AbortController();
-      const pending = post(`${g.url}/api/chat`, { model: 'endless', messages: [{ role: 'user', content: 'go on' }], stream, options: { num_predict: -1 } }, { signal: controller.signal });
+      const pending = post(`${g.url}${c.path}`, { model: 'endless', messages: [{ role: 'user', content: 'go on' }], ...c.body }, { signal: controller.signal });
       pending.catch(() => {});
       // Bounded polls of llama-server's own slot state: first until it generates, then until it stops.
       let generating = false;
