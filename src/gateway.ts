@@ -18,6 +18,7 @@ import type { Config } from './config/schema.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
 import { runnerArgs } from './runner/args.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
+import { deathSignalLauncher } from './runner/death-signal.js';
 import { offloadDevices } from './runner/devices.js';
 import { modelLogFile } from './runner/log-file.js';
 import { Runner } from './runner/runner.js';
@@ -94,7 +95,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // Whether llama-server keeps everything in RAM, which the kernel frees as an evicted child exits.
   const cpuOnly = async (path: string): Promise<boolean> => (await offloadDevices(path))?.length === 0;
-  const [vramBytes, firstCpuOnly] = await Promise.all([nvidiaVram(), cpuOnly(binary.path)]);
+  const [vramBytes, firstCpuOnly, launcher] = await Promise.all([nvidiaVram(), cpuOnly(binary.path), deathSignalLauncher()]);
   let binaryCpuOnly = firstCpuOnly;
   const makePolicy = (c: Config): SchedulerPolicy => ({
     maxLoadedModels: c.scheduler.max_loaded_models,
@@ -159,6 +160,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         stopTimeoutMs: parseDuration(config.llama_server.stop_timeout),
         env,
         pids,
+        launcher,
       }),
     policy: () => policy,
     resolve: resolveModel,

@@ -3,6 +3,7 @@ import { Catalog } from '../catalog/catalog.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { findLlamaServer, llamaServerVersion, cachedBinaryPath } from '../provision/llama-binary.js';
 import { missingMemorySettings } from '../memory-settings.js';
+import { deathSignalLauncher } from '../runner/death-signal.js';
 import { offloadDevices } from '../runner/devices.js';
 
 /** Prints which llama-server will be used and why, the models found, and any config error. */
@@ -26,6 +27,8 @@ export async function doctor(configFile: string): Promise<number> {
       out(`  version:    ${await llamaServerVersion(bin.path)}`);
       const devices = await offloadDevices(bin.path);
       out(`  devices:    ${devices === undefined ? 'unknown (no answer to --list-devices)' : devices.length > 0 ? devices.join('; ') : 'none: CPU only'}`);
+      const launcher = await deathSignalLauncher();
+      out(`  on exit:    ${launcher ? 'children die with the gateway (setpriv --pdeathsig KILL)' : 'setpriv --pdeathsig unavailable: children of a killed gateway live until its next start reaps them'}`);
     } else {
       out(`llama-server: not found (config llama_server.binary, CORRAL_LLAMA_SERVER, PATH); the first start builds it into ${cachedBinaryPath()}`);
     }

@@ -28,6 +28,8 @@ export interface RunnerSpec {
   env?: NodeJS.ProcessEnv;
   /** Records live children so a gateway killed with -9 can reap them on its next start. */
   pids?: PidRecorder | undefined;
+  /** Command that runs the binary in its own place, e.g. `setpriv --pdeathsig KILL --` (death-signal.ts). */
+  launcher?: string[] | undefined;
 }
 
 export interface PidRecorder {
@@ -142,7 +144,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
     // gateway crash leaves a group that the next start can find by its recorded PID and reap.
     let child: Child;
     try {
-      child = spawnChild(this.spec.binary, this.argv, log.fd, this.spec.env);
+      const [file, ...args] = [...(this.spec.launcher ?? []), this.spec.binary, ...this.argv];
+      child = spawnChild(file!, args, log.fd, this.spec.env);
     } finally {
       closeSync(log.fd);
     }

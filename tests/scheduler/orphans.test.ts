@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -42,10 +42,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts `corral serve` and resolves once its pinned model has loaded (from its own log). */
-async function startCli(): Promise<ChildProcess> {
+/**
+ * Starts `corral serve` and resolves once its pinned model has loaded (from its own log). `env` is
+ * added to the test's environment.
+ */
+async function startCli(env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile, '--port', String(port)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile, '--port', String(port)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   gateways.push(child);
   let out = '';
   await new Promise<void>((resolve, reject) => {
@@ -64,9 +67,32 @@ async function recordedPids(): Promise<number[]> {
   return files.filter((f) => f.endsWith('.json')).map((f) => Number(f.replace('.json', '')));
 }
 
+/** Bounded wait for a process to be gone: it is another process's exit, which this one cannot await. */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if (!(await running(pid))) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}
+
 describe('no orphans', () => {
-  it('after kill -9 of the gateway, the next start reaps the llama-server it left behind; SIGTERM leaves none', async () => {
-    const first = await startCli();
+  it('a llama-server dies with its gateway, even of kill -9 (setpriv --pdeathsig)', async () => {
+    const gateway = await startCli();
+    const [child] = await recordedPids();
+    expect(child).toBeGreaterThan(0);
+    expect(await readFile(`/proc/${child}/cmdline`, 'utf8')).toContain(fixtures.llamaServer);
+    const exited = once(gateway, 'exit');
+    gateway.kill('SIGKILL');
+    await exited;
+    expect(await gone(child!)).toBe(true);
+    // Its record is left for the next start, which finds the pid gone and removes it.
+    expect(await recordedPids()).toEqual([child]);
+  });
+
+  it('after kill -9 of a gateway without setpriv, the next start reaps the llama-server it left behind; SIGTERM leaves none', async () => {
+    // No setpriv on PATH (node and llama-server are named by absolute paths): no parent-death signal.
+    const first = await startCli({ PATH: '/nonexistent' });
     const [orphan] = await recordedPids();
     expect(orphan).toBeGreaterThan(0);
     const exited = once(first, 'exit');
