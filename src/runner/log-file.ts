@@ -20,6 +20,11 @@ export interface ChildLog {
   start: number;
 }
 
+/** A file's size; 0 when it does not exist (yet). */
+async function sizeOf(path: string): Promise<number> {
+  return (await stat(path).catch(() => undefined))?.size ?? 0;
+}
+
 /** Where a log file's previous content goes when it reaches its size limit. */
 export const previousLog = (path: string): string => `${path}.1`;
 
@@ -48,9 +53,7 @@ export function openChildLog(path: string, startLine: string, maxBytes = 0): Chi
  * Returns whether it trimmed.
  */
 export async function trimLog(path: string, maxBytes: number): Promise<boolean> {
-  if (maxBytes <= 0) return false;
-  const size = (await stat(path).catch(() => undefined))?.size ?? 0;
-  if (size <= maxBytes) return false;
+  if (maxBytes <= 0 || (await sizeOf(path)) <= maxBytes) return false;
   await copyFile(path, previousLog(path));
   await truncate(path, 0);
   return true;
@@ -140,7 +143,7 @@ export async function lastLines(path: string, from: number, n: number, maxBytes 
  * when that is at most `maxBytes` behind the end, else where its last `n` lines begin.
  */
 export async function resumeOffset(path: string, seen: number | undefined, n: number, maxBytes = 256 * 1024): Promise<number> {
-  const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+  const size = await sizeOf(path);
   if (seen !== undefined && Number.isSafeInteger(seen) && seen >= 0 && seen <= size && size - seen <= maxBytes) return seen;
   return tailOffset(path, n);
 }

@@ -56,9 +56,10 @@ export interface RunnerEvents {
 const HOST = '127.0.0.1';
 /**
  * llama-server can lose a SIGTERM that arrives just after it starts listening (about 1 in 40 stops
- * right after /health first answers 200, measured with a tiny model): its handler ends the task loop
- * before the loop has begun, and the loop then runs until SIGKILL. A second signal makes it exit at
- * once ("Received second interrupt, terminating immediately"). A normal stop takes 15-25 ms.
+ * right after /health first answers 200, measured with a tiny model) and runs on until SIGKILL;
+ * apparently the signal comes before its task loop has started, which then never sees it. A second
+ * signal makes it exit at once ("Received second interrupt, terminating immediately"). A normal stop
+ * takes 15-25 ms.
  */
 const RESIGNAL_MS = 500;
 /** Printed by llama-server once the model is loaded and the server accepts requests. */
@@ -102,6 +103,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.emit('state', state, this);
   }
 
+  private fail(failure: Omit<RunnerFailure, 'at'>): void {
+    this.failure = { ...failure, at: new Date() };
+    this.setState('failed');
+  }
+
   private async keepLogUnder(maxBytes: number): Promise<void> {
     if (!(await trimLog(this.spec.logFile, maxBytes).catch(() => false))) return;
     this.logStart = 0;
@@ -132,8 +138,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`, maxLog);
     } catch (err) {
       const reason = `cannot write its log file (logs_dir): ${(err as Error).message}`;
-      this.failure = { reason, lastLines: [], at: new Date() };
-      this.setState('failed');
+      this.fail({ reason, lastLines: [] });
       throw new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${reason}`);
     }
     this.logStart = log.start;
@@ -172,8 +177,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       this.pool = undefined;
       if (!expected) {
         const why = explainFailure(lastLines) ?? 'no output';
-        this.failure = { reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`, exitCode: code, signal, lastLines, at: new Date() };
-        this.setState('failed');
+        this.fail({ reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`, exitCode: code, signal, lastLines });
         exitedEarly?.(new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${why}`));
       } else {
         this.setState('stopped');
@@ -190,8 +194,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       // A start cut short by stop() is a decision, not a failure: supervision must not count it.
       if (abandoned) throw new ModelLoadFailed(`model "${this.spec.model}" was stopped while loading`);
       if (this.state !== 'failed' || !this.failure) {
-        this.failure = { reason: (err as Error).message, lastLines: await this.lastLines(20).catch(() => []), at: new Date() };
-        this.setState('failed');
+        this.fail({ reason: (err as Error).message, lastLines: await this.lastLines(20).catch(() => []) });
       }
       throw err instanceof ModelLoadFailed ? err : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
     }
