@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
-import type { Pool } from 'undici';
 import { ModelLoadFailed } from '../errors.js';
-import { createPool } from '../upstream/pool.js';
+import { createPool, type UpstreamPool } from '../upstream/pool.js';
 import { spawnChild, type Child } from './child.js';
 import { followFile } from './follow-file.js';
 import { freePort } from './free-port.js';
@@ -77,7 +76,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readyAt: Date | undefined;
   failure: RunnerFailure | undefined;
   /** Connection pool to the child; kept alive between requests so a request costs no TCP handshake. */
-  pool: Pool | undefined;
+  pool: UpstreamPool | undefined;
   /** Byte offset in the log file where the current (or last) run's output begins. */
   logStart = 0;
 
@@ -209,7 +208,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
    * next one, if it arrives during a poll), so a long interval late in a big model's load adds no
    * latency to the first request. The log file is followed only for this.
    */
-  private async waitHealthy(pool: Pool): Promise<void> {
+  private async waitHealthy(pool: UpstreamPool): Promise<void> {
     const deadline = Date.now() + this.spec.startupTimeoutMs;
     let delay = 2;
     let wake: (() => void) | undefined;

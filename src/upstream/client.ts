@@ -1,7 +1,7 @@
-import type { Pool } from 'undici';
 import type { Readable } from 'node:stream';
 import { UpstreamError, UpstreamUnreachable } from '../errors.js';
-import { tracked, type Delivery } from './pool.js';
+import { tracked, type Delivery, type UpstreamPool } from './pool.js';
+import { NoAnswer, streamPost } from './stream-post.js';
 
 export interface UpstreamResponse {
   status: number;
@@ -11,14 +11,13 @@ export interface UpstreamResponse {
 
 /**
  * POSTs JSON to a runner. Non-2xx answers are turned into UpstreamError carrying llama-server's own
- * message, so clients see why (e.g. "the request exceeds the available context size").
+ * message, so clients see why (e.g. "the request exceeds the available context size"). A streamed
+ * request (`stream: true`) goes on a connection of its own (stream-post.ts); everything else through
+ * the pool, whose connections llama-server keeps alive.
  */
-export async function postJson(pool: Pool, path: string, payload: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+export async function postJson(pool: UpstreamPool, path: string, payload: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
   const body = JSON.stringify(payload);
-  // llama-server closes the connection after every streamed answer while announcing keep-alive, so a
-  // pooled socket could be handed to the next request just as it dies ("other side closed": seen as
-  // rare 502s under 200 concurrent streams). A stream's socket is closed by us instead of reused.
-  const reset = (payload as { stream?: unknown } | null)?.stream === true;
+  if ((payload as { stream?: unknown } | null)?.stream === true) return postStream(pool, path, body, signal, headers);
   const delivery: Delivery = { written: false };
   const send = () =>
     pool.request(tracked({
@@ -26,7 +25,6 @@ export async function postJson(pool: Pool, path: string, payload: unknown, signa
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body,
-      reset,
       signal,
       // Generation can take long before the first byte (prompt processing of a long context).
       headersTimeout: 0,
@@ -45,11 +43,33 @@ export async function postJson(pool: Pool, path: string, payload: unknown, signa
   } catch (err) {
     throw unreachable(err, signal, delivery);
   }
-  if (res.statusCode >= 400) {
-    const text = await res.body.text().catch(() => '');
-    throw new UpstreamError(upstreamMessage(text, res.statusCode), res.statusCode >= 500 ? 500 : res.statusCode);
-  }
+  if (res.statusCode >= 400) throw await answeredError(res.body as unknown as Readable, res.statusCode);
   return { status: res.statusCode, headers: res.headers, body: res.body as unknown as Readable };
+}
+
+async function postStream(pool: UpstreamPool, path: string, body: string, signal: AbortSignal | undefined, headers: Record<string, string>): Promise<UpstreamResponse> {
+  let res;
+  try {
+    res = await streamPost(pool.host, pool.port, path, body, headers, signal);
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    const written = err instanceof NoAnswer ? err.written : true;
+    throw new UpstreamUnreachable(`llama-server is unreachable: ${(err as Error).message}`, written, { cause: err });
+  }
+  if (res.status >= 400) throw await answeredError(res.body, res.status);
+  return res;
+}
+
+/** llama-server's own message for an error answer; its 5xx become our 500. */
+async function answeredError(body: Readable, status: number): Promise<UpstreamError> {
+  let text = '';
+  try {
+    body.setEncoding('utf8');
+    for await (const chunk of body as AsyncIterable<string>) text += chunk;
+  } catch {
+    // the message is a courtesy; the status says enough
+  }
+  return new UpstreamError(upstreamMessage(text, status), status >= 500 ? 500 : status);
 }
 
 function isStaleConnection(err: unknown): boolean {
@@ -63,7 +83,7 @@ function unreachable(err: unknown, signal: AbortSignal | undefined, delivery: De
   return new UpstreamUnreachable(`llama-server is unreachable: ${(err as Error).message}`, delivery.written, { cause: err });
 }
 
-export async function getJson<T>(pool: Pool, path: string, signal?: AbortSignal): Promise<T> {
+export async function getJson<T>(pool: UpstreamPool, path: string, signal?: AbortSignal): Promise<T> {
   const delivery: Delivery = { written: false };
   let res;
   try {

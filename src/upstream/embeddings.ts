@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Pool } from 'undici';
+import type { UpstreamPool } from './pool.js';
 import { getJson, postJson } from './client.js';
 
 export interface EmbeddingResult {
@@ -8,19 +8,19 @@ export interface EmbeddingResult {
 }
 
 /** Token ids of `text` as llama-server tokenises it (without BOS). */
-export async function tokenize(pool: Pool, text: string, signal?: AbortSignal): Promise<number[]> {
+export async function tokenize(pool: UpstreamPool, text: string, signal?: AbortSignal): Promise<number[]> {
   const res = await postJson(pool, '/tokenize', { content: text }, signal);
   return ((await readJson(res.body)) as { tokens: number[] }).tokens;
 }
 
 /** The per-slot context of a running llama-server. */
-export async function slotContext(pool: Pool, signal?: AbortSignal): Promise<number> {
+export async function slotContext(pool: UpstreamPool, signal?: AbortSignal): Promise<number> {
   const props = await getJson<{ default_generation_settings?: { n_ctx?: number } }>(pool, '/props', signal);
   return props.default_generation_settings?.n_ctx ?? 512;
 }
 
 /** llama-server `/v1/embeddings`; inputs are strings or token arrays. */
-export async function embed(pool: Pool, input: (string | number[])[], signal?: AbortSignal): Promise<EmbeddingResult> {
+export async function embed(pool: UpstreamPool, input: (string | number[])[], signal?: AbortSignal): Promise<EmbeddingResult> {
   const res = await postJson(pool, '/v1/embeddings', { input }, signal);
   const body = (await readJson(res.body)) as { data: { index: number; embedding: number[] }[]; usage?: { prompt_tokens?: number } };
   const vectors: number[][] = [];

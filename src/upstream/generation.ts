@@ -1,4 +1,4 @@
-import type { Pool } from 'undici';
+import type { UpstreamPool } from './pool.js';
 import { UpstreamError } from '../errors.js';
 import { postJson } from './client.js';
 import { sseData } from './sse.js';
@@ -39,7 +39,7 @@ function upstreamFailure(error: unknown): UpstreamError {
 }
 
 /** Streams llama-server `/completion` (raw prompt) — or `/infill`, which answers the same way — as generation events. */
-export async function* streamCompletion(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
+export async function* streamCompletion(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, path, { ...payload, stream: true }, signal, headers);
   const tokens: number[] = [];
   for await (const data of sseData(res.body)) {
@@ -75,7 +75,7 @@ interface ChatChunk {
  * arrived for any request, so while other generations run, one whose client left would go on to its
  * end. A stream stops at the next token after its connection closes.
  */
-export async function* streamChat(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
+export async function* streamChat(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, '/v1/chat/completions', { ...payload, stream: true }, signal, headers);
   const calls: ToolCall[] = [];
   let finish: string | undefined;
@@ -104,7 +104,7 @@ export async function* streamChat(pool: Pool, payload: Record<string, unknown>, 
 }
 
 /** The model's own chat template applied by llama-server, as prompt text. */
-export async function applyTemplate(pool: Pool, payload: Record<string, unknown>, signal: AbortSignal): Promise<string> {
+export async function applyTemplate(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal): Promise<string> {
   const res = await postJson(pool, '/apply-template', payload, signal);
   let text = '';
   res.body.setEncoding('utf8');
@@ -112,7 +112,7 @@ export async function applyTemplate(pool: Pool, payload: Record<string, unknown>
   return (JSON.parse(text) as { prompt: string }).prompt;
 }
 
-export async function tokenizeText(pool: Pool, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
+export async function tokenizeText(pool: UpstreamPool, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
   const res = await postJson(pool, '/tokenize', { content: text, add_special: addSpecial }, signal);
   let body = '';
   res.body.setEncoding('utf8');

@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
-import type { buildConnector as BuildConnector, Dispatcher, Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 
 /*
  * undici's package entry loads every dispatcher, fetch, WebSocket, EventSource, the mock and cache layers
@@ -12,8 +11,6 @@ import type { buildConnector as BuildConnector, Dispatcher, Pool } from 'undici'
 const require = createRequire(import.meta.url);
 const UndiciPool = require('undici/lib/dispatcher/pool.js') as typeof Pool;
 const request = require('undici/lib/api/api-request.js') as unknown;
-type Connector = BuildConnector.connector;
-const buildConnector = require('undici/lib/core/connect.js') as typeof BuildConnector;
 
 /**
  * A request option: the pool sets `written` once the request is being written to a socket. Until then
@@ -31,8 +28,24 @@ export function tracked<T extends Dispatcher.RequestOptions>(opts: T, delivery: 
   return Object.assign(opts, { [DELIVERY]: delivery });
 }
 
+/** A pool to one llama-server, which also says where it is (streams go there on their own connection, see stream-post.ts). */
+export interface UpstreamPool extends Pool {
+  readonly host: string;
+  readonly port: number;
+}
+
 /** Gets request() on its own prototype, so undici's shared Dispatcher.prototype is left as it is. */
-class RequestPool extends UndiciPool {
+class RequestPool extends UndiciPool implements UpstreamPool {
+  readonly host: string;
+  readonly port: number;
+
+  constructor(origin: string, options: Pool.Options) {
+    super(origin, options);
+    const url = new URL(origin);
+    this.host = url.hostname;
+    this.port = Number(url.port);
+  }
+
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
     const delivery = (opts as { [DELIVERY]?: Delivery })[DELIVERY];
     const onConnect = handler.onConnect;
@@ -49,32 +62,7 @@ class RequestPool extends UndiciPool {
 }
 Object.defineProperty(RequestPool.prototype, 'request', { value: request, writable: true, configurable: true });
 
-/**
- * llama-server closes the connection after every streamed answer, so undici ends each such socket with
- * destroy(socket, InformationalError('reset')): not a failure, undici ignores it by its code. Node's
- * stream destroy still reads err.stack, which formats a stack trace per request (about 3 % of the
- * gateway's CPU under 200 concurrent streams). These sockets give informational errors a plain stack
- * instead; every other error keeps its own.
- */
-function plainInfoStacks(connect: Connector): Connector {
-  return (opts, cb) =>
-    connect(opts, (...args: Parameters<BuildConnector.Callback>) => {
-      const socket = args[1];
-      if (socket) {
-        const destroy = socket.destroy;
-        socket.destroy = function (this: Socket, error?: Error) {
-          if ((error as { code?: string } | undefined)?.code === 'UND_ERR_INFO') {
-            // Assigned, not redefined: Object.defineProperty on 'stack' formats the trace it replaces.
-            error!.stack = `${error!.name}: ${error!.message}`;
-          }
-          return destroy.call(this, error);
-        };
-      }
-      cb(...args);
-    });
-}
-
 /** A connection pool to one upstream origin (a llama-server child). */
-export function createPool(origin: string, options: Pool.Options): Pool {
-  return new RequestPool(origin, { ...options, connect: plainInfoStacks(buildConnector({ timeout: options.connectTimeout ?? 10_000 })) });
+export function createPool(origin: string, options: Pool.Options): UpstreamPool {
+  return new RequestPool(origin, options);
 }

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Pool } from 'undici';
+import { createPool, type UpstreamPool } from '../../src/upstream/pool.js';
 import { streamChat, type GenerationEvent } from '../../src/upstream/generation.js';
 import { ollamaToolCalls, openAiMessages } from '../../src/api/ollama/chat.js';
 
@@ -10,7 +10,7 @@ import { ollamaToolCalls, openAiMessages } from '../../src/api/ollama/chat.js';
  * the assembly of partial deltas is checked too.
  */
 let server: Server;
-let pool: Pool;
+let pool: UpstreamPool;
 
 beforeAll(async () => {
   server = createServer((_req, res) => {
@@ -25,7 +25,7 @@ beforeAll(async () => {
     res.end('data: [DONE]\n\n');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  pool = new Pool(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  pool = createPool(`http://127.0.0.1:${(server.address() as { port: number }).port}`, {});
 });
 afterAll(async () => {
   await pool?.close();

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson } from '../../src/upstream/client.js';
 import { createPool } from '../../src/upstream/pool.js';
@@ -34,7 +33,7 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 describe('postJson', () => {
   it('sends a request again when its connection was closed before any answer', async () => {
     received = 0;
-    const pool = new Pool(url);
+    const pool = createPool(url, {});
     const res = await postJson(pool, '/drop-once', { x: 1 });
     expect(res.status).toBe(200);
     expect(await res.body.setEncoding('utf8').read()).toBeDefined();
@@ -44,7 +43,7 @@ describe('postJson', () => {
 
   it('gives up after one retry with a 502 naming the cause', async () => {
     received = 0;
-    const pool = new Pool(url);
+    const pool = createPool(url, {});
     await expect(postJson(pool, '/always-drop', {})).rejects.toMatchObject({ status: 502, message: expect.stringMatching(/unreachable/) });
     expect(received).toBe(2);
     await pool.close();

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { postJson } from '../../src/upstream/client.js';
+import { createPool } from '../../src/upstream/pool.js';
+import { freePort } from '../../src/runner/free-port.js';
+import { UpstreamError, UpstreamUnreachable } from '../../src/errors.js';
 import { Runner } from '../../src/runner/runner.js';
 
 /** Connection handling against a real llama-server, whose streamed answers end their connection. */
@@ -36,14 +38,51 @@ describe('upstream connections', () => {
     expect(text).toContain('data: [DONE]');
   });
 
-  it('a streamed request closes its own socket when done instead of returning it to the pool', async () => {
-    const pool = new Pool(runner.baseUrl);
-    const disconnected = once(pool, 'disconnect') as Promise<[unknown, unknown, Error]>;
-    const res = await postJson(pool, '/v1/chat/completions', chat(true));
-    res.body.resume();
-    const [, , err] = await disconnected;
-    // Closed by undici on our request ("reset"), not by llama-server under a reused socket.
-    expect(err.message).toBe('reset');
+  it('a streamed request goes on a connection of its own and arrives whole, without transfer framing', async () => {
+    const pool = createPool(runner.baseUrl, { connections: 4 });
+    const res = await postJson(pool, '/v1/chat/completions', chat(true), undefined, { 'x-request-id': 'stream-own-conn' });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toContain('text/event-stream');
+    let text = '';
+    for await (const chunk of res.body.setEncoding('utf8')) text += chunk;
+    const events = text.split('\n\n').filter(Boolean);
+    // Every event is whole (a chunk-size line left in would break one) and the stream ends with [DONE].
+    for (const event of events.slice(0, -1)) expect(() => JSON.parse(event.replace(/^data: /, ''))).not.toThrow();
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(text).not.toMatch(/^[0-9a-f]+\r$/m);
+    // The pool was never asked to connect: it stays free for the requests llama-server keeps alive.
+    expect(pool.stats.connected).toBe(0);
+    await pool.close();
+  });
+
+  it('llama-server\'s refusal of a streamed request comes back with its own message and status', async () => {
+    const pool = createPool(runner.baseUrl, { connections: 4 });
+    const long = { messages: [{ role: 'user', content: 'word '.repeat(2000) }], max_tokens: 2, stream: true };
+    const err = await postJson(pool, '/v1/chat/completions', long).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect((err as UpstreamError).status).toBe(400);
+    expect((err as Error).message).toMatch(/context/i);
+    await pool.close();
+  });
+
+  it('a streamed request to a port nobody listens on was never delivered', async () => {
+    const pool = createPool(`http://127.0.0.1:${await freePort('127.0.0.1')}`, { connections: 4 });
+    const err = await postJson(pool, '/v1/chat/completions', chat(true)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamUnreachable);
+    expect((err as UpstreamUnreachable).delivered).toBe(false);
+    expect((err as UpstreamUnreachable).status).toBe(502);
+    await pool.close();
+  });
+
+  it('an aborted signal ends a streamed answer in progress with the abort', async () => {
+    const pool = createPool(runner.baseUrl, { connections: 4 });
+    const controller = new AbortController();
+    const res = await postJson(pool, '/v1/chat/completions', { ...chat(true), max_tokens: 200 }, controller.signal);
+    const reading = (async () => {
+      for await (const _ of res.body) controller.abort(new Error('client left'));
+    })();
+    await expect(reading).rejects.toThrow('client left');
+    expect(res.body.destroyed).toBe(true);
     await pool.close();
   });
 });
