@@ -79,8 +79,9 @@ export function streamPost(host: string, port: number, path: string, json: strin
       if (finished) return;
       finished = true;
       done();
+      // The socket is closed when the reader has taken the end (the body's autoDestroy), not before:
+      // llama-server closes its side too, as asked.
       body.push(null);
-      // llama-server closes the connection itself (we asked for that), so the wait in TIME_WAIT is its.
     }
 
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => fail(new NoAnswer(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`, false)));
