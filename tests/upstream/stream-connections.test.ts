@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { postJson } from '../../src/upstream/client.js';
 import { createPool } from '../../src/upstream/pool.js';
@@ -55,6 +57,29 @@ describe('upstream connections', () => {
     await pool.close();
   });
 
+  it('a reader slower than llama-server holds the stream back and still gets all of it', async () => {
+    const pool = createPool(runner.baseUrl, { connections: 4 });
+    const res = await postJson(pool, '/v1/chat/completions', { ...chat(true), max_tokens: 150, ignore_eos: true });
+    let text = '';
+    let writes = 0;
+    // A one-byte buffer that takes a turn of the event loop per chunk: the body's buffer fills, the
+    // socket is paused, and each read resumes it.
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _enc, done) {
+        text += chunk.toString();
+        writes++;
+        setImmediate(done);
+      },
+    });
+    await pipeline(res.body, slow);
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(writes).toBeGreaterThan(10);
+    const usage = JSON.parse(text.split('\n\n').filter(Boolean).at(-2)!.replace(/^data: /, '')) as { timings: { predicted_n: number } };
+    expect(usage.timings.predicted_n).toBe(150);
+    await pool.close();
+  });
+
   it('llama-server\'s refusal of a streamed request comes back with its own message and status', async () => {
     const pool = createPool(runner.baseUrl, { connections: 4 });
     const long = { messages: [{ role: 'user', content: 'word '.repeat(2000) }], max_tokens: 2, stream: true };
@@ -77,11 +102,15 @@ describe('upstream connections', () => {
   it('an aborted signal ends a streamed answer in progress with the abort', async () => {
     const pool = createPool(runner.baseUrl, { connections: 4 });
     const controller = new AbortController();
-    const res = await postJson(pool, '/v1/chat/completions', { ...chat(true), max_tokens: 200 }, controller.signal);
+    const res = await postJson(pool, '/v1/chat/completions', { ...chat(true), max_tokens: 200, ignore_eos: true }, controller.signal);
+    // Right after the head: at most the bytes of the read that carried it have arrived.
+    controller.abort(new Error('client left'));
+    let text = '';
     const reading = (async () => {
-      for await (const _ of res.body) controller.abort(new Error('client left'));
+      for await (const chunk of res.body) text += String(chunk);
     })();
     await expect(reading).rejects.toThrow('client left');
+    expect(text).not.toContain('[DONE]');
     expect(res.body.destroyed).toBe(true);
     await pool.close();
   });
