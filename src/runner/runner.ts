@@ -75,7 +75,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   startedAt: Date | undefined;
   readyAt: Date | undefined;
   failure: RunnerFailure | undefined;
-  /** Connection pool to the child; kept alive between requests so a request costs no TCP handshake. */
+  /** Connection pool to the child, kept alive between requests; streamed generations take a connection of their own (upstream/stream-post.ts). */
   pool: UpstreamPool | undefined;
   /** Byte offset in the log file where the current (or last) run's output begins. */
   logStart = 0;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { UpstreamError, UpstreamUnreachable } from '../errors.js';
 import { tracked, type Delivery, type UpstreamPool } from './pool.js';
-import { NoAnswer, streamPost } from './stream-post.js';
+import { streamPost } from './stream-post.js';
 
 export interface UpstreamResponse {
   status: number;
@@ -48,14 +48,7 @@ export async function postJson(pool: UpstreamPool, path: string, payload: unknow
 }
 
 async function postStream(pool: UpstreamPool, path: string, body: string, signal: AbortSignal | undefined, headers: Record<string, string>): Promise<UpstreamResponse> {
-  let res;
-  try {
-    res = await streamPost(pool.host, pool.port, path, body, headers, signal);
-  } catch (err) {
-    if (signal?.aborted) throw err;
-    const written = err instanceof NoAnswer ? err.written : true;
-    throw new UpstreamUnreachable(`llama-server is unreachable: ${(err as Error).message}`, written, { cause: err });
-  }
+  const res = await streamPost(pool.host, pool.port, path, body, headers, signal);
   if (res.status >= 400) throw await answeredError(res.body, res.status);
   return res;
 }

@@ -1,5 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
+import { UpstreamUnreachable } from '../errors.js';
 import { chunkedDecoder } from './chunked.js';
 
 export interface StreamAnswer {
@@ -10,23 +11,14 @@ export interface StreamAnswer {
   body: Readable;
 }
 
-/** Why a request got no answer, and whether it had been written to the connection (see client.ts). */
-export class NoAnswer extends Error {
-  constructor(
-    message: string,
-    readonly written: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
 const HEAD_END = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 64 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * POSTs a JSON body on a connection of its own and answers with the response head and the body.
+ * A request that got no answer rejects with UpstreamUnreachable, saying whether it had been written;
+ * an aborted `signal` rejects (or ends the body) with the signal's reason.
  *
  * Streamed generations do not go through undici: llama-server closes the connection after every
  * streamed answer, so a pool has nothing to reuse, and undici's per-request machinery (dispatcher,
@@ -41,13 +33,13 @@ export function streamPost(host: string, port: number, path: string, json: strin
     // Header injection: request ids are checked where they come in, but this writes raw bytes.
     if (fields.some(([k, v]) => /[\r\n]/.test(k + v))) return reject(new Error('an upstream header contains a line break'));
     const extra = fields.map(([k, v]) => `${k}: ${v}\r\n`).join('');
+
     let written = false;
     let answered = false;
-    let head: Buffer | undefined;
-    let feed: ((buffer: Buffer) => void) | undefined;
-    let untilClose: ((buffer: Buffer) => void) | undefined;
     let finished = false;
-    const socket: Socket = connect({ host, port, noDelay: true });
+    let head: Buffer | undefined;
+    let framing: Framing | undefined;
+    const socket = connect({ host, port, noDelay: true });
     const body = new Readable({
       read: () => socket.resume(),
       destroy: (err, cb) => {
@@ -62,15 +54,18 @@ export function streamPost(host: string, port: number, path: string, json: strin
     signal?.addEventListener('abort', onAbort, { once: true });
     const done = (): void => signal?.removeEventListener('abort', onAbort);
 
+    /** Before the head: no answer (a 502 for the client). After it: the body ends with the error. */
     function fail(err: Error): void {
       if (finished) return;
       finished = true;
       done();
       socket.destroy();
-      if (!answered) {
+      if (answered) body.destroy(err);
+      else {
         answered = true;
-        reject(err);
-      } else body.destroy(err);
+        const aborted = signal?.aborted && err === signal.reason;
+        reject(aborted ? err : new UpstreamUnreachable(`llama-server is unreachable: ${err.message}`, written, { cause: err }));
+      }
     }
     function push(payload: Buffer): void {
       if (!body.push(payload)) socket.pause();
@@ -84,7 +79,7 @@ export function streamPost(host: string, port: number, path: string, json: strin
       body.push(null);
     }
 
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => fail(new NoAnswer(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`, false)));
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => fail(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`)));
     socket.once('connect', () => {
       socket.setTimeout(0);
       written = true;
@@ -94,7 +89,7 @@ export function streamPost(host: string, port: number, path: string, json: strin
     });
     socket.on('data', (buffer: Buffer) => {
       try {
-        if (feed) return feed(buffer);
+        if (framing) return framing.feed(buffer);
         head = head ? Buffer.concat([head, buffer]) : buffer;
         const at = head.indexOf(HEAD_END);
         if (at < 0) {
@@ -104,39 +99,45 @@ export function streamPost(host: string, port: number, path: string, json: strin
         const answer = parseHead(head.toString('latin1', 0, at), body);
         const rest = head.subarray(at + 4);
         head = undefined;
-        feed = framing(answer.headers, push, end);
+        framing = bodyFraming(answer.headers, push, end);
         answered = true;
         resolve(answer);
-        if (rest.length) feed(rest);
+        if (rest.length) framing.feed(rest);
       } catch (err) {
-        fail(answered ? (err as Error) : new NoAnswer((err as Error).message, written));
+        fail(err as Error);
       }
     });
     socket.on('end', () => {
-      // A body delimited by the connection's end (no length, not chunked) ends here.
-      if (answered && !finished && feed === untilClose) return end();
+      if (framing?.endsWithConnection) end();
     });
-    socket.on('error', (err) => fail(answered ? err : new NoAnswer(err.message, written, { cause: err })));
-    socket.on('close', () => {
-      if (!finished) fail(answered ? new Error('llama-server closed the connection before the answer was complete') : new NoAnswer('llama-server closed the connection without answering', written));
-    });
-
-    function framing(h: Record<string, string>, onData: (b: Buffer) => void, onEnd: () => void): (buffer: Buffer) => void {
-      if (/\bchunked\b/i.test(h['transfer-encoding'] ?? '')) return chunkedDecoder(onData, onEnd);
-      const length = h['content-length'];
-      if (length === undefined) return (untilClose = onData);
-      let left = Number(length);
-      if (!Number.isSafeInteger(left) || left < 0) throw new Error(`invalid content-length "${length}"`);
-      if (left === 0) queueMicrotask(onEnd);
-      return (buffer) => {
-        if (left <= 0) return;
-        const part = buffer.length > left ? buffer.subarray(0, left) : buffer;
-        left -= part.length;
-        onData(part);
-        if (left === 0) onEnd();
-      };
-    }
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error(answered ? 'llama-server closed the connection before the answer was complete' : 'llama-server closed the connection without answering')));
   });
+}
+
+interface Framing {
+  feed(buffer: Buffer): void;
+  /** Neither chunked nor with a length: the body is whatever comes until the connection ends. */
+  endsWithConnection: boolean;
+}
+
+function bodyFraming(headers: Record<string, string>, onData: (payload: Buffer) => void, onEnd: () => void): Framing {
+  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) return { feed: chunkedDecoder(onData, onEnd), endsWithConnection: false };
+  const length = headers['content-length'];
+  if (length === undefined) return { feed: onData, endsWithConnection: true };
+  let left = Number(length);
+  if (!Number.isSafeInteger(left) || left < 0) throw new Error(`invalid content-length "${length}"`);
+  if (left === 0) queueMicrotask(onEnd);
+  return {
+    feed: (buffer) => {
+      if (left <= 0) return;
+      const part = buffer.length > left ? buffer.subarray(0, left) : buffer;
+      left -= part.length;
+      onData(part);
+      if (left === 0) onEnd();
+    },
+    endsWithConnection: false,
+  };
 }
 
 function parseHead(text: string, body: Readable): StreamAnswer {
