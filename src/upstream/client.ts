@@ -55,14 +55,17 @@ async function postStream(pool: UpstreamPool, path: string, body: string, signal
 
 /** llama-server's own message for an error answer; its 5xx become our 500. */
 async function answeredError(body: Readable, status: number): Promise<UpstreamError> {
-  let text = '';
-  try {
-    body.setEncoding('utf8');
-    for await (const chunk of body as AsyncIterable<string>) text += chunk;
-  } catch {
-    // the message is a courtesy; the status says enough
-  }
+  // The message is a courtesy; the status says enough if the body cannot be read.
+  const text = await readText(body).catch(() => '');
   return new UpstreamError(upstreamMessage(text, status), status >= 500 ? 500 : status);
+}
+
+/** A whole (small) answer body as text. */
+export async function readText(body: Readable): Promise<string> {
+  let text = '';
+  body.setEncoding('utf8');
+  for await (const chunk of body as AsyncIterable<string>) text += chunk;
+  return text;
 }
 
 function isStaleConnection(err: unknown): boolean {

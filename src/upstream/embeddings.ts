@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { UpstreamPool } from './pool.js';
-import { getJson, postJson } from './client.js';
+import { getJson, postJson, readText } from './client.js';
 
 export interface EmbeddingResult {
   vectors: number[][];
@@ -29,8 +29,5 @@ export async function embed(pool: UpstreamPool, input: (string | number[])[], si
 }
 
 async function readJson(body: Readable): Promise<unknown> {
-  let text = '';
-  body.setEncoding('utf8');
-  for await (const chunk of body as AsyncIterable<string>) text += chunk;
-  return JSON.parse(text) as unknown;
+  return JSON.parse(await readText(body)) as unknown;
 }

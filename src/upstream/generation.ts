@@ -1,6 +1,6 @@
 import type { UpstreamPool } from './pool.js';
 import { UpstreamError } from '../errors.js';
-import { postJson } from './client.js';
+import { postJson, readText } from './client.js';
 import { sseData } from './sse.js';
 
 export interface LlamaTimings {
@@ -106,16 +106,10 @@ export async function* streamChat(pool: UpstreamPool, payload: Record<string, un
 /** The model's own chat template applied by llama-server, as prompt text. */
 export async function applyTemplate(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal): Promise<string> {
   const res = await postJson(pool, '/apply-template', payload, signal);
-  let text = '';
-  res.body.setEncoding('utf8');
-  for await (const chunk of res.body as AsyncIterable<string>) text += chunk;
-  return (JSON.parse(text) as { prompt: string }).prompt;
+  return (JSON.parse(await readText(res.body)) as { prompt: string }).prompt;
 }
 
 export async function tokenizeText(pool: UpstreamPool, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
   const res = await postJson(pool, '/tokenize', { content: text, add_special: addSpecial }, signal);
-  let body = '';
-  res.body.setEncoding('utf8');
-  for await (const chunk of res.body as AsyncIterable<string>) body += chunk;
-  return (JSON.parse(body) as { tokens: number[] }).tokens;
+  return (JSON.parse(await readText(res.body)) as { tokens: number[] }).tokens;
 }
