@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,9 +13,11 @@ let t: TestGateway;
 let hub: Hub;
 let model: Buffer;
 let ollama: Ollama;
+let scratch: string;
 
 beforeAll(async () => {
-  const file = join(tmpdir(), `corral-pull-${process.pid}.gguf`);
+  scratch = await mkdtemp(join(tmpdir(), 'corral-pull-'));
+  const file = join(scratch, 'pulled.gguf');
   await writeTinyModel(file, { name: 'pulled', seed: 9 });
   model = await readFile(file);
   hub = await startHub({
@@ -33,6 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   hub?.server.close();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
 async function managedFiles(): Promise<string[]> {
