@@ -6,7 +6,7 @@ import { findLlamaServer } from '../../src/provision/llama-binary.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { chat, type Endpoint } from './client.js';
 import { rssBytes, startProcess, type Proc } from './processes.js';
-import { concurrent, FULL, latency, listRps, QUICK, roundRobin, throughput, type Column, type Sizes, type Subject } from './scenarios.js';
+import { concurrent, FULL, latency, listRps, QUICK, roundRobin, throughput, type Column, type ListRow, type Sizes, type Subject } from './scenarios.js';
 import { median, now } from './stats.js';
 import { printTable } from './table.js';
 
@@ -215,7 +215,7 @@ async function corralIdleRss(p: Proc, col: Column): Promise<void> {
 async function steady(bin: string, dir: string, models: { a: string; b: string }, corralProc: Proc | undefined, cols: Record<string, Column>): Promise<void> {
   const procs: Proc[] = [];
   const subjects: (Subject & { rssPid?: number })[] = [];
-  const lists: [Column, string, string][] = [];
+  const lists: ListRow[] = [];
   try {
     if (targets.has('direct')) {
       const d = await startProcess(bin, directArgs(models.a, LLAMA_ARGS), '/health');
@@ -224,20 +224,24 @@ async function steady(bin: string, dir: string, models: { a: string; b: string }
       procs.push(d, px);
       cols.proxy = {};
       subjects.push({ ep: { label: 'direct', base: d.base, api: 'openai' }, model: 'bench', col: cols.direct! }, { ep: { label: 'proxy', base: px.base, api: 'openai' }, model: 'bench', col: cols.proxy });
-      lists.push([cols.direct!, 'tags_rps', `${d.base}/v1/models`], [cols.direct!, 'ps_rps', `${d.base}/slots`]);
+      lists.push({ col: cols.direct!, row: 'tags_rps', url: `${d.base}/v1/models` }, { col: cols.direct!, row: 'ps_rps', url: `${d.base}/slots` });
     }
     if (targets.has('router')) {
       const r = await startProcess(bin, routerArgs(dir), '/health');
       procs.push(r);
       cols.router!['rss_idle_mb'] = rssBytes(r.child.pid) / 2 ** 20;
       subjects.push({ ep: { label: 'router', base: r.base, api: 'openai' }, model: 'bench', col: cols.router!, rssPid: r.child.pid });
-      lists.push([cols.router!, 'tags_rps', `${r.base}/models`], [cols.router!, 'ps_rps', `${r.base}/v1/models`]);
+      lists.push({ col: cols.router!, row: 'tags_rps', url: `${r.base}/models` }, { col: cols.router!, row: 'ps_rps', url: `${r.base}/v1/models` });
     }
     if (corralProc) {
       const pid = corralProc.child.pid;
       subjects.push({ ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' }, model: 'bench', col: cols.corral_ollama!, rssPid: pid });
       subjects.push({ ep: { label: 'corral_v1', base: corralProc.base, api: 'openai' }, model: 'bench', col: cols.corral_v1!, rssPid: pid });
-      lists.push([cols.corral_ollama!, 'tags_rps', `${corralProc.base}/api/tags`], [cols.corral_ollama!, 'ps_rps', `${corralProc.base}/api/ps`], [cols.corral_v1!, 'tags_rps', `${corralProc.base}/v1/models`]);
+      lists.push(
+        { col: cols.corral_ollama!, row: 'tags_rps', url: `${corralProc.base}/api/tags` },
+        { col: cols.corral_ollama!, row: 'ps_rps', url: `${corralProc.base}/api/ps` },
+        { col: cols.corral_v1!, row: 'tags_rps', url: `${corralProc.base}/v1/models` },
+      );
     }
     log(`loaded model, targets interleaved (${subjects.map((x) => x.ep.label).join(', ')}): latency`);
     await latency(subjects, sizes);
@@ -245,8 +249,8 @@ async function steady(bin: string, dir: string, models: { a: string; b: string }
     await throughput(subjects, sizes);
     log('concurrency');
     await concurrent(subjects, sizes);
-    log('list rps');
-    for (const [col, row, url] of lists) await listRps(col, row, url, sizes);
+    log('list rps, rows interleaved');
+    await listRps(lists, sizes);
   } finally {
     for (const p of procs) await p.stop();
   }
