@@ -46,16 +46,28 @@ export interface Subject {
  * their last batch, and without this the target measured right after another llama-server process
  * (Corral's /api after the router, in a fixed order) paid for that process's tail every time.
  */
-export async function roundRobin<S>(subjects: S[], rounds: number, fn: (s: S) => Promise<void>): Promise<void> {
+export async function roundRobin<S>(subjects: S[], rounds: number, fn: (s: S) => Promise<void>, before?: (s: S) => Promise<unknown>): Promise<void> {
   const n = subjects.length;
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < n; i++) {
       const k = r % 2 === 0 ? r + i : r + n - 1 - i;
+      if (before) await before(subjects[k % n]!);
       await untilQuiet();
       await fn(subjects[k % n]!);
     }
   }
 }
+
+/**
+ * An unmeasured one-token answer from a loaded-model target right before its turn. Targets that share
+ * a llama-server (direct and the node proxy; Corral's two APIs) otherwise often start their turn on
+ * the process that just ran, and one that follows another process starts cold: 64 streams of 8
+ * tokens on one Corral gave 498 tok/s after a load on another llama-server against 567 after a load
+ * on its own child (8 alternating rounds, medians; 8 streams of 32: 625 against 676). In the
+ * rotation of five targets that favoured the node proxy and Corral's /v1 (after their twin in 2 of
+ * 3 rounds) over direct and the router (never).
+ */
+const warm = (x: Subject): Promise<unknown> => chat(x.ep, x.model, 1, false);
 
 /** TTFT (stream) and non-stream latency on a loaded model, one request at a time, targets interleaved. */
 export async function latency(subjects: Subject[], s: Sizes, prefix = ''): Promise<void> {
@@ -67,7 +79,7 @@ export async function latency(subjects: Subject[], s: Sizes, prefix = ''): Promi
     if (a.ok) ttft.get(x)!.push(a.ttftMs);
     const b = await chat(x.ep, x.model, 4, false);
     if (b.ok) full.get(x)!.push(b.totalMs);
-  });
+  }, warm);
   for (const x of subjects) {
     x.col[`${prefix}ttft_p50_ms`] = median(ttft.get(x)!);
     x.col[`${prefix}ttft_p95_ms`] = percentile(ttft.get(x)!, 95);
@@ -82,7 +94,7 @@ export async function throughput(subjects: Subject[], s: Sizes, prefix = ''): Pr
   await roundRobin(subjects, s.longRuns, async (x) => {
     const o = await chat(x.ep, x.model, s.longTokens, true);
     if (o.ok && o.tokens > 1) rates.get(x)!.push(((o.tokens - 1) / o.genMs) * 1000);
-  });
+  }, warm);
   for (const x of subjects) x.col[`${prefix}stream_tok_s`] = median(rates.get(x)!);
 }
 
@@ -111,7 +123,7 @@ export async function concurrent(subjects: (Subject & { rssPid?: number })[], s:
       if (streams === s.concurrency.at(-1)!.streams && rssPid !== undefined) x.col['rss_load_mb'] = Math.max(x.col['rss_load_mb'] ?? 0, peak / 2 ** 20);
       const failed = outcomes.find((o) => !o.ok);
       if (failed) process.stderr.write(`  ${x.ep.label} c${streams}: ${streams - ok.length} errors, e.g. ${failed.error}\n`);
-    });
+    }, warm);
     for (const x of subjects) {
       x.col[`c${streams}_tok_s`] = median(rates.get(x)!);
       x.col[`c${streams}_ttft_p95_ms`] = median(p95s.get(x)!);
