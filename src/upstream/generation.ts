@@ -22,7 +22,15 @@ export interface ToolCall {
 export type GenerationEvent =
   | { kind: 'delta'; content: string; thinking?: undefined }
   | { kind: 'delta'; content?: undefined; thinking: string }
-  | { kind: 'done'; reason: 'stop' | 'length'; timings: LlamaTimings | undefined; toolCalls: ToolCall[]; tokens?: number[] };
+  | {
+      kind: 'done';
+      reason: 'stop' | 'length';
+      timings: LlamaTimings | undefined;
+      toolCalls: ToolCall[];
+      tokens?: number[];
+      /** The generated text, set when `tokens` lacks some of its ids (see streamCompletion). */
+      idsMissing?: string;
+    };
 
 interface CompletionChunk {
   content?: string;
@@ -30,6 +38,7 @@ interface CompletionChunk {
   stop_type?: string;
   timings?: LlamaTimings;
   tokens?: number[];
+  tokens_predicted?: number;
   error?: unknown;
 }
 
@@ -38,17 +47,29 @@ function upstreamFailure(error: unknown): UpstreamError {
   return new UpstreamError(typeof e === 'string' ? e : (e?.message ?? JSON.stringify(error)));
 }
 
-/** Streams llama-server `/completion` (raw prompt) — or `/infill`, which answers the same way — as generation events. */
+/**
+ * Streams llama-server `/completion` (raw prompt) — or `/infill`, which answers the same way — as generation events.
+ * With `return_tokens`, the final event carries the generated token ids. llama-server's stream holds
+ * back a token that ends inside a UTF-8 character and sends the piece once it is whole, with only the
+ * last token's id (v0.5.0, server-context.cpp process_token), so the ids can fall short of
+ * `tokens_predicted`; the final event then also carries the generated text as `idsMissing`.
+ */
 export async function* streamCompletion(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, path, { ...payload, stream: true }, signal, headers);
+  const wantTokens = Boolean(payload.return_tokens);
   const tokens: number[] = [];
+  let text = '';
   for await (const data of sseData(res.body)) {
     const chunk = JSON.parse(data) as CompletionChunk;
     if (chunk.error !== undefined) throw upstreamFailure(chunk.error);
-    if (chunk.tokens && payload.return_tokens) tokens.push(...chunk.tokens);
-    if (chunk.content) yield { kind: 'delta', content: chunk.content };
+    if (wantTokens && chunk.tokens) tokens.push(...chunk.tokens);
+    if (chunk.content) {
+      if (wantTokens) text += chunk.content;
+      yield { kind: 'delta', content: chunk.content };
+    }
     if (chunk.stop) {
-      yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens };
+      const short = wantTokens && tokens.length < (chunk.tokens_predicted ?? 0);
+      yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens, ...(short ? { idsMissing: text } : {}) };
       return;
     }
   }

@@ -71,6 +71,33 @@ describe('generate extras', () => {
     expect(second.context.length).toBeGreaterThan(tokens.length + 2);
   });
 
+  it('context decodes to the prompt and the whole answer, also where llama-server\'s stream leaves ids out', async () => {
+    // A scripted model: after "f" (the last token of "caf") it writes é and € one byte a token, around
+    // " ok", then " end". llama-server's stream holds back a token that ends inside a UTF-8 character
+    // and sends the whole character with the last token's id only: three of the seven ids never come.
+    const script = ['f', '<0xC3>', '<0xA9>', '▁ok', '<0xE2>', '<0x82>', '<0xAC>', '▁end'];
+    await writeTinyModel(join(t.dir, 'data', 'models', 'bytes.gguf'), { name: 'bytes', seed: 7, script });
+    await t.gw.catalog.refresh();
+    const options = { num_predict: script.length - 1, temperature: 0 };
+    const whole = await ollama.generate({ model: 'bytes', prompt: 'caf', raw: true, options });
+    expect(whole.response).toBe('é ok€ end');
+    const runner = t.gw.scheduler.loaded().find((l) => l.name === 'bytes:latest')!.runner;
+    const llama = async <T>(path: string, body: object): Promise<T> => (await post(`${runner.baseUrl}${path}`, body)).json() as Promise<T>;
+    const { tokens: ids } = await llama<{ tokens: number[] }>('/tokenize', { content: 'café ok€ end', add_special: true });
+    const direct = await (await post(`${runner.baseUrl}/completion`, { prompt: 'caf', n_predict: options.num_predict, temperature: 0, stream: true, return_tokens: true })).text();
+    const streamedIds = direct.split('\n').filter((l) => l.startsWith('data: ')).flatMap((l) => (JSON.parse(l.slice(6)) as { tokens?: number[] }).tokens ?? []);
+    expect(streamedIds.length).toBe(4);
+
+    const streamed = [];
+    for await (const part of await ollama.generate({ model: 'bytes', prompt: 'caf', raw: true, stream: true, options })) streamed.push(part);
+    expect(streamed.map((p) => p.response).join('')).toBe('é ok€ end');
+    for (const context of [whole.context, streamed.at(-1)!.context]) {
+      expect(context).toEqual(ids);
+      const { content } = await llama<{ content: string }>('/detokenize', { tokens: context });
+      expect(content).toContain('café ok€ end');
+    }
+  });
+
   it('template override: Ollama-style subset rendered, others refused clearly', async () => {
     const ok = await ollama.generate({ model: 'tiny', prompt: 'hi', system: 'sys', template: '{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n{{ .Response }}', options: { num_predict: 2 } });
     expect(ok.done).toBe(true);

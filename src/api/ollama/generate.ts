@@ -15,14 +15,17 @@ import { serveGeneration, type OllamaShape } from './respond.js';
 import { GenerateBody } from './schemas.js';
 
 /**
- * Runs a /completion (or /infill) and reports `context` as Ollama does: the prompt's token ids
- * followed by the generated ones, so a client can send it back to continue.
+ * Runs a /completion and reports `context` as Ollama does: the given context, then the ids of the
+ * prompt text and of the generated tokens, so a client can send it back to continue. When
+ * llama-server's stream left some generated ids out, the prompt text and the answer are tokenized
+ * together instead: the answer alone would gain the leading space SentencePiece vocabularies put
+ * before a text's first word.
  */
-async function* withContext(prefix: number[] | (() => Promise<number[]>), run: AsyncGenerator<GenerationEvent>): AsyncGenerator<GenerationEvent> {
+async function* withContext(context: number[], text: string, tokenize: (text: string) => Promise<number[]>, run: AsyncGenerator<GenerationEvent>): AsyncGenerator<GenerationEvent> {
   for await (const ev of run) {
     if (ev.kind === 'done') {
-      const head = typeof prefix === 'function' ? await prefix() : prefix;
-      yield { ...ev, tokens: [...head, ...(ev.tokens ?? [])] };
+      const ids = ev.idsMissing === undefined ? [...(await tokenize(text)), ...(ev.tokens ?? [])] : await tokenize(text + ev.idsMissing);
+      yield { ...ev, tokens: [...context, ...ids] };
     } else yield ev;
   }
 }
@@ -93,7 +96,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
           // A continuation appends to the given token ids; llama-server takes tokens followed by text.
           const prompt = context.length ? [...context, text] : text;
           const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
-          yield* withContext(async () => [...context, ...(await tokenizeText(pool, text, !context.length, signal))], streamCompletion(pool, payload, signal, upstreamHeaders(request)));
+          yield* withContext(context, text, (t) => tokenizeText(pool, t, !context.length, signal), streamCompletion(pool, payload, signal, upstreamHeaders(request)));
         })();
       },
     });
