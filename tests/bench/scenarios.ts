@@ -45,6 +45,7 @@ export interface Subject {
  * Before each turn the machine is let go quiet: llama.cpp's threads keep spinning for a while after
  * their last batch, and without this the target measured right after another llama-server process
  * (Corral's /api after the router, in a fixed order) paid for that process's tail every time.
+ * `before` (unmeasured) runs ahead of that wait.
  */
 export async function roundRobin<S>(subjects: S[], rounds: number, fn: (s: S) => Promise<void>, before?: (s: S) => Promise<unknown>): Promise<void> {
   const n = subjects.length;
@@ -145,8 +146,8 @@ const LIST_TURNS = 5;
 /**
  * Requests per second on cheap GETs, every row taking turns (roundRobin, as the other rows do): run
  * one after another, a row could land on a slow stretch of this machine alone (seen: Corral's
- * /api/tags at 0.58× its /v1/models, which costs the gateway the same ~95 µs per request when the two
- * alternate). An unmeasured warm-up per row first: the first request of a route runs its JIT warm-up.
+ * /api/tags at 0.58× its /v1/models, which costs the gateway the same 80–100 µs per request when the
+ * two alternate). An unmeasured warm-up per row first: the first request of a route runs its JIT warm-up.
  */
 export async function listRps(rows: ListRow[], s: Sizes): Promise<void> {
   for (const r of rows) await rps(r.url, 16, s.rpsMs / 4);
