@@ -4,6 +4,15 @@ import { request } from 'undici';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { until } from '../scheduler/helpers.js';
 
+/** Whether a socket listens on this loopback TCP port, from /proc/net/tcp (read synchronously). */
+function listening(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').some((line) => {
+    const fields = line.trim().split(/\s+/);
+    return `${fields[1]} `.endsWith(hex) && fields[3] === '0A';
+  });
+}
+
 let t: TestGateway;
 const fixtures = inject('fixtures');
 
@@ -64,11 +73,13 @@ describe('faults', () => {
     const runner = t.gw.scheduler.loaded()[0]!.runner;
     const killed = runner.pid!;
     process.kill(killed, 'SIGKILL');
-    // Wait, without yielding to the event loop, until the child is a zombie: its port is closed, but the
+    // Wait, without yielding to the event loop, until the child is a zombie and its port is closed; the
     // gateway learns of the exit only when its event loop runs again, after these requests are sent.
+    // The zombie state alone is not enough: the main thread shows Z while other threads are still
+    // exiting with the listening socket open, and a connection made then is reset after it was written.
     const deadline = Date.now() + 5000;
-    while (!/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${killed}/stat`, 'utf8'))) {
-      if (Date.now() > deadline) throw new Error('killed child never became a zombie');
+    while (!/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${killed}/stat`, 'utf8')) || listening(runner.port)) {
+      if (Date.now() > deadline) throw new Error('killed child never became a zombie with its port closed');
     }
     const chat = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], stream: false };
     const pending = [
