@@ -28,8 +28,8 @@ export type GenerationEvent =
       timings: LlamaTimings | undefined;
       toolCalls: ToolCall[];
       tokens?: number[];
-      /** The generated text, set when `tokens` lacks some of its ids (see streamCompletion). */
-      idsMissing?: string;
+      /** The generated text, set only when `tokens` lacks some of its ids (see streamCompletion). */
+      answer?: string;
     };
 
 interface CompletionChunk {
@@ -52,7 +52,7 @@ function upstreamFailure(error: unknown): UpstreamError {
  * With `return_tokens`, the final event carries the generated token ids. llama-server's stream holds
  * back a token that ends inside a UTF-8 character and sends the piece once it is whole, with only the
  * last token's id (v0.5.0, server-context.cpp process_token), so the ids can fall short of
- * `tokens_predicted`; the final event then also carries the generated text as `idsMissing`.
+ * `tokens_predicted`; the final event then also carries the generated text as `answer`.
  */
 export async function* streamCompletion(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, path, { ...payload, stream: true }, signal, headers);
@@ -69,7 +69,7 @@ export async function* streamCompletion(pool: UpstreamPool, payload: Record<stri
     }
     if (chunk.stop) {
       const short = wantTokens && tokens.length < (chunk.tokens_predicted ?? 0);
-      yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens, ...(short ? { idsMissing: text } : {}) };
+      yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens, ...(short ? { answer: text } : {}) };
       return;
     }
   }

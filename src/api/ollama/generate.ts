@@ -24,7 +24,7 @@ import { GenerateBody } from './schemas.js';
 async function* withContext(context: number[], text: string, tokenize: (text: string) => Promise<number[]>, run: AsyncGenerator<GenerationEvent>): AsyncGenerator<GenerationEvent> {
   for await (const ev of run) {
     if (ev.kind === 'done') {
-      const ids = ev.idsMissing === undefined ? [...(await tokenize(text)), ...(ev.tokens ?? [])] : await tokenize(text + ev.idsMissing);
+      const ids = ev.answer === undefined ? [...(await tokenize(text)), ...(ev.tokens ?? [])] : await tokenize(text + ev.answer);
       yield { ...ev, tokens: [...context, ...ids] };
     } else yield ev;
   }
