@@ -75,7 +75,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const observe = installRequestMetrics(app, metrics, opts.onRequestFinished);
   // Registered after the metrics hook, so a request's log line also means its metrics are recorded.
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info({ req: request.raw, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request completed');
+    request.log.info(
+      { req: request.raw, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request completed',
+    );
     done();
   });
   const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe };

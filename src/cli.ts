@@ -10,8 +10,19 @@ const DEFAULT_CONFIG = 'config/corral.yaml';
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   async serve(args) {
-    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, host: { type: 'string' }, port: { type: 'string', short: 'p' } } });
-    return serve({ config: values.config ?? process.env.CORRAL_CONFIG ?? DEFAULT_CONFIG, host: values.host, port: values.port ? Number(values.port) : undefined });
+    const { values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string', short: 'c' },
+        host: { type: 'string' },
+        port: { type: 'string', short: 'p' },
+      },
+    });
+    return serve({
+      config: values.config ?? process.env.CORRAL_CONFIG ?? DEFAULT_CONFIG,
+      host: values.host,
+      port: values.port ? Number(values.port) : undefined,
+    });
   },
   async doctor(args) {
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
@@ -19,7 +30,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
   async provision() {
     const bin = await ensureLlamaServer({ progress: (line) => process.stderr.write(`[provision] ${line}\n`) });
-    process.stderr.write(`[provision] llama-server: ${bin.path} (${bin.reason}), version ${await llamaServerVersion(bin.path)}\n`);
+    process.stderr.write(
+      `[provision] llama-server: ${bin.path} (${bin.reason}), version ${await llamaServerVersion(bin.path)}\n`,
+    );
     return 0;
   },
   user: (args) => userCommand(args),
@@ -36,7 +49,9 @@ command(rest).then(
   (code) => process.exit(code),
   (err: unknown) => {
     const problems = (err as { problems?: string[] }).problems;
-    process.stderr.write(`corral ${name}: ${err instanceof Error ? err.message : String(err)}\n${problems ? `${problems.map((p) => `  ${p}`).join('\n')}\n` : ''}`);
+    process.stderr.write(
+      `corral ${name}: ${err instanceof Error ? err.message : String(err)}\n${problems ? `${problems.map((p) => `  ${p}`).join('\n')}\n` : ''}`,
+    );
     process.exit(1);
   },
 );

@@ -84,7 +84,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
   let config = loaded.config;
   const provision = (c: Config): Promise<ResolvedBinary> =>
-    ensureLlamaServer({ configured: c.llama_server.binary, env, progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`) });
+    ensureLlamaServer({
+      configured: c.llama_server.binary,
+      env,
+      progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
+    });
   let binary = await provision(config);
   const catalog = new Catalog({ config, baseDir: loaded.baseDir, cwd });
   await catalog.refresh();
@@ -95,12 +99,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   // Whether llama-server keeps everything in RAM, which the kernel frees as an evicted child exits.
   const cpuOnly = async (path: string): Promise<boolean> => (await offloadDevices(path))?.length === 0;
-  const [vramBytes, firstCpuOnly, launcher] = await Promise.all([nvidiaVram(), cpuOnly(binary.path), deathSignalLauncher()]);
+  const [vramBytes, firstCpuOnly, launcher] = await Promise.all([
+    nvidiaVram(),
+    cpuOnly(binary.path),
+    deathSignalLauncher(),
+  ]);
   let binaryCpuOnly = firstCpuOnly;
   const makePolicy = (c: Config): SchedulerPolicy => ({
     maxLoadedModels: c.scheduler.max_loaded_models,
     memoryBudget: resolveBudget(c.scheduler, { vramBytes }),
-    groups: Object.fromEntries(Object.entries(c.scheduler.groups).map(([g, members]) => [g, members.map((m) => catalog.resolve(m)?.name ?? normalizeModelName(m))])),
+    groups: Object.fromEntries(
+      Object.entries(c.scheduler.groups).map(([g, members]) => [
+        g,
+        members.map((m) => catalog.resolve(m)?.name ?? normalizeModelName(m)),
+      ]),
+    ),
     evictionWaitMs: parseDuration(c.scheduler.eviction_wait),
     overlapEviction: c.scheduler.overlap_eviction === 'auto' ? binaryCpuOnly : c.scheduler.overlap_eviction,
     backoff: {
@@ -125,7 +138,13 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const computeSchedulable = (m: CatalogModel): SchedulableModel => {
     const parallel = m.parallel ?? config.defaults.parallel;
     const ctxSize = m.ctxSize ?? config.defaults.ctx_size;
-    const shape = { fileBytes: m.size, blockCount: m.gguf.blockCount, embeddingLength: m.gguf.embeddingLength, headCount: m.gguf.headCount, headCountKv: m.gguf.headCountKv };
+    const shape = {
+      fileBytes: m.size,
+      blockCount: m.gguf.blockCount,
+      embeddingLength: m.gguf.embeddingLength,
+      headCount: m.gguf.headCount,
+      headCountKv: m.gguf.headCountKv,
+    };
     const launch = { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj };
     return {
       name: m.name,
@@ -138,7 +157,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       memoryAt: (ctx) => estimateMemory(shape, (ctx || m.gguf.contextLength || 4096) * parallel),
       pinned: m.pinned,
       // Anything that changes how the process starts: binary, argv (model args, global args, ctx, parallel), the file itself.
-      fingerprint: JSON.stringify([binary.path, runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel }), m.size, m.modifiedAt.getTime()]),
+      fingerprint: JSON.stringify([
+        binary.path,
+        runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel }),
+        m.size,
+        m.modifiedAt.getTime(),
+      ]),
       launch,
     };
   };
@@ -146,7 +170,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const m = catalog.resolve(name);
     return m ? schedulable(m) : undefined;
   };
-  const pinnedModels = (): SchedulableModel[] => catalog.list().filter((m) => m.pinned).map(schedulable);
+  const pinnedModels = (): SchedulableModel[] =>
+    catalog
+      .list()
+      .filter((m) => m.pinned)
+      .map(schedulable);
 
   const scheduler = new Scheduler({
     makeRunner: (model, ctxSize) =>
@@ -266,7 +294,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return report({ at: new Date(), ok: false, problems, changes: [] });
     }
   };
-  const watcher = loaded.file && (opts.watchConfig ?? true) ? watchFile(loaded.file, { onChange: async () => void (await reload()) }) : undefined;
+  const watcher =
+    loaded.file && (opts.watchConfig ?? true)
+      ? watchFile(loaded.file, { onChange: async () => void (await reload()) })
+      : undefined;
 
   const pinned = scheduler.loadPinned(pinnedModels());
 
@@ -305,7 +336,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 function reloadResult(state: ReloadState | undefined): ReloadResult | undefined {
   if (!state) return undefined;
   const summary = state.ok
-    ? state.changes.length ? `applied: ${state.changes.join('; ')}` : 'applied: nothing changed'
+    ? state.changes.length
+      ? `applied: ${state.changes.join('; ')}`
+      : 'applied: nothing changed'
     : 'rejected; the previous config stays in effect';
   return { at: state.at, ok: state.ok, summary, problems: state.problems };
 }

@@ -7,7 +7,17 @@ import type { FastifyServerOptions } from 'fastify';
  * key name rather than pino's `redact` paths: those are re-parsed and walked for every line, which
  * cost more than the rest of the per-request log line together (about 13 KB of garbage per line).
  */
-const SECRET_KEYS = new Set(['authorization', 'cookie', 'set-cookie', 'x-api-key', 'password', 'token', 'api_key', 'apikey', 'secret']);
+const SECRET_KEYS = new Set([
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'password',
+  'token',
+  'api_key',
+  'apikey',
+  'secret',
+]);
 const CENSOR = '[Redacted]';
 const MAX_DEPTH = 4;
 

@@ -16,7 +16,10 @@ export const NODE_FLAGS = ['--max-semi-space-size=2', '--v8-pool-size=1', '--lif
 export const GATEWAY_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
 
 /** The settings this process was started without, by name; empty when it has them all. */
-export function missingMemorySettings(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
+export function missingMemorySettings(
+  execArgv: readonly string[] = process.execArgv,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
   const missing: string[] = NODE_FLAGS.filter((f) => !execArgv.includes(f));
   for (const [name, value] of Object.entries(GATEWAY_ENV)) if (env[name] !== value) missing.push(`${name}=${value}`);
   return missing;

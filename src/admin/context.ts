@@ -13,7 +13,13 @@ export interface AdminContext {
   /** Last load failure per model: the scheduler forgets a failed runner, the dashboard should not. */
   failures: Map<string, FailureNote>;
   /** Renders a full page inside the layout, with the user, CSRF token and navigation filled in. */
-  page(request: FastifyRequest, reply: FastifyReply, template: string, title: string, data?: Record<string, unknown>): Promise<FastifyReply>;
+  page(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    template: string,
+    title: string,
+    data?: Record<string, unknown>,
+  ): Promise<FastifyReply>;
   /** Renders a template to a string (fragments for HTMX swaps and SSE). */
   fragment(template: string, data: Record<string, unknown>): Promise<string>;
   /** Guards a route: false means a response was already sent. */

@@ -22,17 +22,41 @@ export interface ConfigControl {
 
 // ---- Data interfaces filled by other modules at merge time (accounts store, request log). ----
 
-export interface TokenRow { id: string | number; name: string; role: string; owner?: string | undefined; createdAt: Date; lastUsedAt?: Date | undefined; revoked: boolean }
-export interface UserRow { id: string | number; username: string; role: string; disabled?: boolean | undefined; createdAt: Date; lastLoginAt?: Date | undefined }
+export interface TokenRow {
+  id: string | number;
+  name: string;
+  role: string;
+  owner?: string | undefined;
+  createdAt: Date;
+  lastUsedAt?: Date | undefined;
+  revoked: boolean;
+}
+export interface UserRow {
+  id: string | number;
+  username: string;
+  role: string;
+  disabled?: boolean | undefined;
+  createdAt: Date;
+  lastLoginAt?: Date | undefined;
+}
 
 /** The accounts store as the admin UI needs it (branch `auth`: src/store). */
 export interface AccountsStore {
   listTokens(): Promise<TokenRow[]> | TokenRow[];
   /** Returns the secret once; only its hash is kept. */
-  createToken(input: { name: string; role: string; createdBy?: string | number | undefined }): Promise<{ id: string | number; secret: string }> | { id: string | number; secret: string };
+  createToken(input: {
+    name: string;
+    role: string;
+    createdBy?: string | number | undefined;
+  }): Promise<{ id: string | number; secret: string }> | { id: string | number; secret: string };
   revokeToken(id: string): Promise<void> | void;
   listUsers(): Promise<UserRow[]> | UserRow[];
-  createUser(input: { username: string; password: string; role: string; actor?: string | undefined }): Promise<unknown> | unknown;
+  createUser(input: {
+    username: string;
+    password: string;
+    role: string;
+    actor?: string | undefined;
+  }): Promise<unknown> | unknown;
   setUserRole(id: string, role: string): Promise<void> | void;
   resetPassword(id: string, password: string): Promise<void> | void;
   /** Optional: a store without a disabled flag leaves the button out. */
@@ -55,7 +79,11 @@ export interface RequestRecord {
 
 /** The request log (metrics module). */
 export interface RequestLog {
-  recent(opts: { limit: number; model?: string | undefined; since?: Date | undefined }): Promise<RequestRecord[]> | RequestRecord[];
+  recent(opts: {
+    limit: number;
+    model?: string | undefined;
+    since?: Date | undefined;
+  }): Promise<RequestRecord[]> | RequestRecord[];
 }
 
 /** What the admin UI needs; handed in by app.ts. Optional parts render an "not available" notice. */

@@ -47,14 +47,18 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     await admin.register(fastifyView, { engine: { eta }, root: join(root, 'templates'), viewExt: 'eta' });
 
     admin.addHook('onRequest', async (request, reply) => {
-      if (request.url === '/admin' || request.url.startsWith('/admin/') || request.url.startsWith('/admin?')) securityHeaders(reply);
+      if (request.url === '/admin' || request.url.startsWith('/admin/') || request.url.startsWith('/admin?'))
+        securityHeaders(reply);
     });
 
     // A fixed list rather than a static directory: the login page needs these before anyone is
     // logged in, so each route is declared public, and nothing else in templates/ can be fetched.
     const assetDir = join(root, 'templates', 'assets');
     const assets: Record<string, [file: string, type: string]> = {
-      'htmx.min.js': [createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+      'htmx.min.js': [
+        createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js'),
+        'text/javascript; charset=utf-8',
+      ],
       'admin.js': [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8'],
       'admin.css': [join(assetDir, 'admin.css'), 'text/css; charset=utf-8'],
       'favicon.svg': [join(assetDir, 'favicon.svg'), 'image/svg+xml'],
@@ -92,7 +96,10 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       allow(request, reply, role, opts = {}) {
         if (!auth.requireRole(request, reply, role)) return false;
         if (opts.csrf && !auth.checkCsrf(request)) {
-          void reply.code(403).type('text/plain; charset=utf-8').send('invalid or missing CSRF token: reload the page and try again');
+          void reply
+            .code(403)
+            .type('text/plain; charset=utf-8')
+            .send('invalid or missing CSRF token: reload the page and try again');
           return false;
         }
         return true;

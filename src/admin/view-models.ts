@@ -26,7 +26,10 @@ export interface Dashboard {
   memoryPercent: number | undefined;
 }
 
-export interface FailureNote { reason: string; at: Date }
+export interface FailureNote {
+  reason: string;
+  at: Date;
+}
 
 export function formatBytes(n: number | undefined): string {
   if (n === undefined || !Number.isFinite(n)) return '—';
@@ -43,7 +46,10 @@ export function formatBytes(n: number | undefined): string {
 export function formatTime(d: Date | undefined): string | undefined {
   if (!d || Number.isNaN(d.getTime())) return undefined;
   if (d.getUTCFullYear() > 2200) return 'never';
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 function estimate(deps: AdminDeps, m: CatalogModel): number {
@@ -60,7 +66,9 @@ function estimate(deps: AdminDeps, m: CatalogModel): number {
  */
 export function buildDashboard(deps: AdminDeps, failures: Map<string, FailureNote>): Dashboard {
   const loaded = new Map(deps.scheduler.loaded().map((l) => [l.name, l]));
-  const status = (deps.scheduler as unknown as { status?: () => { memoryBudgetBytes?: number; memoryUsedBytes?: number } }).status?.();
+  const status = (
+    deps.scheduler as unknown as { status?: () => { memoryBudgetBytes?: number; memoryUsedBytes?: number } }
+  ).status?.();
   let used = 0;
   const models: ModelRow[] = deps.catalog.list().map((m) => {
     const l = loaded.get(m.name);
@@ -107,7 +115,12 @@ export function buildDashboard(deps: AdminDeps, failures: Map<string, FailureNot
     loadedCount: loaded.size,
     maxLoaded: config.scheduler.max_loaded_models === 0 ? 'no limit' : String(config.scheduler.max_loaded_models),
     memoryUsed: formatBytes(used),
-    memoryBudget: budget === undefined ? 'unknown' : budget === 0 ? 'no limit' : `${formatBytes(budget)}${config.scheduler.memory_budget === 'auto' ? ` (auto, ${Math.round(config.scheduler.memory_fraction * 100)}% of RAM)` : ''}`,
+    memoryBudget:
+      budget === undefined
+        ? 'unknown'
+        : budget === 0
+          ? 'no limit'
+          : `${formatBytes(budget)}${config.scheduler.memory_budget === 'auto' ? ` (auto, ${Math.round(config.scheduler.memory_fraction * 100)}% of RAM)` : ''}`,
     memoryPercent: budget ? Math.min(100, Math.round((used / budget) * 100)) : undefined,
   };
 }

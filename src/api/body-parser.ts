@@ -13,7 +13,11 @@ function isApiPath(url: string): boolean {
  */
 export function installBodyParsers(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
-  const parse = (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void): void => {
+  const parse = (
+    request: FastifyRequest,
+    body: string | Buffer,
+    done: (err: Error | null, body?: unknown) => void,
+  ): void => {
     const text = body as string;
     const type = String(request.headers['content-type'] ?? '');
     if (!isApiPath(request.url) && type.startsWith('application/x-www-form-urlencoded')) {

@@ -25,7 +25,14 @@ export function isOpenAiPath(url: string): boolean {
 }
 
 /** Renders an error in the shape the caller's API speaks: Ollama `{"error"}` or OpenAI `{"error":{...}}`. */
-export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, message: string, type = 'server_error', headers: Record<string, string> = {}): FastifyReply {
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  message: string,
+  type = 'server_error',
+  headers: Record<string, string> = {},
+): FastifyReply {
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   reply.code(status);
   if (isOpenAiPath(request.url)) {
@@ -56,5 +63,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     request.log.error({ err }, 'unhandled error');
     return sendError(request, reply, 500, err.message || 'internal error');
   });
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, 404, `${request.method} ${request.url.split('?')[0]} not found`, 'not_found_error'));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, 404, `${request.method} ${request.url.split('?')[0]} not found`, 'not_found_error'),
+  );
 }

@@ -31,13 +31,20 @@ export async function leaseAndStart<T>(
     deps.observe?.leased?.(request, model.name, lease);
     const runner = lease.runner;
     try {
-      if (runner.pool === undefined) throw new UpstreamUnreachable(`llama-server for model "${model.name}" exited before the request reached it`, false);
+      if (runner.pool === undefined)
+        throw new UpstreamUnreachable(
+          `llama-server for model "${model.name}" exited before the request reached it`,
+          false,
+        );
       return { lease, value: await first(runner) };
     } catch (err) {
       lease.release();
       if (attempt > 1 || opts.signal?.aborted || !neverSent(err)) throw err;
       if (!(await exitHandled(runner, opts.signal))) throw err;
-      request.log.warn({ model: model.name }, 'llama-server was gone before the request reached it; retrying on a fresh one');
+      request.log.warn(
+        { model: model.name },
+        'llama-server was gone before the request reached it; retrying on a fresh one',
+      );
     }
   }
 }

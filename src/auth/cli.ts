@@ -64,7 +64,9 @@ export async function userCommand(args: string[], io: CliIo = defaultIo): Promis
       }
       return 0;
     }
-    io.err('usage: corral user add NAME [--role viewer|operator|admin] [--password PW] | passwd NAME | list  [--db PATH]');
+    io.err(
+      'usage: corral user add NAME [--role viewer|operator|admin] [--password PW] | passwd NAME | list  [--db PATH]',
+    );
     return 2;
   });
 }
@@ -95,37 +97,64 @@ export async function tokenCommand(args: string[], io: CliIo = defaultIo): Promi
         if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what} must be a positive integer`);
         return n;
       };
-      const models = values.models?.split(',').map((m) => m.trim()).filter(Boolean);
+      const models = values.models
+        ?.split(',')
+        .map((m) => m.trim())
+        .filter(Boolean);
       const ttl = values.expires === undefined ? undefined : parseDuration(values.expires);
-      const token = createApiToken(store, {
-        name: values.name,
-        role,
-        models: models?.length ? models : null,
-        rpm: positive(values.rpm, 'rpm'),
-        tpd: positive(values.tpd, 'tpd'),
-        expiresAt: ttl === undefined || !Number.isFinite(ttl) ? null : now() + ttl,
-        createdBy: 'cli',
-      }, now());
-      store.auditLog.write({ actor: 'cli', action: 'token.create', target: `${token.id} ${values.name}`, outcome: 'success' }, now());
+      const token = createApiToken(
+        store,
+        {
+          name: values.name,
+          role,
+          models: models?.length ? models : null,
+          rpm: positive(values.rpm, 'rpm'),
+          tpd: positive(values.tpd, 'tpd'),
+          expiresAt: ttl === undefined || !Number.isFinite(ttl) ? null : now() + ttl,
+          createdBy: 'cli',
+        },
+        now(),
+      );
+      store.auditLog.write(
+        { actor: 'cli', action: 'token.create', target: `${token.id} ${values.name}`, outcome: 'success' },
+        now(),
+      );
       io.err(`token ${token.id} "${values.name}" (${role}) created; it is shown only now:`);
       io.out(token.secret);
       return 0;
     }
     if (sub === 'list') {
       for (const t of store.apiTokens.list()) {
-        const state = t.revoked_at !== null ? 'revoked' : t.expires_at !== null && t.expires_at <= now() ? 'expired' : 'active';
-        io.out([t.id, t.name, t.role, state, t.models?.join(',') ?? '*', t.rpm ?? '-', t.tpd ?? '-',
-          fmtTime(t.expires_at), fmtTime(t.last_used_at)].join('\t'));
+        const state =
+          t.revoked_at !== null ? 'revoked' : t.expires_at !== null && t.expires_at <= now() ? 'expired' : 'active';
+        io.out(
+          [
+            t.id,
+            t.name,
+            t.role,
+            state,
+            t.models?.join(',') ?? '*',
+            t.rpm ?? '-',
+            t.tpd ?? '-',
+            fmtTime(t.expires_at),
+            fmtTime(t.last_used_at),
+          ].join('\t'),
+        );
       }
       return 0;
     }
     if (sub === 'revoke' && id) {
       const ok = store.apiTokens.revoke(Number(id), now());
-      store.auditLog.write({ actor: 'cli', action: 'token.revoke', target: id, outcome: ok ? 'success' : 'failure' }, now());
+      store.auditLog.write(
+        { actor: 'cli', action: 'token.revoke', target: id, outcome: ok ? 'success' : 'failure' },
+        now(),
+      );
       (ok ? io.out : io.err)(ok ? `token ${id} revoked` : `no active token ${id}`);
       return ok ? 0 : 1;
     }
-    io.err('usage: corral token create --name N [--role R] [--models a,b] [--expires 30d] [--rpm N] [--tpd N] | list | revoke ID  [--db PATH]');
+    io.err(
+      'usage: corral token create --name N [--role R] [--models a,b] [--expires 30d] [--rpm N] [--tpd N] | list | revoke ID  [--db PATH]',
+    );
     return 2;
   });
 }

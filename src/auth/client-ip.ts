@@ -39,7 +39,11 @@ export function createAddressMatcher(entries: readonly string[]) {
  * walking it from the right and stopping at the first untrusted hop means a client cannot prepend
  * addresses of its own choosing.
  */
-export function clientAddress(peer: string, forwardedFor: string | string[] | undefined, trusted: (ip: string) => boolean): string {
+export function clientAddress(
+  peer: string,
+  forwardedFor: string | string[] | undefined,
+  trusted: (ip: string) => boolean,
+): string {
   let current = normalizeIp(peer);
   if (!forwardedFor || !trusted(current)) return current;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)

@@ -68,7 +68,12 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The reply was already answered (a redirect to the login page). */
 const ANSWERED: unique symbol = Symbol('answered');
 
-export function recordTokenUsage(store: Store, principal: Principal | null | undefined, tokens: number, now = Date.now()) {
+export function recordTokenUsage(
+  store: Store,
+  principal: Principal | null | undefined,
+  tokens: number,
+  now = Date.now(),
+) {
   if (principal?.kind === 'token' && principal.tokenId !== undefined && tokens > 0) {
     store.tokenUsage.add(principal.tokenId, tokens, now);
   }
@@ -117,8 +122,17 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     return trusted(peer) && request.headers['x-forwarded-proto'] === 'https';
   };
 
-  const audit = (request: FastifyRequest, actor: string, action: string, outcome: 'failure' | 'denied', detail?: string) =>
-    store.auditLog.write({ actor, action, outcome, ip: request.clientIp, target: request.url, detail: detail ?? null }, now());
+  const audit = (
+    request: FastifyRequest,
+    actor: string,
+    action: string,
+    outcome: 'failure' | 'denied',
+    detail?: string,
+  ) =>
+    store.auditLog.write(
+      { actor, action, outcome, ip: request.clientIp, target: request.url, detail: detail ?? null },
+      now(),
+    );
 
   // Requests that passed the role check; only those count as performed operator/admin actions.
   const authorized = new WeakSet<FastifyRequest>();
@@ -210,7 +224,11 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   }
 
   app.addHook('onRequest', async (request, reply) => {
-    request.clientIp = clientAddress(request.socket.remoteAddress ?? request.ip, request.headers['x-forwarded-for'], trusted);
+    request.clientIp = clientAddress(
+      request.socket.remoteAddress ?? request.ip,
+      request.headers['x-forwarded-for'],
+      trusted,
+    );
     const route: RouteAuth = request.routeOptions.config?.auth ?? {};
     const admin = isAdminPath(pathOf(request.url));
     const principal = await resolve(request, reply, route, admin);

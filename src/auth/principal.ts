@@ -29,7 +29,11 @@ export function roleAllows(role: Role, needed: Role): boolean {
 }
 
 /** Model names compare without a ":latest" tag, so "llama3" and "llama3:latest" are one entry. */
-const canonical = (name: string) => name.trim().toLowerCase().replace(/:latest$/, '');
+const canonical = (name: string) =>
+  name
+    .trim()
+    .toLowerCase()
+    .replace(/:latest$/, '');
 
 export function modelAllowed(principal: Principal | null | undefined, model: string): boolean {
   const list = principal?.models;

@@ -29,8 +29,13 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
   const now = options.now ?? Date.now;
   const throttle = options.throttle ?? createLoginThrottle({ now });
   const accounts = createAccounts({ store, passwords, now });
-  const audit = (request: FastifyRequest, actor: string, action: string, outcome: 'success' | 'failure' | 'denied', detail?: string) =>
-    store.auditLog.write({ actor, action, outcome, ip: request.clientIp, detail: detail ?? null }, now());
+  const audit = (
+    request: FastifyRequest,
+    actor: string,
+    action: string,
+    outcome: 'success' | 'failure' | 'denied',
+    detail?: string,
+  ) => store.auditLog.write({ actor, action, outcome, ip: request.clientIp, detail: detail ?? null }, now());
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
 
   async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow) {

@@ -1,11 +1,19 @@
 import { readdir } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DigestCache } from './digest.js';
 import type { GgufInfo } from './gguf.js';
 import { byCodeUnit, normalizeModelName } from './names.js';
 import { isProjector, pairProjector } from './projector.js';
-import { IncompleteSplit, combineDigests, modelStem, parseSplitName, readGgufShards, splitPath, statShards } from './split.js';
+import {
+  IncompleteSplit,
+  combineDigests,
+  modelStem,
+  parseSplitName,
+  readGgufShards,
+  splitPath,
+  statShards,
+} from './split.js';
 import { manifestPath, readManifest } from '../models/manifest.js';
 import { isGoTemplate } from '../models/modelfile.js';
 
@@ -150,7 +158,9 @@ export class Catalog {
     // A file with a config entry, or pulled under a managed name, is listed under that name only.
     const claimed = new Set([
       ...Object.values(config.models).map((e) => resolve(baseDir, e.path)),
-      ...Object.values(manifest.models).filter((e) => e.kind === 'pulled').map((e) => e.path),
+      ...Object.values(manifest.models)
+        .filter((e) => e.kind === 'pulled')
+        .map((e) => e.path),
     ]);
 
     for (const dir of this.modelDirs) {
@@ -160,8 +170,16 @@ export class Catalog {
         const d = await describe(path, name);
         if (!d) continue;
         models.set(name, {
-          name, path, source: 'discovered', aliases: [], args: [], options: {}, pinned: false,
-          embedding: isEmbedding(d.gguf), mmproj: await siblingProjector(path), ...d,
+          name,
+          path,
+          source: 'discovered',
+          aliases: [],
+          args: [],
+          options: {},
+          pinned: false,
+          embedding: isEmbedding(d.gguf),
+          mmproj: await siblingProjector(path),
+          ...d,
         });
       }
     }
@@ -194,15 +212,23 @@ export class Catalog {
       const d = await describe(e.path, name);
       if (!d) continue;
       models.set(name, {
-        name, path: e.path, source: 'managed', aliases: [], pinned: false,
+        name,
+        path: e.path,
+        source: 'managed',
+        aliases: [],
+        pinned: false,
         // A derived model with its own Jinja template gets it as llama-server's chat template.
         args: e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : [],
-        options: e.options ?? {}, embedding: e.embedding ?? isEmbedding(d.gguf),
+        options: e.options ?? {},
+        embedding: e.embedding ?? isEmbedding(d.gguf),
         mmproj: e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined),
-        system: e.system, template: e.template, ...d,
+        system: e.system,
+        template: e.template,
+        ...d,
       });
     }
-    for (const [name, path] of Object.entries(manifest.hidden)) if (models.get(name)?.path === path) models.delete(name);
+    for (const [name, path] of Object.entries(manifest.hidden))
+      if (models.get(name)?.path === path) models.delete(name);
     for (const m of models.values()) {
       for (const a of m.aliases) {
         byAlias.set(a, m.name);
@@ -254,5 +280,9 @@ interface ModelFiles {
 
 function isEmbedding(info: GgufInfo): boolean {
   // llama.cpp writes a pooling type only for models meant to produce embeddings.
-  return info.metadata[`${info.architecture}.pooling_type`] !== undefined || /bert|embed/i.test(info.architecture) || /embed/i.test(info.name ?? '');
+  return (
+    info.metadata[`${info.architecture}.pooling_type`] !== undefined ||
+    /bert|embed/i.test(info.architecture) ||
+    /embed/i.test(info.name ?? '')
+  );
 }

@@ -64,7 +64,9 @@ export class DigestCache {
     if (known && known.size === st.size && known.mtimeMs === st.mtimeMs && known.ino === st.ino) return known.digest;
     let pending = this.inflight.get(identity);
     if (!pending) {
-      pending = this.compute(abs, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }).finally(() => this.inflight.delete(identity));
+      pending = this.compute(abs, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }).finally(() =>
+        this.inflight.delete(identity),
+      );
       this.inflight.set(identity, pending);
     }
     return pending;
@@ -102,7 +104,12 @@ export class DigestCache {
         try {
           const raw = JSON.parse(text) as Record<string, Partial<Entry>>;
           for (const [k, v] of Object.entries(raw)) {
-            if (typeof v?.digest === 'string' && typeof v.size === 'number' && typeof v.mtimeMs === 'number' && typeof v.ino === 'number') {
+            if (
+              typeof v?.digest === 'string' &&
+              typeof v.size === 'number' &&
+              typeof v.mtimeMs === 'number' &&
+              typeof v.ino === 'number'
+            ) {
               map.set(k, v as Entry);
             }
           }

@@ -92,7 +92,10 @@ class Reader {
     this.need(len);
     const start = this.pos;
     this.pos += len;
-    return lengths.has(len) && candidates.some((c) => c.length === len && this.buf.compare(c, 0, len, start, start + len) === 0);
+    return (
+      lengths.has(len) &&
+      candidates.some((c) => c.length === len && this.buf.compare(c, 0, len, start, start + len) === 0)
+    );
   }
 
   string(): string {
@@ -112,17 +115,28 @@ class Reader {
     const p = this.pos;
     this.pos += size;
     switch (type) {
-      case 0: return b.readUInt8(p);
-      case 1: return b.readInt8(p);
-      case 2: return b.readUInt16LE(p);
-      case 3: return b.readInt16LE(p);
-      case 4: return b.readUInt32LE(p);
-      case 5: return b.readInt32LE(p);
-      case 6: return b.readFloatLE(p);
-      case 7: return b.readUInt8(p) !== 0;
-      case 10: return Number(b.readBigUInt64LE(p));
-      case 11: return Number(b.readBigInt64LE(p));
-      default: return b.readDoubleLE(p);
+      case 0:
+        return b.readUInt8(p);
+      case 1:
+        return b.readInt8(p);
+      case 2:
+        return b.readUInt16LE(p);
+      case 3:
+        return b.readInt16LE(p);
+      case 4:
+        return b.readUInt32LE(p);
+      case 5:
+        return b.readInt32LE(p);
+      case 6:
+        return b.readFloatLE(p);
+      case 7:
+        return b.readUInt8(p) !== 0;
+      case 10:
+        return Number(b.readBigUInt64LE(p));
+      case 11:
+        return Number(b.readBigInt64LE(p));
+      default:
+        return b.readDoubleLE(p);
     }
   }
 }
@@ -150,7 +164,8 @@ export async function readGguf(path: string, opts: ReadGgufOptions = {}): Promis
       } catch (err) {
         if (err instanceof GgufError && !err.message.startsWith(path)) throw new GgufError(`${path}: ${err.message}`);
         if (!(err instanceof NeedMore)) throw err;
-        if (buf.length >= Math.min(size, MAX_HEADER) || bytesRead === 0) throw new GgufError(`${path}: header larger than ${buf.length} bytes`);
+        if (buf.length >= Math.min(size, MAX_HEADER) || bytesRead === 0)
+          throw new GgufError(`${path}: header larger than ${buf.length} bytes`);
       }
     }
   } finally {
@@ -221,12 +236,14 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
 
   const alignment = typeof metadata['general.alignment'] === 'number' ? (metadata['general.alignment'] as number) : 32;
   const dataStart = Math.ceil(r.pos / alignment) * alignment;
-  const arch = typeof metadata['general.architecture'] === 'string' ? (metadata['general.architecture'] as string) : 'unknown';
+  const arch =
+    typeof metadata['general.architecture'] === 'string' ? (metadata['general.architecture'] as string) : 'unknown';
   const num = (key: string): number | undefined => {
     const v = metadata[`${arch}.${key}`];
     return typeof v === 'number' ? v : undefined;
   };
-  const fileType = typeof metadata['general.file_type'] === 'number' ? (metadata['general.file_type'] as number) : undefined;
+  const fileType =
+    typeof metadata['general.file_type'] === 'number' ? (metadata['general.file_type'] as number) : undefined;
   let quantization: string;
   if (fileType !== undefined) quantization = fileTypeName(fileType);
   else {

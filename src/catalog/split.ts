@@ -51,7 +51,9 @@ export class IncompleteSplit extends GgufError {
     readonly missing: string[],
     count: number,
   ) {
-    super(`incomplete split model: ${missing.map((p) => basename(p)).join(', ')} missing (${count - missing.length} of ${count} shards present)`);
+    super(
+      `incomplete split model: ${missing.map((p) => basename(p)).join(', ')} missing (${count - missing.length} of ${count} shards present)`,
+    );
   }
 }
 
@@ -59,7 +61,10 @@ export class IncompleteSplit extends GgufError {
 export function shardPaths(path: string): string[] {
   const split = parseSplitName(path);
   if (!split) return [path];
-  if (split.index !== 0) throw new NotFirstShard(`${path} is shard ${split.index + 1} of ${split.count}: use shard 1, ${basename(splitPath(split.prefix, 0, split.count))}`);
+  if (split.index !== 0)
+    throw new NotFirstShard(
+      `${path} is shard ${split.index + 1} of ${split.count}: use shard 1, ${basename(splitPath(split.prefix, 0, split.count))}`,
+    );
   return Array.from({ length: split.count }, (_, i) => splitPath(split.prefix, i, split.count));
 }
 
@@ -74,7 +79,13 @@ export interface ShardStats {
 /** Stats every shard; throws IncompleteSplit naming all missing ones at once. */
 export async function statShards(path: string): Promise<ShardStats> {
   const paths = shardPaths(path);
-  const stats = await Promise.all(paths.map((p) => stat(p).catch((err: NodeJS.ErrnoException) => (paths.length > 1 && err.code === 'ENOENT' ? undefined : Promise.reject(err)))));
+  const stats = await Promise.all(
+    paths.map((p) =>
+      stat(p).catch((err: NodeJS.ErrnoException) =>
+        paths.length > 1 && err.code === 'ENOENT' ? undefined : Promise.reject(err),
+      ),
+    ),
+  );
   const missing = paths.filter((_, i) => !stats[i]);
   if (missing.length) throw new IncompleteSplit(missing, paths.length);
   const present = stats as NonNullable<(typeof stats)[number]>[];
@@ -111,7 +122,9 @@ function checkShard(info: GgufInfo, path: string, index: number, count: number):
   const no = info.metadata['split.no'];
   const total = info.metadata['split.count'];
   if (no !== index || total !== count) {
-    throw new GgufError(`${path}: header says split.no=${String(no)} split.count=${String(total)}, but its name makes it shard ${index + 1} of ${count}`);
+    throw new GgufError(
+      `${path}: header says split.no=${String(no)} split.count=${String(total)}, but its name makes it shard ${index + 1} of ${count}`,
+    );
   }
 }
 

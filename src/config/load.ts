@@ -35,14 +35,21 @@ export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: strin
     const hash = full.search(/(^|\s)#/);
     const line = hash === -1 ? full : full.slice(0, hash);
     const comment = hash === -1 ? '' : full.slice(hash);
-    return line.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined) => {
-      if (whole.startsWith('$$')) return whole.slice(1);
-      const value = env[name];
-      if (value !== undefined && value !== '') return value;
-      if (fallback !== undefined) return fallback;
-      problems.push(`${file}:${i + 1}: environment variable ${name} is not set (use \${${name}:-default} for a fallback)`);
-      return '';
-    }) + comment;
+    return (
+      line.replace(
+        /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+        (whole, name: string, fallback: string | undefined) => {
+          if (whole.startsWith('$$')) return whole.slice(1);
+          const value = env[name];
+          if (value !== undefined && value !== '') return value;
+          if (fallback !== undefined) return fallback;
+          problems.push(
+            `${file}:${i + 1}: environment variable ${name} is not set (use \${${name}:-default} for a fallback)`,
+          );
+          return '';
+        },
+      ) + comment
+    );
   });
   if (problems.length) throw new ConfigError(`invalid config ${file}`, problems);
   return out.join('\n');
@@ -75,7 +82,8 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
     }
   }
   const sizes: [string[], string | number][] = [[['llama_server', 'log_max_size'], config.llama_server.log_max_size]];
-  if (config.scheduler.memory_budget !== 'auto') sizes.push([['scheduler', 'memory_budget'], config.scheduler.memory_budget]);
+  if (config.scheduler.memory_budget !== 'auto')
+    sizes.push([['scheduler', 'memory_budget'], config.scheduler.memory_budget]);
   for (const [path, value] of sizes) {
     try {
       parseSize(value);
@@ -88,7 +96,8 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
     for (const n of [name, ...entry.aliases]) {
       const key = n.toLowerCase();
       const other = names.get(key);
-      if (other && other !== name) problems.push(`${where(['models', name])}models.${name}: name "${n}" is also used by model "${other}"`);
+      if (other && other !== name)
+        problems.push(`${where(['models', name])}models.${name}: name "${n}" is also used by model "${other}"`);
       names.set(key, name);
     }
   }
@@ -137,7 +146,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     const seen = new Set<string>();
     const problems: string[] = [];
     for (const e of errors) {
-      const path = e.path.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const path = e.path
+        .split('/')
+        .filter(Boolean)
+        .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
       const msg = `${where(path)}${path.join('.') || '(top level)'}: ${e.message}`;
       if (!seen.has(msg)) problems.push(msg);
       seen.add(msg);
@@ -155,7 +167,10 @@ export function defaultConfig(): Config {
 }
 
 /** Loads a config file; a missing file falls back to the embedded defaults only when `optional`. */
-export async function loadConfig(file: string, opts: { optional?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<LoadedConfig> {
+export async function loadConfig(
+  file: string,
+  opts: { optional?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<LoadedConfig> {
   const abs = resolve(file);
   let source: string;
   try {

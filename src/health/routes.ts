@@ -9,7 +9,10 @@ async function run(check: ReadinessCheck): Promise<string | undefined> {
   try {
     await Promise.race([
       Promise.resolve().then(() => check.check()),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))),
+      new Promise(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)),
+      ),
     ]);
     return undefined;
   } catch (err) {
@@ -28,7 +31,10 @@ export function registerHealthRoutes(app: FastifyInstance, checks: ReadinessChec
   app.get('/ready', { config: PUBLIC_ROUTE, logLevel: 'warn' }, async (_request, reply) => {
     const results = await Promise.all(checks.map(async (c) => [c.name, await run(c)] as const));
     const failed = results.filter(([, err]) => err !== undefined);
-    const body = { status: failed.length ? 'not ready' : 'ready', checks: Object.fromEntries(results.map(([name, err]) => [name, err ?? 'ok'])) };
+    const body = {
+      status: failed.length ? 'not ready' : 'ready',
+      checks: Object.fromEntries(results.map(([name, err]) => [name, err ?? 'ok'])),
+    };
     return reply.code(failed.length ? 503 : 200).send(body);
   });
 }

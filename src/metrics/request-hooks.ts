@@ -36,7 +36,11 @@ const msSince = (start: bigint): number => Number(process.hrtime.bigint() - star
  * routes call for what only they see (model, first token, token usage). `onFinished` receives one
  * record per request for the request log.
  */
-export function installRequestMetrics(app: FastifyInstance, metrics: CorralMetrics, onFinished?: (record: RequestRecord) => void): ApiObserver {
+export function installRequestMetrics(
+  app: FastifyInstance,
+  metrics: CorralMetrics,
+  onFinished?: (record: RequestRecord) => void,
+): ApiObserver {
   // Keyed by request object: nothing is added to Fastify's request shape and entries die with it.
   const stats = new WeakMap<FastifyRequest, Stats>();
   app.addHook('onRequest', (request, _reply, done) => {
@@ -55,8 +59,19 @@ export function installRequestMetrics(app: FastifyInstance, metrics: CorralMetri
       if (onFinished) {
         try {
           onFinished({
-            id: request.id, at: new Date(Date.now() - durationMs), method: request.method, route, status: reply.statusCode, model: s.model, durationMs,
-            ttftMs: s.ttftMs, queueWaitMs: s.queueWaitMs, loadDurationMs: s.loadDurationMs, promptTokens: s.promptTokens, generatedTokens: s.generatedTokens, request,
+            id: request.id,
+            at: new Date(Date.now() - durationMs),
+            method: request.method,
+            route,
+            status: reply.statusCode,
+            model: s.model,
+            durationMs,
+            ttftMs: s.ttftMs,
+            queueWaitMs: s.queueWaitMs,
+            loadDurationMs: s.loadDurationMs,
+            promptTokens: s.promptTokens,
+            generatedTokens: s.generatedTokens,
+            request,
           });
         } catch (err) {
           request.log.warn({ err }, 'request log write failed');

@@ -8,10 +8,16 @@ import type { SchedulerCollector } from './scheduler-collector.js';
 export const PUBLIC_ROUTE = { auth: { public: true } };
 
 /** GET /metrics: Corral's own registry followed by every ready llama-server's metrics with a `model` label. */
-export function registerMetricsRoute(app: FastifyInstance, deps: { metrics: CorralMetrics; collector: SchedulerCollector; scheduler: Scheduler; runnerTimeoutMs?: number }): void {
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  deps: { metrics: CorralMetrics; collector: SchedulerCollector; scheduler: Scheduler; runnerTimeoutMs?: number },
+): void {
   app.get('/metrics', { config: PUBLIC_ROUTE, logLevel: 'warn' }, async (_request, reply) => {
     deps.collector.refresh();
-    const [own, runners] = await Promise.all([deps.metrics.registry.metrics(), scrapeRunners(deps.scheduler, deps.runnerTimeoutMs)]);
+    const [own, runners] = await Promise.all([
+      deps.metrics.registry.metrics(),
+      scrapeRunners(deps.scheduler, deps.runnerTimeoutMs),
+    ]);
     reply.header('content-type', deps.metrics.registry.contentType);
     return runners ? `${own}\n${runners}` : own;
   });

@@ -10,7 +10,13 @@ export async function scrapeRunners(scheduler: Scheduler, timeoutMs = 500): Prom
   const texts = await Promise.all(
     ready.map(async (l) => {
       try {
-        const res = await l.runner.pool!.request({ path: '/metrics', method: 'GET', signal: AbortSignal.timeout(timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+        const res = await l.runner.pool!.request({
+          path: '/metrics',
+          method: 'GET',
+          signal: AbortSignal.timeout(timeoutMs),
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
         const text = await res.body.text();
         return res.statusCode === 200 ? { model: l.name, text } : undefined;
       } catch {

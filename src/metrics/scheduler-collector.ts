@@ -16,7 +16,11 @@ export interface SchedulerCollector {
  * Counts scheduler events into the metrics and reads its point-in-time state at scrape time.
  * `memoryOf` is the scheduler's own estimate for a loaded model (the scheduler does not expose it).
  */
-export function collectScheduler(scheduler: Scheduler, metrics: CorralMetrics, memoryOf: (model: string) => number | undefined): SchedulerCollector {
+export function collectScheduler(
+  scheduler: Scheduler,
+  metrics: CorralMetrics,
+  memoryOf: (model: string) => number | undefined,
+): SchedulerCollector {
   const lastUnload = new Map<string, string>();
   const onLoaded = (name: string, ms: number): void => {
     metrics.loads.inc({ model: name });

@@ -20,7 +20,12 @@ function lastMatch(re: RegExp, text: string): number | undefined {
  * the pipe, so each chunk goes through one stream instead of two (about 25 µs less gateway CPU per
  * token, measured on sequential long streams).
  */
-export function tapUsage(body: Readable, dest: Writable, onFirst: () => void, onUsage: (prompt: number, generated: number) => void): void {
+export function tapUsage(
+  body: Readable,
+  dest: Writable,
+  onFirst: () => void,
+  onUsage: (prompt: number, generated: number) => void,
+): void {
   let first = true;
   let tail: Buffer[] = [];
   let tailBytes = 0;

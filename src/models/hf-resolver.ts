@@ -88,18 +88,27 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
   } catch (err) {
     throw new UpstreamError(`cannot reach ${base}: ${(err as Error).message}`, 502, { cause: err });
   }
-  if (res.status === 404 || res.status === 401) throw new NotFound(`pull model manifest: repository "${repoPath}" not found on ${base}`);
+  if (res.status === 404 || res.status === 401)
+    throw new NotFound(`pull model manifest: repository "${repoPath}" not found on ${base}`);
   if (!res.ok) throw new UpstreamError(`pull model manifest: ${apiUrl} answered ${res.status}`, 502);
   const info = (await res.json()) as { siblings?: HfSibling[] };
   const siblings = info.siblings ?? [];
-  const chosen = pickQuantFiles(siblings.map((s) => s.rfilename), quant);
+  const chosen = pickQuantFiles(
+    siblings.map((s) => s.rfilename),
+    quant,
+  );
   if (!chosen) {
     const available = siblings.map((s) => s.rfilename).filter((f) => /\.gguf$/i.test(f));
-    throw new NotFound(`pull model manifest: no GGUF file for "${quant ?? 'Q4_K_M'}" in ${repoPath}${available.length ? ` (available: ${available.join(', ')})` : ''}`);
+    throw new NotFound(
+      `pull model manifest: no GGUF file for "${quant ?? 'Q4_K_M'}" in ${repoPath}${available.length ? ` (available: ${available.join(', ')})` : ''}`,
+    );
   }
   // A repository that lists only some shards of a set cannot give a loadable model: say so before downloading.
   const unlisted = chosen.filter((f) => !siblings.some((s) => s.rfilename === f));
-  if (unlisted.length) throw new NotFound(`pull model manifest: split model in ${repoPath} is incomplete: ${unlisted.join(', ')} not published`);
+  if (unlisted.length)
+    throw new NotFound(
+      `pull model manifest: split model in ${repoPath} is incomplete: ${unlisted.join(', ')} not published`,
+    );
   const describe = (name: string): PullFile => {
     const sib = siblings.find((s) => s.rfilename === name)!;
     return {
@@ -111,7 +120,9 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
   };
   // Several precisions may be published; the smallest-loss common one first.
   const projectors = siblings.map((s) => s.rfilename).filter((f) => /mmproj/i.test(basename(f)) && /\.gguf$/i.test(f));
-  const projector = ['f16', 'bf16', 'q8_0', 'f32'].map((p) => projectors.find((f) => f.toLowerCase().includes(p))).find(Boolean) ?? projectors[0];
+  const projector =
+    ['f16', 'bf16', 'q8_0', 'f32'].map((p) => projectors.find((f) => f.toLowerCase().includes(p))).find(Boolean) ??
+    projectors[0];
   return { reference: ref, files: chosen.map(describe), projector: projector ? describe(projector) : undefined };
 }
 
@@ -127,7 +138,11 @@ export function resolveUrl(ref: string): PullSource {
   const last = segments.at(-1)!;
   const split = parseSplitName(last);
   if (!split) return { reference: ref, files: [{ url: ref, relPath: local(last) }] };
-  if (split.index !== 0) throw new BadRequest(`"${ref}" is shard ${split.index + 1} of ${split.count} of a split model: pull shard 1`);
-  const files = shardPaths(last).map((name, i) => ({ url: i === 0 ? ref : new URL(encodeURIComponent(name), u).href, relPath: local(name) }));
+  if (split.index !== 0)
+    throw new BadRequest(`"${ref}" is shard ${split.index + 1} of ${split.count} of a split model: pull shard 1`);
+  const files = shardPaths(last).map((name, i) => ({
+    url: i === 0 ? ref : new URL(encodeURIComponent(name), u).href,
+    relPath: local(name),
+  }));
   return { reference: ref, files };
 }

@@ -45,7 +45,11 @@ export async function readManifest(file: string): Promise<ManifestData> {
   const parsed = JSON.parse(text) as Partial<ManifestData>;
   const models: Record<string, ManagedEntry> = {};
   for (const [name, e] of Object.entries(parsed.models ?? {})) {
-    models[name] = { ...e, path: resolve(dirname(file), e.path), mmproj: e.mmproj ? resolve(dirname(file), e.mmproj) : undefined };
+    models[name] = {
+      ...e,
+      path: resolve(dirname(file), e.path),
+      mmproj: e.mmproj ? resolve(dirname(file), e.mmproj) : undefined,
+    };
   }
   return { models, hidden: parsed.hidden ?? {} };
 }
@@ -81,7 +85,8 @@ export class Manifest {
       return r.startsWith('..') || isAbsolute(r) ? p : r;
     };
     const models: Record<string, ManagedEntry> = {};
-    for (const [name, e] of Object.entries(data.models)) models[name] = { ...e, path: rel(e.path), mmproj: e.mmproj ? rel(e.mmproj) : undefined };
+    for (const [name, e] of Object.entries(data.models))
+      models[name] = { ...e, path: rel(e.path), mmproj: e.mmproj ? rel(e.mmproj) : undefined };
     await mkdir(base, { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
     await writeFile(tmp, `${JSON.stringify({ models, hidden: data.hidden }, null, 2)}\n`);

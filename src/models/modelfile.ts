@@ -29,7 +29,10 @@ export function parameterValue(raw: string): unknown {
 export function addParameter(params: Record<string, unknown>, key: string, value: unknown): void {
   if (REPEATABLE.has(key)) {
     const prev = params[key];
-    params[key] = [...(Array.isArray(prev) ? prev : prev === undefined ? [] : [prev]), ...(Array.isArray(value) ? value : [value])];
+    params[key] = [
+      ...(Array.isArray(prev) ? prev : prev === undefined ? [] : [prev]),
+      ...(Array.isArray(value) ? value : [value]),
+    ];
   } else {
     params[key] = value;
   }
@@ -43,7 +46,8 @@ export function parseModelfile(text: string): ModelfileSpec {
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = /^(\w+)\s+([\s\S]*)$/.exec(line);
-    if (!m) throw new BadRequest(`invalid value for "modelfile": line ${i + 1}: expected an instruction and an argument`);
+    if (!m)
+      throw new BadRequest(`invalid value for "modelfile": line ${i + 1}: expected an instruction and an argument`);
     const instruction = m[1]!.toUpperCase();
     let arg = m[2]!;
     if (arg.startsWith('"""')) {
@@ -51,7 +55,8 @@ export function parseModelfile(text: string): ModelfileSpec {
       const parts: string[] = [];
       while (!arg.includes('"""')) {
         parts.push(arg);
-        if (++i >= lines.length) throw new BadRequest(`invalid value for "modelfile": unterminated """ for ${instruction}`);
+        if (++i >= lines.length)
+          throw new BadRequest(`invalid value for "modelfile": unterminated """ for ${instruction}`);
         arg = lines[i]!;
       }
       parts.push(arg.slice(0, arg.indexOf('"""')));
@@ -72,12 +77,15 @@ export function parseModelfile(text: string): ModelfileSpec {
         break;
       case 'PARAMETER': {
         const pm = /^(\w+)\s+([\s\S]+)$/.exec(arg);
-        if (!pm) throw new BadRequest(`invalid value for "modelfile": line ${i + 1}: PARAMETER needs a name and a value`);
+        if (!pm)
+          throw new BadRequest(`invalid value for "modelfile": line ${i + 1}: PARAMETER needs a name and a value`);
         addParameter(spec.parameters, pm[1]!, parameterValue(pm[2]!));
         break;
       }
       default:
-        throw new BadRequest(`invalid value for "modelfile": line ${i + 1}: ${instruction} is not supported by Corral (supported: FROM, PARAMETER, SYSTEM, TEMPLATE)`);
+        throw new BadRequest(
+          `invalid value for "modelfile": line ${i + 1}: ${instruction} is not supported by Corral (supported: FROM, PARAMETER, SYSTEM, TEMPLATE)`,
+        );
     }
   }
   return spec;
@@ -93,6 +101,8 @@ export function isGoTemplate(template: string): boolean {
 
 export function assertJinjaTemplate(template: string, field: string): void {
   if (isGoTemplate(template)) {
-    throw new BadRequest(`invalid value for "${field}": Go templates (Ollama's {{ .Prompt }} syntax) are not supported; llama-server needs a Jinja chat template (e.g. {% for message in messages %}...)`);
+    throw new BadRequest(
+      `invalid value for "${field}": Go templates (Ollama's {{ .Prompt }} syntax) are not supported; llama-server needs a Jinja chat template (e.g. {% for message in messages %}...)`,
+    );
   }
 }

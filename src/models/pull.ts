@@ -15,8 +15,6 @@ export interface PullProgress {
   completed?: number;
 }
 
-
-
 export interface PullerDeps {
   /** The managed models directory (the first of models_dirs). */
   modelsDir(): string;
@@ -88,10 +86,17 @@ export class Puller {
   private async resolve(reference: string, signal: AbortSignal): Promise<PullSource> {
     if (isHfReference(reference)) return resolveHf(reference, this.deps.huggingfaceUrl(), signal);
     if (isUrlReference(reference)) return resolveUrl(reference);
-    throw new NotFound(`pull model manifest: "${reference}" is not a Hugging Face reference (hf.co/{user}/{repo}:{quant}) or a URL to a .gguf file; Corral cannot pull from the Ollama registry`);
+    throw new NotFound(
+      `pull model manifest: "${reference}" is not a Hugging Face reference (hf.co/{user}/{repo}:{quant}) or a URL to a .gguf file; Corral cannot pull from the Ollama registry`,
+    );
   }
 
-  private async fetchInto(name: string, src: PullSource, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<void> {
+  private async fetchInto(
+    name: string,
+    src: PullSource,
+    emit: (p: PullProgress) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     const modelsDir = this.deps.modelsDir();
     const targets = src.files.map((f) => inside(modelsDir, f.relPath));
     const manifest = this.deps.manifest();
@@ -105,11 +110,19 @@ export class Puller {
     let mmproj: string | undefined;
     if (src.projector) {
       mmproj = inside(modelsDir, src.projector.relPath);
-      if (!(await isFile(mmproj))) await this.place([mmproj], [await this.download(src.projector, mmproj, emit, signal)]);
+      if (!(await isFile(mmproj)))
+        await this.place([mmproj], [await this.download(src.projector, mmproj, emit, signal)]);
     }
     emit({ status: 'writing manifest' });
     await manifest.update((data) => {
-      data.models[name] = { kind: 'pulled', path: targets[0]!, source: src.reference, sha256, mmproj, createdAt: new Date().toISOString() };
+      data.models[name] = {
+        kind: 'pulled',
+        path: targets[0]!,
+        source: src.reference,
+        sha256,
+        mmproj,
+        createdAt: new Date().toISOString(),
+      };
       delete data.hidden[name];
     });
     await this.deps.refresh();
@@ -121,7 +134,12 @@ export class Puller {
    * are verified are they renamed into place. So a failed shard leaves no `.gguf` of the set behind,
    * just the `.partial` files a later pull resumes from. Returns the files' sha256s.
    */
-  private async downloadAll(files: PullFile[], targets: string[], emit: (p: PullProgress) => void, signal: AbortSignal): Promise<string[]> {
+  private async downloadAll(
+    files: PullFile[],
+    targets: string[],
+    emit: (p: PullProgress) => void,
+    signal: AbortSignal,
+  ): Promise<string[]> {
     await mkdir(dirname(targets[0]!), { recursive: true });
     // All shards at once: running out of space on the last of three 40 GB files wastes the first two.
     await this.checkSpace(dirname(targets[0]!), await remainingBytes(files, targets));
@@ -137,7 +155,12 @@ export class Puller {
   }
 
   /** Downloads to `<target>.partial`, resuming with Range, and verifies it; the caller moves it into place. */
-  private async download(src: PullFile, target: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<{ partial: string; sha256: string }> {
+  private async download(
+    src: PullFile,
+    target: string,
+    emit: (p: PullProgress) => void,
+    signal: AbortSignal,
+  ): Promise<{ partial: string; sha256: string }> {
     await mkdir(dirname(target), { recursive: true });
     const partial = `${target}.partial`;
     const digest = `sha256:${src.sha256 ?? createHash('sha256').update(src.url).digest('hex')}`;
@@ -147,7 +170,10 @@ export class Puller {
     let lastError: unknown;
     const attempts = this.deps.attempts ?? 3;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      let have = await stat(partial).then((s) => s.size, () => 0);
+      let have = await stat(partial).then(
+        (s) => s.size,
+        () => 0,
+      );
       if (total !== undefined && have === total && have > 0) break;
       const res = await fetchOrThrow(src.url, have > 0 ? { range: `bytes=${have}-` } : {}, signal);
       if (res.status === 416) {
@@ -181,7 +207,9 @@ export class Puller {
         lastError = new UpstreamError(`pull: ${src.url} ended after ${completed} of ${total} bytes`, 502);
       } catch (err) {
         if (signal.aborted) throw err;
-        lastError = new UpstreamError(`pull: download of ${src.url} interrupted: ${(err as Error).message}`, 502, { cause: err });
+        lastError = new UpstreamError(`pull: download of ${src.url} interrupted: ${(err as Error).message}`, 502, {
+          cause: err,
+        });
       } finally {
         await fh.close();
       }
@@ -192,7 +220,9 @@ export class Puller {
     const actual = (await sha256File(partial)).slice('sha256:'.length);
     if (expectedSha && actual !== expectedSha) {
       await rm(partial, { force: true });
-      throw new ChecksumMismatch(`pull: sha256 mismatch for ${src.url}: expected ${expectedSha}, got ${actual}; the download was discarded`);
+      throw new ChecksumMismatch(
+        `pull: sha256 mismatch for ${src.url}: expected ${expectedSha}, got ${actual}; the download was discarded`,
+      );
     }
     return { partial, sha256: actual };
   }
@@ -203,7 +233,9 @@ export class Puller {
     const free = fs.bavail * fs.bsize;
     const reserve = this.deps.reserveBytes ?? 256 * 1024 * 1024;
     if (free < needed + reserve) {
-      throw new InsufficientStorage(`pull: not enough disk space in ${dir}: ${needed} bytes needed (plus ${reserve} reserved), ${free} free`);
+      throw new InsufficientStorage(
+        `pull: not enough disk space in ${dir}: ${needed} bytes needed (plus ${reserve} reserved), ${free} free`,
+      );
     }
   }
 }
@@ -234,14 +266,20 @@ function inside(modelsDir: string, relPath: string): string {
 }
 
 function isFile(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /** Bytes still to fetch, as far as the source published sizes; what `.partial` files already hold is not counted. */
 async function remainingBytes(files: PullFile[], targets: string[]): Promise<number> {
   let left = 0;
   for (let i = 0; i < files.length; i++) {
-    const have = await stat(`${targets[i]}.partial`).then((s) => s.size, () => 0);
+    const have = await stat(`${targets[i]}.partial`).then(
+      (s) => s.size,
+      () => 0,
+    );
     left += Math.max(0, (files[i]!.size ?? 0) - have);
   }
   return left;

@@ -73,7 +73,11 @@ export async function findLlamaServer(opts: ResolveOptions = {}): Promise<Resolv
   if (onPath) return { path: onPath, source: 'path', reason: 'found on PATH' };
   const cached = cachedBinaryPath(env);
   if (await isExecutable(cached)) {
-    return { path: cached, source: 'cache', reason: `built by Corral from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG})` };
+    return {
+      path: cached,
+      source: 'cache',
+      reason: `built by Corral from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG})`,
+    };
   }
   return undefined;
 }
@@ -109,7 +113,10 @@ async function run(cmd: string, args: string[], cwd: string, progress: Progress)
  * Everything happens in a scratch directory; the binary reaches the cache by rename, so an interrupted
  * build never leaves a half-written executable where findLlamaServer would pick it up.
  */
-export async function buildLlamaServer(env: NodeJS.ProcessEnv = process.env, progress: Progress = () => {}): Promise<string> {
+export async function buildLlamaServer(
+  env: NodeJS.ProcessEnv = process.env,
+  progress: Progress = () => {},
+): Promise<string> {
   const target = cachedBinaryPath(env);
   await mkdir(cacheDir(env), { recursive: true });
   const work = await mkdtemp(join(tmpdir(), 'corral-llama-build-'));
@@ -117,8 +124,15 @@ export async function buildLlamaServer(env: NodeJS.ProcessEnv = process.env, pro
     progress(`fetching llama.cpp source (${LLAMA_SOURCE_PACKAGE}) from the npm registry`);
     await run('npm', ['pack', LLAMA_SOURCE_PACKAGE, '--silent'], work, progress);
     const tarball = `${LLAMA_SOURCE_PACKAGE.replace('@', '-')}.tgz`;
-    await run('tar', ['-xzf', tarball, 'package/llama/gitRelease.bundle', 'package/llama/llama.cpp.info.json'], work, progress);
-    const info = JSON.parse(await readFile(join(work, 'package/llama/llama.cpp.info.json'), 'utf8')) as { tag?: string };
+    await run(
+      'tar',
+      ['-xzf', tarball, 'package/llama/gitRelease.bundle', 'package/llama/llama.cpp.info.json'],
+      work,
+      progress,
+    );
+    const info = JSON.parse(await readFile(join(work, 'package/llama/llama.cpp.info.json'), 'utf8')) as {
+      tag?: string;
+    };
     if (info.tag !== LLAMA_SOURCE_TAG) {
       throw new Error(`${LLAMA_SOURCE_PACKAGE} carries llama.cpp ${info.tag}, expected ${LLAMA_SOURCE_TAG}`);
     }
@@ -126,13 +140,38 @@ export async function buildLlamaServer(env: NodeJS.ProcessEnv = process.env, pro
     await run('git', ['clone', '--quiet', join(work, 'package/llama/gitRelease.bundle'), 'llama.cpp'], work, progress);
     const src = join(work, 'llama.cpp');
     progress('configuring (cmake)');
-    await run('cmake', [
-      '-B', 'build', '-DCMAKE_BUILD_TYPE=Release', '-DGGML_NATIVE=OFF', '-DLLAMA_OPENSSL=OFF', '-DLLAMA_CURL=OFF',
-      '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF', '-DLLAMA_BUILD_SERVER=ON', '-DLLAMA_BUILD_TOOLS=ON',
-      '-DBUILD_SHARED_LIBS=OFF',
-    ], src, progress);
+    await run(
+      'cmake',
+      [
+        '-B',
+        'build',
+        '-DCMAKE_BUILD_TYPE=Release',
+        '-DGGML_NATIVE=OFF',
+        '-DLLAMA_OPENSSL=OFF',
+        '-DLLAMA_CURL=OFF',
+        '-DLLAMA_BUILD_TESTS=OFF',
+        '-DLLAMA_BUILD_EXAMPLES=OFF',
+        '-DLLAMA_BUILD_SERVER=ON',
+        '-DLLAMA_BUILD_TOOLS=ON',
+        '-DBUILD_SHARED_LIBS=OFF',
+      ],
+      src,
+      progress,
+    );
     progress('compiling llama-server (about 7 minutes on 2 cores)');
-    await run('cmake', ['--build', 'build', '--target', 'llama-server', '-j', String(Math.max(2, (await import('node:os')).availableParallelism()))], src, progress);
+    await run(
+      'cmake',
+      [
+        '--build',
+        'build',
+        '--target',
+        'llama-server',
+        '-j',
+        String(Math.max(2, (await import('node:os')).availableParallelism())),
+      ],
+      src,
+      progress,
+    );
     const staged = `${target}.partial-${process.pid}`;
     await copyFile(join(src, 'build/bin/llama-server'), staged);
     await chmod(staged, 0o755);
@@ -150,7 +189,11 @@ export async function ensureLlamaServer(opts: ResolveOptions & { progress?: Prog
   if (found) return found;
   const env = opts.env ?? process.env;
   const path = await buildLlamaServer(env, opts.progress);
-  return { path, source: 'cache', reason: `built just now from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG})` };
+  return {
+    path,
+    source: 'cache',
+    reason: `built just now from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG})`,
+  };
 }
 
 /** `llama-server --version` prints e.g. "version: 0.5.0-dev (build 1, commit de3ff81)" on stderr. */
@@ -158,5 +201,5 @@ export async function llamaServerVersion(path: string): Promise<string> {
   const r = await runCommand(path, ['--version'], 10_000);
   const all = `${r.stderr}${r.stdout}`;
   const line = all.split('\n').find((l) => l.startsWith('version:'));
-  return line ? line.slice('version:'.length).trim() : all.trim().split('\n')[0] ?? 'unknown';
+  return line ? line.slice('version:'.length).trim() : (all.trim().split('\n')[0] ?? 'unknown');
 }

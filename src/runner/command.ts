@@ -15,10 +15,15 @@ export interface CommandResult {
  */
 export function runCommand(file: string, args: string[], timeoutMs: number): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = execFile(file, args, { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : undefined;
-      resolve({ exitCode: code, stdout, stderr });
-    });
+    const child = execFile(
+      file,
+      args,
+      { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 4 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : undefined;
+        resolve({ exitCode: code, stdout, stderr });
+      },
+    );
     // Nothing to read: the tool must not wait on stdin.
     child.stdin?.end();
   });

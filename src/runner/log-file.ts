@@ -34,7 +34,8 @@ export const previousLog = (path: string): string => `${path}.1`;
  */
 export function openChildLog(path: string, startLine: string, maxBytes = 0): ChildLog {
   mkdirSync(dirname(path), { recursive: true });
-  if (maxBytes > 0 && (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > maxBytes) renameSync(path, previousLog(path));
+  if (maxBytes > 0 && (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > maxBytes)
+    renameSync(path, previousLog(path));
   const fd = openSync(path, 'a');
   try {
     writeSync(fd, `${startLine}\n`);
@@ -71,7 +72,10 @@ function text(bytes: Buffer): string {
  * Splits bytes read at increasing offsets into lines, each with the offset just past its newline
  * (a position to resume from). A line without its newline yet is held until it is complete.
  */
-export function lineCutter(onLine: (line: string, end: number) => void): { push(chunk: Buffer, at: number): void; reset(): void } {
+export function lineCutter(onLine: (line: string, end: number) => void): {
+  push(chunk: Buffer, at: number): void;
+  reset(): void;
+} {
   let partial: Buffer | undefined;
   return {
     push(chunk, at) {
@@ -142,9 +146,15 @@ export async function lastLines(path: string, from: number, n: number, maxBytes 
  * Where a live tail of the file starts: right after `seen` (the offset a reconnecting reader got to)
  * when that is at most `maxBytes` behind the end, else where its last `n` lines begin.
  */
-export async function resumeOffset(path: string, seen: number | undefined, n: number, maxBytes = 256 * 1024): Promise<number> {
+export async function resumeOffset(
+  path: string,
+  seen: number | undefined,
+  n: number,
+  maxBytes = 256 * 1024,
+): Promise<number> {
   const size = await sizeOf(path);
-  if (seen !== undefined && Number.isSafeInteger(seen) && seen >= 0 && seen <= size && size - seen <= maxBytes) return seen;
+  if (seen !== undefined && Number.isSafeInteger(seen) && seen >= 0 && seen <= size && size - seen <= maxBytes)
+    return seen;
   return tailOffset(path, n);
 }
 

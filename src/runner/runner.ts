@@ -134,7 +134,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
     const maxLog = this.spec.logMaxBytes ?? 0;
     let log;
     try {
-      log = openChildLog(this.spec.logFile, `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`, maxLog);
+      log = openChildLog(
+        this.spec.logFile,
+        `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`,
+        maxLog,
+      );
     } catch (err) {
       const reason = `cannot write its log file (logs_dir): ${(err as Error).message}`;
       this.fail({ reason, lastLines: [] });
@@ -157,7 +161,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.pid = child.pid;
     const pid = child.pid;
     if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
-    const trimmer = maxLog > 0 ? setInterval(() => void this.keepLogUnder(maxLog), this.spec.logCheckMs ?? 10_000).unref() : undefined;
+    const trimmer =
+      maxLog > 0
+        ? setInterval(() => void this.keepLogUnder(maxLog), this.spec.logCheckMs ?? 10_000).unref()
+        : undefined;
     let exitedEarly: ((err: Error) => void) | undefined;
     const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
     earlyExit.catch(() => {});
@@ -176,7 +183,12 @@ export class Runner extends EventEmitter<RunnerEvents> {
       this.pool = undefined;
       if (!expected) {
         const why = explainFailure(lastLines) ?? 'no output';
-        this.fail({ reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`, exitCode: code, signal, lastLines });
+        this.fail({
+          reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`,
+          exitCode: code,
+          signal,
+          lastLines,
+        });
         exitedEarly?.(new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${why}`));
       } else {
         this.setState('stopped');
@@ -184,7 +196,12 @@ export class Runner extends EventEmitter<RunnerEvents> {
       this.emit('exit', { code, signal, expected }, this);
     });
     // Idle sockets are dropped before llama-server's own 5 s keep-alive timeout closes them under us.
-    this.pool = createPool(this.baseUrl, { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 });
+    this.pool = createPool(this.baseUrl, {
+      connections: 256,
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      keepAliveMaxTimeout: 4_000,
+    });
     try {
       await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
     } catch (err) {
@@ -195,7 +212,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
       if (this.state !== 'failed' || !this.failure) {
         this.fail({ reason: (err as Error).message, lastLines: await this.lastLines(20).catch(() => []) });
       }
-      throw err instanceof ModelLoadFailed ? err : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
+      throw err instanceof ModelLoadFailed
+        ? err
+        : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
     }
     this.readyAt = new Date();
     exitedEarly = undefined;
@@ -246,7 +265,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
       follower.close();
     }
     const last = await this.lastLines(10).catch(() => []);
-    throw new Error(`not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(last) ?? 'none'}`);
+    throw new Error(
+      `not ready after ${Math.round(this.spec.startupTimeoutMs / 1000)}s (llama_server.startup_timeout); last output: ${explainFailure(last) ?? 'none'}`,
+    );
   }
 
   /**
@@ -272,5 +293,4 @@ export class Runner extends EventEmitter<RunnerEvents> {
       clearTimeout(kill);
     }
   }
-
 }

@@ -10,7 +10,11 @@ export interface BudgetSettings {
 /** Total VRAM in bytes as nvidia-smi reports it; 0 without NVIDIA GPUs or the tool. */
 export async function nvidiaVram(): Promise<number> {
   try {
-    const { stdout, exitCode } = await runCommand('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], 3000);
+    const { stdout, exitCode } = await runCommand(
+      'nvidia-smi',
+      ['--query-gpu=memory.total', '--format=csv,noheader,nounits'],
+      3000,
+    );
     if (exitCode !== 0) return 0;
     // One line per GPU, in MiB.
     return stdout

@@ -29,7 +29,8 @@ export type RoomPlan =
   /** No amount of waiting helps (budget too small, pinned models in the way). */
   | { kind: 'never'; reason: string };
 
-export const gb = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`);
+export const gb = (bytes: number): string =>
+  bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`;
 
 /**
  * Decides which residents must go for `req` to load. Pure, so the policy is testable without
@@ -40,7 +41,10 @@ export const gb = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).to
 export function planRoom(req: RoomRequest, residents: readonly Resident[], limits: Limits): RoomPlan {
   const others = residents.filter((r) => r.name !== req.name);
   if (limits.memoryBudget > 0 && req.memoryBytes > limits.memoryBudget) {
-    return { kind: 'never', reason: `model "${req.name}" needs ~${gb(req.memoryBytes)} but the memory budget is ${gb(limits.memoryBudget)}` };
+    return {
+      kind: 'never',
+      reason: `model "${req.name}" needs ~${gb(req.memoryBytes)} but the memory budget is ${gb(limits.memoryBudget)}`,
+    };
   }
   const swapped = others.filter((r) => req.exclusiveWith.has(r.name));
   const pinnedRival = swapped.find((r) => r.pinned);
@@ -49,7 +53,10 @@ export function planRoom(req: RoomRequest, residents: readonly Resident[], limit
   }
   const pinned = others.filter((r) => r.pinned && !req.exclusiveWith.has(r.name));
   if (limits.maxLoadedModels > 0 && pinned.length + 1 > limits.maxLoadedModels) {
-    return { kind: 'never', reason: `model "${req.name}" cannot load: ${pinned.length} pinned model(s) already use max_loaded_models (${limits.maxLoadedModels})` };
+    return {
+      kind: 'never',
+      reason: `model "${req.name}" cannot load: ${pinned.length} pinned model(s) already use max_loaded_models (${limits.maxLoadedModels})`,
+    };
   }
   const pinnedBytes = pinned.reduce((sum, r) => sum + r.memoryBytes, 0);
   if (limits.memoryBudget > 0 && pinnedBytes + req.memoryBytes > limits.memoryBudget) {
@@ -58,14 +65,16 @@ export function planRoom(req: RoomRequest, residents: readonly Resident[], limit
       reason: `model "${req.name}" needs ~${gb(req.memoryBytes)} but pinned models use ${gb(pinnedBytes)} of the ${gb(limits.memoryBudget)} memory budget`,
     };
   }
-  if (swapped.some((r) => r.busy)) return { kind: 'wait', reason: `waiting for swap-group rival to finish its requests` };
+  if (swapped.some((r) => r.busy))
+    return { kind: 'wait', reason: `waiting for swap-group rival to finish its requests` };
 
   const evict = swapped.map((r) => r.name);
   const staying = others.filter((r) => !req.exclusiveWith.has(r.name));
   let count = staying.length + 1;
   let bytes = staying.reduce((sum, r) => sum + r.memoryBytes, 0) + req.memoryBytes;
   const over = (): boolean =>
-    (limits.maxLoadedModels > 0 && count > limits.maxLoadedModels) || (limits.memoryBudget > 0 && bytes > limits.memoryBudget);
+    (limits.maxLoadedModels > 0 && count > limits.maxLoadedModels) ||
+    (limits.memoryBudget > 0 && bytes > limits.memoryBudget);
   const idle = staying.filter((r) => !r.busy && !r.pinned).sort((a, b) => a.lastUsed - b.lastUsed);
   for (const victim of idle) {
     if (!over()) break;

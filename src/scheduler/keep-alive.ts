@@ -22,10 +22,13 @@ export function armExpiry(entry: Entry, now: () => number, expire: (reason: stri
 function schedule(entry: Entry, now: () => number, expire: (reason: string) => void): void {
   const remaining = (entry.expiresAt ?? 0) - now();
   // setTimeout caps at ~24.8 days; a longer keep_alive simply waits again when that fires.
-  entry.timer = setTimeout(() => {
-    if (isBusy(entry) || entry.expiresAt === undefined) return;
-    if (entry.expiresAt - now() > 1000) return schedule(entry, now, expire);
-    expire('keep_alive expired');
-  }, Math.max(0, Math.min(remaining, 2 ** 31 - 1)));
+  entry.timer = setTimeout(
+    () => {
+      if (isBusy(entry) || entry.expiresAt === undefined) return;
+      if (entry.expiresAt - now() > 1000) return schedule(entry, now, expire);
+      expire('keep_alive expired');
+    },
+    Math.max(0, Math.min(remaining, 2 ** 31 - 1)),
+  );
   entry.timer.unref();
 }

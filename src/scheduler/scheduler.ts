@@ -6,7 +6,17 @@ import { Supervisor } from './supervisor.js';
 import { abortable } from './abortable.js';
 import { armExpiry, clearExpiry } from './keep-alive.js';
 import { describeEntry, dispatchLimit, isBusy, type Entry, type Waiter } from './entry.js';
-import { DEFAULT_POLICY, type SchedulableModel, type AcquireOptions, type Lease, type LoadedModel, type SchedulerStatus, type SchedulerPolicy, type SchedulerEvents, type SchedulerDeps } from './types.js';
+import {
+  DEFAULT_POLICY,
+  type SchedulableModel,
+  type AcquireOptions,
+  type Lease,
+  type LoadedModel,
+  type SchedulerStatus,
+  type SchedulerPolicy,
+  type SchedulerEvents,
+  type SchedulerDeps,
+} from './types.js';
 
 /**
  * Decides which runners are loaded and who may use them. Never two loads of one model at once;
@@ -85,7 +95,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         loadDurationMs = this.now() - loadStart;
       }
       if (this.entries.get(model.name) !== entry || entry.runner.state !== 'ready') {
-        throw new ModelLoadFailed(entry.runner.failure?.reason ?? `model "${model.name}" was unloaded while the request waited for it`);
+        throw new ModelLoadFailed(
+          entry.runner.failure?.reason ?? `model "${model.name}" was unloaded while the request waited for it`,
+        );
       }
     } finally {
       entry.pending--;
@@ -119,9 +131,20 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private createEntry(model: SchedulableModel, ctxSize: number): Entry {
     const runner = this.deps.makeRunner(model, ctxSize);
     const entry: Entry = {
-      model, runner, ctxSize, memoryBytes: model.memoryAt?.(ctxSize) ?? model.memoryBytes,
-      inFlight: 0, queue: [], pending: 0, keepAliveMs: model.keepAliveMs,
-      expiresAt: undefined, timer: undefined, lastUsed: this.now(), loading: undefined, admitted: false, stale: undefined,
+      model,
+      runner,
+      ctxSize,
+      memoryBytes: model.memoryAt?.(ctxSize) ?? model.memoryBytes,
+      inFlight: 0,
+      queue: [],
+      pending: 0,
+      keepAliveMs: model.keepAliveMs,
+      expiresAt: undefined,
+      timer: undefined,
+      lastUsed: this.now(),
+      loading: undefined,
+      admitted: false,
+      stale: undefined,
     };
     runner.on('exit', ({ expected }) => {
       if (!expected) this.forget(entry, CRASHED);
@@ -140,7 +163,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let ok = false;
     try {
       await this.admit(entry);
-      if (this.entries.get(entry.model.name) !== entry) throw new ModelLoadFailed(`model "${entry.model.name}" was unloaded before it finished loading`);
+      if (this.entries.get(entry.model.name) !== entry)
+        throw new ModelLoadFailed(`model "${entry.model.name}" was unloaded before it finished loading`);
       await entry.runner.start();
       ok = true;
       this.cancelRestart(entry.model.name);
@@ -173,8 +197,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const policy = this.policy();
       const residents: Resident[] = [...this.entries.values()]
         .filter((e) => e !== entry && e.admitted)
-        .map((e) => ({ name: e.model.name, memoryBytes: e.memoryBytes, lastUsed: e.lastUsed, busy: isBusy(e), pinned: e.model.pinned }));
-      const plan = planRoom({ name, memoryBytes: entry.memoryBytes, exclusiveWith: rivals(name, policy.groups) }, residents, policy);
+        .map((e) => ({
+          name: e.model.name,
+          memoryBytes: e.memoryBytes,
+          lastUsed: e.lastUsed,
+          busy: isBusy(e),
+          pinned: e.model.pinned,
+        }));
+      const plan = planRoom(
+        { name, memoryBytes: entry.memoryBytes, exclusiveWith: rivals(name, policy.groups) },
+        residents,
+        policy,
+      );
       if (plan.kind === 'never') throw new InsufficientMemory(plan.reason);
       if (plan.kind === 'fits') {
         // unload() forgets each victim at once, so they stop counting against the limits before their exit.
@@ -185,7 +219,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       const remaining = deadline - this.now();
       if (remaining <= 0) {
-        throw new QueueFull(`server busy, please try again: no room to load model "${name}" (${plan.reason})`, Math.ceil(policy.evictionWaitMs / 1000));
+        throw new QueueFull(
+          `server busy, please try again: no room to load model "${name}" (${plan.reason})`,
+          Math.ceil(policy.evictionWaitMs / 1000),
+        );
       }
       await this.nextChange(remaining);
     }
@@ -312,7 +349,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Loads every pinned model that is not loaded yet; failures go through supervision. */
   async loadPinned(models: SchedulableModel[]): Promise<void> {
     await Promise.allSettled(
-      models.filter((m) => m.pinned && !this.entries.has(m.name) && !this.restartTimers.has(m.name)).map((m) => this.load(m)),
+      models
+        .filter((m) => m.pinned && !this.entries.has(m.name) && !this.restartTimers.has(m.name))
+        .map((m) => this.load(m)),
     );
   }
 
@@ -361,7 +400,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       memoryUsedBytes: live.reduce((sum, e) => sum + e.memoryBytes, 0),
       maxLoadedModels: policy.maxLoadedModels,
       loadedCount: live.length,
-      failures: this.supervisor.failures().map((f) => ({ ...f, blocked: this.supervisor.blocked(f.name) !== undefined })),
+      failures: this.supervisor
+        .failures()
+        .map((f) => ({ ...f, blocked: this.supervisor.blocked(f.name) !== undefined })),
     };
   }
 

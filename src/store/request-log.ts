@@ -50,8 +50,21 @@ export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, 
     write(e: RequestLogEntry) {
       const at = e.at ?? clock();
       writes.enqueue(() =>
-        insert.run(at, e.tokenId ?? null, e.userId ?? null, e.principal, e.model ?? null, e.endpoint, e.status,
-          e.promptTokens ?? null, e.evalTokens ?? null, e.loadMs ?? null, e.ttftMs ?? null, e.totalMs ?? null, e.requestId ?? null),
+        insert.run(
+          at,
+          e.tokenId ?? null,
+          e.userId ?? null,
+          e.principal,
+          e.model ?? null,
+          e.endpoint,
+          e.status,
+          e.promptTokens ?? null,
+          e.evalTokens ?? null,
+          e.loadMs ?? null,
+          e.ttftMs ?? null,
+          e.totalMs ?? null,
+          e.requestId ?? null,
+        ),
       );
     },
     flush: () => writes.flush(),

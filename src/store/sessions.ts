@@ -14,7 +14,8 @@ export interface SessionRow {
 }
 
 export function createSessionsRepo(db: Database.Database, writes: WriteQueue) {
-  const insert = db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+  const insert =
+    db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
     VALUES (?, ?, ?, ?, ?, ?, ?)`);
   const get = db.prepare('SELECT * FROM sessions WHERE id_hash = ?');
   const touch = db.prepare('UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id_hash = ?');
@@ -26,7 +27,10 @@ export function createSessionsRepo(db: Database.Database, writes: WriteQueue) {
   const prune = db.prepare('DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?');
 
   return {
-    create(s: { idHash: string; userId: number; expiresAt: number; ip?: string; userAgent?: string }, now = Date.now()) {
+    create(
+      s: { idHash: string; userId: number; expiresAt: number; ip?: string; userAgent?: string },
+      now = Date.now(),
+    ) {
       insert.run(s.idHash, s.userId, now, now, s.expiresAt, s.ip ?? null, s.userAgent ?? null);
     },
     /** Flushes first: idle expiry is judged on last_seen_at, which a queued touch may still be moving. */

@@ -37,7 +37,8 @@ export function createUsersRepo(db: Database.Database) {
     setPasswordHash: (id: number, hash: string, now = Date.now()) => setHash.run(hash, now, id).changes > 0,
     setRole: (id: number, role: Role, now = Date.now()) => setRole.run(role, now, id).changes > 0,
     delete: (id: number) => del.run(id).changes > 0,
-    setDisabled: (id: number, disabled: boolean, now = Date.now()) => setDisabled.run(disabled ? 1 : 0, now, id).changes > 0,
+    setDisabled: (id: number, disabled: boolean, now = Date.now()) =>
+      setDisabled.run(disabled ? 1 : 0, now, id).changes > 0,
     list: () => all.all() as PublicUser[],
     adminCount: () => (admins.get() as { n: number }).n,
   };

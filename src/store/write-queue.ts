@@ -14,7 +14,11 @@ export interface WriteQueue {
   readonly pending: number;
 }
 
-export function createWriteQueue(db: Database.Database, onError: (err: unknown) => void = () => {}, delayMs = 100): WriteQueue {
+export function createWriteQueue(
+  db: Database.Database,
+  onError: (err: unknown) => void = () => {},
+  delayMs = 100,
+): WriteQueue {
   let queue: (() => void)[] = [];
   let scheduled: NodeJS.Timeout | undefined;
   const flush = () => {

@@ -23,7 +23,8 @@ export function chunkedDecoder(onData: (payload: Buffer) => void, onEnd: () => v
         i = nl + 1;
         const hex = sizeLine.split(';', 1)[0]!.trim();
         sizeLine = '';
-        if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) throw new Error(`invalid chunked encoding: chunk size "${hex.slice(0, 20)}"`);
+        if (!/^[0-9a-fA-F]{1,8}$/.test(hex))
+          throw new Error(`invalid chunked encoding: chunk size "${hex.slice(0, 20)}"`);
         remaining = parseInt(hex, 16);
         if (remaining === 0) {
           ended = true;

@@ -15,21 +15,32 @@ export interface UpstreamResponse {
  * request (`stream: true`) goes on a connection of its own (stream-post.ts); everything else through
  * the pool, whose connections llama-server keeps alive.
  */
-export async function postJson(pool: UpstreamPool, path: string, payload: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<UpstreamResponse> {
+export async function postJson(
+  pool: UpstreamPool,
+  path: string,
+  payload: unknown,
+  signal?: AbortSignal,
+  headers: Record<string, string> = {},
+): Promise<UpstreamResponse> {
   const body = JSON.stringify(payload);
   if ((payload as { stream?: unknown } | null)?.stream === true) return postStream(pool, path, body, signal, headers);
   const delivery: Delivery = { written: false };
   const send = () =>
-    pool.request(tracked({
-      path,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body,
-      signal,
-      // Generation can take long before the first byte (prompt processing of a long context).
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    }, delivery));
+    pool.request(
+      tracked(
+        {
+          path,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body,
+          signal,
+          // Generation can take long before the first byte (prompt processing of a long context).
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        },
+        delivery,
+      ),
+    );
   let res;
   try {
     try {
@@ -47,7 +58,13 @@ export async function postJson(pool: UpstreamPool, path: string, payload: unknow
   return { status: res.statusCode, headers: res.headers, body: res.body as unknown as Readable };
 }
 
-async function postStream(pool: UpstreamPool, path: string, body: string, signal: AbortSignal | undefined, headers: Record<string, string>): Promise<UpstreamResponse> {
+async function postStream(
+  pool: UpstreamPool,
+  path: string,
+  body: string,
+  signal: AbortSignal | undefined,
+  headers: Record<string, string>,
+): Promise<UpstreamResponse> {
   const res = await streamPost(pool.host, pool.port, path, body, headers, signal);
   if (res.status >= 400) throw await answeredError(res.body, res.status);
   return res;
@@ -57,7 +74,7 @@ async function postStream(pool: UpstreamPool, path: string, body: string, signal
 async function answeredError(body: Readable, status: number): Promise<UpstreamError> {
   // The message is a courtesy; the status says enough if the body cannot be read.
   const text = await readText(body).catch(() => '');
-  return new UpstreamError(upstreamMessage(text, status), status >= 500 ? 500 : status);
+  return new UpstreamError(upstreamMessage(text, status), Math.min(status, 500));
 }
 
 /** A whole (small) answer body as text. */
@@ -76,7 +93,9 @@ function isStaleConnection(err: unknown): boolean {
 /** A request that got no answer at all: 502, with the socket error kept as `cause`. A client abort stays as it is. */
 function unreachable(err: unknown, signal: AbortSignal | undefined, delivery: Delivery): unknown {
   if (signal?.aborted) return err;
-  return new UpstreamUnreachable(`llama-server is unreachable: ${(err as Error).message}`, delivery.written, { cause: err });
+  return new UpstreamUnreachable(`llama-server is unreachable: ${(err as Error).message}`, delivery.written, {
+    cause: err,
+  });
 }
 
 export async function getJson<T>(pool: UpstreamPool, path: string, signal?: AbortSignal): Promise<T> {

@@ -20,9 +20,16 @@ export async function slotContext(pool: UpstreamPool, signal?: AbortSignal): Pro
 }
 
 /** llama-server `/v1/embeddings`; inputs are strings or token arrays. */
-export async function embed(pool: UpstreamPool, input: (string | number[])[], signal?: AbortSignal): Promise<EmbeddingResult> {
+export async function embed(
+  pool: UpstreamPool,
+  input: (string | number[])[],
+  signal?: AbortSignal,
+): Promise<EmbeddingResult> {
   const res = await postJson(pool, '/v1/embeddings', { input }, signal);
-  const body = (await readJson(res.body)) as { data: { index: number; embedding: number[] }[]; usage?: { prompt_tokens?: number } };
+  const body = (await readJson(res.body)) as {
+    data: { index: number; embedding: number[] }[];
+    usage?: { prompt_tokens?: number };
+  };
   const vectors: number[][] = [];
   for (const d of body.data) vectors[d.index] = d.embedding;
   return { vectors, promptTokens: body.usage?.prompt_tokens ?? 0 };

@@ -54,7 +54,13 @@ function upstreamFailure(error: unknown): UpstreamError {
  * last token's id (v0.5.0, server-context.cpp process_token), so the ids can fall short of
  * `tokens_predicted`; the final event then also carries the generated text as `answer`.
  */
-export async function* streamCompletion(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>, path: '/completion' | '/infill' = '/completion'): AsyncGenerator<GenerationEvent> {
+export async function* streamCompletion(
+  pool: UpstreamPool,
+  payload: Record<string, unknown>,
+  signal: AbortSignal,
+  headers?: Record<string, string>,
+  path: '/completion' | '/infill' = '/completion',
+): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, path, { ...payload, stream: true }, signal, headers);
   const wantTokens = Boolean(payload.return_tokens);
   const tokens: number[] = [];
@@ -69,7 +75,14 @@ export async function* streamCompletion(pool: UpstreamPool, payload: Record<stri
     }
     if (chunk.stop) {
       const short = wantTokens && tokens.length < (chunk.tokens_predicted ?? 0);
-      yield { kind: 'done', reason: chunk.stop_type === 'limit' ? 'length' : 'stop', timings: chunk.timings, toolCalls: [], tokens, ...(short ? { answer: text } : {}) };
+      yield {
+        kind: 'done',
+        reason: chunk.stop_type === 'limit' ? 'length' : 'stop',
+        timings: chunk.timings,
+        toolCalls: [],
+        tokens,
+        ...(short ? { answer: text } : {}),
+      };
       return;
     }
   }
@@ -96,7 +109,12 @@ interface ChatChunk {
  * arrived for any request, so while other generations run, one whose client left would go on to its
  * end. A stream stops at the next token after its connection closes.
  */
-export async function* streamChat(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal, headers?: Record<string, string>): AsyncGenerator<GenerationEvent> {
+export async function* streamChat(
+  pool: UpstreamPool,
+  payload: Record<string, unknown>,
+  signal: AbortSignal,
+  headers?: Record<string, string>,
+): AsyncGenerator<GenerationEvent> {
   const res = await postJson(pool, '/v1/chat/completions', { ...payload, stream: true }, signal, headers);
   const calls: ToolCall[] = [];
   let finish: string | undefined;
@@ -125,12 +143,21 @@ export async function* streamChat(pool: UpstreamPool, payload: Record<string, un
 }
 
 /** The model's own chat template applied by llama-server, as prompt text. */
-export async function applyTemplate(pool: UpstreamPool, payload: Record<string, unknown>, signal: AbortSignal): Promise<string> {
+export async function applyTemplate(
+  pool: UpstreamPool,
+  payload: Record<string, unknown>,
+  signal: AbortSignal,
+): Promise<string> {
   const res = await postJson(pool, '/apply-template', payload, signal);
   return (JSON.parse(await readText(res.body)) as { prompt: string }).prompt;
 }
 
-export async function tokenizeText(pool: UpstreamPool, text: string, addSpecial: boolean, signal: AbortSignal): Promise<number[]> {
+export async function tokenizeText(
+  pool: UpstreamPool,
+  text: string,
+  addSpecial: boolean,
+  signal: AbortSignal,
+): Promise<number[]> {
   const res = await postJson(pool, '/tokenize', { content: text, add_special: addSpecial }, signal);
   return (JSON.parse(await readText(res.body)) as { tokens: number[] }).tokens;
 }

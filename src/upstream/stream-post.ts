@@ -26,12 +26,20 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * per request in a side-by-side proxy harness, a third of what the hop costs. Here the request leaves
  * in one write and the answer is cut with a few indexOf calls.
  */
-export function streamPost(host: string, port: number, path: string, json: string, headers: Record<string, string>, signal?: AbortSignal): Promise<StreamAnswer> {
+export function streamPost(
+  host: string,
+  port: number,
+  path: string,
+  json: string,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<StreamAnswer> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const fields = Object.entries(headers);
     // Header injection: request ids are checked where they come in, but this writes raw bytes.
-    if (fields.some(([k, v]) => /[\r\n]/.test(k + v))) return reject(new Error('an upstream header contains a line break'));
+    if (fields.some(([k, v]) => /[\r\n]/.test(k + v)))
+      return reject(new Error('an upstream header contains a line break'));
     const extra = fields.map(([k, v]) => `${k}: ${v}\r\n`).join('');
 
     let written = false;
@@ -64,7 +72,11 @@ export function streamPost(host: string, port: number, path: string, json: strin
       else {
         answered = true;
         const aborted = signal?.aborted && err === signal.reason;
-        reject(aborted ? err : new UpstreamUnreachable(`llama-server is unreachable: ${err.message}`, written, { cause: err }));
+        reject(
+          aborted
+            ? err
+            : new UpstreamUnreachable(`llama-server is unreachable: ${err.message}`, written, { cause: err }),
+        );
       }
     }
     function push(payload: Buffer): void {
@@ -111,7 +123,15 @@ export function streamPost(host: string, port: number, path: string, json: strin
       if (framing?.endsWithConnection) end();
     });
     socket.on('error', fail);
-    socket.on('close', () => fail(new Error(answered ? 'llama-server closed the connection before the answer was complete' : 'llama-server closed the connection without answering')));
+    socket.on('close', () =>
+      fail(
+        new Error(
+          answered
+            ? 'llama-server closed the connection before the answer was complete'
+            : 'llama-server closed the connection without answering',
+        ),
+      ),
+    );
   });
 }
 
@@ -122,7 +142,8 @@ interface Framing {
 }
 
 function bodyFraming(headers: Record<string, string>, onData: (payload: Buffer) => void, onEnd: () => void): Framing {
-  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) return { feed: chunkedDecoder(onData, onEnd), endsWithConnection: false };
+  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? ''))
+    return { feed: chunkedDecoder(onData, onEnd), endsWithConnection: false };
   const length = headers['content-length'];
   if (length === undefined) return { feed: onData, endsWithConnection: true };
   let left = Number(length);

@@ -1,6 +1,5 @@
 // Corral admin page script. Served from /admin/assets (the CSP forbids inline scripts); no build step.
 (() => {
-  'use strict';
   const $ = (sel, root = document) => root.querySelector(sel);
   const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
   const csrf = () => $('meta[name="csrf-token"]')?.content ?? '';
@@ -28,10 +27,16 @@
   });
   document.addEventListener('htmx:sendError', () => {
     const flash = $('#flash');
-    if (flash) { flash.textContent = 'Corral did not answer; is it running?'; flash.hidden = false; }
+    if (flash) {
+      flash.textContent = 'Corral did not answer; is it running?';
+      flash.hidden = false;
+    }
   });
   document.addEventListener('htmx:afterRequest', (e) => {
-    if (e.detail.successful) { const flash = $('#flash'); if (flash) flash.hidden = true; }
+    if (e.detail.successful) {
+      const flash = $('#flash');
+      if (flash) flash.hidden = true;
+    }
   });
 
   // ---- live fragments over SSE: the server sends rendered (escaped) HTML, we swap it in ----
@@ -49,7 +54,10 @@
       if (!next) return;
       target.replaceWith(next);
       if (window.htmx) window.htmx.process(next);
-      if (key) $$('button, a', next).find((el) => focusKey(el) === key)?.focus();
+      if (key)
+        $$('button, a', next)
+          .find((el) => focusKey(el) === key)
+          ?.focus();
     });
   }
   function focusKey(el) {
@@ -69,7 +77,7 @@
     const status = $('[data-log-status]');
     const matches = (l) => !filter || l.toLowerCase().includes(filter);
     const render = () => {
-      pre.textContent = lines.filter(matches).join('\n') + '\n';
+      pre.textContent = `${lines.filter(matches).join('\n')}\n`;
       if (follow?.checked) pre.scrollTop = pre.scrollHeight;
     };
     const es = new EventSource(pre.dataset.logSrc);
@@ -81,19 +89,29 @@
         return;
       }
       if (matches(ev.data)) {
-        pre.append(ev.data + '\n');
+        pre.append(`${ev.data}\n`);
         if (follow?.checked) pre.scrollTop = pre.scrollHeight;
       }
     });
-    es.onopen = () => { if (status) status.textContent = 'live'; };
-    es.onerror = () => { if (status) status.textContent = 'reconnecting…'; };
+    es.onopen = () => {
+      if (status) status.textContent = 'live';
+    };
+    es.onerror = () => {
+      if (status) status.textContent = 'reconnecting…';
+    };
     pauseBtn?.addEventListener('click', () => {
       paused = !paused;
       pauseBtn.setAttribute('aria-pressed', String(paused));
       pauseBtn.textContent = paused ? 'Resume' : 'Pause';
-      if (!paused) { status.textContent = 'live'; render(); }
+      if (!paused) {
+        status.textContent = 'live';
+        render();
+      }
     });
-    search?.addEventListener('input', () => { filter = search.value.toLowerCase(); render(); });
+    search?.addEventListener('input', () => {
+      filter = search.value.toLowerCase();
+      render();
+    });
   }
 
   // ---- NDJSON streaming helper ----
@@ -114,11 +132,20 @@
     }
     if (buf.trim()) yield JSON.parse(buf);
   }
-  const api = (url, method, body, signal) => fetch(url, {
-    method, signal, headers: { 'content-type': 'application/json', 'x-csrf-token': csrf() }, body: JSON.stringify(body),
-  });
+  const api = (url, method, body, signal) =>
+    fetch(url, {
+      method,
+      signal,
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf() },
+      body: JSON.stringify(body),
+    });
   async function errorText(res) {
-    try { const j = await res.json(); return j.error?.message ?? j.error ?? res.statusText; } catch { return res.statusText; }
+    try {
+      const j = await res.json();
+      return j.error?.message ?? j.error ?? res.statusText;
+    } catch {
+      return res.statusText;
+    }
   }
 
   // ---- playground ----
@@ -140,13 +167,21 @@
     const showTimings = (rows) => {
       timings.replaceChildren();
       for (const [k, v] of rows) {
-        const dt = document.createElement('dt'); dt.textContent = k;
-        const dd = document.createElement('dd'); dd.textContent = v;
+        const dt = document.createElement('dt');
+        dt.textContent = k;
+        const dd = document.createElement('dd');
+        dd.textContent = v;
         timings.append(dt, dd);
       }
     };
-    pg.prompt.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) pg.requestSubmit(); });
-    $('[data-clear]', pg).addEventListener('click', () => { history = []; chat.replaceChildren(); timings.replaceChildren(); });
+    pg.prompt.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) pg.requestSubmit();
+    });
+    $('[data-clear]', pg).addEventListener('click', () => {
+      history = [];
+      chat.replaceChildren();
+      timings.replaceChildren();
+    });
     stopBtn.addEventListener('click', () => ctrl?.abort());
     pg.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -160,12 +195,18 @@
       const options = { temperature: Number(pg.temperature.value), num_predict: Number(pg.num_predict.value) };
       if (pg.seed.value !== '') options.seed = Number(pg.seed.value);
       ctrl = new AbortController();
-      sendBtn.disabled = true; stopBtn.disabled = false;
+      sendBtn.disabled = true;
+      stopBtn.disabled = false;
       const t0 = performance.now();
       let ttft;
       let answer = '';
       try {
-        const res = await api('/api/chat', 'POST', { model: pg.model.value, messages: history, stream: true, options }, ctrl.signal);
+        const res = await api(
+          '/api/chat',
+          'POST',
+          { model: pg.model.value, messages: history, stream: true, options },
+          ctrl.signal,
+        );
         if (!res.ok) throw new Error(await errorText(res));
         for await (const chunk of ndjson(res)) {
           if (chunk.error) throw new Error(chunk.error);
@@ -174,13 +215,21 @@
           answer += piece;
           out.textContent = answer;
           if (chunk.done) {
-            const s = (ns) => (ns / 1e9).toFixed(2) + ' s';
+            const s = (ns) => `${(ns / 1e9).toFixed(2)} s`;
             showTimings([
-              ['Time to first token', ttft === undefined ? '—' : Math.round(ttft) + ' ms'],
+              ['Time to first token', ttft === undefined ? '—' : `${Math.round(ttft)} ms`],
               ['Tokens generated', String(chunk.eval_count ?? '—')],
-              ['Generation speed', chunk.eval_duration ? (chunk.eval_count / (chunk.eval_duration / 1e9)).toFixed(1) + ' tokens/s' : '—'],
+              [
+                'Generation speed',
+                chunk.eval_duration ? `${(chunk.eval_count / (chunk.eval_duration / 1e9)).toFixed(1)} tokens/s` : '—',
+              ],
               ['Prompt tokens', String(chunk.prompt_eval_count ?? '—')],
-              ['Prompt speed', chunk.prompt_eval_duration ? (chunk.prompt_eval_count / (chunk.prompt_eval_duration / 1e9)).toFixed(1) + ' tokens/s' : '—'],
+              [
+                'Prompt speed',
+                chunk.prompt_eval_duration
+                  ? `${(chunk.prompt_eval_count / (chunk.prompt_eval_duration / 1e9)).toFixed(1)} tokens/s`
+                  : '—',
+              ],
               ['Load time', chunk.load_duration !== undefined ? s(chunk.load_duration) : '—'],
               ['Total', chunk.total_duration !== undefined ? s(chunk.total_duration) : '—'],
               ['Stop reason', chunk.done_reason ?? '—'],
@@ -189,10 +238,13 @@
         }
         history.push({ role: 'assistant', content: answer });
       } catch (err) {
-        if (err.name !== 'AbortError') { out.classList.add('error'); out.textContent = answer + `\n[error: ${err.message}]`; }
-        else history.push({ role: 'assistant', content: answer });
+        if (err.name !== 'AbortError') {
+          out.classList.add('error');
+          out.textContent = `${answer}\n[error: ${err.message}]`;
+        } else history.push({ role: 'assistant', content: answer });
       } finally {
-        sendBtn.disabled = false; stopBtn.disabled = true;
+        sendBtn.disabled = false;
+        stopBtn.disabled = true;
         pg.prompt.focus();
       }
     });
@@ -206,16 +258,22 @@
     const status = $('[data-pull-status]', box);
     pull.addEventListener('submit', async (e) => {
       e.preventDefault();
-      box.hidden = false; bar.removeAttribute('value'); status.textContent = 'starting…';
+      box.hidden = false;
+      bar.removeAttribute('value');
+      status.textContent = 'starting…';
       try {
         const res = await api('/api/pull', 'POST', { model: pull.model.value.trim(), stream: true });
         if (!res.ok) throw new Error(await errorText(res));
         for await (const p of ndjson(res)) {
           if (p.error) throw new Error(p.error);
-          if (p.total) { bar.max = p.total; bar.value = p.completed ?? 0; status.textContent = `${p.status} ${Math.round(((p.completed ?? 0) / p.total) * 100)}%`; }
-          else status.textContent = p.status ?? '';
+          if (p.total) {
+            bar.max = p.total;
+            bar.value = p.completed ?? 0;
+            status.textContent = `${p.status} ${Math.round(((p.completed ?? 0) / p.total) * 100)}%`;
+          } else status.textContent = p.status ?? '';
         }
-        status.textContent = 'done'; bar.value = bar.max;
+        status.textContent = 'done';
+        bar.value = bar.max;
         setTimeout(() => location.reload(), 800);
       } catch (err) {
         status.textContent = `failed: ${err.message}`;
@@ -236,7 +294,12 @@
     const btn = e.target.closest('[data-copy]');
     if (!btn) return;
     const field = $(btn.dataset.copy);
-    try { await navigator.clipboard.writeText(field.value); } catch { field.select(); document.execCommand('copy'); }
+    try {
+      await navigator.clipboard.writeText(field.value);
+    } catch {
+      field.select();
+      document.execCommand('copy');
+    }
     btn.textContent = 'Copied';
   });
 })();

@@ -27,10 +27,31 @@ beforeAll(async () => {
   await app.register(authPlugin, { store, config: t.gw.config().auth });
   await registerAuthRoutes(app, { store, passwords });
   const { catalog, scheduler } = t.gw;
-  await registerAdmin(app, { catalog, scheduler, config: t.gw.config, schedulable: (m) => ({ name: m.name, path: m.path, parallel: 1, queueSize: 4, ctxSize: 512, keepAliveMs: 60_000, memoryBytes: m.size, pinned: false, launch: { name: m.name, path: m.path, args: [], embedding: false } }), logsDir: () => t.dir, accounts: accountsFromStore(store, accounts, (o) => createApiToken(store, o)), requestLog: requestLogFromStore(store) });
+  await registerAdmin(app, {
+    catalog,
+    scheduler,
+    config: t.gw.config,
+    schedulable: (m) => ({
+      name: m.name,
+      path: m.path,
+      parallel: 1,
+      queueSize: 4,
+      ctxSize: 512,
+      keepAliveMs: 60_000,
+      memoryBytes: m.size,
+      pinned: false,
+      launch: { name: m.name, path: m.path, args: [], embedding: false },
+    }),
+    logsDir: () => t.dir,
+    accounts: accountsFromStore(store, accounts, (o) => createApiToken(store, o)),
+    requestLog: requestLogFromStore(store),
+  });
   await app.ready();
 });
-afterAll(async () => { await app?.close(); await t?.close(); });
+afterAll(async () => {
+  await app?.close();
+  await t?.close();
+});
 
 it('works behind the real auth plugin', async () => {
   const anon = await app.inject({ method: 'GET', url: '/admin', headers: { accept: 'text/html' } });
@@ -39,9 +60,19 @@ it('works behind the real auth plugin', async () => {
   const login = await app.inject({ method: 'GET', url: '/admin/login', headers: { accept: 'text/html' } });
   expect(login.statusCode).toBe(200);
   expect((await app.inject({ method: 'GET', url: '/admin/assets/admin.css' })).statusCode).toBe(200);
-  const bad = await app.inject({ method: 'POST', url: '/admin/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'ann', password: 'nope' }) });
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/admin/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({ username: 'ann', password: 'nope' }),
+  });
   expect(bad.headers.location).toMatch(/\/admin\/login\?error=/);
-  const ok = await app.inject({ method: 'POST', url: '/admin/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ username: 'ann', password: 'password1' }) });
+  const ok = await app.inject({
+    method: 'POST',
+    url: '/admin/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({ username: 'ann', password: 'password1' }),
+  });
   expect(ok.statusCode).toBe(303);
   const cookie = String([ok.headers['set-cookie']].flat()[0]).split(';')[0]!;
   const page = await app.inject({ method: 'GET', url: '/admin', headers: { cookie, accept: 'text/html' } });
@@ -49,13 +80,28 @@ it('works behind the real auth plugin', async () => {
   expect(page.body).toContain('ann (operator)');
   expect(page.body).toContain('action="/admin/logout"');
   const csrf = /name="csrf-token" content="([^"]+)"/.exec(page.body)![1]!;
-  const noCsrf = await app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ model: 'tiny' }) });
+  const noCsrf = await app.inject({
+    method: 'POST',
+    url: '/admin/actions/unload',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({ model: 'tiny' }),
+  });
   expect(noCsrf.statusCode).toBe(403);
-  const act = await app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ model: 'tiny', _csrf: csrf }) });
+  const act = await app.inject({
+    method: 'POST',
+    url: '/admin/actions/unload',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({ model: 'tiny', _csrf: csrf }),
+  });
   expect(act.statusCode).toBe(303);
   const users = await app.inject({ method: 'GET', url: '/admin/users', headers: { cookie, accept: 'text/html' } });
   expect(users.statusCode).toBe(403);
-  const tok = await app.inject({ method: 'POST', url: '/admin/tokens', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: csrf, name: 'ci', role: 'viewer' }) });
+  const tok = await app.inject({
+    method: 'POST',
+    url: '/admin/tokens',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({ _csrf: csrf, name: 'ci', role: 'viewer' }),
+  });
   expect(tok.statusCode).toBe(200);
   expect(tok.body).toMatch(/value="corral_[\w-]{43,}"/);
   const list = await app.inject({ method: 'GET', url: '/admin/tokens', headers: { cookie } });

@@ -20,14 +20,25 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
 
   beforeAll(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    t = await startGateway({ models: { tiny: { path: fixtures.models.chat }, other: { path: fixtures.models.chat2 } } });
+    t = await startGateway({
+      models: { tiny: { path: fixtures.models.chat }, other: { path: fixtures.models.chat2 } },
+    });
     await ensureUser(t, 'admin', 'admin');
     profile = await mkdtemp(join(tmpdir(), 'corral-chromium-'));
     // A fresh profile per run (playwright passes it as --user-data-dir).
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1200, height: 800 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -56,7 +67,10 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await page.fill('input[name="username"]', 'admin');
     await page.fill('input[name="password"]', PASSWORD);
     await shot('login');
-    await Promise.all([page.waitForURL(`${t.url}/admin`), page.locator('form[action="/admin/login"] button[type="submit"]').click()]);
+    await Promise.all([
+      page.waitForURL(`${t.url}/admin`),
+      page.locator('form[action="/admin/login"] button[type="submit"]').click(),
+    ]);
     expect(new URL(page.url()).pathname).toBe('/admin');
     expect(await page.locator('.who .user').textContent()).toBe('admin (admin)');
     expect(await page.locator('form[action="/admin/logout"]').count()).toBe(1);
@@ -79,7 +93,11 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     expect(await page.evaluate('window.stayed')).toBe(true);
     // A change made elsewhere (the API) arrives over SSE without a reload.
     await fetch(`${t.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'other', prompt: '' }) });
-    await expect.poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), { timeout: 30_000 }).toBe('ready');
+    await expect
+      .poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), {
+        timeout: 30_000,
+      })
+      .toBe('ready');
     await shot('dashboard-loaded');
   });
 
@@ -112,10 +130,20 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await expect.poll(async () => ((await log.textContent()) ?? '').length, { timeout: 10_000 }).toBeGreaterThan(0);
     const before = (await log.textContent()) ?? '';
     // A request makes llama-server log new lines, which must arrive without a reload.
-    await fetch(`${t.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: 'log me', stream: false, options: { num_predict: 2 } }) });
-    await expect.poll(async () => ((await log.textContent()) ?? '').length, { timeout: 10_000 }).toBeGreaterThan(before.length);
+    await fetch(`${t.url}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'tiny', prompt: 'log me', stream: false, options: { num_predict: 2 } }),
+    });
+    await expect
+      .poll(async () => ((await log.textContent()) ?? '').length, { timeout: 10_000 })
+      .toBeGreaterThan(before.length);
     await page.fill('[data-log-search]', 'slot');
-    expect(((await log.textContent()) ?? '').split('\n').filter(Boolean).every((l) => l.toLowerCase().includes('slot'))).toBe(true);
+    expect(
+      ((await log.textContent()) ?? '')
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => l.toLowerCase().includes('slot')),
+    ).toBe(true);
     await page.fill('[data-log-search]', '');
     await shot('model-page');
   });
@@ -130,7 +158,11 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     // Unload from the keyboard: focus the button and press Enter; the row follows over SSE.
     await page.locator('tr[data-model="other:latest"] button', { hasText: 'unload' }).focus();
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), { timeout: 30_000 }).toBe('stopped');
+    await expect
+      .poll(() => page.locator('tr[data-model="other:latest"] [data-testid="state"]').textContent(), {
+        timeout: 30_000,
+      })
+      .toBe('stopped');
   });
 
   it('creates an API token, shows its secret once, and revokes it', async () => {
@@ -138,7 +170,10 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     await page.fill('form[action="/admin/tokens"] input[name="name"]', 'e2e-token');
     await page.selectOption('form[action="/admin/tokens"] select[name="role"]', 'viewer');
     // The secret comes back in the POST's own page (never a redirect, so it stays out of URLs and history).
-    await Promise.all([page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'POST'), page.locator('form[action="/admin/tokens"] button[type="submit"]').click()]);
+    await Promise.all([
+      page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'POST'),
+      page.locator('form[action="/admin/tokens"] button[type="submit"]').click(),
+    ]);
     await page.waitForLoadState('load');
     const secretBox = page.locator('[data-testid="new-secret"]');
     await expect.poll(() => secretBox.count()).toBe(1);
@@ -155,7 +190,10 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     expect(await secretBox.count()).toBe(0);
     expect(await page.content()).not.toContain(secret);
     // Revoking redirects (303) back to the list.
-    await Promise.all([page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'), row.locator('button', { hasText: 'Revoke' }).click()]);
+    await Promise.all([
+      page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'),
+      row.locator('button', { hasText: 'Revoke' }).click(),
+    ]);
     await page.waitForLoadState('load');
     await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('revoked');
     expect(await row.locator('button', { hasText: 'Revoke' }).count()).toBe(0);

@@ -22,7 +22,10 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-const form_headers = (s: { cookie: string }) => ({ cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded' });
+const form_headers = (s: { cookie: string }) => ({
+  cookie: s.cookie,
+  'content-type': 'application/x-www-form-urlencoded',
+});
 /** A GET as the logged-in admin. */
 const get = (url: string, s: Session = admin) => t.gw.app.inject({ method: 'GET', url, headers: { cookie: s.cookie } });
 
@@ -32,7 +35,12 @@ describe('admin pages', () => {
     expect(anon.statusCode).toBe(302);
     expect(anon.headers.location).toBe('/admin/login');
     expect((await t.gw.app.inject({ method: 'GET', url: '/admin/fragments/models' })).statusCode).toBe(401);
-    const post = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ model: 'tiny' }) });
+    const post = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ model: 'tiny' }),
+    });
     expect(post.statusCode).toBe(401);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
@@ -52,7 +60,13 @@ describe('admin pages', () => {
   });
 
   it('escapes a model name like <script> everywhere it appears', async () => {
-    const pages = ['/admin', '/admin/fragments/models', '/admin/playground', '/admin/pull', `/admin/model?name=${encodeURIComponent(`${EVIL}:latest`)}`];
+    const pages = [
+      '/admin',
+      '/admin/fragments/models',
+      '/admin/playground',
+      '/admin/pull',
+      `/admin/model?name=${encodeURIComponent(`${EVIL}:latest`)}`,
+    ];
     for (const url of pages) {
       const res = await get(url);
       expect(res.statusCode, url).toBe(200);
@@ -62,7 +76,11 @@ describe('admin pages', () => {
   });
 
   it('serves htmx, the stylesheet and the page script locally', async () => {
-    for (const [url, type] of [['/admin/assets/htmx.min.js', /javascript/], ['/admin/assets/admin.css', /css/], ['/admin/assets/admin.js', /javascript/]] as const) {
+    for (const [url, type] of [
+      ['/admin/assets/htmx.min.js', /javascript/],
+      ['/admin/assets/admin.css', /css/],
+      ['/admin/assets/admin.js', /javascript/],
+    ] as const) {
       const res = await t.gw.app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(200);
       expect(res.headers['content-type'], url).toMatch(type);
@@ -81,27 +99,52 @@ describe('admin pages', () => {
 describe('actions', () => {
   it('rejects a load without a CSRF token, or with a token that does not match the cookie', async () => {
     const s = await login(t.gw.app, 'admin');
-    const none = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny' }) });
+    const none = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: form_headers(s),
+      payload: form({ model: 'tiny' }),
+    });
     expect(none.statusCode).toBe(403);
     // Another session of the same user has its own token.
     const other = await login(t.gw.app, 'admin');
-    const wrong = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny', _csrf: other.csrf }) });
+    const wrong = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: form_headers(s),
+      payload: form({ model: 'tiny', _csrf: other.csrf }),
+    });
     expect(wrong.statusCode).toBe(403);
     // A planted (pre-login style) CSRF cookie with a matching field does not stand in for the session's token.
-    const forged = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: { ...form_headers(s), cookie: `${s.cookie}; corral_admin_csrf=abc.def` }, payload: form({ model: 'tiny', _csrf: 'abc.def' }) });
+    const forged = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: { ...form_headers(s), cookie: `${s.cookie}; corral_admin_csrf=abc.def` },
+      payload: form({ model: 'tiny', _csrf: 'abc.def' }),
+    });
     expect(forged.statusCode).toBe(403);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
 
   it('loads and unloads a model with a valid token (form post redirects, HTMX gets the fragment)', async () => {
     const s = admin;
-    const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'tiny', _csrf: s.csrf }) });
+    const res = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: form_headers(s),
+      payload: form({ model: 'tiny', _csrf: s.csrf }),
+    });
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe('/admin');
     await waitFor(() => t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest' && l.runner.state === 'ready'));
     const page = await get('/admin/model?name=tiny');
     expect(page.body).toMatch(/-m \S+\.gguf --alias tiny:latest/);
-    const un = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' }, payload: form({ model: 'tiny', _csrf: s.csrf }) });
+    const un = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/unload',
+      headers: { cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' },
+      payload: form({ model: 'tiny', _csrf: s.csrf }),
+    });
     expect(un.statusCode).toBe(200);
     expect(un.body).toMatch(/^<div id="models"/);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
@@ -109,17 +152,25 @@ describe('actions', () => {
 
   it('shows a failed load with its reason', async () => {
     const s = admin;
-    await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(s), payload: form({ model: 'broken', _csrf: s.csrf }) });
+    await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: form_headers(s),
+      payload: form({ model: 'broken', _csrf: s.csrf }),
+    });
     await waitFor(async () => (await get('/admin/fragments/models')).body.includes('state-failed'));
     const body = (await get('/admin/fragments/models')).body;
     expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
   });
 
-  it('streams a model\'s log file over SSE: its tail, resumable by Last-Event-ID, then what a new run appends', async () => {
+  it("streams a model's log file over SSE: its tail, resumable by Last-Event-ID, then what a new run appends", async () => {
     // tiny was loaded and unloaded above, so its log file exists and no llama-server is running.
     const open = async (headers: Record<string, string> = {}) => {
       const ctrl = new AbortController();
-      const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, { signal: ctrl.signal, headers: { cookie: admin.cookie, ...headers } });
+      const res = await fetch(`${t.url}/admin/model/logs?name=tiny`, {
+        signal: ctrl.signal,
+        headers: { cookie: admin.cookie, ...headers },
+      });
       expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
       expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
       const reader = res.body!.getReader();
@@ -129,7 +180,8 @@ describe('actions', () => {
       /** Reads until the log events so far satisfy `done` (or one matches a pattern); returns them. */
       const until = async (done: RegExp | ((events: Event[]) => boolean)) => {
         const test = done instanceof RegExp ? (es: Event[]) => es.some((e) => done.test(e.data)) : done;
-        const events = () => [...text.matchAll(/event: log\nid: (\d+)\ndata: (.*)\n\n/g)].map((m) => ({ id: Number(m[1]), data: m[2]! }));
+        const events = () =>
+          [...text.matchAll(/event: log\nid: (\d+)\ndata: (.*)\n\n/g)].map((m) => ({ id: Number(m[1]), data: m[2]! }));
         while (!test(events())) text += decoder.decode((await reader.read()).value, { stream: true });
         return events();
       };
@@ -144,9 +196,16 @@ describe('actions', () => {
     const next = tail[tail.indexOf(start) + 1]!;
     expect((await resumed.until(/./))[0]).toEqual(next);
     // A new run of the model appends to the same file, and the open stream follows it.
-    await t.gw.app.inject({ method: 'POST', url: '/admin/actions/load', headers: form_headers(admin), payload: form({ model: 'tiny', _csrf: admin.csrf }) });
+    await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/load',
+      headers: form_headers(admin),
+      payload: form({ model: 'tiny', _csrf: admin.csrf }),
+    });
     const startsAt = (es: { data: string }[]) => es.findIndex((e) => /starting .*llama-server/.test(e.data));
-    const live = await resumed.until((es) => startsAt(es) !== -1 && es.slice(startsAt(es)).some((e) => /listening on http/.test(e.data)));
+    const live = await resumed.until(
+      (es) => startsAt(es) !== -1 && es.slice(startsAt(es)).some((e) => /listening on http/.test(e.data)),
+    );
     resumed.close();
     expect(live[startsAt(live)]!.id).toBeGreaterThan(start.id);
     expect(live.map((e) => e.id)).toEqual([...live.map((e) => e.id)].sort((a, b) => a - b));
@@ -155,7 +214,12 @@ describe('actions', () => {
 
   it('accepts the token in the x-csrf-token header (HTMX and fetch)', async () => {
     const s = admin;
-    const res = await t.gw.app.inject({ method: 'POST', url: '/admin/actions/unload', headers: { ...form_headers(s), 'x-csrf-token': s.csrf }, payload: form({ model: 'tiny' }) });
+    const res = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/unload',
+      headers: { ...form_headers(s), 'x-csrf-token': s.csrf },
+      payload: form({ model: 'tiny' }),
+    });
     expect(res.statusCode).toBe(303);
   });
 });
@@ -166,11 +230,21 @@ describe('config, system, accounts', () => {
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('ctx_size: 512');
     const s = admin;
-    const ok = await t.gw.app.inject({ method: 'POST', url: '/admin/config/reload', headers: { ...form_headers(s), 'hx-request': 'true' }, payload: form({ _csrf: s.csrf }) });
+    const ok = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/config/reload',
+      headers: { ...form_headers(s), 'hx-request': 'true' },
+      payload: form({ _csrf: s.csrf }),
+    });
     expect(ok.statusCode).toBe(200);
     expect(ok.body).toContain('Applied');
     await writeFile(t.configFile, 'defaults:\n  ctx_size: lots\n');
-    const bad = await t.gw.app.inject({ method: 'POST', url: '/admin/config/reload', headers: form_headers(s), payload: form({ _csrf: s.csrf }) });
+    const bad = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/config/reload',
+      headers: form_headers(s),
+      payload: form({ _csrf: s.csrf }),
+    });
     expect(bad.statusCode).toBe(303);
     const after = await get('/admin/config');
     expect(after.body).toContain('Rejected');
@@ -207,7 +281,12 @@ describe('config, system, accounts', () => {
     expect((await get('/admin', victim)).statusCode).toBe(200);
     const users = await get('/admin/users');
     expect(users.body).toContain('action="/admin/users/disable"');
-    const res = await t.gw.app.inject({ method: 'POST', url: '/admin/users/disable', headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ _csrf: admin.csrf, id: 'vic' }) });
+    const res = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/users/disable',
+      headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ _csrf: admin.csrf, id: 'vic' }),
+    });
     expect(res.statusCode).toBeLessThan(400);
     expect((await get('/admin', victim)).statusCode).not.toBe(200);
     await expect(login(t.gw.app, 'vic')).rejects.toThrow();

@@ -21,7 +21,12 @@ it('the first-run setup URL shows a form that creates the admin and logs them in
   expect(html).toContain(`name="token" value="${token}"`);
 
   const submit = () =>
-    fetch(`${t.url}/admin/setup`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token, username: 'root', password: 'a-good-password' }) });
+    fetch(`${t.url}/admin/setup`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ token, username: 'root', password: 'a-good-password' }),
+    });
   const created = await submit();
   expect(created.status).toBe(303);
   expect(created.headers.get('location')).toBe('/admin');

@@ -8,7 +8,10 @@ let t: TestGateway;
 const fixtures = inject('fixtures');
 
 beforeAll(async () => {
-  t = await startGateway({ auth: { mode: 'required' }, models: { tiny: { path: fixtures.models.chat }, other: { path: fixtures.models.chat2 } } });
+  t = await startGateway({
+    auth: { mode: 'required' },
+    models: { tiny: { path: fixtures.models.chat }, other: { path: fixtures.models.chat2 } },
+  });
 });
 afterAll(async () => t?.close());
 
@@ -17,7 +20,10 @@ describe('auth through the real gateway (mode: required)', () => {
     const ollama = await fetch(`${t.url}/api/tags`);
     expect(ollama.status).toBe(401);
     expect(await ollama.json()).toEqual({ error: expect.any(String) });
-    const openai = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'x' }] });
+    const openai = await post(`${t.url}/v1/chat/completions`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'x' }],
+    });
     expect(openai.status).toBe(401);
     expect(((await openai.json()) as { error: { message: string } }).error.message).toEqual(expect.any(String));
     // Ollama's root probe stays public so clients can detect the server.
@@ -32,14 +38,24 @@ describe('auth through the real gateway (mode: required)', () => {
     expect(res.eval_count).toBe(2);
     await expect(ollama.generate({ model: 'other', prompt: 'hi' })).rejects.toMatchObject({ status_code: 403 });
     const openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: secret });
-    const chat = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    const chat = await openai.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+    });
     expect(chat.usage?.completion_tokens).toBe(2);
-    await expect(openai.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403 });
+    await expect(
+      openai.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toMatchObject({ status: 403 });
   });
 
   it('every inference request is written to the request log with its token, counts and request id', async () => {
     const { secret } = createApiToken(t.gw.store, { name: 'logged', role: 'viewer' });
-    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hi', stream: false, options: { num_predict: 3 } }, { headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` } });
+    const res = await post(
+      `${t.url}/api/generate`,
+      { model: 'tiny', prompt: 'hi', stream: false, options: { num_predict: 3 } },
+      { headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` } },
+    );
     expect(res.status).toBe(200);
     const requestId = res.headers.get('x-request-id');
     expect(requestId).toBeTruthy();

@@ -47,23 +47,39 @@ async function socketWrites(chunks: [string, string], setup: Setup): Promise<{ w
       res.setEncoding('utf8');
       res.on('data', (c: string) => (s += c));
       res.on('end', () => resolve(s));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
   server.close();
   return { writes, body: text };
 }
 
-describe('a response\'s last chunk and its end in one socket write', () => {
+describe("a response's last chunk and its end in one socket write", () => {
   it('endTogether, called before the last chunk', async () => {
     const lines: [string, string] = ['{"done":false}\n', '{"done":true}\n'];
     // Without it: head + first chunk, last chunk, terminator.
     expect(await socketWrites(lines, () => ({}))).toEqual({ writes: 3, body: lines.join('') });
-    expect(await socketWrites(lines, (_body, res) => ({ beforeLast: endTogether(res) }))).toEqual({ writes: 2, body: lines.join('') });
+    expect(await socketWrites(lines, (_body, res) => ({ beforeLast: endTogether(res) }))).toEqual({
+      writes: 2,
+      body: lines.join(''),
+    });
   });
 
   it('endSseTogether finds the last event of a llama-server stream by itself', async () => {
-    const events: [string, string] = ['data: {"choices":[]}\n\n', 'data: {"choices":[],"timings":{}}\n\ndata: [DONE]\n\n'];
+    const events: [string, string] = [
+      'data: {"choices":[]}\n\n',
+      'data: {"choices":[],"timings":{}}\n\ndata: [DONE]\n\n',
+    ];
     expect(await socketWrites(events, () => ({}))).toEqual({ writes: 3, body: events.join('') });
-    expect(await socketWrites(events, (body, res) => (endSseTogether(body, res), {}))).toEqual({ writes: 2, body: events.join('') });
+    expect(
+      await socketWrites(events, (body, res) => {
+        endSseTogether(body, res);
+        return {};
+      }),
+    ).toEqual({
+      writes: 2,
+      body: events.join(''),
+    });
   });
 });

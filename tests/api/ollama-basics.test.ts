@@ -63,16 +63,29 @@ describe('catalogue', () => {
 
 describe('generate', () => {
   it('streams NDJSON, one object per token, ending with nanosecond statistics', async () => {
-    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hello', options: { num_predict: 8, temperature: 0, seed: 1 } });
+    const res = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'hello',
+      options: { num_predict: 8, temperature: 0, seed: 1 },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/x-ndjson');
     const lines = await ndjson(res);
     const last = lines.at(-1)!;
-    expect(lines.slice(0, -1).every((l) => l.done === false && typeof l.response === 'string' && l.model === 'tiny:latest')).toBe(true);
+    expect(
+      lines.slice(0, -1).every((l) => l.done === false && typeof l.response === 'string' && l.model === 'tiny:latest'),
+    ).toBe(true);
     expect(last.done).toBe(true);
     expect(last.done_reason).toBe('length');
     expect(last.eval_count).toBe(8);
-    for (const k of ['total_duration', 'load_duration', 'prompt_eval_count', 'prompt_eval_duration', 'eval_count', 'eval_duration']) {
+    for (const k of [
+      'total_duration',
+      'load_duration',
+      'prompt_eval_count',
+      'prompt_eval_duration',
+      'eval_count',
+      'eval_duration',
+    ]) {
       expect(Number.isInteger(last[k]), k).toBe(true);
     }
     expect(last.eval_duration as number).toBeGreaterThan(0);
@@ -82,7 +95,12 @@ describe('generate', () => {
 
   it('stream:false answers one JSON object; seed + temperature 0 is deterministic; num_predict is honoured', async () => {
     const ask = async (n: number) => {
-      const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'once upon', stream: false, options: { num_predict: n, temperature: 0, seed: 42 } });
+      const res = await post(`${t.url}/api/generate`, {
+        model: 'tiny',
+        prompt: 'once upon',
+        stream: false,
+        options: { num_predict: n, temperature: 0, seed: 42 },
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('application/json');
       return (await res.json()) as Record<string, any>;
@@ -98,23 +116,52 @@ describe('generate', () => {
   });
 
   it('raw prompts go to the model untemplated and report prompt_eval_count', async () => {
-    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'the the the', raw: true, stream: false, options: { num_predict: 3, temperature: 0 } });
+    const res = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'the the the',
+      raw: true,
+      stream: false,
+      options: { num_predict: 3, temperature: 0 },
+    });
     const body = (await res.json()) as Record<string, any>;
     expect(body.eval_count).toBe(3);
     // The templated prompt would add the ChatML markup tokens; raw is just BOS + the text.
-    const templated = (await (await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'the the the', stream: false, options: { num_predict: 3, temperature: 0 } })).json()) as Record<string, any>;
+    const templated = (await (
+      await post(`${t.url}/api/generate`, {
+        model: 'tiny',
+        prompt: 'the the the',
+        stream: false,
+        options: { num_predict: 3, temperature: 0 },
+      })
+    ).json()) as Record<string, any>;
     expect(templated.prompt_eval_count).toBeGreaterThan(body.prompt_eval_count);
   });
 
   it('honours stop sequences', async () => {
-    const base = (await (await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'stop test', stream: false, options: { num_predict: 24, temperature: 0, seed: 3 } })).json()) as Record<string, any>;
+    const base = (await (
+      await post(`${t.url}/api/generate`, {
+        model: 'tiny',
+        prompt: 'stop test',
+        stream: false,
+        options: { num_predict: 24, temperature: 0, seed: 3 },
+      })
+    ).json()) as Record<string, any>;
     const text: string = base.response;
     // Pick a stop string that first occurs a few characters in, so the answer must be cut before it.
     const chars = [...text];
-    const i = chars.findIndex((ch, idx) => idx >= 1 && chars.indexOf(ch) === idx && ch.trim() !== '' && ch !== '\uFFFD');
+    const i = chars.findIndex(
+      (ch, idx) => idx >= 1 && chars.indexOf(ch) === idx && ch.trim() !== '' && ch !== '\uFFFD',
+    );
     expect(i).toBeGreaterThan(0);
     const stop = chars[i]!;
-    const cut = (await (await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'stop test', stream: false, options: { num_predict: 24, temperature: 0, seed: 3, stop: [stop] } })).json()) as Record<string, any>;
+    const cut = (await (
+      await post(`${t.url}/api/generate`, {
+        model: 'tiny',
+        prompt: 'stop test',
+        stream: false,
+        options: { num_predict: 24, temperature: 0, seed: 3, stop: [stop] },
+      })
+    ).json()) as Record<string, any>;
     expect(cut.done_reason).toBe('stop');
     expect(cut.response).not.toContain(stop);
     expect(text.startsWith(cut.response)).toBe(true);
@@ -132,7 +179,10 @@ describe('generate', () => {
     expect(expires - Date.now()).toBeGreaterThan(4 * 60_000);
     expect(expires - Date.now()).toBeLessThanOrEqual(5 * 60_000 + 1000);
     expect(entry!.context_length).toBe(512);
-    const unload = (await (await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: 0 })).json()) as Record<string, any>;
+    const unload = (await (await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: 0 })).json()) as Record<
+      string,
+      any
+    >;
     expect(unload.done_reason).toBe('unload');
     const after = (await (await fetch(`${t.url}/api/ps`)).json()) as { models: unknown[] };
     expect(after.models).toHaveLength(0);
@@ -140,7 +190,13 @@ describe('generate', () => {
 
   it('a short keep_alive unloads the model when it expires', async () => {
     const unloaded = once(t.gw.scheduler, 'unloaded');
-    await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'x', stream: false, keep_alive: '300ms', options: { num_predict: 1 } });
+    await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'x',
+      stream: false,
+      keep_alive: '300ms',
+      options: { num_predict: 1 },
+    });
     const [name, reason] = await unloaded;
     expect(name).toBe('tiny:latest');
     expect(reason).toBe('keep_alive expired');
@@ -149,19 +205,38 @@ describe('generate', () => {
 
 describe('chat', () => {
   it('streams message chunks and a final done object', async () => {
-    const res = await post(`${t.url}/api/chat`, { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 6, temperature: 0 } });
+    const res = await post(`${t.url}/api/chat`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      options: { num_predict: 6, temperature: 0 },
+    });
     expect(res.status).toBe(200);
     const lines = await ndjson(res);
     const last = lines.at(-1)!;
     expect(lines.slice(0, -1).every((l) => (l.message as any).role === 'assistant' && l.done === false)).toBe(true);
-    expect(last).toMatchObject({ done: true, done_reason: 'length', eval_count: 6, message: { role: 'assistant', content: '' } });
+    expect(last).toMatchObject({
+      done: true,
+      done_reason: 'length',
+      eval_count: 6,
+      message: { role: 'assistant', content: '' },
+    });
   });
 
   it('stream:false returns the whole message; the system prompt changes the prompt size', async () => {
     const ask = async (messages: unknown[]) =>
-      (await (await post(`${t.url}/api/chat`, { model: 'tiny', stream: false, messages, options: { num_predict: 4, temperature: 0, seed: 9 } })).json()) as Record<string, any>;
+      (await (
+        await post(`${t.url}/api/chat`, {
+          model: 'tiny',
+          stream: false,
+          messages,
+          options: { num_predict: 4, temperature: 0, seed: 9 },
+        })
+      ).json()) as Record<string, any>;
     const plain = await ask([{ role: 'user', content: 'hi' }]);
-    const withSystem = await ask([{ role: 'system', content: 'you are a very helpful assistant' }, { role: 'user', content: 'hi' }]);
+    const withSystem = await ask([
+      { role: 'system', content: 'you are a very helpful assistant' },
+      { role: 'user', content: 'hi' },
+    ]);
     expect(plain.message.role).toBe('assistant');
     expect(plain.message.content.length).toBeGreaterThan(0);
     expect(plain.eval_count).toBe(4);
@@ -169,7 +244,10 @@ describe('chat', () => {
   });
 
   it('empty messages load the model', async () => {
-    const body = (await (await post(`${t.url}/api/chat`, { model: 'tiny', messages: [] })).json()) as Record<string, any>;
+    const body = (await (await post(`${t.url}/api/chat`, { model: 'tiny', messages: [] })).json()) as Record<
+      string,
+      any
+    >;
     expect(body).toMatchObject({ done: true, done_reason: 'load' });
   });
 });
@@ -206,16 +284,26 @@ describe('bad input', () => {
   });
 
   it('unknown fields are ignored', async () => {
-    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'x', stream: false, frobnicate: true, options: { num_predict: 1, warp_factor: 9 } });
+    const res = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'x',
+      stream: false,
+      frobnicate: true,
+      options: { num_predict: 1, warp_factor: 9 },
+    });
     expect(res.status).toBe(200);
   });
 
   it('curl-style bodies (form content type) are read as JSON, as Ollama does', async () => {
-    const res = await fetch(`${t.url}/api/show`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: JSON.stringify({ model: 'tiny' }) });
+    const res = await fetch(`${t.url}/api/show`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: JSON.stringify({ model: 'tiny' }),
+    });
     expect(res.status).toBe(200);
   });
 
-  it('a GGUF that fails to load answers quickly with llama-server\'s own error line', async () => {
+  it("a GGUF that fails to load answers quickly with llama-server's own error line", async () => {
     const started = Date.now();
     const res = await post(`${t.url}/api/generate`, { model: 'broken', prompt: 'x' });
     expect(res.status).toBe(500);

@@ -22,12 +22,21 @@ describe('the official ollama npm client against Corral', () => {
   });
 
   it('generate, streamed and not', async () => {
-    const full = await ollama.generate({ model: 'tiny', prompt: 'hi', options: { num_predict: 5, temperature: 0, seed: 1 } });
+    const full = await ollama.generate({
+      model: 'tiny',
+      prompt: 'hi',
+      options: { num_predict: 5, temperature: 0, seed: 1 },
+    });
     expect(full.done).toBe(true);
     expect(full.eval_count).toBe(5);
     let text = '';
     let final;
-    for await (const part of await ollama.generate({ model: 'tiny', prompt: 'hi', stream: true, options: { num_predict: 5, temperature: 0, seed: 1 } })) {
+    for await (const part of await ollama.generate({
+      model: 'tiny',
+      prompt: 'hi',
+      stream: true,
+      options: { num_predict: 5, temperature: 0, seed: 1 },
+    })) {
       text += part.response;
       if (part.done) final = part;
     }
@@ -45,7 +54,12 @@ describe('the official ollama npm client against Corral', () => {
     expect(res.message.content).not.toBe('');
     let chunks = 0;
     let text = '';
-    for await (const part of await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], stream: true, options })) {
+    for await (const part of await ollama.chat({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hello' }],
+      stream: true,
+      options,
+    })) {
       if (!part.done) chunks++;
       text += part.message.content;
     }
@@ -57,7 +71,10 @@ describe('the official ollama npm client against Corral', () => {
   });
 
   it('errors surface as ResponseError with status and message', async () => {
-    await expect(ollama.generate({ model: 'missing', prompt: 'x' })).rejects.toMatchObject({ status_code: 404, error: expect.stringContaining('not found') });
+    await expect(ollama.generate({ model: 'missing', prompt: 'x' })).rejects.toMatchObject({
+      status_code: 404,
+      error: expect.stringContaining('not found'),
+    });
   });
 
   it('version', async () => {

@@ -14,8 +14,19 @@ const fixtures = inject('fixtures');
 const norm = (v: number[]): number => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
 beforeAll(async () => {
-  t = await startGateway({ models: { tiny: { path: fixtures.models.chat }, embed: { path: fixtures.models.embed }, fim: { path: fixtures.models.fim } } });
-  await writeTinyModel(join(t.dir, 'data', 'models', 'tooly.gguf'), { name: 'tooly', seed: 5, chatTemplate: TOOL_TEMPLATE, extraTokens: ['<think>', '</think>', '<tool_call>', '</tool_call>'] });
+  t = await startGateway({
+    models: {
+      tiny: { path: fixtures.models.chat },
+      embed: { path: fixtures.models.embed },
+      fim: { path: fixtures.models.fim },
+    },
+  });
+  await writeTinyModel(join(t.dir, 'data', 'models', 'tooly.gguf'), {
+    name: 'tooly',
+    seed: 5,
+    chatTemplate: TOOL_TEMPLATE,
+    extraTokens: ['<think>', '</think>', '<tool_call>', '</tool_call>'],
+  });
   await t.gw.catalog.refresh();
   ollama = new Ollama({ host: t.url });
 });
@@ -56,22 +67,39 @@ describe('embeddings', () => {
 
 describe('generate extras', () => {
   it('suffix goes through /infill for FIM models; 400 otherwise', async () => {
-    const res = await ollama.generate({ model: 'fim', prompt: 'def f(', suffix: 'return x', options: { num_predict: 3 } });
+    const res = await ollama.generate({
+      model: 'fim',
+      prompt: 'def f(',
+      suffix: 'return x',
+      options: { num_predict: 3 },
+    });
     expect(res.eval_count).toBe(3);
-    await expect(ollama.generate({ model: 'tiny', prompt: 'a', suffix: 'b' })).rejects.toMatchObject({ status_code: 400, error: expect.stringContaining('insert') });
+    await expect(ollama.generate({ model: 'tiny', prompt: 'a', suffix: 'b' })).rejects.toMatchObject({
+      status_code: 400,
+      error: expect.stringContaining('insert'),
+    });
   });
 
   it('returns context and accepts it back', async () => {
-    const first = await ollama.generate({ model: 'tiny', prompt: 'hello', options: { num_predict: 3, temperature: 0 } });
+    const first = await ollama.generate({
+      model: 'tiny',
+      prompt: 'hello',
+      options: { num_predict: 3, temperature: 0 },
+    });
     expect(first.context.length).toBeGreaterThan(3);
     const tokens = first.context;
-    const second = await ollama.generate({ model: 'tiny', prompt: ' again', context: tokens, options: { num_predict: 2 } });
+    const second = await ollama.generate({
+      model: 'tiny',
+      prompt: ' again',
+      context: tokens,
+      options: { num_predict: 2 },
+    });
     expect(second.prompt_eval_count).toBeGreaterThan(0);
     expect(second.context.slice(0, tokens.length)).toEqual(tokens);
     expect(second.context.length).toBeGreaterThan(tokens.length + 2);
   });
 
-  it('context decodes to the prompt and the whole answer, also where llama-server\'s stream leaves ids out', async () => {
+  it("context decodes to the prompt and the whole answer, also where llama-server's stream leaves ids out", async () => {
     // A scripted model: after "f" (the last token of "caf") it writes é and € one byte a token, around
     // " ok", then " end". llama-server's stream holds back a token that ends inside a UTF-8 character
     // and sends the whole character with the last token's id only: three of the seven ids never come.
@@ -82,14 +110,30 @@ describe('generate extras', () => {
     const whole = await ollama.generate({ model: 'bytes', prompt: 'caf', raw: true, options });
     expect(whole.response).toBe('é ok€ end');
     const runner = t.gw.scheduler.loaded().find((l) => l.name === 'bytes:latest')!.runner;
-    const llama = async <T>(path: string, body: object): Promise<T> => (await post(`${runner.baseUrl}${path}`, body)).json() as Promise<T>;
-    const { tokens: ids } = await llama<{ tokens: number[] }>('/tokenize', { content: 'café ok€ end', add_special: true });
-    const direct = await (await post(`${runner.baseUrl}/completion`, { prompt: 'caf', n_predict: options.num_predict, temperature: 0, stream: true, return_tokens: true })).text();
-    const streamedIds = direct.split('\n').filter((l) => l.startsWith('data: ')).flatMap((l) => (JSON.parse(l.slice(6)) as { tokens?: number[] }).tokens ?? []);
+    const llama = async <T>(path: string, body: object): Promise<T> =>
+      (await post(`${runner.baseUrl}${path}`, body)).json() as Promise<T>;
+    const { tokens: ids } = await llama<{ tokens: number[] }>('/tokenize', {
+      content: 'café ok€ end',
+      add_special: true,
+    });
+    const direct = await (
+      await post(`${runner.baseUrl}/completion`, {
+        prompt: 'caf',
+        n_predict: options.num_predict,
+        temperature: 0,
+        stream: true,
+        return_tokens: true,
+      })
+    ).text();
+    const streamedIds = direct
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .flatMap((l) => (JSON.parse(l.slice(6)) as { tokens?: number[] }).tokens ?? []);
     expect(streamedIds.length).toBe(4);
 
     const streamed = [];
-    for await (const part of await ollama.generate({ model: 'bytes', prompt: 'caf', raw: true, stream: true, options })) streamed.push(part);
+    for await (const part of await ollama.generate({ model: 'bytes', prompt: 'caf', raw: true, stream: true, options }))
+      streamed.push(part);
     expect(streamed.map((p) => p.response).join('')).toBe('é ok€ end');
     for (const context of [whole.context, streamed.at(-1)!.context]) {
       expect(context).toEqual(ids);
@@ -99,21 +143,46 @@ describe('generate extras', () => {
   });
 
   it('template override: Ollama-style subset rendered, others refused clearly', async () => {
-    const ok = await ollama.generate({ model: 'tiny', prompt: 'hi', system: 'sys', template: '{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n{{ .Response }}', options: { num_predict: 2 } });
+    const ok = await ollama.generate({
+      model: 'tiny',
+      prompt: 'hi',
+      system: 'sys',
+      template:
+        '{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n{{ .Response }}',
+      options: { num_predict: 2 },
+    });
     expect(ok.done).toBe(true);
-    const bad = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hi', template: '{{ range .Messages }}{{ end }}' });
+    const bad = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'hi',
+      template: '{{ range .Messages }}{{ end }}',
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/template/);
   });
 
   it('images without mmproj: 400 naming the problem', async () => {
-    await expect(ollama.generate({ model: 'tiny', prompt: 'what', images: ['aGVsbG8='] })).rejects.toMatchObject({ status_code: 400, error: expect.stringContaining('images') });
-    await expect(ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'x', images: ['aGVsbG8='] }] })).rejects.toMatchObject({ status_code: 400 });
+    await expect(ollama.generate({ model: 'tiny', prompt: 'what', images: ['aGVsbG8='] })).rejects.toMatchObject({
+      status_code: 400,
+      error: expect.stringContaining('images'),
+    });
+    await expect(
+      ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'x', images: ['aGVsbG8='] }] }),
+    ).rejects.toMatchObject({ status_code: 400 });
   });
 });
 
 describe('chat with tools and thinking (real llama-server, tool-capable Jinja template)', () => {
-  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+  const tools = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'weather',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    },
+  ];
 
   it('tools, assistant tool_calls (arguments object) and role tool are accepted by the template', async () => {
     const res = await ollama.chat({
@@ -121,7 +190,11 @@ describe('chat with tools and thinking (real llama-server, tool-capable Jinja te
       tools,
       messages: [
         { role: 'user', content: 'weather in Paris?' },
-        { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+        {
+          role: 'assistant',
+          content: '',
+          tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }],
+        },
         { role: 'tool', content: 'sunny', tool_name: 'get_weather' } as never,
       ],
       think: false,
@@ -136,7 +209,13 @@ describe('chat with tools and thinking (real llama-server, tool-capable Jinja te
   it('think: reasoning streamed as message.thinking', async () => {
     let thinking = '';
     let content = '';
-    for await (const part of await ollama.chat({ model: 'tooly', think: true, stream: true, messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 6, temperature: 0, seed: 1 } })) {
+    for await (const part of await ollama.chat({
+      model: 'tooly',
+      think: true,
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
+      options: { num_predict: 6, temperature: 0, seed: 1 },
+    })) {
       thinking += part.message.thinking ?? '';
       content += part.message.content;
     }
@@ -147,13 +226,23 @@ describe('chat with tools and thinking (real llama-server, tool-capable Jinja te
   });
 
   it('generate with think goes through the reasoning parser too', async () => {
-    const res = await ollama.generate({ model: 'tooly', prompt: 'hi', think: true, options: { num_predict: 6, temperature: 0, seed: 1 } });
+    const res = await ollama.generate({
+      model: 'tooly',
+      prompt: 'hi',
+      think: true,
+      options: { num_predict: 6, temperature: 0, seed: 1 },
+    });
     expect(res.done).toBe(true);
     expect((res.thinking ?? '').length + (res.response ?? '').length).toBeGreaterThan(0);
   });
 
   it('format json constrains the output', async () => {
-    const res = await ollama.chat({ model: 'tiny', format: { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] }, messages: [{ role: 'user', content: 'x' }], options: { num_predict: 3, temperature: 0 } });
+    const res = await ollama.chat({
+      model: 'tiny',
+      format: { type: 'object', properties: { a: { type: 'integer' } }, required: ['a'] },
+      messages: [{ role: 'user', content: 'x' }],
+      options: { num_predict: 3, temperature: 0 },
+    });
     // Test gateways run with --ignore-eos, so generation is cut before the grammar would need EOS.
     expect(res.message.content.startsWith('{')).toBe(true);
     const gen = await ollama.generate({ model: 'tiny', prompt: 'x', format: 'json', options: { num_predict: 2 } });
@@ -174,7 +263,14 @@ describe('copy, create, delete, push', () => {
 
   it('create (JSON form) defines a derived model with its own defaults', async () => {
     const parts = [];
-    for await (const p of await ollama.create({ model: 'derived', from: 'tiny', system: 'You are terse.', parameters: { num_predict: 2, temperature: 0 }, stream: true })) parts.push(p.status);
+    for await (const p of await ollama.create({
+      model: 'derived',
+      from: 'tiny',
+      system: 'You are terse.',
+      parameters: { num_predict: 2, temperature: 0 },
+      stream: true,
+    }))
+      parts.push(p.status);
     expect(parts.at(-1)).toBe('success');
     const show = await ollama.show({ model: 'derived' });
     expect(show.system).toBe('You are terse.');
@@ -184,23 +280,39 @@ describe('copy, create, delete, push', () => {
   });
 
   it('create with a Jinja template runs llama-server with it as the chat template', async () => {
-    const template = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}";
+    const template =
+      '{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}';
     await ollama.create({ model: 'jinja', from: 'tiny', template });
     expect((await ollama.show({ model: 'jinja' })).template).toBe(template);
-    const res = await ollama.chat({ model: 'jinja', messages: [{ role: 'user', content: 'hello world' }], options: { num_predict: 1 } });
+    const res = await ollama.chat({
+      model: 'jinja',
+      messages: [{ role: 'user', content: 'hello world' }],
+      options: { num_predict: 1 },
+    });
     expect(res.eval_count).toBe(1);
     const runner = t.gw.scheduler.loaded().find((l) => l.name === 'jinja:latest')!.runner;
-    const props = (await (await runner.pool!.request({ path: '/props', method: 'GET' })).body.json()) as { chat_template: string };
+    const props = (await (await runner.pool!.request({ path: '/props', method: 'GET' })).body.json()) as {
+      chat_template: string;
+    };
     expect(props.chat_template).toBe(template);
   });
 
   it('create (Modelfile form) and refusal of Go templates', async () => {
-    const res = await post(`${t.url}/api/create`, { model: 'mf', modelfile: 'FROM tiny\nPARAMETER num_predict 3\nPARAMETER stop "<|im_end|>"\nSYSTEM """multi\nline"""\n', stream: false });
+    const res = await post(`${t.url}/api/create`, {
+      model: 'mf',
+      modelfile: 'FROM tiny\nPARAMETER num_predict 3\nPARAMETER stop "<|im_end|>"\nSYSTEM """multi\nline"""\n',
+      stream: false,
+    });
     expect(res.status).toBe(200);
     const show = await ollama.show({ model: 'mf' });
     expect(show.system).toBe('multi\nline');
     expect((await ollama.generate({ model: 'mf', prompt: 'x' })).eval_count).toBe(3);
-    const go = await post(`${t.url}/api/create`, { model: 'go', from: 'tiny', template: '{{ .Prompt }}', stream: false });
+    const go = await post(`${t.url}/api/create`, {
+      model: 'go',
+      from: 'tiny',
+      template: '{{ .Prompt }}',
+      stream: false,
+    });
     expect(go.status).toBe(400);
     const unk = await post(`${t.url}/api/create`, { model: 'z', modelfile: 'FROM tiny\nADAPTER x.gguf' });
     expect(unk.status).toBe(400);

@@ -7,10 +7,12 @@ import { until } from '../scheduler/helpers.js';
 /** Whether a socket listens on this loopback TCP port, from /proc/net/tcp (read synchronously). */
 function listening(port: number): boolean {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').some((line) => {
-    const fields = line.trim().split(/\s+/);
-    return `${fields[1]} `.endsWith(hex) && fields[3] === '0A';
-  });
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const fields = line.trim().split(/\s+/);
+      return `${fields[1]} `.endsWith(hex) && fields[3] === '0A';
+    });
 }
 
 let t: TestGateway;
@@ -45,7 +47,11 @@ async function slotsBusy(): Promise<boolean> {
 
 describe('faults', () => {
   it('kill -9 of llama-server mid-stream ends the stream with an error line', async () => {
-    const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'long', options: { num_predict: 4000, temperature: 1 } });
+    const res = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'long',
+      options: { num_predict: 4000, temperature: 1 },
+    });
     expect(res.status).toBe(200);
     let killed = 0;
     const seen: Record<string, unknown>[] = [];
@@ -61,14 +67,24 @@ describe('faults', () => {
     expect(last.done).toBeUndefined();
     // The crashed runner is forgotten, and the next request starts a fresh one, even when it arrives
     // before the gateway has reaped the killed child (the broken stream can reach the client first).
-    const next = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'again', stream: false, options: { num_predict: 2 } });
+    const next = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'again',
+      stream: false,
+      options: { num_predict: 2 },
+    });
     expect(next.status).toBe(200);
     expect(((await next.json()) as { eval_count: number }).eval_count).toBe(2);
     expect(t.gw.scheduler.loaded()[0]!.pid).not.toBe(killed);
   });
 
   it('a request that reaches a child killed before the gateway noticed is served by a fresh child', async () => {
-    const warm = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'warm', stream: false, options: { num_predict: 1 } });
+    const warm = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'warm',
+      stream: false,
+      options: { num_predict: 1 },
+    });
     expect(warm.status).toBe(200);
     const runner = t.gw.scheduler.loaded()[0]!.runner;
     const killed = runner.pid!;
@@ -102,7 +118,12 @@ describe('faults', () => {
     // waiting there), so the HTTP request after them waits in Corral's own queue, whatever the timing.
     const model = t.gw.schedulable(t.gw.catalog.resolve('tiny')!);
     const held = [await t.gw.scheduler.acquire(model), await t.gw.scheduler.acquire(model)];
-    const queued = post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'queued', stream: false, options: { num_predict: 2 } });
+    const queued = post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'queued',
+      stream: false,
+      options: { num_predict: 2 },
+    });
     await until(t.gw.scheduler, () => t.gw.scheduler.loaded()[0]?.queued === 1);
     const killed = held[0]!.runner.pid!;
     process.kill(killed, 'SIGKILL');
@@ -117,9 +138,20 @@ describe('faults', () => {
   });
 
   it('a request llama-server was already working on is not sent again when the child dies', async () => {
-    const warm = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'warm', stream: false, options: { num_predict: 1 } });
+    const warm = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'warm',
+      stream: false,
+      options: { num_predict: 1 },
+    });
     expect(warm.status).toBe(200);
-    const chat = { model: 'tiny', messages: [{ role: 'user', content: 'long' }], stream: false, max_tokens: 2000, temperature: 1 };
+    const chat = {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'long' }],
+      stream: false,
+      max_tokens: 2000,
+      temperature: 1,
+    };
     const pending = post(`${t.url}/v1/chat/completions`, chat);
     // Poll the child's own slot state (bounded) until it is generating this request.
     let busy = false;
@@ -141,8 +173,16 @@ describe('a client that leaves stops its generation', () => {
   // only after a second without any result, so a non-streamed upstream request would not be stopped.
   let g: TestGateway;
   beforeAll(async () => {
-    g = await startGateway({ models: { endless: { path: fixtures.models.chat, args: ['--context-shift'] } }, defaults: { ctx_size: 256 } });
-    const warm = await post(`${g.url}/api/generate`, { model: 'endless', prompt: 'hi', stream: false, options: { num_predict: 1 } });
+    g = await startGateway({
+      models: { endless: { path: fixtures.models.chat, args: ['--context-shift'] } },
+      defaults: { ctx_size: 256 },
+    });
+    const warm = await post(`${g.url}/api/generate`, {
+      model: 'endless',
+      prompt: 'hi',
+      stream: false,
+      options: { num_predict: 1 },
+    });
     expect(warm.status).toBe(200);
   });
   afterAll(async () => g?.close());
@@ -157,10 +197,18 @@ describe('a client that leaves stops its generation', () => {
   const messages = [{ role: 'user', content: 'go on' }];
   const cases = [
     { name: 'streamed /api/chat', path: '/api/chat', body: { messages, stream: true, options: { num_predict: -1 } } },
-    { name: 'non-streamed /api/chat', path: '/api/chat', body: { messages, stream: false, options: { num_predict: -1 } } },
+    {
+      name: 'non-streamed /api/chat',
+      path: '/api/chat',
+      body: { messages, stream: false, options: { num_predict: -1 } },
+    },
     { name: 'streamed /api/generate', path: '/api/generate', body: { prompt: 'go on', options: { num_predict: -1 } } },
     // Passed through: llama-server's own stream stops at its next token once the gateway closes it.
-    { name: 'streamed /v1/chat/completions', path: '/v1/chat/completions', body: { messages, stream: true, max_tokens: -1 } },
+    {
+      name: 'streamed /v1/chat/completions',
+      path: '/v1/chat/completions',
+      body: { messages, stream: true, max_tokens: -1 },
+    },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -181,4 +229,3 @@ describe('a client that leaves stops its generation', () => {
     });
   }
 });
-

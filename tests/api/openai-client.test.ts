@@ -9,7 +9,12 @@ const fixtures = inject('fixtures');
 beforeAll(async () => {
   t = await startGateway({ models: { tiny: { path: fixtures.models.chat }, embed: { path: fixtures.models.embed } } });
   // Loopback clients need no token (auth mode loopback-open); a bogus one would be rejected, so send none.
-  openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { authorization: null } });
+  openai = new OpenAI({
+    baseURL: `${t.url}/v1`,
+    apiKey: 'unused',
+    maxRetries: 0,
+    defaultHeaders: { authorization: null },
+  });
 });
 afterAll(async () => t?.close());
 
@@ -22,13 +27,21 @@ describe('the official openai npm client against Corral', () => {
   });
 
   it('chat completions, not streamed', async () => {
-    const res = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+    const res = await openai.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 4,
+    });
     expect(res.choices[0]!.message.role).toBe('assistant');
     expect(res.usage?.completion_tokens).toBe(4);
   });
 
-  it('a non-streamed answer keeps llama-server\'s Content-Length; a stream is chunked and formats no stack trace when its connection closes', async () => {
-    const whole = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+  it("a non-streamed answer keeps llama-server's Content-Length; a stream is chunked and formats no stack trace when its connection closes", async () => {
+    const whole = await post(`${t.url}/v1/chat/completions`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+    });
     const text = await whole.text();
     expect(whole.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
     expect(whole.headers.get('transfer-encoding')).toBeNull();
@@ -39,10 +52,17 @@ describe('the official openai npm client against Corral', () => {
     const previous = Error.prepareStackTrace;
     Error.prepareStackTrace = (err: Error & { code?: string }, frames) => {
       formatted.push(err.code ?? err.name);
-      return previous ? previous(err, frames) : `${err.name}: ${err.message}\n${frames.map((f) => `    at ${String(f)}`).join('\n')}`;
+      return previous
+        ? previous(err, frames)
+        : `${err.name}: ${err.message}\n${frames.map((f) => `    at ${String(f)}`).join('\n')}`;
     };
     try {
-      const streamed = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream: true });
+      const streamed = await post(`${t.url}/v1/chat/completions`, {
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 2,
+        stream: true,
+      });
       expect(streamed.headers.get('transfer-encoding')).toBe('chunked');
       expect(await streamed.text()).toMatch(/data: \[DONE\]\n\n$/);
       await new Promise((r) => setImmediate(r));
@@ -53,7 +73,13 @@ describe('the official openai npm client against Corral', () => {
   });
 
   it('chat completions, streamed as SSE chunk by chunk', async () => {
-    const stream = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, stream: true, stream_options: { include_usage: true } });
+    const stream = await openai.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 6,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let chunks = 0;
     let finish: string | null | undefined;
     let usage;
@@ -77,18 +103,34 @@ describe('the official openai npm client against Corral', () => {
   });
 
   it('a derived model keeps its defaults for OpenAI clients; the request still wins', async () => {
-    const created = await post(`${t.url}/api/create`, { model: 'short', from: 'tiny', system: 'Be brief.', parameters: { num_predict: 3 }, stream: false });
+    const created = await post(`${t.url}/api/create`, {
+      model: 'short',
+      from: 'tiny',
+      system: 'Be brief.',
+      parameters: { num_predict: 3 },
+      stream: false,
+    });
     expect(created.status).toBe(200);
     const res = await openai.chat.completions.create({ model: 'short', messages: [{ role: 'user', content: 'hi' }] });
     expect(res.usage?.completion_tokens).toBe(3);
-    const base = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
-    const withSystem = await openai.chat.completions.create({ model: 'short', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+    const base = await openai.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 1,
+    });
+    const withSystem = await openai.chat.completions.create({
+      model: 'short',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 1,
+    });
     expect(withSystem.usage?.completion_tokens).toBe(1);
     expect(withSystem.usage!.prompt_tokens).toBeGreaterThan(base.usage!.prompt_tokens);
   });
 
   it('errors are OpenAI-shaped', async () => {
-    await expect(openai.chat.completions.create({ model: 'missing', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    await expect(
+      openai.chat.completions.create({ model: 'missing', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
     const bad = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: 'x' });
     expect(bad.status).toBe(400);
     const body = (await bad.json()) as { error: { message: string; type: string } };

@@ -17,9 +17,22 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const chunks = [
       { choices: [{ delta: { reasoning_content: 'let me see' } }] },
-      { choices: [{ delta: { tool_calls: [{ index: 0, id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"ci' } }] } }] },
+      {
+        choices: [
+          {
+            delta: {
+              tool_calls: [
+                { index: 0, id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"ci' } },
+              ],
+            },
+          },
+        ],
+      },
       { choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: 'ty":"Paris"}' } }] } }] },
-      { choices: [{ delta: {}, finish_reason: 'tool_calls' }], timings: { prompt_n: 5, prompt_ms: 1, predicted_n: 7, predicted_ms: 2 } },
+      {
+        choices: [{ delta: {}, finish_reason: 'tool_calls' }],
+        timings: { prompt_n: 5, prompt_ms: 1, predicted_n: 7, predicted_ms: 2 },
+      },
     ];
     for (const c of chunks) res.write(`data: ${JSON.stringify(c)}\n\n`);
     res.end('data: [DONE]\n\n');
@@ -39,7 +52,9 @@ describe('tool-call translation', () => {
     expect(events[0]).toEqual({ kind: 'delta', thinking: 'let me see' });
     const done = events.at(-1) as Extract<GenerationEvent, { kind: 'done' }>;
     expect(done.kind).toBe('done');
-    expect(ollamaToolCalls(done.toolCalls)).toEqual([{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
+    expect(ollamaToolCalls(done.toolCalls)).toEqual([
+      { function: { name: 'get_weather', arguments: { city: 'Paris' } } },
+    ]);
   });
 
   it('maps Ollama history (tool_calls objects, role tool) to OpenAI messages', () => {

@@ -16,7 +16,11 @@ const fixtures = inject('fixtures');
 const tools = [
   {
     type: 'function',
-    function: { name: 'get_weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+    function: {
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
   },
 ];
 const expected = [{ function: SCRIPTED_TOOL_CALL }];
@@ -24,9 +28,17 @@ const ask = { role: 'user' as const, content: 'What is the weather in Paris?' };
 
 beforeAll(async () => {
   // No --ignore-eos: the script ends with end-of-sequence right after the call.
-  t = await startGateway({ llama_server: { args: ['-t', '1'] }, models: { scripted: { path: fixtures.models.tools, ctx_size: 2048 }, plain: { path: fixtures.models.chat } } });
+  t = await startGateway({
+    llama_server: { args: ['-t', '1'] },
+    models: { scripted: { path: fixtures.models.tools, ctx_size: 2048 }, plain: { path: fixtures.models.chat } },
+  });
   ollama = new Ollama({ host: t.url });
-  openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { authorization: null } });
+  openai = new OpenAI({
+    baseURL: `${t.url}/v1`,
+    apiKey: 'unused',
+    maxRetries: 0,
+    defaultHeaders: { authorization: null },
+  });
 });
 afterAll(async () => t?.close());
 
@@ -60,11 +72,17 @@ describe('tool calls from a real model', () => {
     const first = await ollama.chat({ model: 'scripted', messages: [ask], tools });
     // Byte-level tokens: this result alone is 400 prompt tokens, and being new it cannot come from the cache.
     const result = 'x'.repeat(400);
-    const history: Message[] = [ask, first.message, { role: 'tool', content: result, tool_name: 'get_weather' } as Message];
+    const history: Message[] = [
+      ask,
+      first.message,
+      { role: 'tool', content: result, tool_name: 'get_weather' } as Message,
+    ];
     const second = await ollama.chat({ model: 'scripted', messages: history, tools });
     expect(second.prompt_eval_count).toBeGreaterThanOrEqual(400);
     expect(second.message.tool_calls).toEqual(expected);
-    const streamed = await ndjson(await post(`${t.url}/api/chat`, { model: 'scripted', messages: history, tools, stream: true }));
+    const streamed = await ndjson(
+      await post(`${t.url}/api/chat`, { model: 'scripted', messages: history, tools, stream: true }),
+    );
     expect(streamed.at(-1)).toMatchObject({ done: true, message: { tool_calls: expected } });
   });
 
@@ -76,7 +94,12 @@ describe('tool calls from a real model', () => {
   });
 
   it('openai client through /v1, streamed and not, with forced tool choice', async () => {
-    const res = await openai.chat.completions.create({ model: 'scripted', messages: [ask], tools: tools as never, tool_choice: 'required' });
+    const res = await openai.chat.completions.create({
+      model: 'scripted',
+      messages: [ask],
+      tools: tools as never,
+      tool_choice: 'required',
+    });
     expect(res.choices[0]!.finish_reason).toBe('tool_calls');
     const call = res.choices[0]!.message.tool_calls![0]!;
     expect(call.type === 'function' && call.function.name).toBe('get_weather');
@@ -85,13 +108,22 @@ describe('tool calls from a real model', () => {
     let name = '';
     let args = '';
     let finish;
-    for await (const c of await openai.chat.completions.create({ model: 'scripted', messages: [ask], tools: tools as never, stream: true })) {
+    for await (const c of await openai.chat.completions.create({
+      model: 'scripted',
+      messages: [ask],
+      tools: tools as never,
+      stream: true,
+    })) {
       for (const tc of c.choices[0]?.delta.tool_calls ?? []) {
         name += tc.function?.name ?? '';
         args += tc.function?.arguments ?? '';
       }
       finish = c.choices[0]?.finish_reason ?? finish;
     }
-    expect({ name, args: JSON.parse(args), finish }).toEqual({ name: 'get_weather', args: SCRIPTED_TOOL_CALL.arguments, finish: 'tool_calls' });
+    expect({ name, args: JSON.parse(args), finish }).toEqual({
+      name: 'get_weather',
+      args: SCRIPTED_TOOL_CALL.arguments,
+      finish: 'tool_calls',
+    });
   });
 });

@@ -34,10 +34,19 @@ async function api(path: string, body: Record<string, unknown>): Promise<{ statu
 }
 
 const chat = (images?: string[], extra: Record<string, unknown> = {}) =>
-  api('/api/chat', { model: 'eyes', messages: [{ role: 'user', content: 'hello world', ...(images ? { images } : {}) }], ...extra });
+  api('/api/chat', {
+    model: 'eyes',
+    messages: [{ role: 'user', content: 'hello world', ...(images ? { images } : {}) }],
+    ...extra,
+  });
 
 beforeAll(async () => {
-  t = await startGateway({ models: { eyes: { path: fixtures.models.chat, mmproj: fixtures.models.mmproj }, blind: { path: fixtures.models.chat } } });
+  t = await startGateway({
+    models: {
+      eyes: { path: fixtures.models.chat, mmproj: fixtures.models.mmproj },
+      blind: { path: fixtures.models.chat },
+    },
+  });
   ollama = new Ollama({ host: t.url });
 });
 afterAll(async () => t?.close());
@@ -75,7 +84,11 @@ describe('/api/chat with images', () => {
 
   it('streams: NDJSON deltas, then a final line with the image tokens counted', async () => {
     const plain = await chat();
-    const res = await post(`${t.url}/api/chat`, { model: 'eyes', messages: [{ role: 'user', content: 'hello world', images: [PNG] }], options: short });
+    const res = await post(`${t.url}/api/chat`, {
+      model: 'eyes',
+      messages: [{ role: 'user', content: 'hello world', images: [PNG] }],
+      options: short,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/x-ndjson');
     const lines = await ndjson(res);
@@ -100,19 +113,34 @@ describe('/api/chat with images', () => {
   });
 
   it('the ollama client sends images (bytes or base64) through chat', async () => {
-    const plain = await ollama.chat({ model: 'eyes', messages: [{ role: 'user', content: 'hello world' }], options: short });
-    const bytes = await ollama.chat({ model: 'eyes', messages: [{ role: 'user', content: 'hello world', images: [tinyPng(20, 12)] }], options: short });
+    const plain = await ollama.chat({
+      model: 'eyes',
+      messages: [{ role: 'user', content: 'hello world' }],
+      options: short,
+    });
+    const bytes = await ollama.chat({
+      model: 'eyes',
+      messages: [{ role: 'user', content: 'hello world', images: [tinyPng(20, 12)] }],
+      options: short,
+    });
     expect(bytes.message.role).toBe('assistant');
     expect(bytes.prompt_eval_count - plain.prompt_eval_count).toBe(IMAGE_TOKENS);
     const chunks = [];
-    for await (const part of await ollama.chat({ model: 'eyes', messages: [{ role: 'user', content: 'hello world', images: [PNG] }], options: short, stream: true })) chunks.push(part);
+    for await (const part of await ollama.chat({
+      model: 'eyes',
+      messages: [{ role: 'user', content: 'hello world', images: [PNG] }],
+      options: short,
+      stream: true,
+    }))
+      chunks.push(part);
     expect(chunks.at(-1)?.done).toBe(true);
     expect(chunks.at(-1)!.prompt_eval_count - plain.prompt_eval_count).toBe(IMAGE_TOKENS);
   });
 });
 
 describe('/api/generate with images', () => {
-  const generate = (images?: string[], extra: Record<string, unknown> = {}) => api('/api/generate', { model: 'eyes', prompt: 'hello world', ...(images ? { images } : {}), ...extra });
+  const generate = (images?: string[], extra: Record<string, unknown> = {}) =>
+    api('/api/generate', { model: 'eyes', prompt: 'hello world', ...(images ? { images } : {}), ...extra });
 
   it('goes through the chat endpoint and counts the image', async () => {
     const plain = await generate();
@@ -126,7 +154,12 @@ describe('/api/generate with images', () => {
 
   it('streams, and works with a format too', async () => {
     const plain = await generate();
-    const res = await post(`${t.url}/api/generate`, { model: 'eyes', prompt: 'hello world', images: [PNG], options: short });
+    const res = await post(`${t.url}/api/generate`, {
+      model: 'eyes',
+      prompt: 'hello world',
+      images: [PNG],
+      options: short,
+    });
     expect(res.status).toBe(200);
     const last = (await ndjson(res)).at(-1) as unknown as Final;
     expect(last.done).toBe(true);
@@ -159,17 +192,29 @@ describe('image errors are 400s in Ollama shape', () => {
   });
 
   it('an image for a model without a projector', async () => {
-    const res = await post(`${t.url}/api/chat`, { model: 'blind', messages: [{ role: 'user', content: 'hi', images: [PNG] }] });
+    const res = await post(`${t.url}/api/chat`, {
+      model: 'blind',
+      messages: [{ role: 'user', content: 'hi', images: [PNG] }],
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(/does not support images/);
-    await expect(ollama.generate({ model: 'blind', prompt: 'hi', images: [PNG] })).rejects.toMatchObject({ status_code: 400 });
+    await expect(ollama.generate({ model: 'blind', prompt: 'hi', images: [PNG] })).rejects.toMatchObject({
+      status_code: 400,
+    });
   });
 });
 
 describe('/v1/chat/completions passthrough', () => {
-  const content = (withImage: boolean) => [{ type: 'text', text: 'hello world' }, ...(withImage ? [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] : [])];
+  const content = (withImage: boolean) => [
+    { type: 'text', text: 'hello world' },
+    ...(withImage ? [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] : []),
+  ];
   const complete = async (model: string, withImage: boolean) =>
-    post(`${t.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: content(withImage) }], max_tokens: 2 });
+    post(`${t.url}/v1/chat/completions`, {
+      model,
+      messages: [{ role: 'user', content: content(withImage) }],
+      max_tokens: 2,
+    });
 
   it('forwards image_url parts to the vision model', async () => {
     const plain = await complete('eyes', false);
@@ -192,7 +237,9 @@ describe('/v1/chat/completions passthrough', () => {
   it('an undecodable image is an OpenAI-shaped 400', async () => {
     const res = await post(`${t.url}/v1/chat/completions`, {
       model: 'eyes',
-      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${NOT_AN_IMAGE}` } }] }],
+      messages: [
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${NOT_AN_IMAGE}` } }] },
+      ],
       max_tokens: 2,
     });
     expect(res.status).toBe(400);
@@ -208,19 +255,38 @@ describe('/v1/chat/completions passthrough', () => {
     await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(host.address() as { port: number }).port}/cat.png`;
     const ask = (base: string) =>
-      post(`${base}/v1/chat/completions`, { model: 'eyes', messages: [{ role: 'user', content: [{ type: 'text', text: 'hello world' }, { type: 'image_url', image_url: { url } }] }], max_tokens: 2 });
-    const open = await startGateway({ server: { remote_media: true }, models: { eyes: { path: fixtures.models.chat, mmproj: fixtures.models.mmproj } } });
+      post(`${base}/v1/chat/completions`, {
+        model: 'eyes',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'hello world' },
+              { type: 'image_url', image_url: { url } },
+            ],
+          },
+        ],
+        max_tokens: 2,
+      });
+    const open = await startGateway({
+      server: { remote_media: true },
+      models: { eyes: { path: fixtures.models.chat, mmproj: fixtures.models.mmproj } },
+    });
     try {
       const refused = await ask(t.url);
       expect(refused.status).toBe(400);
-      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/remote media URLs are not fetched/);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+        /remote media URLs are not fetched/,
+      );
       expect(fetched).toBe(0);
       const allowed = await ask(open.url);
       expect(allowed.status).toBe(200);
       expect(fetched).toBe(1);
       const plain = await complete('eyes', false);
       const base = ((await plain.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens;
-      expect(((await allowed.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens - base).toBe(IMAGE_TOKENS);
+      expect(((await allowed.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens - base).toBe(
+        IMAGE_TOKENS,
+      );
     } finally {
       await open.close();
       host.close();

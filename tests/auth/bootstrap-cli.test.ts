@@ -16,7 +16,9 @@ describe('bootstrap', () => {
     const result = await ensureAdmin(env.store, { CORRAL_ADMIN_PASSWORD: 'first-admin-pw' }, silent, { passwords });
     expect(result).toEqual({ status: 'created', username: 'admin' });
     expect(env.store.users.findByUsername('admin')?.role).toBe('admin');
-    expect(await ensureAdmin(env.store, { CORRAL_ADMIN_PASSWORD: 'other' }, silent, { passwords })).toEqual({ status: 'exists' });
+    expect(await ensureAdmin(env.store, { CORRAL_ADMIN_PASSWORD: 'other' }, silent, { passwords })).toEqual({
+      status: 'exists',
+    });
   });
 
   it('otherwise hands out a one-time, short-lived setup URL', async () => {
@@ -29,7 +31,9 @@ describe('bootstrap', () => {
     const app = await buildTestApp(env.store, { now: t.now, config: { mode: 'required' } });
     const setup = (url: string, password = 'setup-password') =>
       app.inject({
-        method: 'POST', url: '/admin/setup', headers: { accept: 'application/json' },
+        method: 'POST',
+        url: '/admin/setup',
+        headers: { accept: 'application/json' },
         payload: { token: new URL(url, 'http://x').searchParams.get('token')!, username: 'boss', password },
       });
     expect((await setup(first.url)).statusCode).toBe(403); // superseded by the second URL
@@ -49,7 +53,11 @@ describe('bootstrap', () => {
     t.advance(60_000);
     const app = await buildTestApp(env.store, { now: t.now });
     const token = result.url.split('token=')[1]!;
-    const res = await app.inject({ method: 'POST', url: '/admin/setup', payload: { token, password: 'setup-password' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/admin/setup',
+      payload: { token, password: 'setup-password' },
+    });
     expect(res.statusCode).toBe(403);
     await app.close();
   });
@@ -59,7 +67,9 @@ describe('bootstrap', () => {
     expect(startupAuthCheck(authConfig({ mode: 'off' }), 'localhost')).toEqual([]);
     expect(() => startupAuthCheck(authConfig({ mode: 'off' }), '0.0.0.0')).toThrow(/refusing to start/);
     expect(() => startupAuthCheck(authConfig({ mode: 'off' }), '::')).toThrow(/refusing/);
-    expect(startupAuthCheck(authConfig({ mode: 'off', force_insecure: true }), '0.0.0.0').join('\n')).toMatch(/full admin/);
+    expect(startupAuthCheck(authConfig({ mode: 'off', force_insecure: true }), '0.0.0.0').join('\n')).toMatch(
+      /full admin/,
+    );
     expect(startupAuthCheck(authConfig(), '192.168.1.5')[0]).toMatch(/beyond loopback/);
   });
 });
@@ -72,7 +82,12 @@ describe('CLI', () => {
     env = tempStore();
     env.store.close(); // the CLI opens the file itself
     out = [];
-    io = { out: (l) => out.push(l), err: (l) => out.push(`ERR ${l}`), readPassword: async () => 'from-stdin-pw', passwords };
+    io = {
+      out: (l) => out.push(l),
+      err: (l) => out.push(`ERR ${l}`),
+      readPassword: async () => 'from-stdin-pw',
+      passwords,
+    };
   });
   afterEach(() => env.cleanup());
 
@@ -88,13 +103,33 @@ describe('CLI', () => {
   });
 
   it('creates, lists and revokes tokens, printing the secret once', async () => {
-    const args = ['create', '--name', 'ci', '--role', 'operator', '--models', 'llama3,qwen', '--expires', '30d', '--rpm', '60', '--tpd', '100000'];
+    const args = [
+      'create',
+      '--name',
+      'ci',
+      '--role',
+      'operator',
+      '--models',
+      'llama3,qwen',
+      '--expires',
+      '30d',
+      '--rpm',
+      '60',
+      '--tpd',
+      '100000',
+    ];
     expect(await tokenCommand([...args, '--db', env.path], io)).toBe(0);
     const secret = out.find((l) => l.startsWith('corral_'))!;
     expect(secret).toMatch(/^corral_[A-Za-z0-9_-]{43}$/);
     const store = openDatabase(env.path);
     const check = checkApiToken(store, secret);
-    expect(check.ok && check.row).toMatchObject({ name: 'ci', role: 'operator', rpm: 60, tpd: 100000, models: '["llama3","qwen"]' });
+    expect(check.ok && check.row).toMatchObject({
+      name: 'ci',
+      role: 'operator',
+      rpm: 60,
+      tpd: 100000,
+      models: '["llama3","qwen"]',
+    });
     store.close();
     out.length = 0;
     await tokenCommand(['list', '--db', env.path], io);

@@ -17,11 +17,26 @@ export function tempStore(): { store: Store; dir: string; path: string; cleanup(
   const dir = mkdtempSync(join(tmpdir(), 'corral-auth-'));
   const path = join(dir, 'data', 'corral.db');
   const store = openDatabase(path);
-  return { store, dir, path, cleanup: () => (store.close(), rmSync(dir, { recursive: true, force: true })) };
+  return {
+    store,
+    dir,
+    path,
+    cleanup: () => {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function authConfig(overrides: Partial<Config['auth']> = {}): Config['auth'] {
-  return { mode: 'loopback-open', force_insecure: false, trusted_proxies: [], session_idle: '1h', session_absolute: '1d', ...overrides };
+  return {
+    mode: 'loopback-open',
+    force_insecure: false,
+    trusted_proxies: [],
+    session_idle: '1h',
+    session_absolute: '1d',
+    ...overrides,
+  };
 }
 
 export interface TestClock {
@@ -47,12 +62,19 @@ export async function buildTestApp(
   const app = Fastify();
   const now = options.now ?? Date.now;
   // Stand-in for the lead's global handler: Ollama shape on /api, OpenAI shape on /v1.
-  app.setErrorHandler((err: Error & { status?: number; statusCode?: number; headers?: Record<string, string>; type?: string }, request, reply) => {
-    const status = err.status ?? err.statusCode ?? 500;
-    reply.code(status).headers(err.headers ?? {});
-    if (request.url.startsWith('/v1/')) return reply.send({ error: { message: err.message, type: err.type, code: null } });
-    return reply.send({ error: err.message });
-  });
+  app.setErrorHandler(
+    (
+      err: Error & { status?: number; statusCode?: number; headers?: Record<string, string>; type?: string },
+      request,
+      reply,
+    ) => {
+      const status = err.status ?? err.statusCode ?? 500;
+      reply.code(status).headers(err.headers ?? {});
+      if (request.url.startsWith('/v1/'))
+        return reply.send({ error: { message: err.message, type: err.type, code: null } });
+      return reply.send({ error: err.message });
+    },
+  );
   await app.register(authPlugin, { store, config: authConfig(options.config), now });
   await registerAuthRoutes(app, { store, passwords, now, throttle: options.throttle ?? createLoginThrottle({ now }) });
 
@@ -85,7 +107,12 @@ export async function buildTestApp(
 }
 
 /** Logs in through the JSON variant of the form and returns the cookie header and CSRF token. */
-export async function login(app: FastifyInstance, username: string, password: string, headers: Record<string, string> = {}) {
+export async function login(
+  app: FastifyInstance,
+  username: string,
+  password: string,
+  headers: Record<string, string> = {},
+) {
   const res = await app.inject({
     method: 'POST',
     url: '/admin/login',

@@ -50,7 +50,11 @@ describe('role × endpoint matrix', () => {
       });
     }
     it(`no credential ${ep.method} ${ep.url} → 401 in required mode`, async () => {
-      const res = await app.inject({ method: ep.method, url: ep.url, ...('payload' in ep ? { payload: ep.payload } : {}) });
+      const res = await app.inject({
+        method: ep.method,
+        url: ep.url,
+        ...('payload' in ep ? { payload: ep.payload } : {}),
+      });
       expect(res.statusCode).toBe(401);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
     });
@@ -68,7 +72,11 @@ describe('role × endpoint matrix', () => {
     await app.inject({ method: 'DELETE', url: '/api/delete', headers: { authorization: `Bearer ${tokens.admin}` } });
     await app.inject({ method: 'DELETE', url: '/api/delete', headers: { authorization: `Bearer ${tokens.viewer}` } });
     const rows = env.store.auditLog.recent();
-    expect(rows.find((r) => r.action === 'model.delete')).toMatchObject({ actor: 't-admin', target: 'some-model', outcome: 'success' });
+    expect(rows.find((r) => r.action === 'model.delete')).toMatchObject({
+      actor: 't-admin',
+      target: 'some-model',
+      outcome: 'success',
+    });
     expect(rows.find((r) => r.action === 'auth.role')).toMatchObject({ actor: 't-viewer', outcome: 'denied' });
   });
 });
@@ -101,7 +109,12 @@ describe('modes, addresses and token states', () => {
     expect(local.json().principal).toMatchObject({ kind: 'anonymous-loopback' });
     expect((await app.inject({ url: '/api/tags', remoteAddress: '::1' })).statusCode).toBe(200);
     expect((await app.inject({ url: '/api/tags', remoteAddress: REMOTE })).statusCode).toBe(401);
-    const v1 = await app.inject({ method: 'POST', url: '/v1/chat/completions', remoteAddress: REMOTE, payload: { model: 'm' } });
+    const v1 = await app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      remoteAddress: REMOTE,
+      payload: { model: 'm' },
+    });
     expect(v1.statusCode).toBe(401);
     expect(v1.json().error).toMatchObject({ type: 'authentication_error' });
   });
@@ -115,17 +128,31 @@ describe('modes, addresses and token states', () => {
   it('honours X-Forwarded-For only from trusted proxies', async () => {
     const app = await build({ trusted_proxies: ['10.0.0.0/8'] });
     // A remote client behind the trusted proxy is remote.
-    const proxied = await app.inject({ url: '/api/tags', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': REMOTE } });
+    const proxied = await app.inject({
+      url: '/api/tags',
+      remoteAddress: '10.1.2.3',
+      headers: { 'x-forwarded-for': REMOTE },
+    });
     expect(proxied.statusCode).toBe(401);
     // An untrusted peer cannot claim to be loopback.
-    const spoof = await app.inject({ url: '/api/tags', remoteAddress: REMOTE, headers: { 'x-forwarded-for': '127.0.0.1' } });
+    const spoof = await app.inject({
+      url: '/api/tags',
+      remoteAddress: REMOTE,
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+    });
     expect(spoof.statusCode).toBe(401);
     // Nor can a client prepend loopback in front of the proxy's own entry.
     const prepend = await app.inject({
-      url: '/api/tags', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': `127.0.0.1, ${REMOTE}` },
+      url: '/api/tags',
+      remoteAddress: '10.1.2.3',
+      headers: { 'x-forwarded-for': `127.0.0.1, ${REMOTE}` },
     });
     expect(prepend.statusCode).toBe(401);
-    const local = await app.inject({ url: '/api/tags', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': '127.0.0.1' } });
+    const local = await app.inject({
+      url: '/api/tags',
+      remoteAddress: '10.1.2.3',
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+    });
     expect(local.statusCode).toBe(200);
   });
 
@@ -142,11 +169,20 @@ describe('modes, addresses and token states', () => {
     expect(expired.json().error).toContain('expired');
     expect((await call(`Bearer ${revoked.secret}`)).json().error).toContain('revoked');
     expect((await call(`Bearer corral_${'A'.repeat(43)}`)).json().error).toContain('unknown');
-    for (const bad of ['Bearer', 'Bearer ', `Bearer ${revoked.secret.slice(0, -5)}`, 'Bearer x y', 'Token abc', `bearer ${'x'.repeat(50)}`]) {
+    for (const bad of [
+      'Bearer',
+      'Bearer ',
+      `Bearer ${revoked.secret.slice(0, -5)}`,
+      'Bearer x y',
+      'Token abc',
+      `bearer ${'x'.repeat(50)}`,
+    ]) {
       expect((await call(bad)).statusCode, bad).toBe(401);
     }
     const failures = store.auditLog.recent({ action: 'auth.token' });
-    expect(failures.map((r) => r.detail)).toEqual(expect.arrayContaining(['expired', 'revoked', 'unknown', 'malformed']));
+    expect(failures.map((r) => r.detail)).toEqual(
+      expect.arrayContaining(['expired', 'revoked', 'unknown', 'malformed']),
+    );
   });
 
   it('records last use of a token without blocking', async () => {
@@ -186,7 +222,13 @@ describe('modes, addresses and token states', () => {
   it('limits tokens per day and resets at UTC midnight', async () => {
     const app = await build();
     const tok = createApiToken(store, { name: 'd', role: 'viewer', tpd: 25 });
-    const chat = () => app.inject({ method: 'POST', url: '/api/chat', headers: { authorization: `Bearer ${tok.secret}` }, payload: { model: 'm' } });
+    const chat = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/chat',
+        headers: { authorization: `Bearer ${tok.secret}` },
+        payload: { model: 'm' },
+      });
     for (let i = 0; i < 3; i++) expect((await chat()).statusCode).toBe(200); // 10 tokens each
     store.flush();
     const limited = await chat();
@@ -204,7 +246,9 @@ describe('modes, addresses and token states', () => {
     expect(html.statusCode).toBe(302);
     expect(html.headers.location).toBe('/admin/login');
     expect((await app.inject({ url: '/admin' })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${tok.secret}` } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/admin', headers: { authorization: `Bearer ${tok.secret}` } })).statusCode).toBe(
+      401,
+    );
     const hx = await app.inject({ method: 'POST', url: '/admin/users', headers: { 'hx-request': 'true' } });
     expect(hx.headers['hx-redirect']).toBe('/admin/login');
     expect((await app.inject({ url: '/admin/login' })).statusCode).toBe(200);

@@ -49,10 +49,18 @@ describe('secrets at rest and under load', () => {
           return { ok: true };
         }),
     });
-    const tokens = Array.from({ length: 5 }, (_, i) => createApiToken(env.store, { name: `t${i}`, role: 'operator' }).secret);
+    const tokens = Array.from(
+      { length: 5 },
+      (_, i) => createApiToken(env.store, { name: `t${i}`, role: 'operator' }).secret,
+    );
     const responses = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        app.inject({ method: 'POST', url: i % 2 ? '/api/generate' : '/api/pull', headers: { authorization: `Bearer ${tokens[i % 5]}` }, payload: {} }),
+        app.inject({
+          method: 'POST',
+          url: i % 2 ? '/api/generate' : '/api/pull',
+          headers: { authorization: `Bearer ${tokens[i % 5]}` },
+          payload: {},
+        }),
       ),
     );
     expect(responses.every((r) => r.statusCode === 200)).toBe(true);

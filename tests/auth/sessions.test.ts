@@ -31,8 +31,12 @@ describe('web sessions', () => {
 
   const get = (url: string, cookie: string, headers: Record<string, string> = {}) =>
     app.inject({ url, headers: { cookie, ...headers } });
-  const post = (url: string, cookie: string, payload: Record<string, string> = {}, headers: Record<string, string> = {}) =>
-    app.inject({ method: 'POST', url, headers: { cookie, ...headers }, payload });
+  const post = (
+    url: string,
+    cookie: string,
+    payload: Record<string, string> = {},
+    headers: Record<string, string> = {},
+  ) => app.inject({ method: 'POST', url, headers: { cookie, ...headers }, payload });
 
   it('logs in with a form and sets a hardened cookie', async () => {
     const res = await app.inject({
@@ -56,7 +60,9 @@ describe('web sessions', () => {
     const { setCookie } = await login(app, 'alice', 'alice-password', { 'x-forwarded-proto': 'https' });
     expect(setCookie).not.toContain('Secure');
     const res = await app.inject({
-      method: 'POST', url: '/admin/login', remoteAddress: '10.0.0.1',
+      method: 'POST',
+      url: '/admin/login',
+      remoteAddress: '10.0.0.1',
       headers: { accept: 'application/json', 'x-forwarded-proto': 'https' },
       payload: { username: 'alice', password: 'alice-password' },
     });
@@ -71,7 +77,10 @@ describe('web sessions', () => {
     expect(wrong.headers.location).toBe('/admin/login?error=invalid');
     expect(wrong.headers['set-cookie']).toBeUndefined();
     const json = await app.inject({
-      method: 'POST', url: '/admin/login', headers: { accept: 'application/json' }, payload: { username: 'ghost', password: 'x' },
+      method: 'POST',
+      url: '/admin/login',
+      headers: { accept: 'application/json' },
+      payload: { username: 'ghost', password: 'x' },
     });
     expect(json.statusCode).toBe(401);
     expect(env.store.auditLog.recent({ action: 'auth.login' }).map((r) => r.outcome)).toEqual(['failure', 'failure']);
@@ -80,10 +89,14 @@ describe('web sessions', () => {
   it('throttles failed logins per user and per address', async () => {
     const attempt = (username: string, password: string, ip: string) =>
       app.inject({
-        method: 'POST', url: '/admin/login', remoteAddress: ip,
-        headers: { accept: 'application/json' }, payload: { username, password },
+        method: 'POST',
+        url: '/admin/login',
+        remoteAddress: ip,
+        headers: { accept: 'application/json' },
+        payload: { username, password },
       });
-    for (let i = 0; i < 3; i++) expect((await attempt('alice', 'wrong-password', `198.51.100.${i}`)).statusCode).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await attempt('alice', 'wrong-password', `198.51.100.${i}`)).statusCode).toBe(401);
     // Per user: even the right password from a fresh address waits.
     const locked = await attempt('alice', 'alice-password', '198.51.100.99');
     expect(locked.statusCode).toBe(429);

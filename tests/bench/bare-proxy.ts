@@ -15,12 +15,21 @@ createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = chunks.length ? Buffer.concat(chunks) : undefined;
-    pool.request({ path: req.url!, method: req.method as 'GET', headers: { 'content-type': 'application/json' }, body, headersTimeout: 0, bodyTimeout: 0 }).then(
-      (up) => {
-        res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
-        up.body.pipe(res);
-      },
-      (err: Error) => res.writeHead(502).end(err.message),
-    );
+    pool
+      .request({
+        path: req.url!,
+        method: req.method as 'GET',
+        headers: { 'content-type': 'application/json' },
+        body,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      .then(
+        (up) => {
+          res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+          up.body.pipe(res);
+        },
+        (err: Error) => res.writeHead(502).end(err.message),
+      );
   });
 }).listen(Number(port), '127.0.0.1');

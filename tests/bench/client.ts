@@ -26,32 +26,61 @@ const PROMPT = 'Write a long story about a fox.';
 
 function body(ep: Endpoint, model: string, maxTokens: number, stream: boolean, extra: object): string {
   if (ep.api === 'ollama') {
-    return JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }], stream, options: { num_predict: maxTokens, temperature: 0, seed: 1 }, ...extra });
+    return JSON.stringify({
+      model,
+      messages: [{ role: 'user', content: PROMPT }],
+      stream,
+      options: { num_predict: maxTokens, temperature: 0, seed: 1 },
+      ...extra,
+    });
   }
-  return JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }], stream, max_tokens: maxTokens, temperature: 0, seed: 1, ...extra });
+  return JSON.stringify({
+    model,
+    messages: [{ role: 'user', content: PROMPT }],
+    stream,
+    max_tokens: maxTokens,
+    temperature: 0,
+    seed: 1,
+    ...extra,
+  });
 }
 
 /** Generated-token count from the final event: llama-server `timings.predicted_n`, Ollama `eval_count`. */
 function countTokens(text: string): number {
-  const m = /"predicted_n":(\d+)/.exec(text) ?? /"eval_count":(\d+)/.exec(text) ?? /"completion_tokens":(\d+)/.exec(text);
+  const m =
+    /"predicted_n":(\d+)/.exec(text) ?? /"eval_count":(\d+)/.exec(text) ?? /"completion_tokens":(\d+)/.exec(text);
   return m ? Number(m[1]) : 0;
 }
 
 /** True once a chunk carries generated text (not the role-only preamble of an OpenAI stream). */
 function hasToken(chunk: string, api: Endpoint['api']): boolean {
-  return api === 'ollama' ? /"done":false/.test(chunk) || /"done":true/.test(chunk) : /"content":"[^"]/.test(chunk) || /"finish_reason":"/.test(chunk);
+  return api === 'ollama'
+    ? /"done":false/.test(chunk) || /"done":true/.test(chunk)
+    : /"content":"[^"]/.test(chunk) || /"finish_reason":"/.test(chunk);
 }
 
 /** One chat request; never throws. */
-export async function chat(ep: Endpoint, model: string, maxTokens: number, stream: boolean, extra: object = {}, timeoutMs = 120_000): Promise<Outcome> {
+export async function chat(
+  ep: Endpoint,
+  model: string,
+  maxTokens: number,
+  stream: boolean,
+  extra: object = {},
+  timeoutMs = 120_000,
+): Promise<Outcome> {
   const path = ep.api === 'ollama' ? '/api/chat' : '/v1/chat/completions';
   const t0 = now();
   let first = NaN;
   let tail = '';
   try {
     const res = await request(`${ep.base}${path}`, {
-      method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: body(ep, model, maxTokens, stream, extra),
-      headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json' },
+      body: body(ep, model, maxTokens, stream, extra),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
     });
     res.body.setEncoding('utf8');
     for await (const chunk of res.body as AsyncIterable<string>) {
@@ -59,7 +88,15 @@ export async function chat(ep: Endpoint, model: string, maxTokens: number, strea
       tail = (tail + chunk).slice(-4096);
     }
     const end = now();
-    if (res.statusCode !== 200) return { ok: false, ttftMs: NaN, totalMs: end - t0, genMs: 0, tokens: 0, error: `HTTP ${res.statusCode}: ${tail.slice(0, 200)}` };
+    if (res.statusCode !== 200)
+      return {
+        ok: false,
+        ttftMs: NaN,
+        totalMs: end - t0,
+        genMs: 0,
+        tokens: 0,
+        error: `HTTP ${res.statusCode}: ${tail.slice(0, 200)}`,
+      };
     if (!stream) first = end;
     return { ok: true, ttftMs: first - t0, totalMs: end - t0, genMs: end - first, tokens: countTokens(tail) };
   } catch (err) {
@@ -68,7 +105,11 @@ export async function chat(ep: Endpoint, model: string, maxTokens: number, strea
 }
 
 /** Requests per second of a cheap GET with `concurrency` loops for `durationMs`. */
-export async function rps(url: string, concurrency: number, durationMs: number): Promise<{ rps: number; errors: number }> {
+export async function rps(
+  url: string,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ rps: number; errors: number }> {
   const until = now() + durationMs;
   let done = 0;
   let errors = 0;

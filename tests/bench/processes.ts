@@ -37,13 +37,19 @@ export async function startProcess(
   const t0 = now();
   const { readyLine } = opts;
   const output = readyLine ? 'pipe' : process.env.BENCH_VERBOSE ? 'inherit' : 'ignore';
-  const child = spawn(cmd, args(port), { detached: true, stdio: ['ignore', readyLine ? 'pipe' : 'ignore', output], env: opts.env ?? process.env });
+  const child = spawn(cmd, args(port), {
+    detached: true,
+    stdio: ['ignore', readyLine ? 'pipe' : 'ignore', output],
+    env: opts.env ?? process.env,
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const base = `http://127.0.0.1:${port}`;
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let readyMs: number;
   try {
-    const ready = readyLine ? lineThenHealth(child, readyLine, `${base}${readyPath}`, timeoutMs) : waitFor200(`${base}${readyPath}`, timeoutMs);
+    const ready = readyLine
+      ? lineThenHealth(child, readyLine, `${base}${readyPath}`, timeoutMs)
+      : waitFor200(`${base}${readyPath}`, timeoutMs);
     await Promise.race([ready, exited.then(() => Promise.reject(new Error(`${cmd} exited during start`)))]);
     readyMs = now() - t0;
   } catch (err) {

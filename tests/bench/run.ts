@@ -6,7 +6,19 @@ import { findLlamaServer } from '../../src/provision/llama-binary.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { chat, type Endpoint } from './client.js';
 import { rssBytes, startProcess, type Proc } from './processes.js';
-import { concurrent, FULL, latency, listRps, QUICK, roundRobin, throughput, type Column, type ListRow, type Sizes, type Subject } from './scenarios.js';
+import {
+  concurrent,
+  FULL,
+  latency,
+  listRps,
+  QUICK,
+  roundRobin,
+  throughput,
+  type Column,
+  type ListRow,
+  type Sizes,
+  type Subject,
+} from './scenarios.js';
 import { median, now } from './stats.js';
 import { printTable } from './table.js';
 
@@ -18,14 +30,49 @@ const SLOTS = 8;
 const LLAMA_ARGS = ['-t', '2', '--ignore-eos'];
 
 const t00 = now();
-const log = (line: string): void => void process.stderr.write(`[bench ${((now() - t00) / 1000).toFixed(1)}s] ${line}\n`);
+const log = (line: string): void =>
+  void process.stderr.write(`[bench ${((now() - t00) / 1000).toFixed(1)}s] ${line}\n`);
 /** BENCH_TARGETS=direct,router,corral runs a subset while developing. */
 const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral').split(','));
 
-const directArgs = (model: string, extra: string[]) => (port: number): string[] =>
-  ['-m', model, '--alias', 'bench', '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...extra, '--host', '127.0.0.1', '--port', String(port)];
-const routerArgs = (dir: string) => (port: number): string[] =>
-  ['--models-dir', dir, '--models-max', '1', '--no-webui', '--metrics', '-c', String(CTX_PER_SLOT * SLOTS), '-np', String(SLOTS), ...LLAMA_ARGS, '--host', '127.0.0.1', '--port', String(port)];
+const directArgs =
+  (model: string, extra: string[]) =>
+  (port: number): string[] => [
+    '-m',
+    model,
+    '--alias',
+    'bench',
+    '--no-webui',
+    '--metrics',
+    '-c',
+    String(CTX_PER_SLOT * SLOTS),
+    '-np',
+    String(SLOTS),
+    ...extra,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+  ];
+const routerArgs =
+  (dir: string) =>
+  (port: number): string[] => [
+    '--models-dir',
+    dir,
+    '--models-max',
+    '1',
+    '--no-webui',
+    '--metrics',
+    '-c',
+    String(CTX_PER_SLOT * SLOTS),
+    '-np',
+    String(SLOTS),
+    ...LLAMA_ARGS,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+  ];
 
 /** How long the gateway is left without traffic before its idle RSS is read. */
 const IDLE_MS = quick ? 2_000 : 20_000;
@@ -141,56 +188,86 @@ function corralStarts(p: Proc, api: 'ollama' | 'openai', col: Column, loaded: { 
  * rows used to run target after target, and drift on this machine moved one target's cold row by
  * 40 ms between two runs while an interleaved A/B of the same builds showed 3 ms.
  */
-async function coldAndSwap(bin: string, dir: string, models: { a: string; b: string }, corral: Proc | undefined, cols: Record<string, Column>): Promise<void> {
+async function coldAndSwap(
+  bin: string,
+  dir: string,
+  models: { a: string; b: string },
+  corral: Proc | undefined,
+  cols: Record<string, Column>,
+): Promise<void> {
   const ready: number[] = [];
   const all: [string, Starts][] = [];
   if (targets.has('direct')) all.push(['direct', directStarts(bin, models, (cols.direct = {}), ready)]);
   if (targets.has('router')) all.push(['router', routerStarts(bin, dir, (cols.router = {}))]);
   const loaded: { model: 'bench' | 'bench2' } = { model: 'bench' };
-  if (corral) all.push(['corral_ollama', corralStarts(corral, 'ollama', (cols.corral_ollama = {}), loaded)], ['corral_v1', corralStarts(corral, 'openai', (cols.corral_v1 = {}), loaded)]);
+  if (corral)
+    all.push(
+      ['corral_ollama', corralStarts(corral, 'ollama', (cols.corral_ollama = {}), loaded)],
+      ['corral_v1', corralStarts(corral, 'openai', (cols.corral_v1 = {}), loaded)],
+    );
   const cold = new Map<Starts, number[]>(all.map(([, t]) => [t, []]));
   const swaps = new Map<Starts, number[]>(all.map(([, t]) => [t, []]));
   const turns = new Map<Starts, number>();
   log(`cold start, targets interleaved (${all.map(([n]) => n).join(', ')})`);
-  await roundRobin(all.map(([, t]) => t), sizes.coldRuns, async (t) => void cold.get(t)!.push(await t.cold()));
+  await roundRobin(
+    all.map(([, t]) => t),
+    sizes.coldRuns,
+    async (t) => void cold.get(t)!.push(await t.cold()),
+  );
   log('swap between two models, targets interleaved');
   try {
     for (const [, t] of all) await t.prepareSwap();
-    await roundRobin(all.map(([, t]) => t), sizes.swapRuns, async (t) => {
-      const i = turns.get(t) ?? 0;
-      turns.set(t, i + 1);
-      swaps.get(t)!.push(await t.swap(i));
-    });
+    await roundRobin(
+      all.map(([, t]) => t),
+      sizes.swapRuns,
+      async (t) => {
+        const i = turns.get(t) ?? 0;
+        turns.set(t, i + 1);
+        swaps.get(t)!.push(await t.swap(i));
+      },
+    );
   } finally {
     for (const [, t] of all) await t.close();
   }
   const direct = all.find(([n]) => n === 'direct')?.[1];
   const baseline = { ready: median(ready), cold: direct ? median(cold.get(direct)!) : NaN };
-  if (cols.direct) cols.direct['child_ready_ms'] = baseline.ready;
+  if (cols.direct) cols.direct.child_ready_ms = baseline.ready;
   for (const [, t] of all) {
     const c = cold.get(t)!;
-    t.col['cold_total_ms'] = median(c);
-    t.col['cold_minus_ready_ms'] = median(c) - baseline.ready;
-    t.col['cold_overhead_ms'] = median(c) - baseline.cold;
-    t.col['swap_ms'] = median(swaps.get(t)!);
+    t.col.cold_total_ms = median(c);
+    t.col.cold_minus_ready_ms = median(c) - baseline.ready;
+    t.col.cold_overhead_ms = median(c) - baseline.cold;
+    t.col.swap_ms = median(swaps.get(t)!);
   }
 }
 
 /** Corral with both benchmark models, plus `bench_t1` (model `a` on one thread) for the spare-core rows. */
 async function startCorral(bin: string, work: string, models: { a: string; b: string }): Promise<Proc> {
   const configFile = join(work, 'corral.yaml');
-  await writeFile(configFile, stringify({
-    llama_server: { binary: bin, args: LLAMA_ARGS, stop_timeout: '5s' },
-    models_dirs: [],
-    defaults: { ctx_size: CTX_PER_SLOT, parallel: SLOTS, queue_size: 256, keep_alive: '10m' },
-    models: { bench: { path: models.a }, bench2: { path: models.b }, bench_t1: { path: models.a, args: ['-t', '1'] } },
-    // Loading one unloads the other: what the swap rows measure.
-    scheduler: { groups: { swap: ['bench', 'bench2'] } },
-  }));
+  await writeFile(
+    configFile,
+    stringify({
+      llama_server: { binary: bin, args: LLAMA_ARGS, stop_timeout: '5s' },
+      models_dirs: [],
+      defaults: { ctx_size: CTX_PER_SLOT, parallel: SLOTS, queue_size: 256, keep_alive: '10m' },
+      models: {
+        bench: { path: models.a },
+        bench2: { path: models.b },
+        bench_t1: { path: models.a, args: ['-t', '1'] },
+      },
+      // Loading one unloads the other: what the swap rows measure.
+      scheduler: { groups: { swap: ['bench', 'bench2'] } },
+    }),
+  );
   const cli = resolve(import.meta.dirname, '../../src/cli.js');
   const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'info' };
   // Run as a program, as `npm start` does: its #! line carries the node flags and allocator setting.
-  return startProcess(cli, (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)], '/health', { env });
+  return startProcess(
+    cli,
+    (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
+    '/health',
+    { env },
+  );
 }
 
 /**
@@ -202,9 +279,9 @@ async function corralIdleRss(p: Proc, col: Column): Promise<void> {
   await chat({ label: 'corral', base: p.base, api: 'ollama' }, 'bench', 1, false);
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await pause(500);
-  col['rss_recent_mb'] = rssBytes(p.child.pid) / 2 ** 20;
+  col.rss_recent_mb = rssBytes(p.child.pid) / 2 ** 20;
   await pause(IDLE_MS - 500);
-  col['rss_idle_mb'] = rssBytes(p.child.pid) / 2 ** 20;
+  col.rss_idle_mb = rssBytes(p.child.pid) / 2 ** 20;
 }
 
 /**
@@ -212,7 +289,13 @@ async function corralIdleRss(p: Proc, col: Column): Promise<void> {
  * ratios compare targets under the same conditions. `proxy` is the bare Node proxy in front of the
  * direct llama-server: the floor any gateway process pays for its hop.
  */
-async function steady(bin: string, dir: string, models: { a: string; b: string }, corralProc: Proc | undefined, cols: Record<string, Column>): Promise<void> {
+async function steady(
+  bin: string,
+  dir: string,
+  models: { a: string; b: string },
+  corralProc: Proc | undefined,
+  cols: Record<string, Column>,
+): Promise<void> {
   const procs: Proc[] = [];
   const subjects: (Subject & { rssPid?: number })[] = [];
   const lists: ListRow[] = [];
@@ -223,20 +306,44 @@ async function steady(bin: string, dir: string, models: { a: string; b: string }
       const px = await startProcess(process.execPath, (port) => [proxyJs, d.base, String(port)], '/health');
       procs.push(d, px);
       cols.proxy = {};
-      subjects.push({ ep: { label: 'direct', base: d.base, api: 'openai' }, model: 'bench', col: cols.direct! }, { ep: { label: 'proxy', base: px.base, api: 'openai' }, model: 'bench', col: cols.proxy });
-      lists.push({ col: cols.direct!, row: 'tags_rps', url: `${d.base}/v1/models` }, { col: cols.direct!, row: 'ps_rps', url: `${d.base}/slots` });
+      subjects.push(
+        { ep: { label: 'direct', base: d.base, api: 'openai' }, model: 'bench', col: cols.direct! },
+        { ep: { label: 'proxy', base: px.base, api: 'openai' }, model: 'bench', col: cols.proxy },
+      );
+      lists.push(
+        { col: cols.direct!, row: 'tags_rps', url: `${d.base}/v1/models` },
+        { col: cols.direct!, row: 'ps_rps', url: `${d.base}/slots` },
+      );
     }
     if (targets.has('router')) {
       const r = await startProcess(bin, routerArgs(dir), '/health');
       procs.push(r);
-      cols.router!['rss_idle_mb'] = rssBytes(r.child.pid) / 2 ** 20;
-      subjects.push({ ep: { label: 'router', base: r.base, api: 'openai' }, model: 'bench', col: cols.router!, rssPid: r.child.pid });
-      lists.push({ col: cols.router!, row: 'tags_rps', url: `${r.base}/models` }, { col: cols.router!, row: 'ps_rps', url: `${r.base}/v1/models` });
+      cols.router!.rss_idle_mb = rssBytes(r.child.pid) / 2 ** 20;
+      subjects.push({
+        ep: { label: 'router', base: r.base, api: 'openai' },
+        model: 'bench',
+        col: cols.router!,
+        rssPid: r.child.pid,
+      });
+      lists.push(
+        { col: cols.router!, row: 'tags_rps', url: `${r.base}/models` },
+        { col: cols.router!, row: 'ps_rps', url: `${r.base}/v1/models` },
+      );
     }
     if (corralProc) {
       const pid = corralProc.child.pid;
-      subjects.push({ ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' }, model: 'bench', col: cols.corral_ollama!, rssPid: pid });
-      subjects.push({ ep: { label: 'corral_v1', base: corralProc.base, api: 'openai' }, model: 'bench', col: cols.corral_v1!, rssPid: pid });
+      subjects.push({
+        ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' },
+        model: 'bench',
+        col: cols.corral_ollama!,
+        rssPid: pid,
+      });
+      subjects.push({
+        ep: { label: 'corral_v1', base: corralProc.base, api: 'openai' },
+        model: 'bench',
+        col: cols.corral_v1!,
+        rssPid: pid,
+      });
       lists.push(
         { col: cols.corral_ollama!, row: 'tags_rps', url: `${corralProc.base}/api/tags` },
         { col: cols.corral_ollama!, row: 'ps_rps', url: `${corralProc.base}/api/ps` },
@@ -261,13 +368,22 @@ async function steady(bin: string, dir: string, models: { a: string; b: string }
  * The same loaded-model rows with llama-server on one thread, leaving a core free: on 2 cores a
  * 2-thread llama-server has to give up CPU to any gateway process, so this isolates the gateway's own cost.
  */
-async function spareCore(bin: string, models: { a: string; b: string }, corralProc: Proc, cols: Record<string, Column>): Promise<void> {
+async function spareCore(
+  bin: string,
+  models: { a: string; b: string },
+  corralProc: Proc,
+  cols: Record<string, Column>,
+): Promise<void> {
   log('spare core: llama-server -t 1, direct vs Corral, interleaved');
   const d = await startProcess(bin, directArgs(models.a, [...LLAMA_ARGS, '-t', '1']), '/health');
   try {
     const subjects: Subject[] = [
       { ep: { label: 'direct', base: d.base, api: 'openai' }, model: 'bench', col: cols.direct! },
-      { ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' }, model: 'bench_t1', col: cols.corral_ollama! },
+      {
+        ep: { label: 'corral_ollama', base: corralProc.base, api: 'ollama' },
+        model: 'bench_t1',
+        col: cols.corral_ollama!,
+      },
       { ep: { label: 'corral_v1', base: corralProc.base, api: 'openai' }, model: 'bench_t1', col: cols.corral_v1! },
     ];
     await latency(subjects, sizes, 't1_');
@@ -298,7 +414,10 @@ async function main(): Promise<void> {
   await mkdir(dir);
   const models = { a: join(dir, 'bench.gguf'), b: join(dir, 'bench2.gguf') };
   log(`${quick ? 'QUICK mode; ' : ''}writing two ~85 MB random-weight models (E=512, 8 layers) to ${dir}`);
-  await Promise.all([writeTinyModel(models.a, { name: 'bench', seed: 11, embd: 512, layers: 8 }), writeTinyModel(models.b, { name: 'bench2', seed: 12, embd: 512, layers: 8 })]);
+  await Promise.all([
+    writeTinyModel(models.a, { name: 'bench', seed: 11, embd: 512, layers: 8 }),
+    writeTinyModel(models.b, { name: 'bench2', seed: 12, embd: 512, layers: 8 }),
+  ]);
   const cols: Record<string, Column> = {};
   const started = now();
   try {
@@ -316,7 +435,10 @@ async function main(): Promise<void> {
   }
   printTable(cols);
   const out = resolve(import.meta.dirname, '../../../tests/bench/results.json');
-  await writeFile(out, `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), sizes, results: cols }, null, 2)}\n`);
+  await writeFile(
+    out,
+    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), sizes, results: cols }, null, 2)}\n`,
+  );
   log(`results written to ${out}`);
 }
 

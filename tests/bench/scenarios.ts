@@ -17,14 +17,32 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
-  latencyRuns: 30, longTokens: 300, longRuns: 3, coldRuns: 9, swapRuns: 8,
-  concurrency: [{ streams: 1, tokens: 64 }, { streams: 8, tokens: 32 }, { streams: 64, tokens: 8 }, { streams: 200, tokens: 4 }],
+  latencyRuns: 30,
+  longTokens: 300,
+  longRuns: 3,
+  coldRuns: 9,
+  swapRuns: 8,
+  concurrency: [
+    { streams: 1, tokens: 64 },
+    { streams: 8, tokens: 32 },
+    { streams: 64, tokens: 8 },
+    { streams: 200, tokens: 4 },
+  ],
   concurrencyRounds: 3,
   rpsMs: 2000,
 };
 export const QUICK: Sizes = {
-  latencyRuns: 6, longTokens: 64, longRuns: 1, coldRuns: 1, swapRuns: 2,
-  concurrency: [{ streams: 1, tokens: 16 }, { streams: 8, tokens: 8 }, { streams: 64, tokens: 4 }, { streams: 200, tokens: 2 }],
+  latencyRuns: 6,
+  longTokens: 64,
+  longRuns: 1,
+  coldRuns: 1,
+  swapRuns: 2,
+  concurrency: [
+    { streams: 1, tokens: 16 },
+    { streams: 8, tokens: 8 },
+    { streams: 64, tokens: 4 },
+    { streams: 200, tokens: 2 },
+  ],
   concurrencyRounds: 1,
   rpsMs: 500,
 };
@@ -47,7 +65,12 @@ export interface Subject {
  * (Corral's /api after the router, in a fixed order) paid for that process's tail every time.
  * `before` (unmeasured) runs ahead of that wait.
  */
-export async function roundRobin<S>(subjects: S[], rounds: number, fn: (s: S) => Promise<void>, before?: (s: S) => Promise<unknown>): Promise<void> {
+export async function roundRobin<S>(
+  subjects: S[],
+  rounds: number,
+  fn: (s: S) => Promise<void>,
+  before?: (s: S) => Promise<unknown>,
+): Promise<void> {
   const n = subjects.length;
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < n; i++) {
@@ -75,12 +98,17 @@ export async function latency(subjects: Subject[], s: Sizes, prefix = ''): Promi
   const ttft = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
   const full = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
   for (const x of subjects) await chat(x.ep, x.model, 4, true); // warm: loaded, prompt cached, connection open
-  await roundRobin(subjects, s.latencyRuns, async (x) => {
-    const a = await chat(x.ep, x.model, 4, true);
-    if (a.ok) ttft.get(x)!.push(a.ttftMs);
-    const b = await chat(x.ep, x.model, 4, false);
-    if (b.ok) full.get(x)!.push(b.totalMs);
-  }, warm);
+  await roundRobin(
+    subjects,
+    s.latencyRuns,
+    async (x) => {
+      const a = await chat(x.ep, x.model, 4, true);
+      if (a.ok) ttft.get(x)!.push(a.ttftMs);
+      const b = await chat(x.ep, x.model, 4, false);
+      if (b.ok) full.get(x)!.push(b.totalMs);
+    },
+    warm,
+  );
   for (const x of subjects) {
     x.col[`${prefix}ttft_p50_ms`] = median(ttft.get(x)!);
     x.col[`${prefix}ttft_p95_ms`] = percentile(ttft.get(x)!, 95);
@@ -92,10 +120,15 @@ export async function latency(subjects: Subject[], s: Sizes, prefix = ''): Promi
 /** Tokens per second of one long stream, measured from the first token to the end; targets interleaved. */
 export async function throughput(subjects: Subject[], s: Sizes, prefix = ''): Promise<void> {
   const rates = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
-  await roundRobin(subjects, s.longRuns, async (x) => {
-    const o = await chat(x.ep, x.model, s.longTokens, true);
-    if (o.ok && o.tokens > 1) rates.get(x)!.push(((o.tokens - 1) / o.genMs) * 1000);
-  }, warm);
+  await roundRobin(
+    subjects,
+    s.longRuns,
+    async (x) => {
+      const o = await chat(x.ep, x.model, s.longTokens, true);
+      if (o.ok && o.tokens > 1) rates.get(x)!.push(((o.tokens - 1) / o.genMs) * 1000);
+    },
+    warm,
+  );
   for (const x of subjects) x.col[`${prefix}stream_tok_s`] = median(rates.get(x)!);
 }
 
@@ -109,22 +142,34 @@ export async function concurrent(subjects: (Subject & { rssPid?: number })[], s:
     const rates = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
     const p95s = new Map<Subject, number[]>(subjects.map((x) => [x, []]));
     const errors = new Map<Subject, number>(subjects.map((x) => [x, 0]));
-    await roundRobin(subjects, s.concurrencyRounds, async (x) => {
-      const rssPid = x.rssPid;
-      let peak = rssBytes(rssPid);
-      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(rssPid))), 50);
-      const t0 = performance.now();
-      const outcomes = await Promise.all(Array.from({ length: streams }, () => chat(x.ep, x.model, tokens, true)));
-      const wall = performance.now() - t0;
-      clearInterval(sampler);
-      const ok = outcomes.filter((o) => o.ok);
-      rates.get(x)!.push((ok.reduce((n, o) => n + o.tokens, 0) / wall) * 1000);
-      p95s.get(x)!.push(percentile(ok.map((o) => o.ttftMs), 95));
-      errors.set(x, errors.get(x)! + streams - ok.length);
-      if (streams === s.concurrency.at(-1)!.streams && rssPid !== undefined) x.col['rss_load_mb'] = Math.max(x.col['rss_load_mb'] ?? 0, peak / 2 ** 20);
-      const failed = outcomes.find((o) => !o.ok);
-      if (failed) process.stderr.write(`  ${x.ep.label} c${streams}: ${streams - ok.length} errors, e.g. ${failed.error}\n`);
-    }, warm);
+    await roundRobin(
+      subjects,
+      s.concurrencyRounds,
+      async (x) => {
+        const rssPid = x.rssPid;
+        let peak = rssBytes(rssPid);
+        const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(rssPid))), 50);
+        const t0 = performance.now();
+        const outcomes = await Promise.all(Array.from({ length: streams }, () => chat(x.ep, x.model, tokens, true)));
+        const wall = performance.now() - t0;
+        clearInterval(sampler);
+        const ok = outcomes.filter((o) => o.ok);
+        rates.get(x)!.push((ok.reduce((n, o) => n + o.tokens, 0) / wall) * 1000);
+        p95s.get(x)!.push(
+          percentile(
+            ok.map((o) => o.ttftMs),
+            95,
+          ),
+        );
+        errors.set(x, errors.get(x)! + streams - ok.length);
+        if (streams === s.concurrency.at(-1)!.streams && rssPid !== undefined)
+          x.col.rss_load_mb = Math.max(x.col.rss_load_mb ?? 0, peak / 2 ** 20);
+        const failed = outcomes.find((o) => !o.ok);
+        if (failed)
+          process.stderr.write(`  ${x.ep.label} c${streams}: ${streams - ok.length} errors, e.g. ${failed.error}\n`);
+      },
+      warm,
+    );
     for (const x of subjects) {
       x.col[`c${streams}_tok_s`] = median(rates.get(x)!);
       x.col[`c${streams}_ttft_p95_ms`] = median(p95s.get(x)!);
@@ -152,6 +197,10 @@ const LIST_TURNS = 5;
 export async function listRps(rows: ListRow[], s: Sizes): Promise<void> {
   for (const r of rows) await rps(r.url, 16, s.rpsMs / 4);
   const seen = new Map<ListRow, number[]>(rows.map((r) => [r, []]));
-  await roundRobin(rows, LIST_TURNS, async (r) => void seen.get(r)!.push((await rps(r.url, 16, s.rpsMs / LIST_TURNS)).rps));
+  await roundRobin(
+    rows,
+    LIST_TURNS,
+    async (r) => void seen.get(r)!.push((await rps(r.url, 16, s.rpsMs / LIST_TURNS)).rps),
+  );
   for (const r of rows) r.col[r.row] = median(seen.get(r)!);
 }

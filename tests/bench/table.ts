@@ -46,11 +46,15 @@ export function printTable(cols: Record<string, Column>): void {
     const vals = TARGETS.map((t) => cols[t]?.[row.key]);
     if (vals.every((v) => v === undefined)) continue;
     const base = vals[0] ?? vals[2];
-    const ratio = (v: number | undefined): string => (v === undefined || base === undefined || base === 0 || Number.isNaN(base) ? '-' : `${(v / base).toFixed(2)}x`);
+    const ratio = (v: number | undefined): string =>
+      v === undefined || base === undefined || base === 0 || Number.isNaN(base) ? '-' : `${(v / base).toFixed(2)}x`;
     lines.push([row.label, ...vals.map(fmt), ratio(vals[3]), ratio(vals[4])]);
   }
   const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  const render = (l: string[]): string => `| ${l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  process.stdout.write(`${render(lines[0]!)}\n|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|\n`);
+  const render = (l: string[]): string =>
+    `| ${l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  process.stdout.write(
+    `${render(lines[0]!)}\n|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|\n`,
+  );
   for (const l of lines.slice(1)) process.stdout.write(`${render(l)}\n`);
 }

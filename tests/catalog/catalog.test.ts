@@ -22,7 +22,13 @@ describe('normalizeModelName', () => {
 });
 
 // Built in code rather than YAML: the loader does not yet fill defaults inside `models` entries.
-const entry = (e: Partial<ModelEntry> & { path: string }): ModelEntry => ({ aliases: [], args: [], options: {}, pinned: false, ...e });
+const entry = (e: Partial<ModelEntry> & { path: string }): ModelEntry => ({
+  aliases: [],
+  args: [],
+  options: {},
+  pinned: false,
+  ...e,
+});
 
 describe('Catalog', () => {
   let root: string;
@@ -46,7 +52,8 @@ describe('Catalog', () => {
     await mkdir(join(root, 'etc', 'own'), { recursive: true });
     await writeTinyModel(join(root, 'etc', 'own', 'thinker.gguf'), {
       seed: 11,
-      chatTemplate: "{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}<think>",
+      chatTemplate:
+        "{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}<think>",
     });
     const config = defaultConfig();
     config.models_dirs = ['models', 'missing-dir'];
@@ -102,7 +109,9 @@ describe('Catalog', () => {
     expect(catalog.resolve('small')?.path).toBe(join(root, 'etc', 'own', 'thinker.gguf'));
     expect(catalog.resolve('foo')).toBeUndefined();
     expect(catalog.resolve('tiny:7b')).toBeUndefined();
-    expect(catalog.resolve('Qwen2.5-0.5B-Q4_K_M')?.path).toBe(join(root, 'models', 'nested', 'deeper', 'Qwen2.5-0.5B-Q4_K_M.gguf'));
+    expect(catalog.resolve('Qwen2.5-0.5B-Q4_K_M')?.path).toBe(
+      join(root, 'models', 'nested', 'deeper', 'Qwen2.5-0.5B-Q4_K_M.gguf'),
+    );
   });
 
   it('carries configured settings with paths resolved against the config directory', () => {
@@ -138,7 +147,11 @@ describe('Catalog', () => {
 
   it('detects embedding models unless configured otherwise', () => {
     expect(catalog.resolve('quiet-embed')!.embedding).toBe(false);
-    const discovered = new Catalog({ config: parseConfig('models_dirs: [models]', join(root, 'x.yaml')), baseDir: root, cwd: root });
+    const discovered = new Catalog({
+      config: parseConfig('models_dirs: [models]', join(root, 'x.yaml')),
+      baseDir: root,
+      cwd: root,
+    });
     return discovered.refresh().then(() => {
       const e = discovered.resolve('tiny-embed')!;
       expect(e.embedding).toBe(true);
@@ -155,7 +168,10 @@ describe('Catalog', () => {
   });
 
   it('keeps digests under data_dir and picks up added and removed files on refresh', async () => {
-    const digests = JSON.parse(await readFile(join(root, 'state', 'digests.json'), 'utf8')) as Record<string, { digest: string }>;
+    const digests = JSON.parse(await readFile(join(root, 'state', 'digests.json'), 'utf8')) as Record<
+      string,
+      { digest: string }
+    >;
     expect(digests[fx.chat2]?.digest).toBe(catalog.resolve('tiny-chat2')!.digest);
     const added = join(root, 'models', 'added.gguf');
     await writeTinyModel(added, { seed: 21 });

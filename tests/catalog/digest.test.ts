@@ -24,7 +24,9 @@ describe('DigestCache', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('hashes the file with sha256', async () => {
-    const expected = createHash('sha256').update(await readFile(model)).digest('hex');
+    const expected = createHash('sha256')
+      .update(await readFile(model))
+      .digest('hex');
     expect(await sha256File(model)).toBe(`sha256:${expected}`);
   });
 

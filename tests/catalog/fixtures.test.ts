@@ -11,7 +11,8 @@ import { projectorTokens } from '../fixtures/mmproj-writer.js';
 import { tinyPng } from '../fixtures/png.js';
 
 const binary =
-  process.env.CORRAL_LLAMA_SERVER ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'corral/llama.cpp/v0.5.0/llama-server');
+  process.env.CORRAL_LLAMA_SERVER ??
+  join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'corral/llama.cpp/v0.5.0/llama-server');
 const haveBinary = existsSync(binary);
 
 async function freePort(): Promise<number> {
@@ -35,16 +36,23 @@ const children: ResultPromise[] = [];
 async function start(model: string, extra: string[] = []): Promise<Server> {
   const port = await freePort();
   // --ignore-eos: random weights may sample end-of-text early, and these checks count exact tokens.
-  const child = execa(binary, ['-m', model, '--host', '127.0.0.1', '--port', String(port), '-c', '512', '--ignore-eos', ...extra], {
-    reject: false,
-    all: true,
-  });
+  const child = execa(
+    binary,
+    ['-m', model, '--host', '127.0.0.1', '--port', String(port), '-c', '512', '--ignore-eos', ...extra],
+    {
+      reject: false,
+      all: true,
+    },
+  );
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (let delay = 5; Date.now() < deadline; delay = Math.min(delay * 2, 200)) {
     if (child.exitCode !== null) throw new Error(`llama-server exited early: ${child.exitCode}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return { url, child };
     await new Promise((r) => setTimeout(r, delay));
   }
@@ -52,7 +60,11 @@ async function start(model: string, extra: string[] = []): Promise<Server> {
 }
 
 async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
 }
@@ -89,7 +101,10 @@ describe('tiny GGUF fixtures', () => {
       expect(done.tokens_predicted).toBe(8);
       const again = await post(`${url}/completion`, { prompt: 'hello world', n_predict: 8, temperature: 0, seed: 1 });
       expect(again.content).toBe(done.content);
-      const chat = await post(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+      const chat = await post(`${url}/v1/chat/completions`, {
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 5,
+      });
       const usage = chat.usage as { completion_tokens: number; prompt_tokens: number };
       expect(usage.completion_tokens).toBe(5);
       expect(usage.prompt_tokens).toBeGreaterThan(5);
@@ -115,20 +130,30 @@ describe('tiny GGUF fixtures', () => {
       const { url } = await start(models.chat, ['--mmproj', models.mmproj, '-t', '1']);
       const props = (await (await fetch(`${url}/props`)).json()) as { modalities: { vision: boolean } };
       expect(props.modalities.vision).toBe(true);
-      const image = { type: 'image_url', image_url: { url: `data:image/png;base64,${tinyPng(20, 12).toString('base64')}` } };
+      const image = {
+        type: 'image_url',
+        image_url: { url: `data:image/png;base64,${tinyPng(20, 12).toString('base64')}` },
+      };
       const ask = async (content: unknown[]) =>
-        ((await post(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content }], max_tokens: 1 })).usage as { prompt_tokens: number }).prompt_tokens;
+        (
+          (await post(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content }], max_tokens: 1 }))
+            .usage as { prompt_tokens: number }
+        ).prompt_tokens;
       const text = await ask([{ type: 'text', text: 'hi' }]);
       expect(await ask([{ type: 'text', text: 'hi' }, image])).toBe(text + projectorTokens());
     });
 
     it('fails to load the broken model with its own error line', async () => {
       const port = await freePort();
-      const result = await execa(binary, ['-m', models.broken, '--host', '127.0.0.1', '--port', String(port), '-c', '512'], {
-        reject: false,
-        all: true,
-        timeout: 30_000,
-      });
+      const result = await execa(
+        binary,
+        ['-m', models.broken, '--host', '127.0.0.1', '--port', String(port), '-c', '512'],
+        {
+          reject: false,
+          all: true,
+          timeout: 30_000,
+        },
+      );
       expect(result.exitCode).toBe(1);
       expect(result.all).toContain('failed to load model');
     });

@@ -9,7 +9,8 @@ import { generateFixtureModels, type FixtureModels } from '../fixtures/models.js
 
 // The fixture vocabulary: 3 specials, 256 byte tokens, 39 word pieces, 2 ChatML markers.
 const VOCAB = 300;
-const params = (E: number, F: number, layers: number, V = VOCAB): number => 2 * E * V + E + layers * (2 * E + 4 * E * E + 3 * E * F);
+const params = (E: number, F: number, layers: number, V = VOCAB): number =>
+  2 * E * V + E + layers * (2 * E + 4 * E * E + 3 * E * F);
 
 describe('readGguf', () => {
   let dir: string;
@@ -55,7 +56,12 @@ describe('readGguf', () => {
     expect(ours.tensors!.map((t) => t.name)).toEqual(theirs.tensorInfos.map((t) => t.name));
     expect(ours.tensors!.map((t) => t.shape)).toEqual(theirs.tensorInfos.map((t) => t.shape.map(Number)));
     const meta = theirs.metadata as Record<string, unknown>;
-    for (const key of ['general.architecture', 'llama.block_count', 'tokenizer.ggml.fim_mid_token_id', 'tokenizer.ggml.tokens']) {
+    for (const key of [
+      'general.architecture',
+      'llama.block_count',
+      'tokenizer.ggml.fim_mid_token_id',
+      'tokenizer.ggml.tokens',
+    ]) {
       expect(ours.metadata[key], key).toEqual(meta[key]);
     }
   });

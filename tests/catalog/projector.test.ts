@@ -3,7 +3,13 @@ import { pairProjector } from '../../src/catalog/projector.js';
 
 describe('pairing a model with its vision projector', () => {
   it('a folder with one model takes its projector whatever its name', () => {
-    expect(pairProjector('/m/gemma-3-4b-it-Q4_K_M.gguf', ['gemma-3-4b-it-Q4_K_M.gguf', 'mmproj-model-f16.gguf', 'README.md'])).toBe('mmproj-model-f16.gguf');
+    expect(
+      pairProjector('/m/gemma-3-4b-it-Q4_K_M.gguf', [
+        'gemma-3-4b-it-Q4_K_M.gguf',
+        'mmproj-model-f16.gguf',
+        'README.md',
+      ]),
+    ).toBe('mmproj-model-f16.gguf');
   });
 
   it('the shards of one split model count as one model', () => {
@@ -12,7 +18,13 @@ describe('pairing a model with its vision projector', () => {
   });
 
   it('a shared folder pairs by name and leaves other models without one', () => {
-    const dir = ['Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf', 'mmproj-Qwen2.5-VL-7B-Instruct-f16.gguf', 'gemma-3-4b-it-Q4_K_M.gguf', 'Llama-3.2-1B-Q8_0.gguf', 'gemma-3-4b-it-mmproj-bf16.gguf'];
+    const dir = [
+      'Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf',
+      'mmproj-Qwen2.5-VL-7B-Instruct-f16.gguf',
+      'gemma-3-4b-it-Q4_K_M.gguf',
+      'Llama-3.2-1B-Q8_0.gguf',
+      'gemma-3-4b-it-mmproj-bf16.gguf',
+    ];
     expect(pairProjector('/m/Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf', dir)).toBe('mmproj-Qwen2.5-VL-7B-Instruct-f16.gguf');
     expect(pairProjector('/m/gemma-3-4b-it-Q4_K_M.gguf', dir)).toBe('gemma-3-4b-it-mmproj-bf16.gguf');
     expect(pairProjector('/m/Llama-3.2-1B-Q8_0.gguf', dir)).toBeUndefined();

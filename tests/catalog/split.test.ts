@@ -11,14 +11,27 @@ import type { ModelEntry } from '../../src/config/schema.js';
 import { pickQuantFiles, resolveUrl } from '../../src/models/hf-resolver.js';
 import { writeTinyModel, writeTinySplitModel } from '../fixtures/gguf-writer.js';
 
-const sha = async (p: string): Promise<string> => `sha256:${createHash('sha256').update(await readFile(p)).digest('hex')}`;
+const sha = async (p: string): Promise<string> =>
+  `sha256:${createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex')}`;
 const entry = (path: string): ModelEntry => ({ path, aliases: [], args: [], options: {}, pinned: false });
 
 describe('split names', () => {
   it('follows llama_split_path exactly', () => {
-    expect(parseSplitName('/m/Big-Q4_K_M-00002-of-00003.gguf')).toEqual({ prefix: '/m/Big-Q4_K_M', index: 1, count: 3 });
+    expect(parseSplitName('/m/Big-Q4_K_M-00002-of-00003.gguf')).toEqual({
+      prefix: '/m/Big-Q4_K_M',
+      index: 1,
+      count: 3,
+    });
     // llama-server derives `.gguf` and five digits: other spellings are ordinary files.
-    for (const p of ['/m/a-0001-of-0003.gguf', '/m/a-00001-of-00003.GGUF', '/m/a-00004-of-00003.gguf', '/m/a-00000-of-00003.gguf']) expect(parseSplitName(p), p).toBeUndefined();
+    for (const p of [
+      '/m/a-0001-of-0003.gguf',
+      '/m/a-00001-of-00003.GGUF',
+      '/m/a-00004-of-00003.gguf',
+      '/m/a-00000-of-00003.gguf',
+    ])
+      expect(parseSplitName(p), p).toBeUndefined();
     expect(shardPaths('/m/a-00001-of-00002.gguf')).toEqual(['/m/a-00001-of-00002.gguf', '/m/a-00002-of-00002.gguf']);
     expect(shardPaths('/m/a.gguf')).toEqual(['/m/a.gguf']);
     expect(() => shardPaths('/m/a-00002-of-00002.gguf')).toThrow(/shard 2 of 2: use shard 1, a-00001-of-00002\.gguf/);
@@ -88,8 +101,12 @@ describe('Catalog with split models', () => {
 
   it('skips incomplete sets with a warning naming the missing shard, and says why on use', () => {
     const w = catalog.warnings.join('\n');
-    expect(w).toMatch(/skipping .*holey-00001-of-00003\.gguf: incomplete split model: holey-00002-of-00003\.gguf missing \(2 of 3 shards present\)/);
-    expect(w).toMatch(/skipping .*headless-00001-of-00002\.gguf: incomplete split model: headless-00001-of-00002\.gguf missing/);
+    expect(w).toMatch(
+      /skipping .*holey-00001-of-00003\.gguf: incomplete split model: holey-00002-of-00003\.gguf missing \(2 of 3 shards present\)/,
+    );
+    expect(w).toMatch(
+      /skipping .*headless-00001-of-00002\.gguf: incomplete split model: headless-00001-of-00002\.gguf missing/,
+    );
     expect(catalog.resolve('holey')).toBeUndefined();
     expect(catalog.unavailable('holey')).toMatch(/holey-00002-of-00003\.gguf missing/);
     expect(catalog.unavailable('big-f32')).toBeUndefined();
@@ -100,7 +117,9 @@ describe('Catalog with split models', () => {
     const files = shardPaths(m.path);
     expect(files).toHaveLength(2);
     expect(m.size).toBe((await stat(files[0]!)).size + (await stat(files[1]!)).size);
-    expect(catalog.warnings.join('\n')).toMatch(/model wrong:latest .*own-00002-of-00002\.gguf is shard 2 of 2: use shard 1, own-00001-of-00002\.gguf/);
+    expect(catalog.warnings.join('\n')).toMatch(
+      /model wrong:latest .*own-00002-of-00002\.gguf is shard 2 of 2: use shard 1, own-00001-of-00002\.gguf/,
+    );
   });
 
   it('reports a missing shard appearing and disappearing on refresh', async () => {
@@ -115,7 +134,8 @@ describe('Catalog with split models', () => {
 });
 
 describe('pickQuantFiles', () => {
-  const split = (stem: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${stem}-0000${i + 1}-of-0000${n}.gguf`);
+  const split = (stem: string, n: number): string[] =>
+    Array.from({ length: n }, (_, i) => `${stem}-0000${i + 1}-of-0000${n}.gguf`);
 
   it('resolves a quant published only as a split set to all its shards, in order', () => {
     const files = ['m-Q8_0.gguf', ...split('Q4_K_M/m-Q4_K_M', 3).reverse(), 'mmproj-m-f16.gguf'];

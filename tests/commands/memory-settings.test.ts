@@ -12,7 +12,7 @@ const run = promisify(execFile);
 const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: undefined, NODE_OPTIONS: undefined };
 
 describe('memory settings', () => {
-  it('the cli\'s #! line sets exactly the settings memory-settings.ts names', async () => {
+  it("the cli's #! line sets exactly the settings memory-settings.ts names", async () => {
     const first = (await readFile(join(root, 'src/cli.ts'), 'utf8')).split('\n')[0];
     const assignments = Object.entries(GATEWAY_ENV).map(([k, v]) => `${k}=${v}`);
     expect(first).toBe(`#!/usr/bin/env -S ${assignments.join(' ')} node ${NODE_FLAGS.join(' ')}`);
@@ -23,7 +23,9 @@ describe('memory settings', () => {
     const direct = await run(cli, args, { env });
     expect(direct.stdout).toMatch(/^memory: +node settings of `corral` active$/m);
     const bare = await run(process.execPath, [cli, ...args], { env });
-    expect(bare.stdout).toMatch(/^memory: +started without --max-semi-space-size=2 --v8-pool-size=1 --liftoff-only MALLOC_MMAP_THRESHOLD_=131072 /m);
+    expect(bare.stdout).toMatch(
+      /^memory: +started without --max-semi-space-size=2 --v8-pool-size=1 --liftoff-only MALLOC_MMAP_THRESHOLD_=131072 /m,
+    );
   });
 
   it('names each missing setting', () => {

@@ -18,14 +18,22 @@ export interface TestGateway {
  * Starts a real Corral (real llama-server children) in a fresh temporary directory, listening on
  * an ephemeral loopback port. `config` is merged into a minimal YAML config.
  */
-export async function startGateway(config: Record<string, unknown> = {}, options: Partial<GatewayOptions> = {}): Promise<TestGateway> {
+export async function startGateway(
+  config: Record<string, unknown> = {},
+  options: Partial<GatewayOptions> = {},
+): Promise<TestGateway> {
   const fixtures = inject('fixtures');
   const dir = await mkdtemp(join(tmpdir(), 'corral-test-'));
   await mkdir(join(dir, 'config'), { recursive: true });
   await mkdir(join(dir, 'data', 'models'), { recursive: true });
   const configFile = join(dir, 'config', 'corral.yaml');
   const full = {
-    llama_server: { binary: fixtures.llamaServer, args: ['-t', '1', '--ignore-eos'], stop_timeout: '5s', ...(config.llama_server as object) },
+    llama_server: {
+      binary: fixtures.llamaServer,
+      args: ['-t', '1', '--ignore-eos'],
+      stop_timeout: '5s',
+      ...(config.llama_server as object),
+    },
     defaults: { ctx_size: 512, ...(config.defaults as object) },
     ...Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'llama_server' && k !== 'defaults')),
   };
@@ -54,5 +62,10 @@ export async function ndjson(res: Response): Promise<Record<string, unknown>[]> 
 }
 
 export function post(url: string, body: unknown, init: RequestInit = {}): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), ...init });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...init,
+  });
 }

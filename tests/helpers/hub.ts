@@ -13,7 +13,13 @@ export interface Hub {
 }
 
 export async function startHub(files: Record<string, Buffer>): Promise<Hub> {
-  const hub: Hub = { server: undefined as unknown as Server, url: '', requests: [], cutOnce: new Map(), lie: new Set() };
+  const hub: Hub = {
+    server: undefined as unknown as Server,
+    url: '',
+    requests: [],
+    cutOnce: new Map(),
+    lie: new Set(),
+  };
   const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
   hub.server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = decodeURIComponent(req.url!.split('?')[0]!);
@@ -23,9 +29,15 @@ export async function startHub(files: Record<string, Buffer>): Promise<Hub> {
       const repo = api[1]!;
       const siblings = Object.entries(files)
         .filter(([k]) => k.startsWith(`${repo}/`))
-        .map(([k, b]) => ({ rfilename: k.slice(repo.length + 1), size: b.length, lfs: { sha256: hub.lie.has(k) ? '0'.repeat(64) : sha(b), size: b.length } }));
+        .map(([k, b]) => ({
+          rfilename: k.slice(repo.length + 1),
+          size: b.length,
+          lfs: { sha256: hub.lie.has(k) ? '0'.repeat(64) : sha(b), size: b.length },
+        }));
       if (!siblings.length) return void res.writeHead(404).end('{"error":"Repository not found"}');
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repo, siblings: [{ rfilename: 'README.md' }, ...siblings] }));
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ id: repo, siblings: [{ rfilename: 'README.md' }, ...siblings] }));
     }
     const dl = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(path) ?? /^\/plain\/(.+)$/.exec(path);
     const key = dl ? (dl[2] ? `${dl[1]}/${dl[2]}` : dl[1]!) : '';
@@ -35,7 +47,11 @@ export async function startHub(files: Record<string, Buffer>): Promise<Hub> {
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (m) start = Number(m[1]);
     const slice = body.subarray(start);
-    res.writeHead(m ? 206 : 200, { 'content-length': String(slice.length), 'content-type': 'application/octet-stream', ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
+    res.writeHead(m ? 206 : 200, {
+      'content-length': String(slice.length),
+      'content-type': 'application/octet-stream',
+      ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
+    });
     const cut = hub.cutOnce.get(key);
     if (cut !== undefined) {
       hub.cutOnce.delete(key);
@@ -49,4 +65,3 @@ export async function startHub(files: Record<string, Buffer>): Promise<Hub> {
   hub.url = `http://127.0.0.1:${addr.port}`;
   return hub;
 }
-

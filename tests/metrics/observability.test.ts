@@ -32,7 +32,10 @@ function logged(test: (line: string) => boolean): Promise<void> {
 }
 
 beforeAll(async () => {
-  t = await startGateway({ models: { tiny: { path: fixtures.models.chat } } }, { logger: { level: 'info', stream: logStream } });
+  t = await startGateway(
+    { models: { tiny: { path: fixtures.models.chat } } },
+    { logger: { level: 'info', stream: logStream } },
+  );
 });
 afterAll(async () => t?.close());
 
@@ -47,7 +50,8 @@ async function scrape(): Promise<string> {
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return undefined;
 }
@@ -62,7 +66,10 @@ describe('health and readiness', () => {
     const res = await fetch(`${t.url}/ready`);
     const body = (await res.json()) as { status: string; checks: Record<string, string> };
     expect(res.status).toBe(200);
-    expect(body).toEqual({ status: 'ready', checks: { config: 'ok', 'data directory': 'ok', 'logs directory': 'ok', store: 'ok', llama_server: 'ok' } });
+    expect(body).toEqual({
+      status: 'ready',
+      checks: { config: 'ok', 'data directory': 'ok', 'logs directory': 'ok', store: 'ok', llama_server: 'ok' },
+    });
   });
 });
 
@@ -72,7 +79,9 @@ describe('request ids', () => {
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
   it('accepts a sane incoming id and replaces an unsafe one', async () => {
-    expect((await fetch(`${t.url}/api/version`, { headers: { 'x-request-id': 'trace-42' } })).headers.get('x-request-id')).toBe('trace-42');
+    expect(
+      (await fetch(`${t.url}/api/version`, { headers: { 'x-request-id': 'trace-42' } })).headers.get('x-request-id'),
+    ).toBe('trace-42');
     const odd = await fetch(`${t.url}/api/version`, { headers: { 'x-request-id': 'a b<script>' } });
     expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -80,13 +89,22 @@ describe('request ids', () => {
 
 describe('logs', () => {
   it('are JSON with the request id, and never contain tokens, passwords or cookies', async () => {
-    await fetch(`${t.url}/api/tags?token=querysecret`, { headers: { authorization: 'Bearer secret123', cookie: 'corral_session=cookiesecret', 'x-request-id': 'redact-test' } });
+    await fetch(`${t.url}/api/tags?token=querysecret`, {
+      headers: {
+        authorization: 'Bearer secret123',
+        cookie: 'corral_session=cookiesecret',
+        'x-request-id': 'redact-test',
+      },
+    });
     t.gw.app.log.info({ user: { password: 'hunter2', token: 'tok-abc' } }, 'login attempt');
     // The per-request line is written when the response finishes, which can be after the client has it.
     await logged((l) => l.includes('"reqId":"redact-test"') && l.includes('request completed'));
     const all = logLines.join('\n');
-    for (const secret of ['secret123', 'cookiesecret', 'querysecret', 'hunter2', 'tok-abc']) expect(all).not.toContain(secret);
-    const incoming = logLines.map((l) => JSON.parse(l) as Record<string, any>).find((l) => l.reqId === 'redact-test' && l.req);
+    for (const secret of ['secret123', 'cookiesecret', 'querysecret', 'hunter2', 'tok-abc'])
+      expect(all).not.toContain(secret);
+    const incoming = logLines
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .find((l) => l.reqId === 'redact-test' && l.req);
     expect(incoming?.req.headers.authorization).toBe('[Redacted]');
     expect(incoming?.req.url).toContain('token=[Redacted]');
   });
@@ -94,20 +112,41 @@ describe('logs', () => {
 
 describe('GET /metrics', () => {
   it('counts requests, TTFT, queue wait, tokens and loads, and re-exports llama-server metrics with a model label', async () => {
-    const gen = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hi', options: { num_predict: 5, temperature: 0, seed: 1 } });
+    const gen = await post(`${t.url}/api/generate`, {
+      model: 'tiny',
+      prompt: 'hi',
+      options: { num_predict: 5, temperature: 0, seed: 1 },
+    });
     expect(gen.status).toBe(200);
     await gen.text();
-    const v1 = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true });
+    const v1 = await post(`${t.url}/v1/chat/completions`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 4,
+      stream: true,
+    });
     expect(v1.status).toBe(200);
     expect(await v1.text()).toContain('[DONE]');
     // Metrics are recorded when each response finishes on the server side, logged in the same hook.
     await logged((l) => l.includes('"url":"/v1/chat/completions"') && l.includes('request completed'));
 
     const text = await scrape();
-    expect(sample(text, 'corral_http_requests_total', { route: '/api/generate', status: '200', model: 'tiny:latest' })).toBe(1);
-    expect(sample(text, 'corral_http_requests_total', { route: '/v1/chat/completions', status: '200', model: 'tiny:latest' })).toBe(1);
-    expect(sample(text, 'corral_time_to_first_token_seconds_count', { route: '/api/generate', model: 'tiny:latest' })).toBe(1);
-    expect(sample(text, 'corral_time_to_first_token_seconds_count', { route: '/v1/chat/completions', model: 'tiny:latest' })).toBe(1);
+    expect(
+      sample(text, 'corral_http_requests_total', { route: '/api/generate', status: '200', model: 'tiny:latest' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'corral_http_requests_total', {
+        route: '/v1/chat/completions',
+        status: '200',
+        model: 'tiny:latest',
+      }),
+    ).toBe(1);
+    expect(
+      sample(text, 'corral_time_to_first_token_seconds_count', { route: '/api/generate', model: 'tiny:latest' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'corral_time_to_first_token_seconds_count', { route: '/v1/chat/completions', model: 'tiny:latest' }),
+    ).toBe(1);
     expect(sample(text, 'corral_queue_wait_seconds_count', { model: 'tiny:latest' })).toBe(2);
     expect(sample(text, 'corral_generated_tokens_total', { model: 'tiny:latest' })).toBe(9);
     expect(sample(text, 'corral_prompt_tokens_total', { model: 'tiny:latest' })).toBeGreaterThan(0);

@@ -13,7 +13,12 @@ describe('redactSecrets', () => {
     const out = redactSecrets(input);
     const text = JSON.stringify(out);
     for (const secret of ['p0', 't1', 'k2', 'b3', 'c=4', 'x5', 's6']) expect(text).not.toContain(secret);
-    expect(out).toMatchObject({ user: { name: 'ann' }, headers: { 'user-agent': 'curl' }, users: [{ secret: '[Redacted]' }, 'plain'], tokens: 12 });
+    expect(out).toMatchObject({
+      user: { name: 'ann' },
+      headers: { 'user-agent': 'curl' },
+      users: [{ secret: '[Redacted]' }, 'plain'],
+      tokens: 12,
+    });
   });
 
   it('leaves the caller’s objects untouched and returns the same object when nothing is secret', () => {

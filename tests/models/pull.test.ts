@@ -57,16 +57,28 @@ describe('/api/pull', () => {
     expect(parts[0]!.status).toBe('pulling manifest');
     const dl = parts.filter((p) => p.status.startsWith('pulling ') && p.status !== 'pulling manifest');
     expect(dl.length).toBeGreaterThan(0);
-    expect(dl.at(-1)).toMatchObject({ total: model.length, completed: model.length, digest: `sha256:${createHash('sha256').update(model).digest('hex')}` });
-    expect(parts.map((p) => p.status)).toEqual(expect.arrayContaining(['verifying sha256 digest', 'writing manifest', 'success']));
+    expect(dl.at(-1)).toMatchObject({
+      total: model.length,
+      completed: model.length,
+      digest: `sha256:${createHash('sha256').update(model).digest('hex')}`,
+    });
+    expect(parts.map((p) => p.status)).toEqual(
+      expect.arrayContaining(['verifying sha256 digest', 'writing manifest', 'success']),
+    );
     expect(parts.at(-1)!.status).toBe('success');
 
     const list = await ollama.list();
     expect(list.models.map((m) => m.name)).toContain('hf.co/acme/tiny-gguf:q4_k_m');
     // The file is not listed twice (once by file name).
     expect(list.models.filter((m) => m.size === model.length)).toHaveLength(1);
-    expect(await managedFiles()).toEqual([join(t.dir, 'data', 'models', 'hf.co', 'acme', 'tiny-GGUF', 'tiny-Q4_K_M.gguf')]);
-    const gen = await ollama.generate({ model: 'hf.co/acme/tiny-GGUF:Q4_K_M', prompt: 'hi', options: { num_predict: 2 } });
+    expect(await managedFiles()).toEqual([
+      join(t.dir, 'data', 'models', 'hf.co', 'acme', 'tiny-GGUF', 'tiny-Q4_K_M.gguf'),
+    ]);
+    const gen = await ollama.generate({
+      model: 'hf.co/acme/tiny-GGUF:Q4_K_M',
+      prompt: 'hi',
+      options: { num_predict: 2 },
+    });
     expect(gen.eval_count).toBe(2);
   });
 
@@ -85,7 +97,11 @@ describe('/api/pull', () => {
     const ranges = hub.requests.filter((r) => r.path.includes('cut-Q4_K_M')).map((r) => r.range);
     expect(ranges).toEqual([undefined, 'bytes=100000-']);
     const file = join(t.dir, 'data', 'models', 'hf.co', 'acme', 'cut-GGUF', 'cut-Q4_K_M.gguf');
-    expect(createHash('sha256').update(await readFile(file)).digest('hex')).toBe(createHash('sha256').update(model).digest('hex'));
+    expect(
+      createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(model).digest('hex'));
   });
 
   it('rejects a checksum mismatch and leaves nothing behind', async () => {
@@ -151,14 +167,28 @@ describe('/api/pull', () => {
   it('changing the catalogue needs the operator role', async () => {
     const viewer = createApiToken(t.gw.store, { name: 'v', role: 'viewer', models: null }).secret;
     const operator = createApiToken(t.gw.store, { name: 'o', role: 'operator', models: null }).secret;
-    const as = (secret: string) => ({ headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } });
-    for (const [path, body] of [['/api/pull', { model: 'hf.co/acme/tiny-GGUF:Q8_0' }], ['/api/copy', { source: 'hf.co/acme/tiny-GGUF:Q4_K_M', destination: 'x' }], ['/api/create', { model: 'y', from: 'hf.co/acme/tiny-GGUF:Q4_K_M' }]] as const) {
+    const as = (secret: string) => ({
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+    });
+    for (const [path, body] of [
+      ['/api/pull', { model: 'hf.co/acme/tiny-GGUF:Q8_0' }],
+      ['/api/copy', { source: 'hf.co/acme/tiny-GGUF:Q4_K_M', destination: 'x' }],
+      ['/api/create', { model: 'y', from: 'hf.co/acme/tiny-GGUF:Q4_K_M' }],
+    ] as const) {
       const res = await fetch(`${t.url}${path}`, { method: 'POST', body: JSON.stringify(body), ...as(viewer) });
       expect(res.status, path).toBe(403);
     }
-    const del = await fetch(`${t.url}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: 'hf.co/acme/tiny-GGUF:Q4_K_M' }), ...as(viewer) });
+    const del = await fetch(`${t.url}/api/delete`, {
+      method: 'DELETE',
+      body: JSON.stringify({ model: 'hf.co/acme/tiny-GGUF:Q4_K_M' }),
+      ...as(viewer),
+    });
     expect(del.status).toBe(403);
-    const ok = await fetch(`${t.url}/api/copy`, { method: 'POST', body: JSON.stringify({ source: 'hf.co/acme/tiny-GGUF:Q4_K_M', destination: 'by-operator' }), ...as(operator) });
+    const ok = await fetch(`${t.url}/api/copy`, {
+      method: 'POST',
+      body: JSON.stringify({ source: 'hf.co/acme/tiny-GGUF:Q4_K_M', destination: 'by-operator' }),
+      ...as(operator),
+    });
     expect(ok.status).toBe(200);
   });
 });

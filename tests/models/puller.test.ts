@@ -23,7 +23,13 @@ afterAll(async () => {
 });
 
 function puller(opts: { attempts?: number; reserveBytes?: number } = {}): Puller {
-  return new Puller({ modelsDir: () => join(dir, 'models'), manifest: () => new Manifest(join(dir, 'models.json')), huggingfaceUrl: () => hub.url, refresh: async () => undefined, ...opts });
+  return new Puller({
+    modelsDir: () => join(dir, 'models'),
+    manifest: () => new Manifest(join(dir, 'models.json')),
+    huggingfaceUrl: () => hub.url,
+    refresh: async () => undefined,
+    ...opts,
+  });
 }
 
 async function run(p: Puller, ref: string): Promise<PullProgress[]> {
@@ -48,12 +54,17 @@ describe('Puller', () => {
     const seen = await run(p, 'hf.co/acme/a-GGUF:Q4_K_M');
     expect(seen.at(-1)).toEqual({ status: 'success' });
     expect(seen.find((e) => e.completed !== undefined)?.completed).toBe(120_000);
-    expect(hub.requests.filter((r) => r.path.includes('a-Q4_K_M')).map((r) => r.range)).toEqual([undefined, 'bytes=120000-']);
+    expect(hub.requests.filter((r) => r.path.includes('a-Q4_K_M')).map((r) => r.range)).toEqual([
+      undefined,
+      'bytes=120000-',
+    ]);
     await expect(stat(partial)).rejects.toThrow();
   });
 
   it('checks free disk space before downloading', async () => {
-    await expect(run(puller({ reserveBytes: Number.MAX_SAFE_INTEGER }), 'hf.co/acme/b-GGUF:Q4_K_M')).rejects.toMatchObject({ status: 507, message: expect.stringContaining('disk space') });
+    await expect(
+      run(puller({ reserveBytes: Number.MAX_SAFE_INTEGER }), 'hf.co/acme/b-GGUF:Q4_K_M'),
+    ).rejects.toMatchObject({ status: 507, message: expect.stringContaining('disk space') });
     expect(await readdir(join(dir, 'models', 'hf.co', 'acme', 'b-GGUF')).catch(() => [])).toEqual([]);
   });
 });
@@ -68,8 +79,15 @@ describe('helpers', () => {
   });
 
   it('parses the Modelfile subset', () => {
-    expect(parseModelfile('# c\nFROM base\nPARAMETER temperature 0.5\nPARAMETER stop "a"\nPARAMETER stop b\nSYSTEM """x\ny"""\nTEMPLATE "{{ .Prompt }}"')).toEqual({
-      from: 'base', system: 'x\ny', template: '{{ .Prompt }}', parameters: { temperature: 0.5, stop: ['a', 'b'] },
+    expect(
+      parseModelfile(
+        '# c\nFROM base\nPARAMETER temperature 0.5\nPARAMETER stop "a"\nPARAMETER stop b\nSYSTEM """x\ny"""\nTEMPLATE "{{ .Prompt }}"',
+      ),
+    ).toEqual({
+      from: 'base',
+      system: 'x\ny',
+      template: '{{ .Prompt }}',
+      parameters: { temperature: 0.5, stop: ['a', 'b'] },
     });
   });
 

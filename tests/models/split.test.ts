@@ -59,7 +59,10 @@ async function drop(folder: string, stem: string, skip?: number): Promise<string
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+  return (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 describe('split GGUF models', () => {
@@ -76,17 +79,31 @@ describe('split GGUF models', () => {
     // The memory the scheduler budgets for covers every shard, not just the first.
     const ps = (await ollama.ps()).models.find((m) => m.name === 'tiny-split:latest')!;
     const { ctx_size, parallel } = t.gw.config().defaults;
-    expect(ps.size).toBe(estimateMemory({ fileBytes: sum(shards), blockCount: 2, embeddingLength: 64, headCount: 2, headCountKv: 2 }, ctx_size * parallel));
+    expect(ps.size).toBe(
+      estimateMemory(
+        { fileBytes: sum(shards), blockCount: 2, embeddingLength: 64, headCount: 2, headCountKv: 2 },
+        ctx_size * parallel,
+      ),
+    );
   });
 
   it('an incomplete set is not listed, is logged, and using it names the missing shard', async () => {
     const paths = await drop('holey', 'Holey', 1);
     expect((await ollama.list()).models.map((m) => m.name)).not.toContain('holey:latest');
-    const warnings = logLines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.msg.includes(paths[0]!));
-    expect(warnings).toEqual([expect.objectContaining({ level: 40, msg: `skipping ${paths[0]}: incomplete split model: Holey-00002-of-00003.gguf missing (2 of 3 shards present)` })]);
+    const warnings = logLines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((l) => l.msg.includes(paths[0]!));
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: `skipping ${paths[0]}: incomplete split model: Holey-00002-of-00003.gguf missing (2 of 3 shards present)`,
+      }),
+    ]);
     const res = await post(`${t.url}/api/generate`, { model: 'holey', prompt: 'hi', stream: false });
     expect(res.status).toBe(404);
-    expect(((await res.json()) as { error: string }).error).toBe('model "holey" not found: incomplete split model: Holey-00002-of-00003.gguf missing (2 of 3 shards present)');
+    expect(((await res.json()) as { error: string }).error).toBe(
+      'model "holey" not found: incomplete split model: Holey-00002-of-00003.gguf missing (2 of 3 shards present)',
+    );
     expect(t.gw.scheduler.loaded().map((l) => l.name)).not.toContain('holey:latest');
     await rm(join(t.dir, 'data', 'models', 'holey'), { recursive: true });
   });
@@ -100,19 +117,36 @@ describe('split GGUF models', () => {
     const pulling = lines.filter((l) => l.digest);
     expect([...new Set(pulling.map((l) => l.digest))]).toEqual(digests);
     for (const [i, d] of digests.entries()) {
-      expect(pulling.filter((l) => l.digest === d).at(-1)).toEqual({ status: `pulling ${d.slice(7, 19)}`, digest: d, total: shards[i]!.length, completed: shards[i]!.length });
+      expect(pulling.filter((l) => l.digest === d).at(-1)).toEqual({
+        status: `pulling ${d.slice(7, 19)}`,
+        digest: d,
+        total: shards[i]!.length,
+        completed: shards[i]!.length,
+      });
     }
     expect(lines.filter((l) => l.status === 'verifying sha256 digest')).toHaveLength(3);
 
     const dir = join(t.dir, 'data', 'models', 'hf.co', 'acme', 'big-GGUF');
     expect(await filesUnder(dir)).toEqual([1, 2, 3].map((i) => join(dir, `big-Q4_K_M-0000${i}-of-00003.gguf`)));
-    for (const [i, b] of shards.entries()) expect(sha(await readFile(join(dir, `big-Q4_K_M-0000${i + 1}-of-00003.gguf`)))).toBe(sha(b));
-    const manifest = JSON.parse(await readFile(join(t.dir, 'data', 'models.json'), 'utf8')) as { models: Record<string, { path: string; sha256: string }> };
-    expect(manifest.models['hf.co/acme/big-gguf:q4_k_m']).toMatchObject({ path: join('models', 'hf.co', 'acme', 'big-GGUF', 'big-Q4_K_M-00001-of-00003.gguf'), sha256: sha(shards[0]!) });
+    for (const [i, b] of shards.entries())
+      expect(sha(await readFile(join(dir, `big-Q4_K_M-0000${i + 1}-of-00003.gguf`)))).toBe(sha(b));
+    const manifest = JSON.parse(await readFile(join(t.dir, 'data', 'models.json'), 'utf8')) as {
+      models: Record<string, { path: string; sha256: string }>;
+    };
+    expect(manifest.models['hf.co/acme/big-gguf:q4_k_m']).toMatchObject({
+      path: join('models', 'hf.co', 'acme', 'big-GGUF', 'big-Q4_K_M-00001-of-00003.gguf'),
+      sha256: sha(shards[0]!),
+    });
 
     const tags = (await ollama.list()).models;
-    expect(tags.filter((m) => m.name.includes('big')).map((m) => [m.name, m.size])).toEqual([['hf.co/acme/big-gguf:q4_k_m', sum(shards)]]);
-    const gen = await ollama.generate({ model: 'hf.co/acme/big-GGUF:Q4_K_M', prompt: 'hi', options: { num_predict: 2 } });
+    expect(tags.filter((m) => m.name.includes('big')).map((m) => [m.name, m.size])).toEqual([
+      ['hf.co/acme/big-gguf:q4_k_m', sum(shards)],
+    ]);
+    const gen = await ollama.generate({
+      model: 'hf.co/acme/big-GGUF:Q4_K_M',
+      prompt: 'hi',
+      options: { num_predict: 2 },
+    });
     expect(gen.eval_count).toBe(2);
   });
 
@@ -120,19 +154,26 @@ describe('split GGUF models', () => {
     hub.lie.add('acme/bad-GGUF/bad-Q4_K_M-00002-of-00003.gguf');
     const res = await post(`${t.url}/api/pull`, { model: 'hf.co/acme/bad-GGUF:Q4_K_M', stream: false });
     expect(res.status).toBe(502);
-    expect(((await res.json()) as { error: string }).error).toMatch(/sha256 mismatch for .*bad-Q4_K_M-00002-of-00003\.gguf/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /sha256 mismatch for .*bad-Q4_K_M-00002-of-00003\.gguf/,
+    );
     const dir = join(t.dir, 'data', 'models', 'hf.co', 'acme', 'bad-GGUF');
     // Only the verified shard 1 remains, as a .partial that neither the catalogue nor llama-server takes.
     expect((await filesUnder(dir)).map((f) => basename(f))).toEqual(['bad-Q4_K_M-00001-of-00003.gguf.partial']);
     expect((await ollama.list()).models.map((m) => m.name).filter((n) => n.includes('bad'))).toEqual([]);
-    expect((await post(`${t.url}/api/generate`, { model: 'hf.co/acme/bad-GGUF:Q4_K_M', prompt: 'hi', stream: false })).status).toBe(404);
+    expect(
+      (await post(`${t.url}/api/generate`, { model: 'hf.co/acme/bad-GGUF:Q4_K_M', prompt: 'hi', stream: false }))
+        .status,
+    ).toBe(404);
 
     hub.lie.clear();
     const shard1 = (): number => hub.requests.filter((r) => r.path.endsWith('bad-Q4_K_M-00001-of-00003.gguf')).length;
     const before = shard1();
     expect((await post(`${t.url}/api/pull`, { model: 'hf.co/acme/bad-GGUF:Q4_K_M', stream: false })).status).toBe(200);
     expect(shard1()).toBe(before);
-    expect((await filesUnder(dir)).map((f) => basename(f))).toEqual([1, 2, 3].map((i) => `bad-Q4_K_M-0000${i}-of-00003.gguf`));
+    expect((await filesUnder(dir)).map((f) => basename(f))).toEqual(
+      [1, 2, 3].map((i) => `bad-Q4_K_M-0000${i}-of-00003.gguf`),
+    );
   });
 
   it('delete removes every shard of a pulled split model', async () => {

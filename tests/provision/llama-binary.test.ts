@@ -22,9 +22,16 @@ describe('finding llama-server', () => {
 
   it('prefers the configured binary, then CORRAL_LLAMA_SERVER, then PATH, then the cache', async () => {
     const real = inject('fixtures').llamaServer;
-    expect((await findLlamaServer({ configured: fake, env: { ...empty, CORRAL_LLAMA_SERVER: real } }))?.source).toBe('config');
-    expect(await findLlamaServer({ env: { ...empty, CORRAL_LLAMA_SERVER: fake, PATH: join(dir, 'bin') } })).toMatchObject({ source: 'env', path: fake });
-    expect(await findLlamaServer({ env: { ...empty, PATH: join(dir, 'bin') } })).toMatchObject({ source: 'path', path: fake });
+    expect((await findLlamaServer({ configured: fake, env: { ...empty, CORRAL_LLAMA_SERVER: real } }))?.source).toBe(
+      'config',
+    );
+    expect(
+      await findLlamaServer({ env: { ...empty, CORRAL_LLAMA_SERVER: fake, PATH: join(dir, 'bin') } }),
+    ).toMatchObject({ source: 'env', path: fake });
+    expect(await findLlamaServer({ env: { ...empty, PATH: join(dir, 'bin') } })).toMatchObject({
+      source: 'path',
+      path: fake,
+    });
     expect(await findLlamaServer({ env: empty })).toBeUndefined();
   });
 
@@ -39,8 +46,12 @@ describe('finding llama-server', () => {
   });
 
   it('a named binary that does not exist is an error, not a silent fallback', async () => {
-    await expect(findLlamaServer({ configured: join(dir, 'missing'), env: empty })).rejects.toThrow(/not an executable/);
-    await expect(findLlamaServer({ env: { ...empty, CORRAL_LLAMA_SERVER: join(dir, 'missing') } })).rejects.toThrow(/CORRAL_LLAMA_SERVER/);
+    await expect(findLlamaServer({ configured: join(dir, 'missing'), env: empty })).rejects.toThrow(
+      /not an executable/,
+    );
+    await expect(findLlamaServer({ env: { ...empty, CORRAL_LLAMA_SERVER: join(dir, 'missing') } })).rejects.toThrow(
+      /CORRAL_LLAMA_SERVER/,
+    );
   });
 
   it('reads the version of the real binary', async () => {

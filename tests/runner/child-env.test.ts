@@ -24,8 +24,13 @@ describe('llama-server child environment', () => {
   it('inherits the gateway environment except its allocator tuning, plus the model env', async () => {
     process.env.MALLOC_MMAP_THRESHOLD_ = '131072';
     runner = new Runner({
-      model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-      logFile: join(logs, 'tiny.log'), startupTimeoutMs: 30_000, stopTimeoutMs: 5_000, env: { CORRAL_TEST_MODEL_ENV: 'from-model' },
+      model: 'tiny',
+      binary: fixtures.llamaServer,
+      args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
+      logFile: join(logs, 'tiny.log'),
+      startupTimeoutMs: 30_000,
+      stopTimeoutMs: 5_000,
+      env: { CORRAL_TEST_MODEL_ENV: 'from-model' },
     });
     await runner.start();
     const env = environOf(runner.pid!);

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followFile } from '../../src/runner/follow-file.js';
-import { lastLines, lineCutter, modelLogFile, openChildLog, previousLog, resumeOffset, tailOffset } from '../../src/runner/log-file.js';
+import {
+  lastLines,
+  lineCutter,
+  modelLogFile,
+  openChildLog,
+  previousLog,
+  resumeOffset,
+  tailOffset,
+} from '../../src/runner/log-file.js';
 import { Runner } from '../../src/runner/runner.js';
 import { post, startGateway } from '../helpers/gateway.js';
 import { closeSync } from 'node:fs';
@@ -43,12 +51,15 @@ describe('log lines', () => {
     // The é (2 bytes) is split between pushes; the line still decodes whole.
     cut.push(bytes.subarray(0, 9), 100);
     cut.push(bytes.subarray(9), 109);
-    expect(out).toEqual([['one', 105], ['two é', 112]]);
+    expect(out).toEqual([
+      ['one', 105],
+      ['two é', 112],
+    ]);
     cut.push(Buffer.from('ee\n'), 115);
     expect(out.at(-1)).toEqual(['three', 118]);
   });
 
-  it('reads the last lines of a run, never before its start, and the offset of a file\'s tail', async () => {
+  it("reads the last lines of a run, never before its start, and the offset of a file's tail", async () => {
     const file = modelLogFile(join(dir, 'nested'), 'a/b:c');
     expect(file).toBe(join(dir, 'nested', 'a_b_c.log'));
     const first = openChildLog(file, '--- first');
@@ -97,7 +108,11 @@ describe('following a file', () => {
       await appendFile(file, 'par');
       await appendFile(file, 'tial\n');
       await c.until(3);
-      expect(c.lines).toEqual([{ line: 'a', end: 2 }, { line: 'b', end: 4 }, { line: 'partial', end: 12 }]);
+      expect(c.lines).toEqual([
+        { line: 'a', end: 2 },
+        { line: 'b', end: 4 },
+        { line: 'partial', end: 12 },
+      ]);
       // Shrunk (rotated or truncated): read again from the start.
       await truncate(file, 0);
       await appendFile(file, 'fresh\n');
@@ -124,7 +139,13 @@ describe('following a file', () => {
 describe('a real llama-server run', () => {
   it('writes straight to the log file (no pipe through the gateway); a failed run explains itself from its own lines', async () => {
     const file = join(dir, 'tiny.log');
-    const spec = { model: 'tiny', binary: fixtures.llamaServer, logFile: file, startupTimeoutMs: 30_000, stopTimeoutMs: 5_000 };
+    const spec = {
+      model: 'tiny',
+      binary: fixtures.llamaServer,
+      logFile: file,
+      startupTimeoutMs: 30_000,
+      stopTimeoutMs: 5_000,
+    };
     const runner = new Runner({ ...spec, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'] });
     const c = collector();
     let listening: (() => void) | undefined;
@@ -158,18 +179,28 @@ describe('a real llama-server run', () => {
 
 const LIMIT = 1500;
 async function complete(runner: Runner): Promise<void> {
-  const res = await request(`${runner.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
+  const res = await request(`${runner.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+  });
   expect(res.statusCode).toBe(200);
   await res.body.dump();
 }
 
 describe('a bounded log file', () => {
-  it('moves a running child\'s log aside at the limit; the child goes on writing at the start of the file', async () => {
+  it("moves a running child's log aside at the limit; the child goes on writing at the start of the file", async () => {
     const file = join(dir, 'bounded.log');
     // Start-up output stays under the limit; the first answer's lines take the file over it.
     const runner = new Runner({
-      model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-      logFile: file, logMaxBytes: LIMIT, logCheckMs: 20, startupTimeoutMs: 30_000, stopTimeoutMs: 5_000,
+      model: 'tiny',
+      binary: fixtures.llamaServer,
+      args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
+      logFile: file,
+      logMaxBytes: LIMIT,
+      logCheckMs: 20,
+      startupTimeoutMs: 30_000,
+      stopTimeoutMs: 5_000,
     });
     const trimmed = once(runner, 'logTrimmed');
     try {
@@ -205,14 +236,18 @@ describe('a logs directory that cannot be written', () => {
     try {
       // A regular file where the directory should be: neither mkdir nor open can succeed.
       await writeFile(join(t.dir, 'not-a-dir'), '');
-      await writeFile(t.configFile, (await readFile(t.configFile, 'utf8')) + 'logs_dir: not-a-dir/logs\n');
+      await writeFile(t.configFile, `${await readFile(t.configFile, 'utf8')}logs_dir: not-a-dir/logs\n`);
       expect((await t.gw.reload()).ok).toBe(true);
       const ready = await fetch(`${t.url}/ready`);
       expect(ready.status).toBe(503);
-      expect(((await ready.json()) as { checks: Record<string, string> }).checks['logs directory']).toMatch(/ENOTDIR|EEXIST/);
+      expect(((await ready.json()) as { checks: Record<string, string> }).checks['logs directory']).toMatch(
+        /ENOTDIR|EEXIST/,
+      );
       const res = await post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'hi', stream: false });
       expect(res.status).toBe(500);
-      expect(((await res.json()) as { error: string }).error).toMatch(/^model "tiny:latest" failed to load: cannot write its log file \(logs_dir\): ENOTDIR/);
+      expect(((await res.json()) as { error: string }).error).toMatch(
+        /^model "tiny:latest" failed to load: cannot write its log file \(logs_dir\): ENOTDIR/,
+      );
       expect(t.gw.scheduler.loaded().filter((l) => l.pid !== undefined)).toEqual([]);
     } finally {
       await t.close();

@@ -17,8 +17,12 @@ describe('stopping llama-server', () => {
     // llama-server loses a SIGTERM that arrives just as it starts listening (about 1 stop in 40 here);
     // the runner's second SIGTERM must end it long before the SIGKILL at stop_timeout.
     const runner = new Runner({
-      model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-      logFile: join(dir, 'tiny.log'), startupTimeoutMs: 30_000, stopTimeoutMs: 10_000,
+      model: 'tiny',
+      binary: fixtures.llamaServer,
+      args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
+      logFile: join(dir, 'tiny.log'),
+      startupTimeoutMs: 30_000,
+      stopTimeoutMs: 10_000,
     });
     const exits: { code: number | undefined; signal: string | undefined }[] = [];
     runner.on('exit', ({ code, signal }) => exits.push({ code, signal }));

@@ -27,7 +27,12 @@ describe('slots and queue', () => {
     const refusedAll = new Promise<void>((r) => (allRefused = r));
     const started = Date.now();
     const pending = Array.from({ length: 50 }, async () => {
-      const res = await post(`${t.url}/api/generate`, { model: 'slots', prompt: 'x', stream: false, options: { num_predict: 50 } });
+      const res = await post(`${t.url}/api/generate`, {
+        model: 'slots',
+        prompt: 'x',
+        stream: false,
+        options: { num_predict: 50 },
+      });
       const body = (await res.json()) as Record<string, unknown>;
       if (res.status === 503 && ++refused === 38) allRefused();
       return { status: res.status, retryAfter: res.headers.get('retry-after'), body, ms: Date.now() - started };
@@ -49,7 +54,11 @@ describe('slots and queue', () => {
     expect(ok.every((r) => r.body.eval_count === 50)).toBe(true);
     expect(busy.every((r) => Number(r.retryAfter) >= 1 && /server busy/.test(String(r.body.error)))).toBe(true);
     console.log(`50 concurrent: all 12 served within ${Math.max(...ok.map((r) => r.ms))} ms`);
-    expect(t.gw.scheduler.loaded().find((l) => l.name === 'slots:latest')).toMatchObject({ inFlight: 0, queued: 0, waitingForLoad: 0 });
+    expect(t.gw.scheduler.loaded().find((l) => l.name === 'slots:latest')).toMatchObject({
+      inFlight: 0,
+      queued: 0,
+      waitingForLoad: 0,
+    });
   });
 
   it('concurrent first requests share one load: exactly one spawn', async () => {
@@ -59,7 +68,12 @@ describe('slots and queue', () => {
     const pids = new Set<number>();
     const results = await Promise.all(
       Array.from({ length: 8 }, async () => {
-        const res = await post(`${t.url}/api/generate`, { model: 'cold', prompt: 'x', stream: false, options: { num_predict: 1 } });
+        const res = await post(`${t.url}/api/generate`, {
+          model: 'cold',
+          prompt: 'x',
+          stream: false,
+          options: { num_predict: 1 },
+        });
         const pid = t.gw.scheduler.loaded().find((l) => l.name === 'cold:latest')?.pid;
         if (pid) pids.add(pid);
         return res.status;
@@ -74,11 +88,25 @@ describe('slots and queue', () => {
   it('a client that disconnects while queued leaves the queue', async () => {
     const find = () => t.gw.scheduler.loaded().find((l) => l.name === 'single:latest');
     // One slot, so llama-server holds two (one running, one waiting inside it); the third waits here.
-    const first = post(`${t.url}/api/generate`, { model: 'single', prompt: 'x', stream: false, options: { num_predict: 600 } });
-    const second = post(`${t.url}/api/generate`, { model: 'single', prompt: 'z', stream: false, options: { num_predict: 1 } });
+    const first = post(`${t.url}/api/generate`, {
+      model: 'single',
+      prompt: 'x',
+      stream: false,
+      options: { num_predict: 600 },
+    });
+    const second = post(`${t.url}/api/generate`, {
+      model: 'single',
+      prompt: 'z',
+      stream: false,
+      options: { num_predict: 1 },
+    });
     await until(t.gw.scheduler, () => find()?.inFlight === 2);
     const controller = new AbortController();
-    const queued = post(`${t.url}/api/generate`, { model: 'single', prompt: 'y', stream: false, options: { num_predict: 1 } }, { signal: controller.signal }).catch((e: unknown) => e);
+    const queued = post(
+      `${t.url}/api/generate`,
+      { model: 'single', prompt: 'y', stream: false, options: { num_predict: 1 } },
+      { signal: controller.signal },
+    ).catch((e: unknown) => e);
     await until(t.gw.scheduler, () => find()?.queued === 1);
     controller.abort();
     await until(t.gw.scheduler, () => find()?.queued === 0);

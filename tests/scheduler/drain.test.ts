@@ -8,7 +8,12 @@ describe('shutdown', () => {
   it('drains: refuses new requests with 503, lets the running one finish, then stops every child', async () => {
     const t = await startGateway({ models: { a: { path: fixtures.models.chat } } });
     const find = () => t.gw.scheduler.loaded().find((l) => l.name === 'a:latest');
-    const long = post(`${t.url}/api/generate`, { model: 'a', prompt: 'x', stream: false, options: { num_predict: 400 } });
+    const long = post(`${t.url}/api/generate`, {
+      model: 'a',
+      prompt: 'x',
+      stream: false,
+      options: { num_predict: 400 },
+    });
     await until(t.gw.scheduler, () => find()?.inFlight === 1);
     const pid = find()!.pid!;
     const closing = t.gw.close({ drainMs: 20_000 });

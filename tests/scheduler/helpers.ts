@@ -26,7 +26,11 @@ export function until(scheduler: Scheduler, check: () => boolean, timeoutMs = 15
 /** Rewrites the test gateway's YAML and waits for the reload it triggers. */
 const lastGood = new Map<string, string>();
 
-export async function editConfig(t: TestGateway, edit: (config: Record<string, any>) => void | string): Promise<ReloadState> {
+export async function editConfig(
+  t: TestGateway,
+  // biome-ignore lint/suspicious/noConfusingVoidType: an edit either mutates the config or returns new YAML text
+  edit: (config: Record<string, any>) => void | string,
+): Promise<ReloadState> {
   let text = await readFile(t.configFile, 'utf8');
   try {
     parse(text);

@@ -6,7 +6,9 @@ let t: TestGateway;
 const fixtures = inject('fixtures');
 
 beforeAll(async () => {
-  t = await startGateway({ models: { tiny: { path: fixtures.models.chat }, hourly: { path: fixtures.models.chat2, keep_alive: '1h' } } });
+  t = await startGateway({
+    models: { tiny: { path: fixtures.models.chat }, hourly: { path: fixtures.models.chat2, keep_alive: '1h' } },
+  });
 });
 afterAll(async () => t?.close());
 
@@ -17,7 +19,8 @@ async function expiresIn(name: string): Promise<number> {
   return new Date(m.expires_at).getTime() - Date.now();
 }
 
-const gen = (body: Record<string, unknown>) => post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'x', stream: false, options: { num_predict: 1 }, ...body });
+const gen = (body: Record<string, unknown>) =>
+  post(`${t.url}/api/generate`, { model: 'tiny', prompt: 'x', stream: false, options: { num_predict: 1 }, ...body });
 
 describe('keep_alive', () => {
   it.each([
@@ -40,13 +43,17 @@ describe('keep_alive', () => {
     expect(await expiresIn('tiny:latest')).toBeGreaterThan(100 * 365 * 86_400_000);
   });
 
-  it('/api/ps shows a busy model\'s expiry as now + keep_alive on every call, not a cached one', async () => {
+  it("/api/ps shows a busy model's expiry as now + keep_alive on every call, not a cached one", async () => {
     await gen({ keep_alive: '10m' });
     // A held lease keeps the model busy for as long as the test needs, whatever the generation speed.
-    const lease = await t.gw.scheduler.acquire(t.gw.schedulable(t.gw.catalog.resolve('tiny')!), { keepAliveMs: 600_000 });
+    const lease = await t.gw.scheduler.acquire(t.gw.schedulable(t.gw.catalog.resolve('tiny')!), {
+      keepAliveMs: 600_000,
+    });
     try {
       const expiry = async (): Promise<number> => {
-        const ps = (await (await fetch(`${t.url}/api/ps`)).json()) as { models: { name: string; expires_at: string }[] };
+        const ps = (await (await fetch(`${t.url}/api/ps`)).json()) as {
+          models: { name: string; expires_at: string }[];
+        };
         return new Date(ps.models.find((m) => m.name === 'tiny:latest')!.expires_at).getTime();
       };
       const first = await expiry();
@@ -67,7 +74,7 @@ describe('keep_alive', () => {
     expect(t.gw.scheduler.loaded().find((l) => l.name === 'tiny:latest')).toBeUndefined();
   });
 
-  it('the model\'s configured keep_alive applies when the request has none; the global default (5m) otherwise', async () => {
+  it("the model's configured keep_alive applies when the request has none; the global default (5m) otherwise", async () => {
     await post(`${t.url}/api/generate`, { model: 'hourly', prompt: 'x', stream: false, options: { num_predict: 1 } });
     const hourly = await expiresIn('hourly:latest');
     expect(hourly).toBeGreaterThan(3_600_000 - 5000);
@@ -79,11 +86,17 @@ describe('keep_alive', () => {
 
   it('an empty prompt loads (done_reason "load") with its keep_alive; keep_alive 0 with an empty prompt unloads', async () => {
     await t.gw.scheduler.unload('tiny:latest');
-    const load = (await (await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: '7m' })).json()) as Record<string, unknown>;
+    const load = (await (await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: '7m' })).json()) as Record<
+      string,
+      unknown
+    >;
     expect(load.done_reason).toBe('load');
     const left = await expiresIn('tiny:latest');
     expect(left).toBeGreaterThan(7 * 60_000 - 5000);
-    const unload = (await (await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: 0 })).json()) as Record<string, unknown>;
+    const unload = (await (await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: 0 })).json()) as Record<
+      string,
+      unknown
+    >;
     expect(unload.done_reason).toBe('unload');
     const ps = (await (await fetch(`${t.url}/api/ps`)).json()) as { models: { name: string }[] };
     expect(ps.models.map((m) => m.name)).not.toContain('tiny:latest');

@@ -12,11 +12,18 @@ afterEach(async () => {
 
 const gen = (tg: TestGateway, model: string, body: Record<string, unknown> = {}) =>
   post(`${tg.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 1 }, ...body });
-const names = (tg: TestGateway) => tg.gw.scheduler.loaded().map((l) => l.name).sort();
+const names = (tg: TestGateway) =>
+  tg.gw.scheduler
+    .loaded()
+    .map((l) => l.name)
+    .sort();
 
 describe('limits and eviction', () => {
   it('max_loaded_models 1: a second model evicts the idle first one (LRU)', async () => {
-    t = await startGateway({ scheduler: { max_loaded_models: 1 }, models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } } });
+    t = await startGateway({
+      scheduler: { max_loaded_models: 1 },
+      models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } },
+    });
     expect((await gen(t, 'a')).status).toBe(200);
     const unloaded = once(t.gw.scheduler, 'unloaded');
     expect((await gen(t, 'b')).status).toBe(200);
@@ -25,7 +32,10 @@ describe('limits and eviction', () => {
   });
 
   it('never evicts a model with a request in flight: the new load waits until it is idle', async () => {
-    t = await startGateway({ scheduler: { max_loaded_models: 1 }, models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } } });
+    t = await startGateway({
+      scheduler: { max_loaded_models: 1 },
+      models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } },
+    });
     const long = post(`${t.url}/api/generate`, { model: 'a', prompt: 'x', options: { num_predict: 400 } });
     const tg = t;
     await until(tg.gw.scheduler, () => tg.gw.scheduler.loaded().some((l) => l.name === 'a:latest' && l.inFlight === 1));
@@ -39,7 +49,10 @@ describe('limits and eviction', () => {
 
   it('memory budget: a model that does not fit beside another evicts it', async () => {
     // Each tiny model is estimated at ~34 MB (0.5 MB weights, KV cache, 32 MiB compute buffer).
-    t = await startGateway({ scheduler: { memory_budget: '50MB' }, models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } } });
+    t = await startGateway({
+      scheduler: { memory_budget: '50MB' },
+      models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } },
+    });
     await gen(t, 'a');
     const est = t.gw.scheduler.loaded()[0]!.memoryBytes;
     expect(est).toBeLessThan(50e6);
@@ -50,7 +63,11 @@ describe('limits and eviction', () => {
     const [only] = t.gw.scheduler.loaded();
     expect(only!.name).toBe('b:latest');
     expect(only!.memoryBytes + est).toBeGreaterThan(50e6);
-    expect(t.gw.scheduler.status()).toMatchObject({ memoryBudgetBytes: 50e6, loadedCount: 1, memoryUsedBytes: only!.memoryBytes });
+    expect(t.gw.scheduler.status()).toMatchObject({
+      memoryBudgetBytes: 50e6,
+      loadedCount: 1,
+      memoryUsedBytes: only!.memoryBytes,
+    });
   });
 
   it('a model that can never fit gets a clear error at once instead of thrashing', async () => {
@@ -58,7 +75,9 @@ describe('limits and eviction', () => {
     const started = Date.now();
     const res = await gen(t, 'a');
     expect(res.status).toBe(507);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^model "a:latest" needs ~\d+ MB but the memory budget is 10 MB$/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^model "a:latest" needs ~\d+ MB but the memory budget is 10 MB$/,
+    );
     expect(Date.now() - started).toBeLessThan(2000);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
@@ -66,7 +85,11 @@ describe('limits and eviction', () => {
   it('swap group: loading one member unloads the others; models outside the group stay', async () => {
     t = await startGateway({
       scheduler: { groups: { pair: ['a', 'b'] } },
-      models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 }, c: { path: fixtures.models.fim } },
+      models: {
+        a: { path: fixtures.models.chat },
+        b: { path: fixtures.models.chat2 },
+        c: { path: fixtures.models.fim },
+      },
     });
     await gen(t, 'a');
     await gen(t, 'c');
@@ -79,7 +102,11 @@ describe('limits and eviction', () => {
   it('pinned models load at start, never expire and are never evicted', async () => {
     t = await startGateway({
       scheduler: { max_loaded_models: 2 },
-      models: { p: { path: fixtures.models.chat, pinned: true, keep_alive: 0 }, a: { path: fixtures.models.chat2 }, b: { path: fixtures.models.fim } },
+      models: {
+        p: { path: fixtures.models.chat, pinned: true, keep_alive: 0 },
+        a: { path: fixtures.models.chat2 },
+        b: { path: fixtures.models.fim },
+      },
     });
     await t.gw.pinned;
     expect(names(t)).toEqual(['p:latest']);

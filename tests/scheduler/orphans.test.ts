@@ -26,16 +26,23 @@ async function newestSource(d: string): Promise<number> {
 
 beforeAll(async () => {
   // The test runs the real CLI, so it needs the compiled output (npm test's pretest builds it too).
-  const built = await stat(cli).then((s) => s.mtimeMs, () => 0);
-  if (built < (await newestSource(join(root, 'src')))) execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', root], { stdio: 'inherit' });
+  const built = await stat(cli).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  if (built < (await newestSource(join(root, 'src'))))
+    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', root], { stdio: 'inherit' });
   dir = await mkdtemp(join(tmpdir(), 'corral-orphans-'));
   await mkdir(join(dir, 'config'));
   configFile = join(dir, 'config', 'corral.yaml');
-  await writeFile(configFile, stringify({
-    llama_server: { binary: fixtures.llamaServer, args: ['-t', '1'], stop_timeout: '5s' },
-    defaults: { ctx_size: 512 },
-    models: { pinned: { path: fixtures.models.chat, pinned: true } },
-  }));
+  await writeFile(
+    configFile,
+    stringify({
+      llama_server: { binary: fixtures.llamaServer, args: ['-t', '1'], stop_timeout: '5s' },
+      defaults: { ctx_size: 512 },
+      models: { pinned: { path: fixtures.models.chat, pinned: true } },
+    }),
+  );
 });
 afterAll(async () => {
   for (const g of gateways) if (g.exitCode === null && g.signalCode === null) g.kill('SIGKILL');
@@ -48,7 +55,11 @@ afterAll(async () => {
  */
 async function startCli(env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile, '--port', String(port)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [cli, 'serve', '--config', configFile, '--port', String(port)], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   gateways.push(child);
   let out = '';
   await new Promise<void>((resolve, reject) => {

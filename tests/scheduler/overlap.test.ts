@@ -11,7 +11,8 @@ afterEach(async () => {
   t = undefined;
 });
 
-const gen = (tg: TestGateway, model: string) => post(`${tg.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 1 } });
+const gen = (tg: TestGateway, model: string) =>
+  post(`${tg.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 1 } });
 const pair = { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } };
 
 /** Records, in order, b's runner starting and a's runner exiting. */
@@ -34,8 +35,12 @@ describe('llama-server devices', () => {
   });
 
   it('reads GPU devices, and gives no answer for output it does not recognise', () => {
-    const cuda = 'Available devices:\n  CUDA0: NVIDIA GeForce RTX 4090 (24080 MiB, 23512 MiB free)\n  CUDA1: NVIDIA A100 (81000 MiB, 80000 MiB free)\n';
-    expect(parseDeviceList(cuda)).toEqual(['CUDA0: NVIDIA GeForce RTX 4090 (24080 MiB, 23512 MiB free)', 'CUDA1: NVIDIA A100 (81000 MiB, 80000 MiB free)']);
+    const cuda =
+      'Available devices:\n  CUDA0: NVIDIA GeForce RTX 4090 (24080 MiB, 23512 MiB free)\n  CUDA1: NVIDIA A100 (81000 MiB, 80000 MiB free)\n';
+    expect(parseDeviceList(cuda)).toEqual([
+      'CUDA0: NVIDIA GeForce RTX 4090 (24080 MiB, 23512 MiB free)',
+      'CUDA1: NVIDIA A100 (81000 MiB, 80000 MiB free)',
+    ]);
     expect(parseDeviceList('Available devices:\n  (none)\n')).toEqual([]);
     expect(parseDeviceList('error: unknown argument: --list-devices\n')).toBeUndefined();
   });
@@ -43,7 +48,11 @@ describe('llama-server devices', () => {
 
 describe('eviction overlapping the next start', () => {
   it('auto, CPU-only llama-server: the next model answers while the evicted child is still exiting, and shutdown waits for it', async () => {
-    t = await startGateway({ llama_server: { stop_timeout: '1s' }, scheduler: { groups: { pair: ['a', 'b'] } }, models: pair });
+    t = await startGateway({
+      llama_server: { stop_timeout: '1s' },
+      scheduler: { groups: { pair: ['a', 'b'] } },
+      models: pair,
+    });
     expect((await gen(t, 'a')).status).toBe(200);
     const aPid = pidOf(t, 'a:latest')!;
     const order = watchOrder(t);

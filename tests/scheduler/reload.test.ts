@@ -7,12 +7,15 @@ let t: TestGateway;
 const fixtures = inject('fixtures');
 
 beforeAll(async () => {
-  t = await startGateway({ models: { a: { path: fixtures.models.chat, pinned: true }, b: { path: fixtures.models.chat2, pinned: true } } });
+  t = await startGateway({
+    models: { a: { path: fixtures.models.chat, pinned: true }, b: { path: fixtures.models.chat2, pinned: true } },
+  });
   await t.gw.pinned;
 });
 afterAll(async () => t?.close());
 
-const gen = (model: string) => post(`${t.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 1 } });
+const gen = (model: string) =>
+  post(`${t.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 1 } });
 
 describe('config hot reload', () => {
   it('invalid YAML is rejected with file:line, the old config keeps serving; fixing it applies again', async () => {
@@ -32,7 +35,7 @@ describe('config hot reload', () => {
     expect(fixed.changes).toEqual([]);
   });
 
-  it('editing one model\'s args restarts it when idle; the other keeps its process', async () => {
+  it("editing one model's args restarts it when idle; the other keeps its process", async () => {
     const pidA = pidOf(t, 'a:latest')!;
     const pidB = pidOf(t, 'b:latest')!;
     const unloaded = once(t.gw.scheduler, 'unloaded');
@@ -52,7 +55,7 @@ describe('config hot reload', () => {
     const unloaded = once(t.gw.scheduler, 'unloaded');
     const state = await editConfig(t, (c) => {
       delete c.models.a;
-      c.models.c = { path: '${CORRAL_TEST_UNSET_VAR:-' + fixtures.models.fim + '}' };
+      c.models.c = { path: `\${CORRAL_TEST_UNSET_VAR:-${fixtures.models.fim}}` };
     });
     expect(state.ok).toBe(true);
     expect(state.changes).toEqual(expect.arrayContaining(['model a removed', 'model c added']));

@@ -11,7 +11,8 @@ afterEach(async () => {
   t = undefined;
 });
 const backoff = { initial: '20ms', max: '80ms', max_restarts: 3, reset_after: '1m' };
-const gen = (tg: TestGateway, model: string) => post(`${tg.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 2 } });
+const gen = (tg: TestGateway, model: string) =>
+  post(`${tg.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 2 } });
 
 describe('supervision', () => {
   it('kill -9 of a child: failed with exit signal and last lines, and the next request succeeds', async () => {
@@ -24,14 +25,22 @@ describe('supervision', () => {
     expect(name).toBe('a:latest');
     expect(rec.failure.signal).toBe('SIGKILL');
     expect(rec.failure.lastLines.length).toBeGreaterThan(0);
-    expect(t.gw.scheduler.status().failures[0]).toMatchObject({ name: 'a:latest', consecutive: 1, gaveUp: false, blocked: false });
+    expect(t.gw.scheduler.status().failures[0]).toMatchObject({
+      name: 'a:latest',
+      consecutive: 1,
+      gaveUp: false,
+      blocked: false,
+    });
     const res = await gen(t, 'a');
     expect(res.status).toBe(200);
     expect(pidOf(t, 'a:latest')).not.toBe(pid);
   });
 
   it('a pinned model is restarted after a crash, with backoff', async () => {
-    t = await startGateway({ scheduler: { restart_backoff: backoff }, models: { p: { path: fixtures.models.chat, pinned: true } } });
+    t = await startGateway({
+      scheduler: { restart_backoff: backoff },
+      models: { p: { path: fixtures.models.chat, pinned: true } },
+    });
     await t.gw.pinned;
     const pid = pidOf(t, 'p:latest')!;
     const restarting = once(t.gw.scheduler, 'restarting');
@@ -47,7 +56,10 @@ describe('supervision', () => {
   });
 
   it('a crash-looping pinned model stops restarting and requests get its error at once', async () => {
-    t = await startGateway({ scheduler: { restart_backoff: backoff }, models: { bad: { path: fixtures.models.broken, pinned: true } } });
+    t = await startGateway({
+      scheduler: { restart_backoff: backoff },
+      models: { bad: { path: fixtures.models.broken, pinned: true } },
+    });
     const tg = t;
     let failures = 0;
     tg.gw.scheduler.on('failed', () => failures++);
@@ -58,9 +70,13 @@ describe('supervision', () => {
     const started = Date.now();
     const res = await gen(tg, 'bad');
     expect(res.status).toBe(500);
-    expect(((await res.json()) as { error: string }).error).toMatch(/crash-looping \(3 failures in a row\).*failed to load/i);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /crash-looping \(3 failures in a row\).*failed to load/i,
+    );
     expect(Date.now() - started).toBeLessThan(1000);
     expect(failures).toBe(3); // the request did not spawn anything
-    expect(tg.gw.scheduler.status().failures).toEqual([expect.objectContaining({ name: 'bad:latest', gaveUp: true, blocked: true })]);
+    expect(tg.gw.scheduler.status().failures).toEqual([
+      expect.objectContaining({ name: 'bad:latest', gaveUp: true, blocked: true }),
+    ]);
   });
 });

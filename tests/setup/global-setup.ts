@@ -22,7 +22,8 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const bin = await findLlamaServer({});
-  if (!bin) throw new Error('no llama-server found: run `npm test` (its pretest step builds one) or set CORRAL_LLAMA_SERVER');
+  if (!bin)
+    throw new Error('no llama-server found: run `npm test` (its pretest step builds one) or set CORRAL_LLAMA_SERVER');
   const dir = await mkdtemp(join(tmpdir(), 'corral-fixtures-'));
   const models = await generateFixtureModels(dir);
   project.provide('fixtures', { llamaServer: bin.path, models });

@@ -7,11 +7,12 @@ import { isExecutable } from '../../src/provision/llama-binary.js';
  */
 const CHROMIUM = '/usr/bin/chromium';
 
-
 async function main(): Promise<void> {
   if (await isExecutable(CHROMIUM)) return;
   if (process.getuid?.() !== 0) {
-    process.stderr.write(`[provision] ${CHROMIUM} is missing and this is not root: install it with "apt-get install -y chromium" (browser tests will fail)\n`);
+    process.stderr.write(
+      `[provision] ${CHROMIUM} is missing and this is not root: install it with "apt-get install -y chromium" (browser tests will fail)\n`,
+    );
     return;
   }
   process.stderr.write('[provision] installing Debian chromium for the browser tests (apt-get)\n');

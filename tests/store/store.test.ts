@@ -30,8 +30,15 @@ describe('store', () => {
 
   it('migrates a database from a previous schema, keeping its data', () => {
     const old = new Database(path.replace('nested/', ''));
-    migrate(old, MIGRATIONS.filter((m) => m.version === 1));
-    old.prepare("INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES ('a', 'h', 'admin', 1, 1)").run();
+    migrate(
+      old,
+      MIGRATIONS.filter((m) => m.version === 1),
+    );
+    old
+      .prepare(
+        "INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES ('a', 'h', 'admin', 1, 1)",
+      )
+      .run();
     old.prepare("INSERT INTO api_tokens (name, token_hash, role, created_at) VALUES ('t', 'abc', 'viewer', 1)").run();
     old.close();
     const store = openDatabase(path.replace('nested/', ''));

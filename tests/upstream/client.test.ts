@@ -44,7 +44,10 @@ describe('postJson', () => {
   it('gives up after one retry with a 502 naming the cause', async () => {
     received = 0;
     const pool = createPool(url, {});
-    await expect(postJson(pool, '/always-drop', {})).rejects.toMatchObject({ status: 502, message: expect.stringMatching(/unreachable/) });
+    await expect(postJson(pool, '/always-drop', {})).rejects.toMatchObject({
+      status: 502,
+      message: expect.stringMatching(/unreachable/),
+    });
     expect(received).toBe(2);
     await pool.close();
   });

@@ -19,7 +19,14 @@ const logs = mkdtempSync(join(tmpdir(), 'corral-conn-'));
 const chat = (stream: boolean) => ({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream });
 
 beforeAll(async () => {
-  runner = new Runner({ model: 'tiny', binary: fixtures.llamaServer, args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'], logFile: join(logs, 'tiny.log'), startupTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
+  runner = new Runner({
+    model: 'tiny',
+    binary: fixtures.llamaServer,
+    args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
+    logFile: join(logs, 'tiny.log'),
+    startupTimeoutMs: 30_000,
+    stopTimeoutMs: 5_000,
+  });
   await runner.start();
 });
 afterAll(async () => {
@@ -32,7 +39,9 @@ describe('upstream connections', () => {
     const socket = connect(runner.port, '127.0.0.1');
     await once(socket, 'connect');
     const body = JSON.stringify(chat(true));
-    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     let text = '';
     socket.setEncoding('utf8').on('data', (c: string) => (text += c));
     await once(socket, 'close');
@@ -42,7 +51,9 @@ describe('upstream connections', () => {
 
   it('a streamed request goes on a connection of its own and arrives whole, without transfer framing', async () => {
     const pool = createPool(runner.baseUrl, { connections: 4 });
-    const res = await postJson(pool, '/v1/chat/completions', chat(true), undefined, { 'x-request-id': 'stream-own-conn' });
+    const res = await postJson(pool, '/v1/chat/completions', chat(true), undefined, {
+      'x-request-id': 'stream-own-conn',
+    });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toContain('text/event-stream');
     let text = '';
@@ -75,12 +86,18 @@ describe('upstream connections', () => {
     await pipeline(res.body, slow);
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(writes).toBeGreaterThan(10);
-    const usage = JSON.parse(text.split('\n\n').filter(Boolean).at(-2)!.replace(/^data: /, '')) as { timings: { predicted_n: number } };
+    const usage = JSON.parse(
+      text
+        .split('\n\n')
+        .filter(Boolean)
+        .at(-2)!
+        .replace(/^data: /, ''),
+    ) as { timings: { predicted_n: number } };
     expect(usage.timings.predicted_n).toBe(150);
     await pool.close();
   });
 
-  it('llama-server\'s refusal of a streamed request comes back with its own message and status', async () => {
+  it("llama-server's refusal of a streamed request comes back with its own message and status", async () => {
     const pool = createPool(runner.baseUrl, { connections: 4 });
     const long = { messages: [{ role: 'user', content: 'word '.repeat(2000) }], max_tokens: 2, stream: true };
     const err = await postJson(pool, '/v1/chat/completions', long).catch((e: unknown) => e);
@@ -104,7 +121,12 @@ describe('upstream connections', () => {
     const controller = new AbortController();
     // With 20 alternatives per token the answer is far larger than one socket read (64 KiB), so it
     // cannot have arrived whole with the head however fast the model is or however late we read.
-    const res = await postJson(pool, '/v1/chat/completions', { ...chat(true), max_tokens: 200, ignore_eos: true, logprobs: true, top_logprobs: 20 }, controller.signal);
+    const res = await postJson(
+      pool,
+      '/v1/chat/completions',
+      { ...chat(true), max_tokens: 200, ignore_eos: true, logprobs: true, top_logprobs: 20 },
+      controller.signal,
+    );
     // Right after the head: at most the bytes of the read that carried it have arrived.
     controller.abort(new Error('client left'));
     let text = '';

@@ -16,26 +16,47 @@ function field(request: FastifyRequest, name: string): string {
 export function registerAccountRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const store = () => ctx.deps.accounts;
   const bad = (reply: FastifyReply, msg: string) => reply.code(400).type('text/plain; charset=utf-8').send(msg);
-  const noStore = (reply: FastifyReply) => reply.code(501).type('text/plain; charset=utf-8').send('accounts store not available');
+  const noStore = (reply: FastifyReply) =>
+    reply.code(501).type('text/plain; charset=utf-8').send('accounts store not available');
 
-  const tokensPage = async (request: FastifyRequest, reply: FastifyReply, created?: { name: string; secret: string }, error?: string) => {
+  const tokensPage = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    created?: { name: string; secret: string },
+    error?: string,
+  ) => {
     const s = store();
-    return ctx.page(request, reply, 'tokens', 'API tokens', { available: Boolean(s), tokens: s ? await s.listTokens() : [], created, error, roles: ROLES });
+    return ctx.page(request, reply, 'tokens', 'API tokens', {
+      available: Boolean(s),
+      tokens: s ? await s.listTokens() : [],
+      created,
+      error,
+      roles: ROLES,
+    });
   };
   const usersPage = async (request: FastifyRequest, reply: FastifyReply, error?: string) => {
     const s = store();
     return ctx.page(request, reply, 'users', 'Users', {
-      available: Boolean(s), users: s ? await s.listUsers() : [], roles: ROLES, error,
-      canDisable: Boolean(s?.setUserDisabled), canDelete: Boolean(s?.deleteUser),
+      available: Boolean(s),
+      users: s ? await s.listUsers() : [],
+      roles: ROLES,
+      error,
+      canDisable: Boolean(s?.setUserDisabled),
+      canDelete: Boolean(s?.deleteUser),
     });
   };
   /** The store rejects bad input with typed errors (status < 500): show them on the page, not as JSON. */
-  const orPage = async (reply: FastifyReply, work: () => Promise<unknown>, page: (error: string) => Promise<FastifyReply>): Promise<FastifyReply | undefined> => {
+  const orPage = async (
+    reply: FastifyReply,
+    work: () => Promise<unknown>,
+    page: (error: string) => Promise<FastifyReply>,
+  ): Promise<FastifyReply | undefined> => {
     try {
       await work();
       return undefined;
     } catch (err) {
-      const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode ?? 500;
+      const status =
+        (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode ?? 500;
       if (status >= 500) throw err;
       reply.code(status);
       return page((err as Error).message);
@@ -57,9 +78,17 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AdminContext): 
     if (!ROLES.includes(role)) return bad(reply, 'unknown role');
     const user = ctx.auth.currentUser(request);
     // Nobody hands out more power than they hold.
-    if (user && ROLES.indexOf(role) > ROLES.indexOf(user.role)) return reply.code(403).type('text/plain; charset=utf-8').send('cannot create a token with a higher role than your own');
+    if (user && ROLES.indexOf(role) > ROLES.indexOf(user.role))
+      return reply
+        .code(403)
+        .type('text/plain; charset=utf-8')
+        .send('cannot create a token with a higher role than your own');
     let secret = '';
-    const failed = await orPage(reply, async () => ({ secret } = await s.createToken({ name, role, createdBy: user?.name })), (e) => tokensPage(request, reply, undefined, e));
+    const failed = await orPage(
+      reply,
+      async () => ({ secret } = await s.createToken({ name, role, createdBy: user?.name })),
+      (e) => tokensPage(request, reply, undefined, e),
+    );
     if (failed) return failed;
     // The secret is shown in this response only (no redirect: it must never land in a URL or history).
     return tokensPage(request, reply, { name, secret });

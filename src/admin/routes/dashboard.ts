@@ -12,7 +12,11 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext)
 
   const modelsData = (request: FastifyRequest, csrf: string): Record<string, unknown> => {
     const user = ctx.auth.currentUser(request);
-    return { dash: buildDashboard(deps, ctx.failures), csrf, canOperate: user !== undefined && roleAtLeast(user.role, 'operator') };
+    return {
+      dash: buildDashboard(deps, ctx.failures),
+      csrf,
+      canOperate: user !== undefined && roleAtLeast(user.role, 'operator'),
+    };
   };
 
   app.get('/admin', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {

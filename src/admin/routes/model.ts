@@ -15,7 +15,11 @@ import { buildDashboard, formatBytes } from '../view-models.js';
 function commandLine(deps: AdminDeps, m: CatalogModel, runner: Runner | undefined): string[] {
   if (runner) return [runner.spec.binary, ...runner.argv];
   const s = deps.schedulable(m);
-  const args = runnerArgs(s.launch, { globalArgs: deps.config().llama_server.args, ctxSize: s.ctxSize, parallel: s.parallel });
+  const args = runnerArgs(s.launch, {
+    globalArgs: deps.config().llama_server.args,
+    ctxSize: s.ctxSize,
+    parallel: s.parallel,
+  });
   return [deps.binary?.path ?? 'llama-server', ...args, '--host', '127.0.0.1', '--port', '<chosen at start>'];
 }
 

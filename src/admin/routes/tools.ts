@@ -10,9 +10,15 @@ import { formatBytes } from '../view-models.js';
 export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): void {
   app.get('/admin/playground', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
     if (!ctx.allow(request, reply, 'viewer')) return reply;
-    const models = ctx.deps.catalog.list().filter((m) => !m.embedding).map((m) => m.name);
+    const models = ctx.deps.catalog
+      .list()
+      .filter((m) => !m.embedding)
+      .map((m) => m.name);
     const q = request.query as Record<string, unknown>;
-    return ctx.page(request, reply, 'playground', 'Playground', { models, selected: typeof q.model === 'string' ? q.model : models[0] });
+    return ctx.page(request, reply, 'playground', 'Playground', {
+      models,
+      selected: typeof q.model === 'string' ? q.model : models[0],
+    });
   });
 
   app.get('/admin/pull', { config: { auth: { role: 'operator' } } }, async (request, reply) => {

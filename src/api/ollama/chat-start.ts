@@ -29,7 +29,12 @@ function multimodalData(messages: unknown): string[] {
  * the template, then completes; images then travel as multimodal_data, since a templated prompt holds
  * only their markers.
  */
-export function startChat(payload: Record<string, unknown>, format: unknown, think: boolean | string | undefined, headers: Record<string, string>): (runner: Runner, signal: AbortSignal) => AsyncGenerator<GenerationEvent> {
+export function startChat(
+  payload: Record<string, unknown>,
+  format: unknown,
+  think: boolean | string | undefined,
+  headers: Record<string, string>,
+): (runner: Runner, signal: AbortSignal) => AsyncGenerator<GenerationEvent> {
   const rf = responseFormat(format);
   if (!rf || payload.tools || think === true) {
     const body = rf ? { ...payload, response_format: rf } : payload;
@@ -41,6 +46,11 @@ export function startChat(payload: Record<string, unknown>, format: unknown, thi
     (async function* () {
       const text = await applyTemplate(runner.pool!, { messages: rest.messages, ...thinkParams(think) }, signal);
       const prompt = images.length ? { prompt_string: text, multimodal_data: images } : text;
-      yield* streamCompletion(runner.pool!, { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(format) }, signal, headers);
+      yield* streamCompletion(
+        runner.pool!,
+        { ...rest, messages: undefined, chat_template_kwargs: undefined, prompt, ...completionSchema(format) },
+        signal,
+        headers,
+      );
     })();
 }

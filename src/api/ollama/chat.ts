@@ -31,14 +31,23 @@ export function openAiMessages(messages: Message[], vision: boolean): Record<str
       if (!vision) throw new BadRequest(`messages[${i}]: this model does not support images (no mmproj configured)`);
       out.content = [
         { type: 'text', text: m.content ?? '' },
-        ...m.images.map((img) => ({ type: 'image_url', image_url: { url: img.startsWith('data:') ? img : `data:image/png;base64,${img}` } })),
+        ...m.images.map((img) => ({
+          type: 'image_url',
+          image_url: { url: img.startsWith('data:') ? img : `data:image/png;base64,${img}` },
+        })),
       ];
     }
     if (m.tool_calls?.length) {
       out.tool_calls = m.tool_calls.map((tc, j) => ({
         id: `call_${i}_${j}`,
         type: 'function',
-        function: { name: tc.function.name, arguments: typeof tc.function.arguments === 'string' ? tc.function.arguments : JSON.stringify(tc.function.arguments ?? {}) },
+        function: {
+          name: tc.function.name,
+          arguments:
+            typeof tc.function.arguments === 'string'
+              ? tc.function.arguments
+              : JSON.stringify(tc.function.arguments ?? {}),
+        },
       }));
     }
     if (m.role === 'tool' && m.tool_name) out.name = m.tool_name;
@@ -56,10 +65,19 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
     const messages = body.messages ?? [];
     if (messages.length === 0) {
       const reason = await loadOrUnload(deps, model, keepAlive);
-      return { model: name, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done_reason: reason, done: true };
+      return {
+        model: name,
+        created_at: new Date().toISOString(),
+        message: { role: 'assistant', content: '' },
+        done_reason: reason,
+        done: true,
+      };
     }
     const options = mergeOptions(model.options, body.options);
-    const withSystem: Message[] = model.system && !messages.some((m) => m.role === 'system') ? [{ role: 'system', content: model.system }, ...messages] : messages;
+    const withSystem: Message[] =
+      model.system && !messages.some((m) => m.role === 'system')
+        ? [{ role: 'system', content: model.system }, ...messages]
+        : messages;
     const payload: Record<string, unknown> = {
       messages: openAiMessages(withSystem, Boolean(model.mmproj)),
       ...samplingParams(options),
@@ -72,14 +90,24 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       delta: (ev) => ({
         model: name,
         created_at: new Date().toISOString(),
-        message: ev.thinking !== undefined ? { role: 'assistant', content: '', thinking: ev.thinking } : { role: 'assistant', content: ev.content },
+        message:
+          ev.thinking !== undefined
+            ? { role: 'assistant', content: '', thinking: ev.thinking }
+            : { role: 'assistant', content: ev.content },
         done: false,
       }),
       final: (done, stats, agg) => {
         const message: Record<string, unknown> = { role: 'assistant', content: agg?.content ?? '' };
         if (agg?.thinking) message.thinking = agg.thinking;
         if (done.toolCalls.length) message.tool_calls = ollamaToolCalls(done.toolCalls);
-        return { model: name, created_at: new Date().toISOString(), message, done_reason: done.reason, done: true, ...stats };
+        return {
+          model: name,
+          created_at: new Date().toISOString(),
+          message,
+          done_reason: done.reason,
+          done: true,
+          ...stats,
+        };
       },
     };
     return serveGeneration(request, reply, deps, {

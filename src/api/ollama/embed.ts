@@ -41,7 +41,10 @@ export function normalize(v: number[], dimensions?: number): number[] {
 }
 
 function requireEmbedding(model: CatalogModel): void {
-  if (!model.embedding) throw new BadRequest(`model "${model.name}" does not support embeddings (configure it with embedding: true, or use an embedding model)`);
+  if (!model.embedding)
+    throw new BadRequest(
+      `model "${model.name}" does not support embeddings (configure it with embedding: true, or use an embedding model)`,
+    );
 }
 
 interface EmbedRun {
@@ -54,9 +57,24 @@ interface EmbedRun {
  * Embeds each input through one lease. Inputs longer than a slot's context are cut to fit (sent
  * as token ids) when truncating, and refused with 400 otherwise, as Ollama does.
  */
-async function runEmbed(deps: ApiDeps, request: FastifyRequest, reply: FastifyReply, model: CatalogModel, inputs: string[], truncate: boolean, keepAlive: number | undefined, options: Record<string, unknown>): Promise<EmbedRun> {
+async function runEmbed(
+  deps: ApiDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  model: CatalogModel,
+  inputs: string[],
+  truncate: boolean,
+  keepAlive: number | undefined,
+  options: Record<string, unknown>,
+): Promise<EmbedRun> {
   const signal = clientAbortSignal(reply);
-  const { lease, value: slotCtx } = await leaseAndStart(deps, request, model, { keepAliveMs: keepAlive, numCtx: numCtx(options), signal }, (runner) => slotContext(runner.pool!, signal));
+  const { lease, value: slotCtx } = await leaseAndStart(
+    deps,
+    request,
+    model,
+    { keepAliveMs: keepAlive, numCtx: numCtx(options), signal },
+    (runner) => slotContext(runner.pool!, signal),
+  );
   try {
     const pool = lease.runner.pool!;
     const limit = slotCtx - 1; // one position for BOS
@@ -65,7 +83,10 @@ async function runEmbed(deps: ApiDeps, request: FastifyRequest, reply: FastifyRe
       const tokens = await tokenize(pool, text, signal);
       if (tokens.length <= limit) prepared.push(text);
       else if (truncate) prepared.push(tokens.slice(0, limit));
-      else throw new BadRequest(`input${inputs.length > 1 ? `[${i}]` : ''} length (${tokens.length} tokens) exceeds the context length (${limit + 1}) and "truncate" is false`);
+      else
+        throw new BadRequest(
+          `input${inputs.length > 1 ? `[${i}]` : ''} length (${tokens.length} tokens) exceeds the context length (${limit + 1}) and "truncate" is false`,
+        );
     }
     if (prepared.length === 0) return { vectors: [], promptTokens: 0, loadDurationMs: lease.loadDurationMs };
     const result = await embed(pool, prepared, signal);
@@ -83,7 +104,16 @@ export function registerEmbed(app: FastifyInstance, deps: ApiDeps): void {
     const model = requireModel(deps, body.model, request);
     requireEmbedding(model);
     const inputs = body.input === undefined ? [] : typeof body.input === 'string' ? [body.input] : body.input;
-    const run = await runEmbed(deps, request, reply, model, inputs, body.truncate !== false, keepAliveMs(body.keep_alive), mergeOptions(model.options, body.options));
+    const run = await runEmbed(
+      deps,
+      request,
+      reply,
+      model,
+      inputs,
+      body.truncate !== false,
+      keepAliveMs(body.keep_alive),
+      mergeOptions(model.options, body.options),
+    );
     return {
       model: model.name,
       embeddings: run.vectors.map((v) => normalize(v, body.dimensions)),
@@ -94,12 +124,25 @@ export function registerEmbed(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   // The legacy endpoint: one prompt, one vector, not normalised by Ollama either way; kept as llama-server returns it.
-  app.post<{ Body: EmbeddingsBody }>('/api/embeddings', { schema: { body: EmbeddingsBody } }, async (request, reply) => {
-    const body = request.body;
-    const model = requireModel(deps, body.model, request);
-    requireEmbedding(model);
-    if (!body.prompt) return { embedding: [] };
-    const run = await runEmbed(deps, request, reply, model, [body.prompt], true, keepAliveMs(body.keep_alive), mergeOptions(model.options, body.options));
-    return { embedding: run.vectors[0] ?? [] };
-  });
+  app.post<{ Body: EmbeddingsBody }>(
+    '/api/embeddings',
+    { schema: { body: EmbeddingsBody } },
+    async (request, reply) => {
+      const body = request.body;
+      const model = requireModel(deps, body.model, request);
+      requireEmbedding(model);
+      if (!body.prompt) return { embedding: [] };
+      const run = await runEmbed(
+        deps,
+        request,
+        reply,
+        model,
+        [body.prompt],
+        true,
+        keepAliveMs(body.keep_alive),
+        mergeOptions(model.options, body.options),
+      );
+      return { embedding: run.vectors[0] ?? [] };
+    },
+  );
 }

@@ -21,17 +21,26 @@ import { GenerateBody } from './schemas.js';
  * together instead: the answer alone would gain the leading space SentencePiece vocabularies put
  * before a text's first word.
  */
-async function* withContext(context: number[], text: string, tokenize: (text: string) => Promise<number[]>, run: AsyncGenerator<GenerationEvent>): AsyncGenerator<GenerationEvent> {
+async function* withContext(
+  context: number[],
+  text: string,
+  tokenize: (text: string) => Promise<number[]>,
+  run: AsyncGenerator<GenerationEvent>,
+): AsyncGenerator<GenerationEvent> {
   for await (const ev of run) {
     if (ev.kind === 'done') {
-      const ids = ev.answer === undefined ? [...(await tokenize(text)), ...(ev.tokens ?? [])] : await tokenize(text + ev.answer);
+      const ids =
+        ev.answer === undefined ? [...(await tokenize(text)), ...(ev.tokens ?? [])] : await tokenize(text + ev.answer);
       yield { ...ev, tokens: [...context, ...ids] };
     } else yield ev;
   }
 }
 
 function requireFim(model: CatalogModel): void {
-  if (!model.gguf.hasFim) throw new BadRequest(`model "${model.name}" does not support insert: its GGUF has no fill-in-the-middle tokens, so "suffix" cannot be used`);
+  if (!model.gguf.hasFim)
+    throw new BadRequest(
+      `model "${model.name}" does not support insert: its GGUF has no fill-in-the-middle tokens, so "suffix" cannot be used`,
+    );
 }
 
 export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
@@ -45,9 +54,12 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       return { model: name, created_at: new Date().toISOString(), response: '', done: true, done_reason: reason };
     }
     if (body.suffix) requireFim(model);
-    if (body.images?.length && !model.mmproj) throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
+    if (body.images?.length && !model.mmproj)
+      throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
     if (body.template !== undefined && looksLikeJinja(body.template)) {
-      throw new BadRequest('invalid value for "template": a per-request Jinja template is not supported; create a model with it (/api/create with "template") or send an Ollama-style template');
+      throw new BadRequest(
+        'invalid value for "template": a per-request Jinja template is not supported; create a model with it (/api/create with "template") or send an Ollama-style template',
+      );
     }
     const options = mergeOptions(model.options, body.options);
     const sampling = samplingParams(options);
@@ -57,7 +69,11 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
           ? { model: name, created_at: new Date().toISOString(), response: '', thinking: ev.thinking, done: false }
           : { model: name, created_at: new Date().toISOString(), response: ev.content, done: false },
       final: (done, stats, agg) => {
-        const out: Record<string, unknown> = { model: name, created_at: new Date().toISOString(), response: agg?.content ?? '' };
+        const out: Record<string, unknown> = {
+          model: name,
+          created_at: new Date().toISOString(),
+          response: agg?.content ?? '',
+        };
         if (agg?.thinking) out.thinking = agg.thinking;
         out.done = true;
         out.done_reason = done.reason;
@@ -70,17 +86,41 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     const schema = completionSchema(body.format);
 
     if (body.suffix) {
-      const payload = { input_prefix: body.prompt ?? '', input_suffix: body.suffix, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
-      return serveGeneration(request, reply, deps, { ...common, start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, upstreamHeaders(request), '/infill') });
+      const payload = {
+        input_prefix: body.prompt ?? '',
+        input_suffix: body.suffix,
+        ...sampling,
+        ...schema,
+        return_tokens: true,
+        cache_prompt: true,
+      };
+      return serveGeneration(request, reply, deps, {
+        ...common,
+        start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, upstreamHeaders(request), '/infill'),
+      });
     }
 
     // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
     if (!body.raw && (body.think !== undefined || body.images?.length)) {
       if (body.context?.length) throw new BadRequest('"context" cannot be combined with "think" or "images"');
-      const messages = openAiMessages([...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: body.prompt ?? '', images: body.images }], Boolean(model.mmproj));
-      const payload: Record<string, unknown> = { messages, ...sampling, ...thinkParams(body.think), cache_prompt: true };
+      const messages = openAiMessages(
+        [
+          ...(system ? [{ role: 'system' as const, content: system }] : []),
+          { role: 'user' as const, content: body.prompt ?? '', images: body.images },
+        ],
+        Boolean(model.mmproj),
+      );
+      const payload: Record<string, unknown> = {
+        messages,
+        ...sampling,
+        ...thinkParams(body.think),
+        cache_prompt: true,
+      };
       if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
-      return serveGeneration(request, reply, deps, { ...common, start: startChat(payload, body.format, body.think, upstreamHeaders(request)) });
+      return serveGeneration(request, reply, deps, {
+        ...common,
+        start: startChat(payload, body.format, body.think, upstreamHeaders(request)),
+      });
     }
 
     const context = body.context ?? [];
@@ -91,12 +131,28 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
         return (async function* () {
           let text: string;
           if (body.raw) text = body.prompt ?? '';
-          else if (body.template !== undefined) text = renderGoTemplate(body.template, { System: system ?? '', Prompt: body.prompt ?? '', Response: '' });
-          else text = await applyTemplate(pool, { messages: [...(system && !context.length ? [{ role: 'system', content: system }] : []), { role: 'user', content: body.prompt ?? '' }] }, signal);
+          else if (body.template !== undefined)
+            text = renderGoTemplate(body.template, { System: system ?? '', Prompt: body.prompt ?? '', Response: '' });
+          else
+            text = await applyTemplate(
+              pool,
+              {
+                messages: [
+                  ...(system && !context.length ? [{ role: 'system', content: system }] : []),
+                  { role: 'user', content: body.prompt ?? '' },
+                ],
+              },
+              signal,
+            );
           // A continuation appends to the given token ids; llama-server takes tokens followed by text.
           const prompt = context.length ? [...context, text] : text;
           const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
-          yield* withContext(context, text, (t) => tokenizeText(pool, t, !context.length, signal), streamCompletion(pool, payload, signal, upstreamHeaders(request)));
+          yield* withContext(
+            context,
+            text,
+            (t) => tokenizeText(pool, t, !context.length, signal),
+            streamCompletion(pool, payload, signal, upstreamHeaders(request)),
+          );
         })();
       },
     });

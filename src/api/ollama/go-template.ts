@@ -6,12 +6,17 @@ export interface TemplateVars {
   Response: string;
 }
 
-type Node = { text: string } | { field: keyof TemplateVars } | { cond: keyof TemplateVars; then: Node[]; else: Node[] };
+type Node =
+  | { text: string }
+  | { field: keyof TemplateVars }
+  | { cond: keyof TemplateVars; whenTrue: Node[]; whenFalse: Node[] };
 
 const FIELDS = new Set(['System', 'Prompt', 'Response']);
 
 function refuse(what: string): never {
-  throw new BadRequest(`invalid value for "template": ${what}; Corral renders only the classic subset ({{ .System }}, {{ .Prompt }}, {{ .Response }}, {{ if .X }}…{{ else }}…{{ end }}) — for anything richer create a model with a Jinja template`);
+  throw new BadRequest(
+    `invalid value for "template": ${what}; Corral renders only the classic subset ({{ .System }}, {{ .Prompt }}, {{ .Response }}, {{ if .X }}…{{ else }}…{{ end }}) — for anything richer create a model with a Jinja template`,
+  );
 }
 
 /** Tokenises `{{- action -}}` blocks with Go's whitespace trimming. */
@@ -35,7 +40,11 @@ function lex(src: string): ({ text: string } | { action: string })[] {
   return out;
 }
 
-function parse(tokens: ReturnType<typeof lex>, i: { n: number }, inIf: boolean): { nodes: Node[]; end: 'end' | 'else' | 'eof' } {
+function parse(
+  tokens: ReturnType<typeof lex>,
+  i: { n: number },
+  inIf: boolean,
+): { nodes: Node[]; end: 'end' | 'else' | 'eof' } {
   const nodes: Node[] = [];
   while (i.n < tokens.length) {
     const t = tokens[i.n++]!;
@@ -60,7 +69,7 @@ function parse(tokens: ReturnType<typeof lex>, i: { n: number }, inIf: boolean):
       const then = parse(tokens, i, true);
       const otherwise = then.end === 'else' ? parse(tokens, i, true) : { nodes: [], end: 'end' as const };
       if (then.end === 'eof' || otherwise.end !== 'end') refuse('unterminated {{ if }}');
-      nodes.push({ cond: cond[1] as keyof TemplateVars, then: then.nodes, else: otherwise.nodes });
+      nodes.push({ cond: cond[1] as keyof TemplateVars, whenTrue: then.nodes, whenFalse: otherwise.nodes });
       continue;
     }
     refuse(`unsupported action {{ ${a} }}`);
@@ -82,7 +91,7 @@ export function renderGoTemplate(template: string, vars: TemplateVars): string {
       else if ('field' in n) {
         if (n.field === 'Response') return true;
         out += vars[n.field];
-      } else if (walk(vars[n.cond] ? n.then : n.else)) return true;
+      } else if (walk(vars[n.cond] ? n.whenTrue : n.whenFalse)) return true;
     }
     return false;
   };

@@ -21,7 +21,8 @@ export function details(m: CatalogModel): Record<string, unknown> {
 function parameterLines(options: Record<string, unknown>): string {
   const lines: string[] = [];
   for (const [k, v] of Object.entries(options)) {
-    for (const item of Array.isArray(v) ? v : [v]) lines.push(`${k.padEnd(30)} ${typeof item === 'string' ? JSON.stringify(item) : String(item)}`);
+    for (const item of Array.isArray(v) ? v : [v])
+      lines.push(`${k.padEnd(30)} ${typeof item === 'string' ? JSON.stringify(item) : String(item)}`);
   }
   return lines.join('\n');
 }
@@ -31,7 +32,8 @@ function modelfile(m: CatalogModel): string {
   if (m.template ?? m.gguf.chatTemplate) lines.push(`TEMPLATE """${m.template ?? m.gguf.chatTemplate}"""`);
   if (m.system) lines.push(`SYSTEM """${m.system}"""`);
   for (const [k, v] of Object.entries(m.options)) {
-    for (const item of Array.isArray(v) ? v : [v]) lines.push(`PARAMETER ${k} ${typeof item === 'string' ? JSON.stringify(item) : String(item)}`);
+    for (const item of Array.isArray(v) ? v : [v])
+      lines.push(`PARAMETER ${k} ${typeof item === 'string' ? JSON.stringify(item) : String(item)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -49,7 +51,9 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
       })),
     }),
   );
-  app.get('/api/tags', (_request, reply) => reply.type('application/json; charset=utf-8').send(tags(deps.catalog.list())));
+  app.get('/api/tags', (_request, reply) =>
+    reply.type('application/json; charset=utf-8').send(tags(deps.catalog.list())),
+  );
 
   const runningModels = (): { text: string; cacheable: boolean } => {
     let cacheable = true;
@@ -63,7 +67,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return {
           name: l.name,
           model: l.name,
-          size: m ? deps.schedulable(m).memoryBytes ?? m.size : 0,
+          size: m ? (deps.schedulable(m).memoryBytes ?? m.size) : 0,
           digest: m?.digest.replace(/^sha256:/, '') ?? '',
           details: m ? details(m) : {},
           expires_at: (l.expiresAt ?? new Date()).toISOString(),

@@ -23,8 +23,23 @@ const SAMPLING: Record<string, string> = {
 
 /** Options that only take effect when a process starts; accepted and ignored per request (see README). */
 const LOAD_TIME = new Set([
-  'num_ctx', 'num_batch', 'num_gpu', 'main_gpu', 'num_thread', 'use_mmap', 'use_mlock', 'low_vram', 'numa',
-  'vocab_only', 'f16_kv', 'logits_all', 'embedding_only', 'penalize_newline', 'num_gqa', 'rope_frequency_base', 'rope_frequency_scale',
+  'num_ctx',
+  'num_batch',
+  'num_gpu',
+  'main_gpu',
+  'num_thread',
+  'use_mmap',
+  'use_mlock',
+  'low_vram',
+  'numa',
+  'vocab_only',
+  'f16_kv',
+  'logits_all',
+  'embedding_only',
+  'penalize_newline',
+  'num_gqa',
+  'rope_frequency_base',
+  'rope_frequency_scale',
 ]);
 
 /** Translates merged Ollama options into llama-server request fields, validating types as Ollama does. */
@@ -45,7 +60,8 @@ export function samplingParams(options: Record<string, unknown>): Record<string,
       }
       out.stop = stops;
     } else if (LOAD_TIME.has(key)) {
-      if (key === 'num_ctx' && typeof value !== 'number') throw new BadRequest('invalid options: "num_ctx" must be a number');
+      if (key === 'num_ctx' && typeof value !== 'number')
+        throw new BadRequest('invalid options: "num_ctx" must be a number');
     }
     // Unknown options are ignored, as Ollama does.
   }
@@ -70,7 +86,8 @@ export function numCtx(options: Record<string, unknown>): number | undefined {
 /** keep_alive from a request: a duration string, a number of seconds, negative = forever. Returns ms. */
 export function keepAliveMs(value: unknown): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' && typeof value !== 'number') throw new BadRequest('invalid keep_alive: must be a duration string like "5m" or a number of seconds');
+  if (typeof value !== 'string' && typeof value !== 'number')
+    throw new BadRequest('invalid keep_alive: must be a duration string like "5m" or a number of seconds');
   try {
     return parseDuration(value);
   } catch (err) {

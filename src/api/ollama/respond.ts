@@ -37,16 +37,27 @@ export interface GenerationRequest {
  * Errors before the first event become a normal error response with its status code; errors
  * after it become a final `{"error"}` line, so a stream never ends silently or hangs.
  */
-export async function serveGeneration(request: FastifyRequest, reply: FastifyReply, deps: ApiDeps, gen: GenerationRequest): Promise<FastifyReply> {
+export async function serveGeneration(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ApiDeps,
+  gen: GenerationRequest,
+): Promise<FastifyReply> {
   const startedAt = process.hrtime.bigint();
   const signal = clientAbortSignal(reply);
   const observe = deps.observe;
   // The first event is pulled before anything is answered: upstream refusals keep their status, and a
   // child that died before the request reached it is replaced (see leaseAndStart).
-  const { lease, value } = await leaseAndStart(deps, request, gen.model, { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal }, async (runner) => {
-    const events = gen.start(runner, signal);
-    return { events, first: await events.next() };
-  });
+  const { lease, value } = await leaseAndStart(
+    deps,
+    request,
+    gen.model,
+    { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal },
+    async (runner) => {
+      const events = gen.start(runner, signal);
+      return { events, first: await events.next() };
+    },
+  );
   const { events, first } = value;
   let released = false;
   const release = (): void => {
@@ -75,7 +86,18 @@ export async function serveGeneration(request: FastifyRequest, reply: FastifyRep
     // Lines are small and come at generation speed, so they are not held back for a slow client.
     const out = new Readable({ read() {} });
     reply.header('content-type', 'application/x-ndjson').send(out);
-    void pump(first, events, out, gen.shape, startedAt, lease.loadDurationMs, request, release, observe, endTogether(reply.raw));
+    void pump(
+      first,
+      events,
+      out,
+      gen.shape,
+      startedAt,
+      lease.loadDurationMs,
+      request,
+      release,
+      observe,
+      endTogether(reply.raw),
+    );
     return reply;
   } catch (err) {
     release();
