@@ -1,9 +1,11 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { ApiDeps } from './api/deps.js';
+import { createAccounts } from './auth/accounts.js';
 import { authPlugin } from './auth/plugin.js';
 import { createPasswords, type Passwords } from './auth/passwords.js';
 import { registerAuthRoutes } from './auth/routes.js';
 import type { Config } from './config/schema.js';
+import { edgePlugin } from './edge/plugin.js';
 import type { Store } from './store/database.js';
 import { installBodyParsers } from './api/body-parser.js';
 import { installErrorHandler } from './api/error-handler.js';
@@ -31,7 +33,7 @@ export interface AppOptions {
   /** bcrypt cost is injectable so tests need not pay cost 12 per login. */
   passwords?: Passwords;
   /** What the admin UI needs beyond the API deps; the logs directory defaults to the config's logs_dir. */
-  admin?: Partial<Omit<AdminDeps, keyof ApiDeps>>;
+  admin?: Partial<Omit<AdminDeps, keyof ApiDeps | 'store' | 'accounts'>>;
   logger?: FastifyServerOptions['logger'];
   bodyLimit?: number;
   /** Conditions GET /ready reports (config, store, llama-server binary). */
@@ -44,6 +46,7 @@ export interface AppOptions {
 
 /** Builds the Fastify app with every route; does not listen (tests use inject or an ephemeral port). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const config = opts.api.config();
   const app = Fastify({
     logger: loggerOptions(opts.logger ?? false),
     bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
@@ -83,10 +86,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe };
 
-  installBodyParsers(app);
+  installBodyParsers(app, { maxDepth: config.server.json_max_depth });
   installErrorHandler(app);
-  await app.register(authPlugin, { store: opts.store, config: opts.auth });
-  await registerAuthRoutes(app, { store: opts.store, passwords: opts.passwords ?? createPasswords() });
+  await app.register(edgePlugin, {
+    trustedProxies: opts.auth.trusted_proxies,
+    allowedOrigins: config.server.allowed_origins,
+    allowedHosts: config.server.allowed_hosts,
+    bindHost: config.server.host,
+    authMode: opts.auth.mode,
+  });
+  await app.register(authPlugin, {
+    store: opts.store,
+    config: opts.auth,
+    open: { 'metrics.public': config.metrics.public },
+  });
+  const passwords = opts.passwords ?? createPasswords();
+  await registerAuthRoutes(app, { store: opts.store, passwords });
   registerMetricsRoute(app, { metrics, collector, scheduler });
   registerHealthRoutes(app, opts.readiness ?? []);
   registerRootRoutes(app, api);
@@ -96,6 +111,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerEmbed(app, api);
   registerManageRoutes(app, api);
   registerOpenAi(app, api);
-  await registerAdmin(app, { logsDir: () => opts.api.config().logs_dir, ...opts.admin, ...api });
+  await registerAdmin(app, {
+    logsDir: () => opts.api.config().logs_dir,
+    ...opts.admin,
+    ...api,
+    store: opts.store,
+    accounts: createAccounts({ store: opts.store, passwords }),
+  });
   return app;
 }

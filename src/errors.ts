@@ -138,3 +138,8 @@ export class ClientGone extends CorralError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+export class UnsupportedMediaType extends CorralError {
+  override readonly status = 415;
+  override readonly type = 'invalid_request_error';
+}

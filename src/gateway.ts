@@ -3,10 +3,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import type { ReloadResult } from './admin/deps.js';
-import { accountsFromStore, requestLogFromStore } from './admin/store-bridge.js';
-import { createAccounts } from './auth/accounts.js';
 import { createPasswords } from './auth/passwords.js';
-import { createApiToken } from './auth/tokens.js';
 import { buildApp } from './app.js';
 import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
 import { diffConfig } from './config/diff.js';
@@ -216,8 +213,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       },
       logsDir: () => resolve(cwd, config.logs_dir),
       dataDir: () => resolve(cwd, config.data_dir),
-      accounts: accountsFromStore(store, createAccounts({ store, passwords }), (o) => createApiToken(store, o)),
-      requestLog: requestLogFromStore(store),
     },
     logger: opts.logger,
     bodyLimit: config.server.body_limit,

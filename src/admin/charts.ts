@@ -1,4 +1,4 @@
-import type { RequestRecord } from './deps.js';
+import type { RequestRecord } from './request-records.js';
 
 export interface Chart {
   title: string;

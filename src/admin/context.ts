@@ -2,14 +2,17 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { roleAtLeast, type AuthAdapter, type Role } from './auth-adapter.js';
+import { roleAllows, type Role } from '../auth/principal.js';
 import type { AdminDeps } from './deps.js';
 import type { FailureNote } from './view-models.js';
 
-/** Per-app admin state and helpers shared by the route modules (one per buildApp, never global). */
+/**
+ * Per-app admin state and helpers shared by the route modules (one per buildApp, never global).
+ * Who may call which route, and the CSRF check, are the auth plugin's (src/auth/roles.ts): a
+ * handler runs only for a caller with the route's role.
+ */
 export interface AdminContext {
   deps: AdminDeps;
-  auth: AuthAdapter;
   /** Last load failure per model: the scheduler forgets a failed runner, the dashboard should not. */
   failures: Map<string, FailureNote>;
   /** Renders a full page inside the layout, with the user, CSRF token and navigation filled in. */
@@ -22,9 +25,14 @@ export interface AdminContext {
   ): Promise<FastifyReply>;
   /** Renders a template to a string (fragments for HTMX swaps and SSE). */
   fragment(template: string, data: Record<string, unknown>): Promise<string>;
-  /** Guards a route: false means a response was already sent. */
-  allow(request: FastifyRequest, reply: FastifyReply, role: Role, opts?: { csrf?: boolean }): boolean;
 }
+
+/** The logged-in session's CSRF token, for forms and HTMX headers; none before login. */
+export const csrfOf = (request: FastifyRequest): string => request.authSession?.csrfToken ?? '';
+
+/** Whether the caller holds `role`; only decides what a page shows, never what a route allows. */
+export const can = (request: FastifyRequest, role: Role): boolean =>
+  request.principal !== null && roleAllows(request.principal.role, role);
 
 /** The package root, from src/admin (vitest) or dist/src/admin (built): where templates/ lives. */
 export function packageRoot(): string {
@@ -42,14 +50,14 @@ export const NAV = [
   { href: '/admin/activity', label: 'Activity', role: 'viewer' },
   { href: '/admin/playground', label: 'Playground', role: 'viewer' },
   { href: '/admin/pull', label: 'Pull', role: 'operator' },
-  { href: '/admin/tokens', label: 'Tokens', role: 'operator' },
+  { href: '/admin/tokens', label: 'Tokens', role: 'admin' },
   { href: '/admin/users', label: 'Users', role: 'admin' },
   { href: '/admin/config', label: 'Config', role: 'viewer' },
   { href: '/admin/system', label: 'System', role: 'viewer' },
 ] as const satisfies readonly { href: string; label: string; role: Role }[];
 
 export function navFor(role: Role | undefined, path: string): { href: string; label: string; current: boolean }[] {
-  return NAV.filter((n) => role !== undefined && roleAtLeast(role, n.role)).map((n) => ({
+  return NAV.filter((n) => role !== undefined && roleAllows(role, n.role)).map((n) => ({
     href: n.href,
     label: n.label,
     current: n.href === '/admin' ? path === '/admin' || path === '/admin/' : path.startsWith(n.href),

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { createAuthAdapter } from './auth-adapter.js';
-import { isHtmx, navFor, packageRoot, type AdminContext } from './context.js';
+import { csrfOf, isHtmx, navFor, packageRoot, type AdminContext } from './context.js';
 import type { AdminDeps } from './deps.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerActivityRoutes } from './routes/activity.js';
@@ -52,39 +51,38 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     });
 
     // A fixed list rather than a static directory: the login page needs these before anyone is
-    // logged in, so each route is declared public, and nothing else in templates/ can be fetched.
+    // logged in, so the route is public, and nothing else in templates/ can be fetched.
     const assetDir = join(root, 'templates', 'assets');
-    const assets: Record<string, [file: string, type: string]> = {
-      'htmx.min.js': [
-        createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js'),
-        'text/javascript; charset=utf-8',
+    const assets = new Map<string, [file: string, type: string]>([
+      [
+        'htmx.min.js',
+        [createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
       ],
-      'admin.js': [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8'],
-      'admin.css': [join(assetDir, 'admin.css'), 'text/css; charset=utf-8'],
-      'favicon.svg': [join(assetDir, 'favicon.svg'), 'image/svg+xml'],
-    };
+      ['admin.js', [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8']],
+      ['admin.css', [join(assetDir, 'admin.css'), 'text/css; charset=utf-8']],
+      ['favicon.svg', [join(assetDir, 'favicon.svg'), 'image/svg+xml']],
+    ]);
     const cache = new Map<string, Buffer>();
-    for (const [name, [file, type]] of Object.entries(assets)) {
-      admin.get(`/admin/assets/${name}`, { config: { auth: { public: true } } }, async (_request, reply) => {
-        let body = cache.get(name);
-        if (!body) cache.set(name, (body = await readFile(file)));
-        return reply.type(type).header('cache-control', 'no-cache').send(body);
-      });
-    }
+    admin.get<{ Params: { name: string } }>('/admin/assets/:name', async (request, reply) => {
+      const { name } = request.params;
+      const asset = assets.get(name);
+      if (!asset) return reply.code(404).type('text/plain; charset=utf-8').send('no such asset');
+      let body = cache.get(name);
+      if (!body) cache.set(name, (body = await readFile(asset[0])));
+      return reply.type(asset[1]).header('cache-control', 'no-cache').send(body);
+    });
 
-    const auth = deps.auth ?? createAuthAdapter();
     const ctx: AdminContext = {
       deps,
-      auth,
       failures: new Map(),
       async page(request, reply, template, title, data = {}) {
-        const user = auth.currentUser(request);
+        const user = request.principal ?? undefined;
         const path = request.url.split('?')[0] ?? '/admin';
         const html = await admin.view(`pages/${template}`, {
           ...data,
           title,
           user,
-          csrf: auth.csrfToken(request, reply),
+          csrf: csrfOf(request),
           nav: navFor(user?.role, path),
           htmx: isHtmx(request),
         });
@@ -92,17 +90,6 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       },
       fragment(template, data) {
         return admin.view(`fragments/${template}`, data);
-      },
-      allow(request, reply, role, opts = {}) {
-        if (!auth.requireRole(request, reply, role)) return false;
-        if (opts.csrf && !auth.checkCsrf(request)) {
-          void reply
-            .code(403)
-            .type('text/plain; charset=utf-8')
-            .send('invalid or missing CSRF token: reload the page and try again');
-          return false;
-        }
-        return true;
       },
     };
 

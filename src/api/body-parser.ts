@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse as parseQuery } from 'node:querystring';
 import { isOpenAiPath } from './error-handler.js';
+import { jsonDepthExceeds } from './json-depth.js';
 
 function isApiPath(url: string): boolean {
   return url.startsWith('/api/') || isOpenAiPath(url);
@@ -11,7 +12,8 @@ function isApiPath(url: string): boolean {
  * application/x-www-form-urlencoded — so API routes parse any body as JSON. Everything else
  * (the admin UI's forms) gets urlencoded parsing.
  */
-export function installBodyParsers(app: FastifyInstance): void {
+export function installBodyParsers(app: FastifyInstance, opts: { maxDepth?: number } = {}): void {
+  const maxDepth = opts.maxDepth ?? 64;
   app.removeAllContentTypeParsers();
   const parse = (
     request: FastifyRequest,
@@ -26,6 +28,11 @@ export function installBodyParsers(app: FastifyInstance): void {
     }
     if (text.trim() === '') {
       done(null, undefined);
+      return;
+    }
+    if (jsonDepthExceeds(text, maxDepth)) {
+      const e = Object.assign(new Error(`JSON body nested deeper than ${maxDepth} levels`), { statusCode: 400 });
+      done(e, undefined);
       return;
     }
     try {

@@ -34,6 +34,16 @@ export function createAddressMatcher(entries: readonly string[]) {
   };
 }
 
+export interface ClientAddress {
+  ip: string;
+  /**
+   * The connection came from a trusted proxy. Such a request is never loopback: a proxy on the same
+   * host connects from 127.0.0.1 for every remote caller, and "127.0.0.1" in X-Forwarded-For only
+   * says the caller was local to the proxy.
+   */
+  proxied: boolean;
+}
+
 /**
  * The client address. X-Forwarded-For is honoured only when the connecting peer is a trusted proxy;
  * walking it from the right and stopping at the first untrusted hop means a client cannot prepend
@@ -43,18 +53,18 @@ export function clientAddress(
   peer: string,
   forwardedFor: string | string[] | undefined,
   trusted: (ip: string) => boolean,
-): string {
+): ClientAddress {
   let current = normalizeIp(peer);
-  if (!forwardedFor || !trusted(current)) return current;
-  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+  if (!trusted(current)) return { ip: current, proxied: false };
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : (forwardedFor ?? ''))
     .split(',')
     .map((h) => h.trim())
     .filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeIp(hops[i]!);
-    if (isIP(hop) === 0) return current;
+    if (isIP(hop) === 0) break;
     current = hop;
-    if (!trusted(hop)) return hop;
+    if (!trusted(hop)) break;
   }
-  return current;
+  return { ip: current, proxied: true };
 }

@@ -4,24 +4,14 @@ import { parseDuration } from '../config/duration.js';
 import { Forbidden, RateLimited, Unauthorized } from '../errors.js';
 import type { Store } from '../store/database.js';
 import { dayKey } from '../store/token-usage.js';
-import { clientAddress, createAddressMatcher, isLoopback } from './client-ip.js';
 import { clearedSessionCookie, readSessionCookie } from './cookies.js';
+import { presentedCredential } from './credentials.js';
 import { verifyCsrf } from './csrf.js';
 import { assertModelAllowed, roleAllows, type Principal, type Role } from './principal.js';
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
+import { ROUTE_RULES, ruleFor, type RouteRule } from './roles.js';
 import { createSessionManager, type SessionManager } from './sessions.js';
 import { checkApiToken } from './tokens.js';
-
-export interface RouteAuth {
-  /** Least role needed; default viewer. */
-  role?: Role;
-  /** Needs no credential at all (a presented one is still checked: fail closed). */
-  public?: boolean;
-  /** Set false only for state-changing routes that cannot carry a CSRF token (e.g. login). */
-  csrf?: boolean;
-  /** Audit action name for operator/admin routes; default "METHOD /route/url". */
-  audit?: string;
-}
 
 export interface AuthSessionInfo {
   id: string;
@@ -29,14 +19,9 @@ export interface AuthSessionInfo {
 }
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    auth?: RouteAuth;
-  }
   interface FastifyRequest {
     /** Who is asking; null only on public routes reached without a credential. */
     principal: Principal | null;
-    /** Client address after applying trusted_proxies. */
-    clientIp: string;
     /** Set when authenticated by the session cookie. */
     authSession: AuthSessionInfo | null;
     /** What an operator/admin action acted on, for the audit log. */
@@ -54,6 +39,8 @@ export interface CorralAuth {
   assertModelAllowed(principal: Principal | null | undefined, model: string): void;
   /** Whether the request came over TLS (directly or via a trusted proxy); decides the cookie's Secure flag. */
   isSecure(request: FastifyRequest): boolean;
+  /** Every registered route ("METHOD url") with the rule that guards it. */
+  routes(): { key: string; method: string; url: string; rule: RouteRule }[];
 }
 
 export interface AuthPluginOptions {
@@ -62,11 +49,17 @@ export interface AuthPluginOptions {
   now?: () => number;
   sessions?: SessionManager;
   rateLimiter?: RateLimiter;
+  /** The route table; tests add their own routes to it. */
+  rules?: Readonly<Record<string, RouteRule>>;
+  /** Config switches named by a rule's `publicIf`. */
+  open?: { 'metrics.public'?: boolean };
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The reply was already answered (a redirect to the login page). */
 const ANSWERED: unique symbol = Symbol('answered');
+/** A route Fastify does not know (404) needs what the least route needs. */
+const UNKNOWN_ROUTE: RouteRule = { access: 'viewer', what: 'no such route' };
 
 export function recordTokenUsage(
   store: Store,
@@ -84,28 +77,36 @@ function pathOf(url: string) {
   return q === -1 ? url : url.slice(0, q);
 }
 
-const isAdminPath = (path: string) => path === '/admin' || path.startsWith('/admin/');
+export const isAdminPath = (path: string) => path === '/admin' || path.startsWith('/admin/');
 
 const wantsHtml = (request: FastifyRequest) =>
   (request.method === 'GET' || request.method === 'HEAD') &&
   !request.headers['hx-request'] &&
   (request.headers.accept ?? '').includes('text/html');
 
-function parseBearer(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  // Any other scheme, or garbage, is a credential we cannot accept: treated as an invalid token.
-  return m ? m[1]! : '';
+/** keep_alive 0 unloads the model for everyone and a negative one pins it: scheduling, not inference. */
+function schedulesModel(body: unknown): boolean {
+  const value = body && typeof body === 'object' ? (body as Record<string, unknown>).keep_alive : undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') return false;
+  if (value === '') return false;
+  try {
+    const ms = parseDuration(value);
+    return ms === 0 || ms === Infinity;
+  } catch {
+    return false; // the route answers 400 for it
+  }
 }
 
 /**
- * Resolves request.principal on every request and enforces the route's needs. Registered
- * without encapsulation so the hooks cover every route of the app.
+ * Resolves request.principal on every request and enforces the route's rule from roles.ts: the one
+ * role and CSRF check of every route. Registered without encapsulation so the hooks cover every
+ * route of the app; needs the edge plugin first (client address).
  */
 async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) {
+  if (!app.hasRequestDecorator('clientLocal')) throw new Error('register the edge plugin before the auth plugin');
   const { store, config } = options;
+  const rules = options.rules ?? ROUTE_RULES;
   const now = options.now ?? Date.now;
-  const trusted = createAddressMatcher(config.trusted_proxies);
   const limiter = options.rateLimiter ?? createRateLimiter(now);
   const sessions =
     options.sessions ??
@@ -115,13 +116,10 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
       absoluteMs: parseDuration(config.session_absolute),
       now,
     });
-
   const isSecure = (request: FastifyRequest) => {
     if ((request.socket as { encrypted?: boolean }).encrypted) return true;
-    const peer = request.socket.remoteAddress ?? request.ip;
-    return trusted(peer) && request.headers['x-forwarded-proto'] === 'https';
+    return request.clientProxied && request.headers['x-forwarded-proto'] === 'https';
   };
-
   const audit = (
     request: FastifyRequest,
     actor: string,
@@ -134,6 +132,16 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
       now(),
     );
 
+  const registered: { key: string; method: string; url: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      registered.push({ key: `${method} ${route.url}`, method, url: route.url });
+  });
+  app.addHook('onReady', async () => {
+    const missing = registered.filter((r) => !ruleFor(rules, r.method, r.url)).map((r) => r.key);
+    if (missing.length) throw new Error(`routes without a rule in src/auth/roles.ts: ${missing.join(', ')}`);
+  });
+
   // Requests that passed the role check; only those count as performed operator/admin actions.
   const authorized = new WeakSet<FastifyRequest>();
 
@@ -142,11 +150,14 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     recordTokenUsage: (principal, tokens) => recordTokenUsage(store, principal, tokens, now()),
     assertModelAllowed,
     isSecure,
+    routes: () => registered.map((r) => ({ ...r, rule: ruleFor(rules, r.method, r.url)! })),
   } satisfies CorralAuth);
   app.decorateRequest('principal', null);
-  app.decorateRequest('clientIp', '');
   app.decorateRequest('authSession', null);
   app.decorateRequest('auditTarget', null);
+
+  const access = (rule: RouteRule): RouteRule['access'] =>
+    rule.publicIf && options.open?.[rule.publicIf] ? 'public' : rule.access;
 
   /** Admin pages send browsers to the login form; everything else gets a 401. */
   const needLogin = (
@@ -155,93 +166,90 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     message: string,
     headers: Record<string, string> = {},
   ): typeof ANSWERED => {
-    if (isAdminPath(pathOf(request.url)) && wantsHtml(request)) {
+    const admin = isAdminPath(pathOf(request.url));
+    if (admin && wantsHtml(request)) {
       for (const [k, v] of Object.entries(headers)) reply.header(k, v);
       reply.redirect('/admin/login');
       return ANSWERED;
     }
     const err = new Unauthorized(message);
     err.headers = { ...headers };
-    if (isAdminPath(pathOf(request.url)) && request.headers['hx-request']) err.headers['hx-redirect'] = '/admin/login';
-    else if (!isAdminPath(pathOf(request.url))) err.headers['www-authenticate'] = 'Bearer';
+    if (admin && request.headers['hx-request']) err.headers['hx-redirect'] = '/admin/login';
+    else if (!admin) err.headers['www-authenticate'] = 'Bearer';
     throw err;
   };
+
+  function tokenPrincipal(request: FastifyRequest, secret: string): Principal {
+    const check = checkApiToken(store, secret, now());
+    if (!check.ok) {
+      audit(request, check.row ? `token:${check.row.name}` : 'unknown', 'auth.token', 'failure', check.reason);
+      throw Object.assign(new Unauthorized(`invalid API token (${check.reason})`), {
+        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+      });
+    }
+    const row = check.row;
+    store.apiTokens.touch(row.id, now());
+    return {
+      kind: 'token',
+      role: row.role,
+      tokenId: row.id,
+      name: row.name,
+      models: row.models === null ? null : (JSON.parse(row.models) as string[]),
+      tokensPerDay: row.tpd,
+    };
+  }
+
+  async function sessionPrincipal(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    cookie: string,
+    publicRoute: boolean,
+  ): Promise<Principal | null | typeof ANSWERED> {
+    const check = await sessions.verify(cookie);
+    if (check.ok) {
+      request.authSession = { id: check.sessionId, csrfToken: check.csrfToken };
+      const u = check.user;
+      return { kind: 'user', role: u.role, userId: u.id, name: u.username, models: null };
+    }
+    if (check.reason === 'invalid') audit(request, 'unknown', 'auth.session', 'failure', 'bad signature');
+    const clear = { 'set-cookie': clearedSessionCookie(isSecure(request)) };
+    // The login and setup pages must stay reachable with a stale cookie, or the browser is stuck.
+    if (publicRoute && isAdminPath(pathOf(request.url))) {
+      reply.header('set-cookie', clear['set-cookie']);
+      return null;
+    }
+    return needLogin(request, reply, `session ${check.reason}, please log in again`, clear);
+  }
 
   async function resolve(
     request: FastifyRequest,
     reply: FastifyReply,
-    route: RouteAuth,
-    admin: boolean,
+    publicRoute: boolean,
   ): Promise<Principal | null | typeof ANSWERED> {
-    const bearer = parseBearer(request.headers.authorization);
-    if (bearer !== undefined) {
-      const check = checkApiToken(store, bearer, now());
-      if (!check.ok) {
-        audit(request, check.row ? `token:${check.row.name}` : 'unknown', 'auth.token', 'failure', check.reason);
-        throw Object.assign(new Unauthorized(`invalid API token (${check.reason})`), {
-          headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
-        });
-      }
-      const row = check.row;
-      const principal: Principal = {
-        kind: 'token',
-        role: row.role,
-        tokenId: row.id,
-        name: row.name,
-        models: row.models === null ? null : (JSON.parse(row.models) as string[]),
-        tokensPerDay: row.tpd,
-      };
-      store.apiTokens.touch(row.id, now());
-      if (admin && !route.public) return needLogin(request, reply, 'the admin UI requires a login, not an API token');
+    const admin = isAdminPath(pathOf(request.url));
+    const presented = presentedCredential(request.headers);
+    if (presented.kind === 'corral') {
+      const principal = tokenPrincipal(request, presented.secret);
+      if (admin && !publicRoute) return needLogin(request, reply, 'the admin UI requires a login, not an API token');
       return principal;
     }
-
     const cookie = readSessionCookie(request);
-    if (cookie !== undefined) {
-      const check = await sessions.verify(cookie);
-      if (check.ok) {
-        request.authSession = { id: check.sessionId, csrfToken: check.csrfToken };
-        const u = check.user;
-        return { kind: 'user', role: u.role, userId: u.id, name: u.username, models: null } satisfies Principal;
-      }
-      if (check.reason === 'invalid') audit(request, 'unknown', 'auth.session', 'failure', 'bad signature');
-      const clear = { 'set-cookie': clearedSessionCookie(isSecure(request)) };
-      // The login and setup pages must stay reachable with a stale cookie, or the browser is stuck.
-      if (admin && route.public) {
-        reply.header('set-cookie', clear['set-cookie']);
-        return null;
-      }
-      return needLogin(request, reply, `session ${check.reason}, please log in again`, clear);
+    if (cookie !== undefined) return sessionPrincipal(request, reply, cookie, publicRoute);
+    if (admin && !publicRoute) return needLogin(request, reply, 'login required');
+    // A placeholder key ("ollama", "sk-...") is no credential: ignored where none is needed.
+    if (config.mode === 'off') return { kind: 'open', role: 'admin', name: 'open', models: null };
+    if (config.mode === 'loopback-open' && request.clientLocal) {
+      return { kind: 'anonymous-loopback', role: 'admin', name: 'loopback', models: null };
     }
-
-    if (admin && !route.public) return needLogin(request, reply, 'login required');
-    if (config.mode === 'off') return { kind: 'open', role: 'admin', name: 'open', models: null } satisfies Principal;
-    if (config.mode === 'loopback-open' && isLoopback(request.clientIp)) {
-      return { kind: 'anonymous-loopback', role: 'admin', name: 'loopback', models: null } satisfies Principal;
+    if (publicRoute) return null;
+    if (presented.kind === 'foreign') {
+      audit(request, 'unknown', 'auth.token', 'failure', 'malformed');
+      return needLogin(request, reply, 'invalid API token (malformed): send a Corral token (corral_...)');
     }
-    if (route.public) return null;
     return needLogin(request, reply, 'missing API token (send "Authorization: Bearer <token>")');
   }
 
-  app.addHook('onRequest', async (request, reply) => {
-    request.clientIp = clientAddress(
-      request.socket.remoteAddress ?? request.ip,
-      request.headers['x-forwarded-for'],
-      trusted,
-    );
-    const route: RouteAuth = request.routeOptions.config?.auth ?? {};
-    const admin = isAdminPath(pathOf(request.url));
-    const principal = await resolve(request, reply, route, admin);
-    if (principal === ANSWERED) return reply;
-    request.principal = principal;
-    if (route.public || !principal) return;
-
-    const needed = route.role ?? 'viewer';
-    if (!roleAllows(principal.role, needed)) {
-      audit(request, principal.name, 'auth.role', 'denied', `needs ${needed}, has ${principal.role}`);
-      throw new Forbidden(`this action needs the ${needed} role`);
-    }
-    authorized.add(request);
+  function enforceLimits(principal: Principal): void {
     if (principal.kind !== 'token' || principal.tokenId === undefined) return;
     const row = store.apiTokens.findById(principal.tokenId);
     if (row?.rpm) {
@@ -253,23 +261,47 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
       const midnight = Date.parse(`${dayKey(t)}T00:00:00Z`) + 86_400_000;
       throw new RateLimited(`daily limit of ${row.tpd} tokens reached`, (midnight - t) / 1000);
     }
+  }
+
+  const requireRole = (request: FastifyRequest, principal: Principal, needed: Role, why?: string) => {
+    if (roleAllows(principal.role, needed)) return;
+    audit(request, principal.name, 'auth.role', 'denied', `needs ${needed}, has ${principal.role}`);
+    throw new Forbidden(why ?? `this action needs the ${needed} role`);
+  };
+
+  const ruleOf = (request: FastifyRequest) => ruleFor(rules, request.method, request.routeOptions.url) ?? UNKNOWN_ROUTE;
+
+  app.addHook('onRequest', async (request, reply) => {
+    const rule = ruleOf(request);
+    const needed = access(rule);
+    const principal = await resolve(request, reply, needed === 'public');
+    if (principal === ANSWERED) return reply;
+    request.principal = principal;
+    if (needed === 'public' || !principal) return;
+    requireRole(request, principal, needed);
+    authorized.add(request);
+    enforceLimits(principal);
   });
 
   app.addHook('preHandler', async (request) => {
-    const route = request.routeOptions.config?.auth;
-    if (request.authSession && !SAFE_METHODS.has(request.method) && route?.csrf !== false) verifyCsrf(request);
+    const rule = ruleOf(request);
+    if (request.authSession && !SAFE_METHODS.has(request.method) && rule.csrf !== false) verifyCsrf(request);
+    if (rule.keepAlive && request.principal && schedulesModel(request.body)) {
+      const why = 'keep_alive 0 (unload) and a negative keep_alive (pin) need the operator role';
+      requireRole(request, request.principal, 'operator', why);
+    }
   });
 
   // After the response: auditing an operator/admin action never delays it.
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.config?.auth;
+    const rule = ruleOf(request);
     const p = request.principal;
-    if (!p || !route?.role || route.role === 'viewer' || SAFE_METHODS.has(request.method)) return;
+    if (!p || rule.access === 'viewer' || rule.access === 'public' || SAFE_METHODS.has(request.method)) return;
     if (!authorized.has(request)) return;
     store.auditLog.write(
       {
         actor: p.name,
-        action: route.audit ?? `${request.method} ${request.routeOptions.url ?? pathOf(request.url)}`,
+        action: rule.audit ?? `${request.method} ${request.routeOptions.url ?? pathOf(request.url)}`,
         target: request.auditTarget,
         outcome: reply.statusCode < 400 ? 'success' : 'failure',
         ip: request.clientIp,

@@ -49,7 +49,7 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
   }
 
   // Login CSRF is covered by SameSite=Lax and the lack of any effect beyond logging in.
-  app.post('/admin/login', { config: { auth: { public: true, csrf: false } } }, async (request, reply) => {
+  app.post('/admin/login', async (request, reply) => {
     const username = field(request.body, 'username');
     const password = field(request.body, 'password');
     const wait = throttle.retryAfter(request.clientIp, username);
@@ -70,7 +70,7 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
     return startSession(request, reply, user);
   });
 
-  // Requires a session (under /admin) and a CSRF token (state-changing), both enforced by authPlugin.
+  // Requires a session and its CSRF token, both enforced by authPlugin (src/auth/roles.ts).
   app.post('/admin/logout', async (request, reply) => {
     if (request.authSession) app.corralAuth.sessions.revoke(request.authSession.id);
     audit(request, request.principal?.name ?? 'unknown', 'auth.logout', 'success');
@@ -87,7 +87,7 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
   }));
 
   // The one-time URL printed at first start; the token in it is the credential.
-  app.post('/admin/setup', { config: { auth: { public: true, csrf: false } } }, async (request, reply) => {
+  app.post('/admin/setup', async (request, reply) => {
     const token = field(request.body, 'token');
     const username = field(request.body, 'username') || 'admin';
     const password = field(request.body, 'password');

@@ -20,7 +20,7 @@ export function diffConfig(before: Config, after: Config): string[] {
       changes.push(`model ${name} changed (${fields.join(', ')})`);
     }
   }
-  const restartOnly = new Set(['server', 'store', 'auth']);
+  const restartOnly = new Set(['server', 'store', 'auth', 'metrics']);
   for (const key of Object.keys(after) as (keyof Config)[]) {
     if (key === 'models' || isDeepStrictEqual(before[key], after[key])) continue;
     changes.push(restartOnly.has(key) ? `${key} changed (takes effect after a restart of Corral)` : `${key} changed`);

@@ -39,7 +39,34 @@ export const ConfigSchema = Type.Object(
         ollama_version: Type.String({ default: '0.12.6' }),
         /** Seconds the gateway waits for in-flight requests on SIGTERM before stopping children. */
         drain_timeout: Duration('30s'),
-        body_limit: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
+        body_limit: Type.Integer({
+          minimum: 1024,
+          default: 64 * 1024 * 1024,
+          description:
+            'Largest request body of the API in bytes (base64 images make chat bodies large); ' +
+            'the login and admin forms take at most 16 KB.',
+        }),
+        json_max_depth: Type.Integer({
+          minimum: 8,
+          maximum: 1000,
+          default: 64,
+          description: 'Deepest nesting of arrays and objects a JSON body may have; deeper bodies get 400.',
+        }),
+        allowed_origins: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'Browser origins allowed to call Corral besides the built-in ones (localhost, 127.0.0.1 and ' +
+            '0.0.0.0 pages on any port; app://, file://, tauri://, vscode-webview://, vscode-file://), ' +
+            'like OLLAMA_ORIGINS; "*" stands for any characters, a lone "*" allows every origin. ' +
+            'A request from any other origin gets 403.',
+        }),
+        allowed_hosts: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'Host names a request to a loopback address may carry while auth.mode is not "required", ' +
+            "besides localhost, *.localhost, IP addresses, this machine's name and server.host; " +
+            '"*.example.com" allows subdomains, "*" any name. Others get 403 (DNS rebinding).',
+        }),
         /** Let llama-server download http(s) image URLs from /v1 requests (off: the gateway host would fetch any address a client names). */
         remote_media: Type.Boolean({ default: false }),
       },
@@ -126,6 +153,16 @@ export const ConfigSchema = Type.Object(
         path: Type.String({ default: 'data/corral.db' }),
         request_log_retention: Duration('30d'),
         audit_log_retention: Duration('365d'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    metrics: Type.Object(
+      {
+        public: Type.Boolean({
+          default: false,
+          description:
+            'Serve GET /metrics without a credential. Off: it needs a token (any role) where tokens are required.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { PUBLIC_ROUTE } from '../metrics/route.js';
 import type { ReadinessCheck } from './checks.js';
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -27,8 +26,8 @@ async function run(check: ReadinessCheck): Promise<string | undefined> {
  * GET /ready: every readiness check, run in parallel; 503 with the failing reasons otherwise.
  */
 export function registerHealthRoutes(app: FastifyInstance, checks: ReadinessCheck[]): void {
-  app.get('/health', { config: PUBLIC_ROUTE, logLevel: 'warn' }, async () => ({ status: 'ok' }));
-  app.get('/ready', { config: PUBLIC_ROUTE, logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/health', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  app.get('/ready', { logLevel: 'warn' }, async (_request, reply) => {
     const results = await Promise.all(checks.map(async (c) => [c.name, await run(c)] as const));
     const failed = results.filter(([, err]) => err !== undefined);
     const body = {

@@ -4,15 +4,12 @@ import type { CorralMetrics } from './registry.js';
 import { scrapeRunners } from './runner-scrape.js';
 import type { SchedulerCollector } from './scheduler-collector.js';
 
-/** Read by the auth plugin: scrapers and probes need no credentials. */
-export const PUBLIC_ROUTE = { auth: { public: true } };
-
 /** GET /metrics: Corral's own registry followed by every ready llama-server's metrics with a `model` label. */
 export function registerMetricsRoute(
   app: FastifyInstance,
   deps: { metrics: CorralMetrics; collector: SchedulerCollector; scheduler: Scheduler; runnerTimeoutMs?: number },
 ): void {
-  app.get('/metrics', { config: PUBLIC_ROUTE, logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     deps.collector.refresh();
     const [own, runners] = await Promise.all([
       deps.metrics.registry.metrics(),

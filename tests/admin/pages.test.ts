@@ -87,12 +87,20 @@ describe('admin pages', () => {
     }
   });
 
-  it('renders the login form with a CSRF field', async () => {
+  it('renders the login form, and refuses a login posted from another origin', async () => {
     const res = await t.gw.app.inject({ method: 'GET', url: '/admin/login?error=invalid' });
     expect(res.statusCode).toBe(200);
     expect(res.body).toMatch(/<form method="post" action="\/admin\/login"/);
-    expect(res.body).toMatch(/name="_csrf" value="[\w-]+\.[\w-]+"/);
     expect(res.body).toContain('Wrong username or password');
+    // Login CSRF: a cross-site form would log the victim into the attacker's account.
+    const cross = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/login',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ username: 'admin', password: 'correct horse battery' }),
+    });
+    expect(cross.statusCode).toBe(403);
+    expect(cross.headers['set-cookie']).toBeUndefined();
   });
 });
 
@@ -259,9 +267,7 @@ describe('config, system, accounts', () => {
     expect(res.body).toMatch(/data-testid="llama-version">[^<]*\d/);
   });
 
-  // The gateway now wires the real accounts store and request log (the "not available" notices are covered by
-  // roles.test.ts, which mounts the admin plugin without them).
-  it('uses the real accounts store and request log, with the operator kept out of Users', async () => {
+  it('uses the real accounts store and request log, with the operator kept out of Tokens and Users', async () => {
     for (const url of ['/admin/tokens', '/admin/users']) {
       const res = await get(url);
       expect(res.statusCode, url).toBe(200);
@@ -272,7 +278,7 @@ describe('config, system, accounts', () => {
     expect(activity.statusCode).toBe(200);
     expect(activity.body).not.toContain('request log is not available');
     const operator = await loginAs(t, 'operator');
-    expect((await get('/admin/tokens', operator)).statusCode).toBe(200);
+    expect((await get('/admin/tokens', operator)).statusCode).toBe(403);
     expect((await get('/admin/users', operator)).statusCode).toBe(403);
   });
 

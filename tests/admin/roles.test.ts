@@ -1,210 +1,133 @@
-import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { AccountsStore, TokenRow, UserRow } from '../../src/admin/deps.js';
-import { registerAdmin } from '../../src/admin/plugin.js';
-import { installBodyParsers } from '../../src/api/body-parser.js';
-import { installErrorHandler } from '../../src/api/error-handler.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { form, session } from './helpers.js';
-
-/** An in-memory accounts store with the shape the admin UI expects from src/store. */
-function memoryStore(): AccountsStore & { tokens: TokenRow[]; users: UserRow[] } {
-  const tokens: TokenRow[] = [];
-  const users: UserRow[] = [{ id: 1, username: 'root', role: 'admin', disabled: false, createdAt: new Date() }];
-  return {
-    tokens,
-    users,
-    listTokens: () => tokens,
-    createToken: ({ name, role }) => {
-      const id = tokens.length + 1;
-      tokens.push({ id, name, role, createdAt: new Date(), revoked: false });
-      return { id, secret: `crl_secret_${id}` };
-    },
-    revokeToken: (id) => {
-      const t = tokens.find((x) => String(x.id) === id);
-      if (t) t.revoked = true;
-    },
-    listUsers: () => users,
-    createUser: ({ username, role }) =>
-      users.push({ id: users.length + 1, username, role, disabled: false, createdAt: new Date() }),
-    setUserRole: (id, role) => void (users.find((u) => String(u.id) === id)!.role = role),
-    resetPassword: () => {},
-    setUserDisabled: (id, disabled) => void (users.find((u) => String(u.id) === id)!.disabled = disabled),
-  };
-}
+import { form, loginAs, type Session } from './helpers.js';
 
 let t: TestGateway;
-let app: FastifyInstance;
-let store: ReturnType<typeof memoryStore>;
-const requests = [
-  {
-    at: new Date(Date.now() - 30_000),
-    model: 'tiny:latest',
-    who: '<b>token</b>',
-    status: 200,
-    promptTokens: 10,
-    completionTokens: 20,
-    ttftMs: 12.4,
-    tokensPerSecond: 55.5,
-    durationMs: 400,
-  },
-  { at: new Date(Date.now() - 5 * 60_000), model: 'tiny:latest', who: 'ann', status: 500, durationMs: 90 },
-];
+const sessions = {} as Record<'viewer' | 'operator' | 'admin', Session>;
 const fixtures = inject('fixtures');
 
 beforeAll(async () => {
   t = await startGateway({ models: { tiny: { path: fixtures.models.chat } } });
-  store = memoryStore();
-  const { catalog, scheduler } = t.gw;
-  // The admin plugin alone over the same gateway parts, with a stand-in for the auth hook (the role comes from a
-  // test header) so every role can be exercised quickly; auth-integration.test.ts covers the real auth plugin.
-  app = Fastify();
-  installBodyParsers(app);
-  installErrorHandler(app);
-  await registerAdmin(app, {
-    catalog,
-    scheduler,
-    config: t.gw.config,
-    schedulable: (m) => ({
-      name: m.name,
-      path: m.path,
-      parallel: 1,
-      queueSize: 4,
-      ctxSize: 512,
-      keepAliveMs: 60_000,
-      memoryBytes: m.size,
-      pinned: false,
-      launch: { name: m.name, path: m.path, args: [], embedding: false },
-    }),
-    accounts: store,
-    logsDir: () => t.dir,
-    requestLog: { recent: ({ limit, model }) => requests.filter((r) => !model || r.model === model).slice(0, limit) },
+  for (const role of ['viewer', 'operator', 'admin'] as const) sessions[role] = await loginAs(t, role);
+  const at = Date.now() - 30_000;
+  const row = { tokenId: null, userId: null, endpoint: '/api/chat', loadMs: null, requestId: 'r1' };
+  t.gw.store.requestLog.write({
+    ...row,
+    principal: '<b>token</b>',
+    model: 'tiny:latest',
+    status: 200,
+    promptTokens: 10,
+    evalTokens: 20,
+    ttftMs: 12.4,
+    totalMs: 12.4 + (20 / 55.5) * 1000,
+    at,
   });
-  app.addHook('onRequest', async (request) => {
-    const role = request.headers['x-test-role'];
-    if (typeof role === 'string')
-      (request as unknown as { principal: unknown }).principal = { kind: 'user', role, name: `a ${role}`, userId: 7 };
+  t.gw.store.requestLog.write({
+    ...row,
+    principal: 'ann',
+    model: 'tiny:latest',
+    status: 500,
+    promptTokens: null,
+    evalTokens: null,
+    ttftMs: null,
+    totalMs: 90,
+    at: at - 5 * 60_000,
   });
-  await app.ready();
+  t.gw.store.flush();
 });
-afterAll(async () => {
-  await app?.close();
-  await t?.close();
-});
+afterAll(async () => t?.close());
 
-const as = (role: string, s?: { cookie: string }) => ({
-  'x-test-role': role,
-  'content-type': 'application/x-www-form-urlencoded',
-  ...(s ? { cookie: s.cookie } : {}),
-});
+const get = (url: string, s: Session) => t.gw.app.inject({ method: 'GET', url, headers: { cookie: s.cookie } });
+const post = (url: string, s: Session, fields: Record<string, string>, csrf = true) =>
+  t.gw.app.inject({
+    method: 'POST',
+    url,
+    headers: { cookie: s.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form(csrf ? { _csrf: s.csrf, ...fields } : fields),
+  });
 
 describe('roles', () => {
   it('lets a viewer see the dashboard but not act on models', async () => {
-    const page = await app.inject({ method: 'GET', url: '/admin', headers: as('viewer') });
+    const page = await get('/admin', sessions.viewer);
     expect(page.statusCode).toBe(200);
     expect(page.body).not.toContain('/admin/actions/load');
-    const s = await session(app, { 'x-test-role': 'viewer' });
-    const res = await app.inject({
-      method: 'POST',
-      url: '/admin/actions/load',
-      headers: as('viewer', s),
-      payload: form({ model: 'tiny', _csrf: s.csrf }),
-    });
-    expect(res.statusCode).toBe(403);
+    expect((await post('/admin/actions/load', sessions.viewer, { model: 'tiny' })).statusCode).toBe(403);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
 
-  it('hides the users page from operators and the nav link from viewers', async () => {
-    expect((await app.inject({ method: 'GET', url: '/admin/users', headers: as('operator') })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'GET', url: '/admin/users', headers: as('admin') })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/admin/tokens', headers: as('viewer') })).statusCode).toBe(403);
-    const page = await app.inject({ method: 'GET', url: '/admin', headers: as('viewer') });
-    expect(page.body).not.toContain('href="/admin/users"');
+  it('keeps tokens and users to admins, and their nav links from the others', async () => {
+    for (const role of ['viewer', 'operator'] as const) {
+      for (const url of ['/admin/tokens', '/admin/users'])
+        expect((await get(url, sessions[role])).statusCode).toBe(403);
+      const page = await get('/admin', sessions[role]);
+      expect(page.body).not.toContain('href="/admin/users"');
+      expect(page.body).not.toContain('href="/admin/tokens"');
+    }
+    expect((await get('/admin/users', sessions.admin)).statusCode).toBe(200);
+    expect((await get('/admin', sessions.admin)).body).toContain('href="/admin/tokens"');
   });
 
-  it('only an admin may reload the config', async () => {
-    const s = await session(app, { 'x-test-role': 'operator' });
-    const res = await app.inject({
-      method: 'POST',
-      url: '/admin/config/reload',
-      headers: as('operator', s),
-      payload: form({ _csrf: s.csrf }),
-    });
-    expect(res.statusCode).toBe(403);
+  it('only an admin may reload the config, and only an admin sees delete on the pull page', async () => {
+    expect((await post('/admin/config/reload', sessions.operator, {})).statusCode).toBe(403);
+    expect((await get('/admin/pull', sessions.operator)).body).not.toContain('data-delete=');
+    expect((await get('/admin/pull', sessions.viewer)).statusCode).toBe(403);
   });
 });
 
-describe('tokens and users with a store', () => {
+describe('tokens and users', () => {
   it('creates a token, shows its secret once, escapes its name, and revokes it', async () => {
-    const s = await session(app, { 'x-test-role': 'operator' });
-    const created = await app.inject({
-      method: 'POST',
-      url: '/admin/tokens',
-      headers: as('operator', s),
-      payload: form({ _csrf: s.csrf, name: '<img src=x onerror=alert(1)>', role: 'viewer' }),
+    const created = await post('/admin/tokens', sessions.admin, {
+      name: '<img src=x onerror=alert(1)>',
+      role: 'viewer',
     });
     expect(created.statusCode).toBe(200);
-    expect(created.body).toContain('crl_secret_1');
+    const secret = /value="(corral_[\w-]{43,})"/.exec(created.body)?.[1];
+    expect(secret).toBeDefined();
     expect(created.body).not.toContain('<img src=x');
     expect(created.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
-    const list = await app.inject({ method: 'GET', url: '/admin/tokens', headers: as('operator') });
-    expect(list.body).not.toContain('crl_secret_1');
-    const revoked = await app.inject({
-      method: 'POST',
-      url: '/admin/tokens/revoke',
-      headers: as('operator', s),
-      payload: form({ _csrf: s.csrf, id: '1' }),
-    });
-    expect(revoked.statusCode).toBe(303);
-    expect(store.tokens[0]!.revoked).toBe(true);
+    const list = await get('/admin/tokens', sessions.admin);
+    expect(list.body).not.toContain(secret);
+    const id = t.gw.store.apiTokens.list().find((x) => x.name.startsWith('<img'))!.id;
+    expect((await post('/admin/tokens/revoke', sessions.admin, { id: String(id) })).statusCode).toBe(303);
+    expect(t.gw.store.apiTokens.findById(id)!.revoked_at).not.toBeNull();
+    const audit = t.gw.store.auditLog.recent({ action: 'token.revoke' });
+    expect(audit[0]).toMatchObject({ actor: 'admin', target: String(id), outcome: 'success' });
   });
 
-  it('refuses a token with a higher role than the creator, and a create without CSRF', async () => {
-    const s = await session(app, { 'x-test-role': 'operator' });
-    const up = await app.inject({
-      method: 'POST',
-      url: '/admin/tokens',
-      headers: as('operator', s),
-      payload: form({ _csrf: s.csrf, name: 'x', role: 'admin' }),
-    });
-    expect(up.statusCode).toBe(403);
-    const noCsrf = await app.inject({
-      method: 'POST',
-      url: '/admin/tokens',
-      headers: as('operator', s),
-      payload: form({ name: 'x', role: 'viewer' }),
-    });
-    expect(noCsrf.statusCode).toBe(403);
-    expect(store.tokens).toHaveLength(1);
+  it('refuses a create without CSRF', async () => {
+    const before = t.gw.store.apiTokens.list().length;
+    expect((await post('/admin/tokens', sessions.admin, { name: 'x', role: 'viewer' }, false)).statusCode).toBe(403);
+    expect(t.gw.store.apiTokens.list()).toHaveLength(before);
   });
 
   it('lets an admin add a user, change a role and disable them', async () => {
-    const s = await session(app, { 'x-test-role': 'admin' });
-    const post = (url: string, fields: Record<string, string>) =>
-      app.inject({ method: 'POST', url, headers: as('admin', s), payload: form({ _csrf: s.csrf, ...fields }) });
     expect(
-      (await post('/admin/users/create', { username: 'ann', password: 'longenough', role: 'viewer' })).statusCode,
+      (await post('/admin/users/create', sessions.admin, { username: 'ann', password: 'longenough', role: 'viewer' }))
+        .statusCode,
     ).toBe(303);
-    expect((await post('/admin/users/create', { username: 'bob', password: 'short', role: 'viewer' })).statusCode).toBe(
-      400,
-    );
-    expect((await post('/admin/users/role', { id: '2', role: 'operator' })).statusCode).toBe(303);
-    expect((await post('/admin/users/disable', { id: '2' })).statusCode).toBe(303);
-    expect(store.users[1]).toMatchObject({ username: 'ann', role: 'operator', disabled: true });
-    const page = await app.inject({ method: 'GET', url: '/admin/users', headers: as('admin') });
-    expect(page.body).toContain('ann');
+    const short = await post('/admin/users/create', sessions.admin, {
+      username: 'bob',
+      password: 'short',
+      role: 'viewer',
+    });
+    expect(short.statusCode).toBe(400);
+    expect(short.body).toContain('at least 8 characters');
+    expect((await post('/admin/users/role', sessions.admin, { id: 'ann', role: 'operator' })).statusCode).toBe(303);
+    expect((await post('/admin/users/disable', sessions.admin, { id: 'ann' })).statusCode).toBe(303);
+    expect(t.gw.store.users.findByUsername('ann')).toMatchObject({ role: 'operator', disabled: 1 });
+    expect(t.gw.store.users.findByUsername('bob')).toBeUndefined();
   });
 });
 
 describe('activity', () => {
   it('lists recent requests (escaped) and draws the charts as inline SVG', async () => {
-    const res = await app.inject({ method: 'GET', url: '/admin/activity', headers: as('viewer') });
+    const res = await get('/admin/activity', sessions.viewer);
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('&lt;b&gt;token&lt;/b&gt;');
     expect(res.body).toContain('55.5');
     expect(res.body.match(/<svg /g)).toHaveLength(3);
     expect(res.body).toMatch(/<polyline points="[\d.,\s]+"/);
-    const model = await app.inject({ method: 'GET', url: '/admin/model?name=tiny', headers: as('viewer') });
+    const model = await get('/admin/model?name=tiny', sessions.viewer);
     expect(model.body).toContain('12 ms');
   });
 });

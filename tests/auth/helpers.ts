@@ -9,6 +9,8 @@ import { registerAuthRoutes } from '../../src/auth/routes.js';
 import { createPasswords } from '../../src/auth/passwords.js';
 import { createLoginThrottle, type LoginThrottle } from '../../src/auth/throttle.js';
 import { assertModelAllowed } from '../../src/auth/principal.js';
+import { ROUTE_RULES, type RouteRule } from '../../src/auth/roles.js';
+import { edgePlugin } from '../../src/edge/plugin.js';
 
 /** Low bcrypt cost: cost 12 is checked once in its own test. */
 export const passwords = createPasswords(4);
@@ -49,6 +51,13 @@ export function clock(start = Date.parse('2025-06-01T12:00:00Z')): TestClock {
   return { now: () => t, advance: (ms) => void (t += ms) };
 }
 
+/** The real route table plus the stand-in routes below that Corral itself does not have. */
+export const TEST_RULES: Record<string, RouteRule> = {
+  ...ROUTE_RULES,
+  'POST /admin/users': { access: 'admin', what: 'test' },
+  'POST /admin/models/unload': { access: 'operator', what: 'test' },
+};
+
 /** An app with the auth plugin, login routes and dummy routes covering each kind of endpoint. */
 export async function buildTestApp(
   store: Store,
@@ -57,6 +66,7 @@ export async function buildTestApp(
     now?: () => number;
     throttle?: LoginThrottle;
     routes?: (app: FastifyInstance) => void;
+    rules?: Record<string, RouteRule>;
   } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify();
@@ -75,12 +85,20 @@ export async function buildTestApp(
       return reply.send({ error: err.message });
     },
   );
-  await app.register(authPlugin, { store, config: authConfig(options.config), now });
+  const config = authConfig(options.config);
+  await app.register(edgePlugin, {
+    trustedProxies: config.trusted_proxies,
+    allowedOrigins: [],
+    allowedHosts: [],
+    bindHost: '127.0.0.1',
+    authMode: config.mode,
+  });
+  await app.register(authPlugin, { store, config, now, rules: options.rules ?? TEST_RULES });
   await registerAuthRoutes(app, { store, passwords, now, throttle: options.throttle ?? createLoginThrottle({ now }) });
 
   const ok = async () => ({ ok: true });
-  app.get('/', { config: { auth: { public: true } } }, async () => 'Ollama is running');
-  app.get('/api/version', { config: { auth: { public: true } } }, async () => ({ version: '0.12.6' }));
+  app.get('/', async () => 'Ollama is running');
+  app.get('/api/version', async () => ({ version: '0.12.6' }));
   app.get('/api/tags', ok);
   app.post('/api/chat', async (request) => {
     const model = String((request.body as { model?: string }).model);
@@ -92,15 +110,15 @@ export async function buildTestApp(
     assertModelAllowed(request.principal, String((request.body as { model?: string }).model));
     return { ok: true };
   });
-  app.post('/api/pull', { config: { auth: { role: 'operator' } } }, ok);
-  app.delete('/api/delete', { config: { auth: { role: 'admin', audit: 'model.delete' } } }, async (request) => {
+  app.post('/api/pull', ok);
+  app.delete('/api/delete', async (request) => {
     request.auditTarget = 'some-model';
     return { ok: true };
   });
   app.get('/admin', async (request) => ({ admin: request.principal?.name }));
-  app.get('/admin/login', { config: { auth: { public: true } } }, async () => 'login page');
-  app.post('/admin/users', { config: { auth: { role: 'admin' } } }, ok);
-  app.post('/admin/models/unload', { config: { auth: { role: 'operator' } } }, ok);
+  app.get('/admin/login', async () => 'login page');
+  app.post('/admin/users', ok);
+  app.post('/admin/models/unload', ok);
   options.routes?.(app);
   await app.ready();
   return app;

@@ -68,6 +68,12 @@ describe('role × endpoint matrix', () => {
     expect(bad.json()).toEqual({ error: expect.stringContaining('malformed') });
   });
 
+  it('refuses to start with a route that has no rule in the route table', async () => {
+    await expect(
+      buildTestApp(env.store, { routes: (a) => a.post('/api/unlisted', async () => ({ ok: true })) }),
+    ).rejects.toThrow(/routes without a rule in src\/auth\/roles\.ts: POST \/api\/unlisted/);
+  });
+
   it('audits operator/admin actions and denials', async () => {
     await app.inject({ method: 'DELETE', url: '/api/delete', headers: { authorization: `Bearer ${tokens.admin}` } });
     await app.inject({ method: 'DELETE', url: '/api/delete', headers: { authorization: `Bearer ${tokens.viewer}` } });
@@ -119,14 +125,16 @@ describe('modes, addresses and token states', () => {
     expect(v1.json().error).toMatchObject({ type: 'authentication_error' });
   });
 
-  it('off: everyone is let in, bad credentials are still refused', async () => {
+  it('off: everyone is let in; a placeholder key is ignored, a bad Corral token refused', async () => {
     const app = await build({ mode: 'off' });
     expect((await app.inject({ method: 'DELETE', url: '/api/delete', remoteAddress: REMOTE })).statusCode).toBe(200);
-    expect((await app.inject({ url: '/api/tags', headers: { authorization: 'Basic eDp5' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/tags', headers: { authorization: 'Basic eDp5' } })).statusCode).toBe(200);
+    const bad = await app.inject({ url: '/api/tags', headers: { authorization: `Bearer corral_${'A'.repeat(43)}` } });
+    expect(bad.statusCode).toBe(401);
   });
 
-  it('honours X-Forwarded-For only from trusted proxies', async () => {
-    const app = await build({ trusted_proxies: ['10.0.0.0/8'] });
+  it('honours X-Forwarded-For only from trusted proxies, and never treats a proxied request as loopback', async () => {
+    const app = await build({ trusted_proxies: ['10.0.0.0/8', '127.0.0.1'] });
     // A remote client behind the trusted proxy is remote.
     const proxied = await app.inject({
       url: '/api/tags',
@@ -148,41 +156,101 @@ describe('modes, addresses and token states', () => {
       headers: { 'x-forwarded-for': `127.0.0.1, ${REMOTE}` },
     });
     expect(prepend.statusCode).toBe(401);
+    // "127.0.0.1" from a proxy means local to the proxy, not to Corral.
     const local = await app.inject({
       url: '/api/tags',
       remoteAddress: '10.1.2.3',
       headers: { 'x-forwarded-for': '127.0.0.1' },
     });
-    expect(local.statusCode).toBe(200);
+    expect(local.statusCode).toBe(401);
+    // A proxy on this host that sends no (or no usable) X-Forwarded-For does not make its callers loopback.
+    for (const xff of [undefined, 'garbage', '']) {
+      const res = await app.inject({
+        url: '/api/tags',
+        remoteAddress: '127.0.0.1',
+        headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
+      });
+      expect(res.statusCode, String(xff)).toBe(401);
+    }
+    // Without trusted proxies, the same local caller is loopback.
+    const direct = await build();
+    expect((await direct.inject({ url: '/api/tags', remoteAddress: '127.0.0.1' })).statusCode).toBe(200);
   });
 
-  it('rejects expired, revoked, unknown and malformed tokens even from loopback', async () => {
+  it('rejects expired, revoked, unknown and malformed Corral tokens even from loopback', async () => {
     const app = await build();
     const expiring = createApiToken(store, { name: 'exp', role: 'viewer', expiresAt: t.now() + 60_000 }, t.now());
     const revoked = createApiToken(store, { name: 'rev', role: 'viewer' }, t.now());
     store.apiTokens.revoke(revoked.id);
-    const call = (auth: string) => app.inject({ url: '/api/tags', headers: { authorization: auth } });
+    const call = (auth: string, header = 'authorization') =>
+      app.inject({ url: '/api/tags', headers: { [header]: auth } });
     expect((await call(`Bearer ${expiring.secret}`)).statusCode).toBe(200);
     t.advance(60_000);
     const expired = await call(`Bearer ${expiring.secret}`);
     expect(expired.statusCode).toBe(401);
     expect(expired.json().error).toContain('expired');
     expect((await call(`Bearer ${revoked.secret}`)).json().error).toContain('revoked');
+    expect((await call(revoked.secret, 'x-api-key')).json().error).toContain('revoked');
     expect((await call(`Bearer corral_${'A'.repeat(43)}`)).json().error).toContain('unknown');
     for (const bad of [
-      'Bearer',
-      'Bearer ',
       `Bearer ${revoked.secret.slice(0, -5)}`,
-      'Bearer x y',
-      'Token abc',
-      `bearer ${'x'.repeat(50)}`,
+      `Token ${revoked.secret}`,
+      `Bearer ${revoked.secret} extra`,
+      'Bearer corral_',
     ]) {
       expect((await call(bad)).statusCode, bad).toBe(401);
     }
+    expect((await call('corral_short', 'x-api-key')).statusCode).toBe(401);
     const failures = store.auditLog.recent({ action: 'auth.token' });
     expect(failures.map((r) => r.detail)).toEqual(
       expect.arrayContaining(['expired', 'revoked', 'unknown', 'malformed']),
     );
+  });
+
+  it('ignores a credential that is not a Corral token where none is needed, and refuses it where one is', async () => {
+    const placeholders = [
+      { authorization: 'Bearer ollama' },
+      { authorization: 'Bearer sk-placeholder' },
+      { authorization: 'Bearer' },
+      { authorization: 'Basic eDp5' },
+      { authorization: 'Bearer x y' },
+      { 'x-api-key': 'anything' },
+      { 'x-api-key': 'sk-ant-placeholder', authorization: 'Bearer ollama' },
+    ];
+    const open = await build();
+    const required = await build({ mode: 'required' });
+    for (const headers of placeholders) {
+      const local = await open.inject({ method: 'POST', url: '/api/chat', headers, payload: { model: 'm' } });
+      expect(local.statusCode, JSON.stringify(headers)).toBe(200);
+      expect(local.json().principal).toMatchObject({ kind: 'anonymous-loopback' });
+      const remote = await open.inject({ url: '/api/tags', headers, remoteAddress: REMOTE });
+      expect(remote.statusCode, JSON.stringify(headers)).toBe(401);
+      const anywhere = await required.inject({ url: '/api/tags', headers });
+      expect(anywhere.statusCode, JSON.stringify(headers)).toBe(401);
+      expect(anywhere.json().error).toContain('invalid API token');
+      // A public route needs nothing, so a placeholder changes nothing there.
+      expect((await required.inject({ url: '/api/version', headers })).statusCode).toBe(200);
+    }
+  });
+
+  it('takes a Corral token in x-api-key like a bearer token where tokens are required', async () => {
+    const app = await build({ mode: 'required' });
+    const tok = createApiToken(store, { name: 'k', role: 'viewer', models: ['m'] }, t.now());
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/chat',
+      headers: { 'x-api-key': tok.secret, authorization: 'Bearer ollama' },
+      payload: { model: 'm' },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().principal).toMatchObject({ kind: 'token', name: 'k' });
+    const denied = await app.inject({
+      method: 'POST',
+      url: '/api/chat',
+      headers: { 'x-api-key': tok.secret },
+      payload: { model: 'other' },
+    });
+    expect(denied.statusCode).toBe(403);
   });
 
   it('records last use of a token without blocking', async () => {

@@ -66,7 +66,7 @@ describe('secrets at rest and under load', () => {
     expect(responses.every((r) => r.statusCode === 200)).toBe(true);
     env.store.flush();
     expect(env.store.requestLog.recent({ limit: 500 })).toHaveLength(50);
-    expect(env.store.auditLog.recent({ action: 'POST /api/pull', limit: 500 })).toHaveLength(50);
+    expect(env.store.auditLog.recent({ action: 'model.pull', limit: 500 })).toHaveLength(50);
     expect(env.store.apiTokens.list().every((t) => t.last_used_at !== null)).toBe(true);
     await app.close();
     env.cleanup();

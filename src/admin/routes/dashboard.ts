@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { roleAtLeast } from '../auth-adapter.js';
-import { isHtmx, modelParam, type AdminContext } from '../context.js';
+import { can, csrfOf, isHtmx, modelParam, type AdminContext } from '../context.js';
 import { debounce, openSse } from '../sse.js';
 import { buildDashboard } from '../view-models.js';
 
@@ -10,33 +9,26 @@ type Action = 'load' | 'unload' | 'restart';
 export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const { deps } = ctx;
 
-  const modelsData = (request: FastifyRequest, csrf: string): Record<string, unknown> => {
-    const user = ctx.auth.currentUser(request);
-    return {
-      dash: buildDashboard(deps, ctx.failures),
-      csrf,
-      canOperate: user !== undefined && roleAtLeast(user.role, 'operator'),
-    };
-  };
-
-  app.get('/admin', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'viewer')) return reply;
-    return ctx.page(request, reply, 'dashboard', 'Dashboard', modelsData(request, ctx.auth.csrfToken(request, reply)));
+  const modelsData = (request: FastifyRequest): Record<string, unknown> => ({
+    dash: buildDashboard(deps, ctx.failures),
+    csrf: csrfOf(request),
+    canOperate: can(request, 'operator'),
   });
 
-  app.get('/admin/fragments/models', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'viewer')) return reply;
-    const html = await ctx.fragment('models', modelsData(request, ctx.auth.csrfToken(request, reply)));
+  app.get('/admin', async (request, reply) => {
+    return ctx.page(request, reply, 'dashboard', 'Dashboard', modelsData(request));
+  });
+
+  app.get('/admin/fragments/models', async (request, reply) => {
+    const html = await ctx.fragment('models', modelsData(request));
     return reply.type('text/html; charset=utf-8').send(html);
   });
 
-  app.get('/admin/events', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'viewer')) return reply;
-    const csrf = ctx.auth.csrfToken(request, reply);
+  app.get('/admin/events', async (request, reply) => {
     const sse = openSse(request, reply);
     const push = async (): Promise<void> => {
       try {
-        sse.send('models', await ctx.fragment('models', modelsData(request, csrf)));
+        sse.send('models', await ctx.fragment('models', modelsData(request)));
       } catch (err) {
         request.log.warn({ err }, 'admin SSE render failed');
       }
@@ -55,7 +47,6 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext)
   });
 
   const act = (action: Action) => async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!ctx.allow(request, reply, 'operator', { csrf: true })) return reply;
     const name = modelParam(request);
     const model = name ? deps.catalog.resolve(name) : undefined;
     if (!model) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
@@ -77,10 +68,10 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext)
       load();
     }
     if (!isHtmx(request)) return reply.redirect('/admin', 303);
-    const html = await ctx.fragment('models', modelsData(request, ctx.auth.csrfToken(request, reply)));
+    const html = await ctx.fragment('models', modelsData(request));
     return reply.type('text/html; charset=utf-8').send(html);
   };
   for (const action of ['load', 'unload', 'restart'] as const) {
-    app.post(`/admin/actions/${action}`, { config: { auth: { role: 'operator' } } }, act(action));
+    app.post(`/admin/actions/${action}`, act(action));
   }
 }

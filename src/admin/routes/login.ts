@@ -6,7 +6,7 @@ import type { AdminContext } from '../context.js';
  * belong to the auth module; this form posts there with the CSRF field.
  */
 export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  app.get('/admin/login', { config: { auth: { public: true } } }, async (request, reply) => {
+  app.get('/admin/login', async (request, reply) => {
     const q = request.query as Record<string, unknown>;
     const errors: Record<string, string> = {
       invalid: 'Wrong username or password.',
@@ -21,7 +21,7 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): vo
 
   // The one-time URL printed at first start lands here; the form posts to the auth module's
   // POST /admin/setup, which checks and consumes the token.
-  app.get('/admin/setup', { config: { auth: { public: true } } }, async (request, reply) => {
+  app.get('/admin/setup', async (request, reply) => {
     const q = request.query as Record<string, unknown>;
     return ctx.page(request, reply, 'setup', 'First-time setup', { token: typeof q.token === 'string' ? q.token : '' });
   });

@@ -9,6 +9,7 @@ import { modelLogFile, resumeOffset } from '../../runner/log-file.js';
 import type { Runner } from '../../runner/runner.js';
 import { modelParam, type AdminContext } from '../context.js';
 import type { AdminDeps } from '../deps.js';
+import { recentRequests } from '../request-records.js';
 import { openSse } from '../sse.js';
 import { buildDashboard, formatBytes } from '../view-models.js';
 
@@ -41,13 +42,12 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
   const { deps } = ctx;
   const runnerOf = (name: string): Runner | undefined => deps.scheduler.loaded().find((l) => l.name === name)?.runner;
 
-  app.get('/admin/model', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'viewer')) return reply;
+  app.get('/admin/model', async (request, reply) => {
     const name = modelParam(request);
     const m = name ? deps.catalog.resolve(name) : undefined;
     if (!m) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
     const row = buildDashboard(deps, ctx.failures).models.find((r) => r.name === m.name);
-    const recent = deps.requestLog ? await deps.requestLog.recent({ limit: 20, model: m.name }) : undefined;
+    const recent = recentRequests(deps.store, { limit: 20, model: m.name });
     const g = m.gguf;
     return ctx.page(request, reply, 'model', m.name, {
       m,
@@ -75,8 +75,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
    * (across reloads: every run of the model writes to the same file). Event ids are byte offsets, so a
    * reconnecting EventSource resumes where it left off via Last-Event-ID.
    */
-  app.get('/admin/model/logs', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'viewer')) return reply;
+  app.get('/admin/model/logs', async (request, reply) => {
     const name = modelParam(request);
     const m = name ? deps.catalog.resolve(name) : undefined;
     if (!m) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AdminContext } from '../context.js';
+import { can, type AdminContext } from '../context.js';
 import { formatBytes } from '../view-models.js';
 
 /**
@@ -8,8 +8,7 @@ import { formatBytes } from '../view-models.js';
  * exactly what clients get.
  */
 export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  app.get('/admin/playground', { config: { auth: { role: 'viewer' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'viewer')) return reply;
+  app.get('/admin/playground', async (request, reply) => {
     const models = ctx.deps.catalog
       .list()
       .filter((m) => !m.embedding)
@@ -21,9 +20,8 @@ export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): voi
     });
   });
 
-  app.get('/admin/pull', { config: { auth: { role: 'operator' } } }, async (request, reply) => {
-    if (!ctx.allow(request, reply, 'operator')) return reply;
+  app.get('/admin/pull', async (request, reply) => {
     const models = ctx.deps.catalog.list().map((m) => ({ name: m.name, size: formatBytes(m.size), source: m.source }));
-    return ctx.page(request, reply, 'pull', 'Pull models', { models });
+    return ctx.page(request, reply, 'pull', 'Pull models', { models, canDelete: can(request, 'admin') });
   });
 }

@@ -1,0 +1,95 @@
+import type { Role } from './principal.js';
+
+/** Who may call a route: a least role, or `public` for no credential at all. */
+export type Access = Role | 'public';
+
+export interface RouteRule {
+  access: Access;
+  /** One line for the generated role table in docs/roles.md. */
+  what: string;
+  /** Audit action name of an operator/admin action; default "METHOD /route". */
+  audit?: string;
+  /** Only the login and first-admin forms: they create the session a CSRF token belongs to. */
+  csrf?: false;
+  /** A `keep_alive` in the body can unload (0) or pin (negative) a model, which needs the operator role. */
+  keepAlive?: true;
+  /** A config switch that makes the route public; see the auth plugin's `open` option. */
+  publicIf?: 'metrics.public';
+}
+
+const viewer = (what: string, extra: Partial<RouteRule> = {}): RouteRule => ({ access: 'viewer', what, ...extra });
+const operator = (what: string, extra: Partial<RouteRule> = {}): RouteRule => ({ access: 'operator', what, ...extra });
+const admin = (what: string, extra: Partial<RouteRule> = {}): RouteRule => ({ access: 'admin', what, ...extra });
+const open = (what: string, extra: Partial<RouteRule> = {}): RouteRule => ({ access: 'public', what, ...extra });
+const inference = (what: string) => viewer(what, { keepAlive: true });
+
+/**
+ * Every route of Corral and who may call it: the one place roles are decided (the auth plugin reads
+ * it, docs/roles.md is generated from it, and the app refuses to start with a route missing here).
+ * Keys are "METHOD url" exactly as registered with Fastify; HEAD follows GET.
+ */
+export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
+  'GET /': open('"Ollama is running" (what clients probe)'),
+  'GET /api/version': open('the Ollama version Corral reports'),
+  'GET /health': open('liveness'),
+  'GET /ready': open('readiness (config, store, llama-server binary)'),
+  'GET /metrics': viewer('Prometheus metrics', { publicIf: 'metrics.public' }),
+
+  'GET /api/tags': viewer('list models (only those the caller may use)'),
+  'GET /api/ps': viewer('list loaded models (only those the caller may use)'),
+  'POST /api/show': viewer('model details'),
+  'POST /api/generate': inference('generate; an empty prompt loads the model'),
+  'POST /api/chat': inference('chat; empty messages load the model'),
+  'POST /api/embed': inference('embeddings'),
+  'POST /api/embeddings': inference('embeddings (legacy shape)'),
+  'POST /v1/chat/completions': inference('OpenAI chat completions'),
+  'POST /v1/completions': inference('OpenAI completions'),
+  'POST /v1/embeddings': inference('OpenAI embeddings'),
+  'POST /v1/responses': inference('OpenAI responses'),
+  'POST /v1/messages': inference('Anthropic messages'),
+  'GET /v1/models': viewer('OpenAI model list (only those the caller may use)'),
+  'GET /v1/models/:id': viewer('one model'),
+
+  'POST /api/pull': operator('download a model', { audit: 'model.pull' }),
+  'POST /api/copy': operator('copy a model under a new name', { audit: 'model.copy' }),
+  'POST /api/create': operator('create a model from a Modelfile', { audit: 'model.create' }),
+  'POST /api/push': operator('push a model (not supported: 501)', { audit: 'model.push' }),
+  'DELETE /api/delete': admin('delete a model and its files', { audit: 'model.delete' }),
+
+  'GET /admin/login': open('login page'),
+  'POST /admin/login': open('log in (throttled per user and address)', { csrf: false }),
+  'GET /admin/setup': open('first-admin setup page (needs the one-time URL)'),
+  'POST /admin/setup': open('create the first admin with the one-time token', { csrf: false }),
+  'GET /admin/assets/:name': open("the admin UI's script, styles and icon"),
+  'POST /admin/logout': viewer('log out'),
+  'GET /admin/session': viewer('who is logged in, and the CSRF token'),
+  'GET /admin': viewer('dashboard'),
+  'GET /admin/fragments/models': viewer('dashboard models table'),
+  'GET /admin/events': viewer('dashboard live feed (SSE)'),
+  'GET /admin/model': viewer('model page'),
+  'GET /admin/model/logs': viewer("a model's live log (SSE)"),
+  'GET /admin/activity': viewer('recent requests and charts'),
+  'GET /admin/playground': viewer('chat playground'),
+  'GET /admin/config': viewer('the config file'),
+  'GET /admin/system': viewer('host, disks and llama-server binary'),
+  'GET /admin/pull': operator('pull page'),
+  'POST /admin/actions/load': operator('load a model', { audit: 'model.load' }),
+  'POST /admin/actions/unload': operator('unload a model', { audit: 'model.unload' }),
+  'POST /admin/actions/restart': operator('restart a model', { audit: 'model.restart' }),
+  'GET /admin/tokens': admin('API tokens'),
+  'POST /admin/tokens': admin("create an API token (at most the creator's role)", { audit: 'token.create' }),
+  'POST /admin/tokens/revoke': admin('revoke an API token', { audit: 'token.revoke' }),
+  'GET /admin/users': admin('users'),
+  'POST /admin/users/:op': admin('add, change role, reset password, disable, enable or delete a user'),
+  'POST /admin/config/reload': admin('reload the config file', { audit: 'config.reload' }),
+};
+
+/** The rule of a registered route; HEAD routes are the GET routes Fastify adds. */
+export function ruleFor(
+  rules: Readonly<Record<string, RouteRule>>,
+  method: string,
+  url: string | undefined,
+): RouteRule | undefined {
+  if (url === undefined) return undefined;
+  return rules[`${method} ${url}`] ?? (method === 'HEAD' ? rules[`GET ${url}`] : undefined);
+}
