@@ -46,14 +46,21 @@ export async function ensureAdmin(
 
 /** Throws for an unprotected non-loopback bind; returns warnings the caller must log loudly. */
 export function startupAuthCheck(config: Config['auth'], host: string): string[] {
-  if (isLoopbackHost(host)) return [];
+  const proxies =
+    config.mode === 'loopback-open' && config.trusted_proxies.length > 0
+      ? [
+          'auth.mode is "loopback-open" with auth.trusted_proxies set: callers through a proxy are never ' +
+            'loopback, so they all need an API token; set auth.mode: required to say so',
+        ]
+      : [];
+  if (isLoopbackHost(host)) return proxies;
   if (config.mode === 'off' && !config.force_insecure) {
     throw new Error(
       `refusing to start: auth.mode is "off" and server.host is ${host}, so anyone who can reach it ` +
         'could use and administer Corral; bind to 127.0.0.1, enable auth, or set auth.force_insecure: true',
     );
   }
-  const warnings = [`listening on ${host}, beyond loopback: clients on other machines can reach Corral`];
+  const warnings = [...proxies, `listening on ${host}, beyond loopback: clients on other machines can reach Corral`];
   if (config.mode === 'off') warnings.push('auth.mode is "off" (forced): every client has full admin rights');
   else warnings.push(`auth.mode is "${config.mode}": every non-loopback client needs an API token`);
   return warnings;

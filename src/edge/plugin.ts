@@ -72,7 +72,16 @@ async function edgePluginImpl(app: FastifyInstance, options: EdgeOptions) {
       }
     }
     const origin = request.headers.origin;
-    if (origin === undefined || isSameOrigin(origin, request.headers.host)) return;
+    if (origin === undefined) {
+      // A browser leaves Origin out of a GET it sends for <img>, <script> or a no-cors fetch; its
+      // Fetch Metadata still says where the request came from.
+      const site = request.headers['sec-fetch-site'];
+      if ((site === 'cross-site' || site === 'same-site') && request.headers['sec-fetch-mode'] !== 'navigate') {
+        throw new Forbidden('a request from another site without an Origin is not allowed');
+      }
+      return;
+    }
+    if (isSameOrigin(origin, request.headers.host)) return;
     if (!originAllowed(origin)) {
       throw new Forbidden(`origin "${origin}" is not allowed; add it to server.allowed_origins`);
     }

@@ -72,6 +72,13 @@ describe('bootstrap', () => {
     );
     expect(startupAuthCheck(authConfig(), '192.168.1.5')[0]).toMatch(/beyond loopback/);
   });
+
+  it('warns when loopback-open meets trusted proxies', () => {
+    const proxied = authConfig({ trusted_proxies: ['127.0.0.1'] });
+    expect(startupAuthCheck(proxied, '127.0.0.1').join('\n')).toMatch(/never loopback/);
+    expect(startupAuthCheck({ ...proxied, mode: 'required' }, '127.0.0.1')).toEqual([]);
+    expect(startupAuthCheck(authConfig(), '127.0.0.1')).toEqual([]);
+  });
 });
 
 describe('CLI', () => {
