@@ -94,11 +94,6 @@ async function edgePluginImpl(app: FastifyInstance, options: EdgeOptions) {
       throw new UnsupportedMediaType('a cross-origin request must send its body as Content-Type: application/json');
     }
   });
-
-  // Answered before its body arrived (refused, or too large): do not read the rest of it.
-  app.addHook('onSend', async (request, reply) => {
-    if (request.raw.complete === false && hasBody(request)) reply.header('connection', 'close');
-  });
 }
 
 function corsHeaders(request: FastifyRequest, reply: FastifyReply, origin: string): void {
