@@ -6,6 +6,13 @@ import { isRole, type Role } from './principal.js';
 
 const USERNAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 
+/** Settings key of the time a user's login throttling was last lifted (read by the running server). */
+const unlockKey = (username: string) => `login_unlocked_at:${username.toLowerCase()}`;
+
+export function unlockedAt(store: Store, username: string): number {
+  return Number(store.settings.get(unlockKey(username)) ?? 0);
+}
+
 /** User management shared by the CLI, the bootstrap and (later) the admin UI; every change is audited. */
 export function createAccounts(deps: { store: Store; passwords: Passwords; now?: () => number }) {
   const { store, passwords } = deps;
@@ -38,6 +45,7 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
       const user = mustFind(username);
       store.users.setPasswordHash(user.id, await passwords.hash(password), now());
       store.sessions.revokeAllForUser(user.id, now());
+      store.settings.set(unlockKey(username), String(now()));
       audit(actor, 'user.passwd', username, 'success');
     },
 
@@ -60,6 +68,13 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
       store.users.setDisabled(user.id, disabled, now());
       if (disabled) store.sessions.revokeAllForUser(user.id, now());
       audit(actor, disabled ? 'user.disable' : 'user.enable', username, 'success');
+    },
+
+    /** Lifts the login throttling of the user, from every address (e.g. after a password reset). */
+    unlock(username: string, actor = 'system'): void {
+      mustFind(username);
+      store.settings.set(unlockKey(username), String(now()));
+      audit(actor, 'user.unlock', username, 'success');
     },
 
     deleteUser(username: string, actor = 'system'): void {

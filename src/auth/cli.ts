@@ -53,6 +53,11 @@ export async function userCommand(args: string[], io: CliIo = defaultIo): Promis
       for (const u of accounts.list()) io.out(`${u.username}\t${u.role}\t${fmtTime(u.created_at)}`);
       return 0;
     }
+    if (sub === 'unlock' && username) {
+      accounts.unlock(username, 'cli');
+      io.out(`login throttling of "${username}" lifted`);
+      return 0;
+    }
     if ((sub === 'add' || sub === 'passwd') && username) {
       if (sub === 'add') {
         if (!isRole(values.role)) throw new Error(`unknown role "${values.role}" (viewer, operator, admin)`);
@@ -65,7 +70,8 @@ export async function userCommand(args: string[], io: CliIo = defaultIo): Promis
       return 0;
     }
     io.err(
-      'usage: corral user add NAME [--role viewer|operator|admin] [--password PW] | passwd NAME | list  [--db PATH]',
+      'usage: corral user add NAME [--role viewer|operator|admin] [--password PW] | passwd NAME | unlock NAME | list' +
+        '  [--db PATH]',
     );
     return 2;
   });

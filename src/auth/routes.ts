@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden, Unauthorized, RateLimited } from '../errors.js';
 import type { Store } from '../store/database.js';
-import { createAccounts } from './accounts.js';
+import { createAccounts, unlockedAt } from './accounts.js';
 import { clearedSessionCookie, sessionCookie } from './cookies.js';
 import { validatePassword, type Passwords } from './passwords.js';
 import { createLoginThrottle, type LoginThrottle } from './throttle.js';
@@ -27,7 +27,7 @@ function field(body: unknown, name: string): string {
 export async function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOptions) {
   const { store, passwords } = options;
   const now = options.now ?? Date.now;
-  const throttle = options.throttle ?? createLoginThrottle({ now });
+  const throttle = options.throttle ?? createLoginThrottle({ now, unlockedAt: (u) => unlockedAt(store, u) });
   const accounts = createAccounts({ store, passwords, now });
   const audit = (
     request: FastifyRequest,
@@ -48,20 +48,26 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
     return reply.redirect('/admin', 303);
   }
 
-  // Login CSRF is covered by SameSite=Lax and the lack of any effect beyond logging in.
+  /** Who tried to log in, for the audit log: a name that is no user may be a mistyped password. */
+  const actorOf = (username: string) => {
+    if (!username) return 'unknown';
+    return store.users.findByUsername(username) ? username : `unknown:${sha256Hex(username).slice(0, 12)}`;
+  };
+
+  // Login CSRF: a cross-site form is refused by the edge's Origin check, and SameSite=Lax keeps
+  // the session cookie off cross-site requests.
   app.post('/admin/login', async (request, reply) => {
     const username = field(request.body, 'username');
     const password = field(request.body, 'password');
-    const wait = throttle.retryAfter(request.clientIp, username);
+    const wait = throttle.begin(request.clientIp, username);
     if (wait > 0) {
-      audit(request, username || 'unknown', 'auth.login', 'denied', 'throttled');
+      audit(request, actorOf(username), 'auth.login', 'denied', 'throttled');
       if (wantsJson(request)) throw new RateLimited('too many failed logins, try again later', wait);
       return reply.header('retry-after', String(Math.ceil(wait))).redirect('/admin/login?error=throttled', 303);
     }
     const user = username && password ? await accounts.authenticate(username, password) : null;
     if (!user) {
-      throttle.fail(request.clientIp, username);
-      audit(request, username || 'unknown', 'auth.login', 'failure');
+      audit(request, actorOf(username), 'auth.login', 'failure');
       if (wantsJson(request)) throw new Unauthorized('invalid username or password');
       return reply.redirect('/admin/login?error=invalid', 303);
     }

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureAdmin, startupAuthCheck } from '../../src/auth/bootstrap.js';
+import { createAccounts, unlockedAt } from '../../src/auth/accounts.js';
 import { tokenCommand, userCommand, type CliIo } from '../../src/auth/cli.js';
+import { createLoginThrottle } from '../../src/auth/throttle.js';
 import { checkApiToken } from '../../src/auth/tokens.js';
 import { openDatabase } from '../../src/store/database.js';
 import { authConfig, buildTestApp, clock, passwords, tempStore } from './helpers.js';
@@ -107,6 +109,28 @@ describe('CLI', () => {
     expect(out.map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual(['alice operator', 'bob viewer']);
     expect(await userCommand(['frobnicate', '--db', env.path], io)).toBe(2);
     await expect(userCommand(['add', 'alice', '--db', env.path], io)).rejects.toThrow(/exists/);
+  });
+
+  it('unlocks a throttled user for a running server that shares the database', async () => {
+    const store = openDatabase(env.path);
+    await createAccounts({ store, passwords }).addUser('alice', 'alice-password', 'admin');
+    const throttle = createLoginThrottle({ freePerUser: 1, unlockedAt: (u) => unlockedAt(store, u) });
+    const app = await buildTestApp(store, { throttle });
+    const attempt = (password: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/admin/login',
+        headers: { accept: 'application/json' },
+        payload: { username: 'alice', password },
+      });
+    expect((await attempt('wrong-password')).statusCode).toBe(401);
+    expect((await attempt('alice-password')).statusCode).toBe(429);
+    expect(await userCommand(['unlock', 'alice', '--db', env.path], io)).toBe(0);
+    expect(out).toContain('login throttling of "alice" lifted');
+    expect((await attempt('alice-password')).statusCode).toBe(200);
+    await expect(userCommand(['unlock', 'nobody', '--db', env.path], io)).rejects.toThrow(/no user/);
+    await app.close();
+    store.close();
   });
 
   it('creates, lists and revokes tokens, printing the secret once', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { createAccounts } from '../../src/auth/accounts.js';
+import { createAccounts, unlockedAt } from '../../src/auth/accounts.js';
 import { createLoginThrottle } from '../../src/auth/throttle.js';
 import { buildTestApp, clock, login, passwords, tempStore, type TestClock } from './helpers.js';
 
@@ -21,7 +21,12 @@ describe('web sessions', () => {
     app = await buildTestApp(env.store, {
       now: t.now,
       config: { mode: 'required', trusted_proxies: ['10.0.0.1'] },
-      throttle: createLoginThrottle({ now: t.now, maxPerUser: 3, maxPerIp: 5, windowMs: 15 * 60_000 }),
+      throttle: createLoginThrottle({
+        now: t.now,
+        freePerUser: 3,
+        freePerAddress: 8,
+        unlockedAt: (u) => unlockedAt(env.store, u),
+      }),
     });
   });
   afterEach(async () => {
@@ -86,28 +91,59 @@ describe('web sessions', () => {
     expect(env.store.auditLog.recent({ action: 'auth.login' }).map((r) => r.outcome)).toEqual(['failure', 'failure']);
   });
 
-  it('throttles failed logins per user and per address', async () => {
-    const attempt = (username: string, password: string, ip: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/admin/login',
-        remoteAddress: ip,
-        headers: { accept: 'application/json' },
-        payload: { username, password },
-      });
-    for (let i = 0; i < 3; i++)
-      expect((await attempt('alice', 'wrong-password', `198.51.100.${i}`)).statusCode).toBe(401);
-    // Per user: even the right password from a fresh address waits.
-    const locked = await attempt('alice', 'alice-password', '198.51.100.99');
-    expect(locked.statusCode).toBe(429);
-    expect(Number(locked.headers['retry-after'])).toBe(900);
-    expect((await attempt('olly', 'olly-password', '198.51.100.99')).statusCode).toBe(200);
-    // Per address: one address spraying usernames.
-    for (let i = 0; i < 5; i++) await attempt(`user${i}`, 'wrong-password', '192.0.2.1');
-    expect((await attempt('olly', 'olly-password', '192.0.2.1')).statusCode).toBe(429);
-    t.advance(15 * 60_000);
-    expect((await attempt('alice', 'alice-password', '198.51.100.99')).statusCode).toBe(200);
-    expect(env.store.auditLog.recent({ action: 'auth.login' }).some((r) => r.detail === 'throttled')).toBe(true);
+  const attempt = (username: string, password: string, ip: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/admin/login',
+      remoteAddress: ip,
+      headers: { accept: 'application/json' },
+      payload: { username, password },
+    });
+
+  it('throttles per user and address with growing delays, never locking the user out elsewhere', async () => {
+    const A = '198.51.100.1';
+    for (let i = 0; i < 3; i++) expect((await attempt('alice', 'wrong-password', A)).statusCode).toBe(401);
+    // From the guessing address even the right password waits, ...
+    const waiting = await attempt('alice', 'alice-password', A);
+    expect(waiting.statusCode).toBe(429);
+    expect(Number(waiting.headers['retry-after'])).toBe(1);
+    // ... while alice herself, elsewhere, is not locked out.
+    expect((await attempt('alice', 'alice-password', '198.51.100.2')).statusCode).toBe(200);
+    // Each further failure from A doubles the wait.
+    for (const delay of [1, 2, 4, 8]) {
+      t.advance(delay * 1000);
+      expect((await attempt('alice', 'wrong-password', A)).statusCode).toBe(401);
+      expect(Number((await attempt('alice', 'wrong-password', A)).headers['retry-after'])).toBe(delay * 2);
+    }
+    // One address spraying usernames runs out of its own budget.
+    const C = '192.0.2.1';
+    for (let i = 0; i < 8; i++) expect((await attempt(`user${i}`, 'wrong-password', C)).statusCode).toBe(401);
+    expect((await attempt('olly', 'olly-password', C)).statusCode).toBe(429);
+    expect((await attempt('olly', 'olly-password', '192.0.2.2')).statusCode).toBe(200);
+    // `corral user unlock` (accounts.unlock) lifts alice's waits at once.
+    accounts.unlock('alice', 'test');
+    expect((await attempt('alice', 'alice-password', A)).statusCode).toBe(200);
+    const rows = env.store.auditLog.recent({ action: 'auth.login', limit: 100 });
+    expect(rows.some((r) => r.detail === 'throttled')).toBe(true);
+  });
+
+  it('counts concurrent guesses before checking them: only the free ones reach bcrypt', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () => attempt('alice', 'wrong-password', '198.51.100.7')),
+    );
+    const statuses = results.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(37);
+    const outcomes = env.store.auditLog.recent({ action: 'auth.login', limit: 100 }).map((r) => r.outcome);
+    expect(outcomes.filter((o) => o === 'failure')).toHaveLength(3);
+  });
+
+  it('keeps a username that is no user out of the audit log (it may be a password), as a short hash', async () => {
+    await attempt('Tr0ub4dor&3', 'whatever-password', '198.51.100.9');
+    await attempt('alice', 'wrong-password', '198.51.100.9');
+    const rows = env.store.auditLog.recent({ action: 'auth.login' });
+    expect(rows.map((r) => r.actor)).toEqual(['alice', expect.stringMatching(/^unknown:[0-9a-f]{12}$/)]);
+    expect(JSON.stringify(env.store.auditLog.recent({ limit: 1000 }))).not.toContain('Tr0ub4dor');
   });
 
   it('requires the CSRF token on state-changing requests', async () => {
