@@ -42,6 +42,11 @@ export function modelAllowed(principal: Principal | null | undefined, model: str
   return list.some((m) => canonical(m) === wanted);
 }
 
+/** The models of `list` the principal may use; `list` itself (same array) when it may use all. */
+export function visibleModels<T extends { name: string }>(principal: Principal | null | undefined, list: readonly T[]) {
+  return principal?.models ? list.filter((m) => modelAllowed(principal, m.name)) : list;
+}
+
 /** Routes call this once they have resolved the model a request is for. */
 export function assertModelAllowed(principal: Principal | null | undefined, model: string): void {
   if (!modelAllowed(principal, model)) throw new Forbidden(`model "${model}" is not allowed for this token`);

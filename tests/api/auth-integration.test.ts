@@ -33,7 +33,8 @@ describe('auth through the real gateway (mode: required)', () => {
   it('a bearer token works from the ollama and openai clients; its model allow-list is enforced', async () => {
     const { secret } = createApiToken(t.gw.store, { name: 'ci', role: 'viewer', models: ['tiny'] });
     const ollama = new Ollama({ host: t.url, headers: { Authorization: `Bearer ${secret}` } });
-    expect((await ollama.list()).models.length).toBe(2);
+    // It sees only the models it may use, in every list.
+    expect((await ollama.list()).models.map((m) => m.name)).toEqual(['tiny:latest']);
     const res = await ollama.generate({ model: 'tiny', prompt: 'hi', options: { num_predict: 2 } });
     expect(res.eval_count).toBe(2);
     await expect(ollama.generate({ model: 'other', prompt: 'hi' })).rejects.toMatchObject({ status_code: 403 });
@@ -69,8 +70,51 @@ describe('auth through the real gateway (mode: required)', () => {
     expect(rows[0]!.total_ms).toBeGreaterThan(0);
   });
 
+  it('lists only the allowed models in /api/tags, /api/ps and /v1/models; others see all', async () => {
+    const limited = createApiToken(t.gw.store, { name: 'lim', role: 'viewer', models: ['other'] }).secret;
+    const full = createApiToken(t.gw.store, { name: 'full', role: 'operator' }).secret;
+    const names = async (url: string, secret: string) => {
+      const body = (await (
+        await fetch(`${t.url}${url}`, { headers: { authorization: `Bearer ${secret}` } })
+      ).json()) as {
+        models?: { name: string }[];
+        data?: { id: string }[];
+      };
+      return (body.models?.map((m) => m.name) ?? body.data?.map((m) => m.id) ?? []).sort();
+    };
+    for (const model of ['tiny', 'other']) {
+      await post(`${t.url}/api/generate`, { model, prompt: '' }, { headers: { authorization: `Bearer ${full}` } });
+    }
+    for (const url of ['/api/tags', '/api/ps', '/v1/models']) {
+      expect(await names(url, limited), url).toEqual(['other:latest']);
+      expect(await names(url, full), url).toEqual(['other:latest', 'tiny:latest']);
+    }
+    const one = await fetch(`${t.url}/v1/models/tiny`, { headers: { authorization: `Bearer ${limited}` } });
+    expect(one.status).toBe(403);
+  });
+
+  it('serves /metrics only with a token', async () => {
+    expect((await fetch(`${t.url}/metrics`)).status).toBe(401);
+    const { secret } = createApiToken(t.gw.store, { name: 'scraper', role: 'viewer' });
+    const res = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('corral_http_requests_total');
+  });
+
   it('a revoked or made-up token is rejected', async () => {
     const bad = await fetch(`${t.url}/api/tags`, { headers: { Authorization: 'Bearer corral_notarealtoken' } });
     expect(bad.status).toBe(401);
+  });
+});
+
+describe('metrics.public', () => {
+  it('serves /metrics without a token when set, even in required mode', async () => {
+    const open = await startGateway({ auth: { mode: 'required' }, metrics: { public: true } });
+    try {
+      expect((await fetch(`${open.url}/metrics`)).status).toBe(200);
+      expect((await fetch(`${open.url}/api/tags`)).status).toBe(401);
+    } finally {
+      await open.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { capabilities, type CatalogModel } from '../../catalog/catalog.js';
+import { type Principal, visibleModels } from '../../auth/principal.js';
 import { BadRequest } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { requireModel } from '../model-lookup.js';
@@ -39,7 +40,7 @@ function modelfile(m: CatalogModel): string {
 }
 
 export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const tags = lastResult((list: readonly CatalogModel[]) =>
+  const tagsJson = (list: readonly CatalogModel[]) =>
     JSON.stringify({
       models: list.map((m) => ({
         name: m.name,
@@ -49,16 +50,18 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
         digest: m.digest.replace(/^sha256:/, ''),
         details: details(m),
       })),
-    }),
-  );
-  app.get('/api/tags', (_request, reply) =>
-    reply.type('application/json; charset=utf-8').send(tags(deps.catalog.list())),
-  );
+    });
+  const tags = lastResult(tagsJson);
+  // A token limited to some models sees only those (built per request: such tokens are rare).
+  app.get('/api/tags', (request, reply) => {
+    const list = deps.catalog.list();
+    const visible = visibleModels(request.principal, list);
+    return reply.type('application/json; charset=utf-8').send(visible === list ? tags(list) : tagsJson(visible));
+  });
 
-  const runningModels = (): { text: string; cacheable: boolean } => {
+  const runningModels = (principal?: Principal | null): { text: string; cacheable: boolean } => {
     let cacheable = true;
-    const models = deps.scheduler
-      .loaded()
+    const models = visibleModels(principal, deps.scheduler.loaded())
       .filter((l) => l.runner.state === 'ready' || l.runner.state === 'starting')
       .map((l) => {
         const m = deps.catalog.resolve(l.name);
@@ -80,7 +83,10 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
   // What dashboards poll: kept until the scheduler or the catalogue changes, unless it holds a busy model.
   let running: { catalog: readonly CatalogModel[]; text: string } | undefined;
   deps.scheduler.on('changed', () => (running = undefined));
-  app.get('/api/ps', (_request, reply) => {
+  app.get('/api/ps', (request, reply) => {
+    if (request.principal?.models) {
+      return reply.type('application/json; charset=utf-8').send(runningModels(request.principal).text);
+    }
     const catalog = deps.catalog.list();
     let text = running?.catalog === catalog ? running.text : undefined;
     if (text === undefined) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { visibleModels } from '../../auth/principal.js';
 import { BadRequest } from '../../errors.js';
 import { postJson } from '../../upstream/client.js';
 import type { ApiDeps } from '../deps.js';
@@ -59,7 +60,7 @@ export function registerOpenAi(app: FastifyInstance, deps: ApiDeps): void {
     );
   }
 
-  const models = lastResult((list: readonly CatalogModel[]) =>
+  const modelsJson = (list: readonly CatalogModel[]) =>
     JSON.stringify({
       object: 'list',
       data: list.map((m) => ({
@@ -68,11 +69,13 @@ export function registerOpenAi(app: FastifyInstance, deps: ApiDeps): void {
         created: Math.floor(m.modifiedAt.getTime() / 1000),
         owned_by: 'corral',
       })),
-    }),
-  );
-  app.get('/v1/models', (_request, reply) =>
-    reply.type('application/json; charset=utf-8').send(models(deps.catalog.list())),
-  );
+    });
+  const models = lastResult(modelsJson);
+  app.get('/v1/models', (request, reply) => {
+    const list = deps.catalog.list();
+    const visible = visibleModels(request.principal, list);
+    return reply.type('application/json; charset=utf-8').send(visible === list ? models(list) : modelsJson(visible));
+  });
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => {
     const m = requireModel(deps, request.params.id, request);
