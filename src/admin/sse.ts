@@ -7,6 +7,11 @@ export interface SseStream {
   close(): void;
 }
 
+/** CR, LF and CRLF all end a line in an event stream: a CR left inside a field starts a new field. */
+const LINE_BREAK = /\r\n|\r|\n/;
+/** Event names and ids are single fields; a NUL makes a browser drop the id. */
+const oneLine = (text: string) => text.replace(/[\r\n\0]/g, ' ');
+
 /**
  * Opens a Server-Sent Events stream on the raw response. Fastify steps aside (hijack) because an
  * SSE response never ends on its own; a comment line every 15 s keeps proxies from timing it out.
@@ -39,9 +44,9 @@ export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream
   return {
     send(event, data, id) {
       if (closed) return;
-      let out = `event: ${event}\n`;
-      if (id !== undefined) out += `id: ${id}\n`;
-      for (const line of data.split('\n')) out += `data: ${line}\n`;
+      let out = `event: ${oneLine(event)}\n`;
+      if (id !== undefined) out += `id: ${oneLine(String(id))}\n`;
+      for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
       res.write(`${out}\n`);
     },
     onClose(fn) {
