@@ -8,7 +8,7 @@ import { buildApp } from './app.js';
 import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
 import { diffConfig } from './config/diff.js';
 import { watchFile } from './config/watch.js';
-import { binaryCheck, configCheck, writableDirCheck } from './health/checks.js';
+import { binaryCheck, configCheck, storeCheck, writableDirCheck } from './health/checks.js';
 import { parseDuration, parseSize } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -221,7 +221,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       writableDirCheck('data directory', () => resolve(cwd, config.data_dir)),
       // llama-server's output goes nowhere else: a model cannot start without its log file.
       writableDirCheck('logs directory', () => resolve(cwd, config.logs_dir)),
-      { name: 'store', check: () => void store.db.prepare('SELECT 1').get() },
+      storeCheck(store),
       binaryCheck(() => binary.path),
     ],
     onRequestFinished: (r) => {

@@ -7,6 +7,24 @@ import { llamaServerVersion } from '../provision/llama-binary.js';
 export interface ReadinessCheck {
   name: string;
   check(): Promise<void> | void;
+  /** Also run on a timer, so a failure is logged even where nothing polls /ready. */
+  watch?: boolean;
+}
+
+/** The database answers, and its files are still the ones it opened (an inode check). */
+export function storeCheck(store: {
+  db: { prepare(sql: string): { get(): unknown } };
+  fileProblem(): string | undefined;
+}): ReadinessCheck {
+  return {
+    name: 'store',
+    watch: true,
+    check() {
+      store.db.prepare('SELECT 1').get();
+      const problem = store.fileProblem();
+      if (problem) throw new Error(problem);
+    },
+  };
 }
 
 /** The binary must exist, be executable and have answered `--version` once (cached: it costs a spawn). */

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';
@@ -32,6 +32,8 @@ export function openDatabase(path: string, options: StoreOptions = {}) {
   db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
   migrate(db, options.migrations ?? MIGRATIONS);
 
+  const files = path === ':memory:' ? [] : [path, `${path}-wal`].map((file) => ({ file, id: fileId(file) }));
+
   const writes = createWriteQueue(db, options.onWriteError);
   const store = {
     db,
@@ -44,6 +46,19 @@ export function openDatabase(path: string, options: StoreOptions = {}) {
     settings: createSettingsRepo(db),
     tokenUsage: createTokenUsageRepo(db, writes),
     setupTokens: createSetupTokensRepo(db),
+    /**
+     * Why the store is no longer safe to write, if it is not: SQLite keeps writing to a database or
+     * WAL file that was deleted (or replaced) under it, and those writes are lost at the next start.
+     */
+    fileProblem(): string | undefined {
+      for (const { file, id } of files) {
+        if (id === undefined) continue;
+        const now = fileId(file);
+        if (now === undefined) return `${file} was deleted while Corral runs: new writes will be lost; restart Corral`;
+        if (now !== id) return `${file} was replaced while Corral runs: new writes go elsewhere; restart Corral`;
+      }
+      return undefined;
+    },
     /** Commits deferred writes; call before reading them back and on shutdown. */
     flush: () => writes.flush(),
     close() {
@@ -56,3 +71,13 @@ export function openDatabase(path: string, options: StoreOptions = {}) {
 }
 
 export type Store = ReturnType<typeof openDatabase>;
+
+/** Device and inode: the same path naming a new file is another file. */
+function fileId(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
