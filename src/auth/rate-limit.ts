@@ -1,3 +1,8 @@
+import { RateLimited } from '../errors.js';
+import type { Store } from '../store/database.js';
+import { dayKey } from '../store/token-usage.js';
+import type { Principal } from './principal.js';
+
 /**
  * Requests-per-minute limits for API tokens: a token bucket per key that holds `rpm` requests and
  * refills continuously, so a client may burst up to its limit and then proceeds at the steady rate.
@@ -27,5 +32,22 @@ export function createRateLimiter(now: () => number = Date.now, maxKeys = 10_000
       }
       return (1 - b.tokens) / ratePerMs / 1000;
     },
+  };
+}
+
+/** An API token's requests per minute and tokens per UTC day: 429 with Retry-After beyond them. */
+export function createTokenLimits(store: Store, limiter: RateLimiter, now: () => number) {
+  return (principal: Principal): void => {
+    if (principal.kind !== 'token' || principal.tokenId === undefined) return;
+    const row = store.apiTokens.findById(principal.tokenId);
+    if (row?.rpm) {
+      const wait = limiter.take(`token:${row.id}`, row.rpm);
+      if (wait > 0) throw new RateLimited(`rate limit of ${row.rpm} requests per minute exceeded`, wait);
+    }
+    if (row?.tpd && store.tokenUsage.get(row.id, now()) >= row.tpd) {
+      const t = now();
+      const midnight = Date.parse(`${dayKey(t)}T00:00:00Z`) + 86_400_000;
+      throw new RateLimited(`daily limit of ${row.tpd} tokens reached`, (midnight - t) / 1000);
+    }
   };
 }

@@ -3,7 +3,7 @@ import type { AdminContext } from '../context.js';
 
 /**
  * The login page. POST /admin/login and /admin/logout (credential check, throttling, sessions)
- * belong to the auth module; this form posts there with the CSRF field.
+ * belong to the auth module; the form posts there.
  */
 export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): void {
   app.get('/admin/login', async (request, reply) => {
