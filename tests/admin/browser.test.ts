@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { ensureUser, PASSWORD } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(new URL('../..', import.meta.url).pathname, 'tests', 'artifacts');
 const fixtures = inject('fixtures');
 
@@ -25,22 +25,7 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     });
     await ensureUser(t, 'admin', 'admin');
     profile = await mkdtemp(join(tmpdir(), 'corral-chromium-'));
-    // A fresh profile per run (playwright passes it as --user-data-dir).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1200, height: 800 },
-    });
+    context = await launchChromium(profile, { viewport: { width: 1200, height: 800 } });
     page = context.pages()[0] ?? (await context.newPage());
     // A CSP violation or script error would show up here: the UI must run without inline script.
     page.on('pageerror', (e) => errors.push(String(e)));

@@ -5,11 +5,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const fixtures = inject('fixtures');
 
 /**
@@ -33,8 +33,6 @@ describe.skipIf(!existsSync(CHROMIUM))('a web page in Chromium against a loopbac
   let context: BrowserContext;
   let page: Page;
   let profile: string;
-  /** Status of every response Chromium got from Corral, opaque (no-cors) ones included. */
-  const seen: { url: string; status: number }[] = [];
 
   beforeAll(async () => {
     t = await startGateway({ models: { tiny: { path: fixtures.models.chat } } });
@@ -42,22 +40,8 @@ describe.skipIf(!existsSync(CHROMIUM))('a web page in Chromium against a loopbac
     site = await pageServer();
     sitePort = (site.address() as AddressInfo).port;
     profile = await mkdtemp(join(tmpdir(), 'corral-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--host-resolver-rules=MAP evil.test 127.0.0.1',
-      ],
-    });
+    context = await launchChromium(profile, { args: ['--host-resolver-rules=MAP evil.test 127.0.0.1'] });
     page = context.pages()[0] ?? (await context.newPage());
-    page.on('response', (r) => {
-      if (r.url().includes(`:${corralPort}/`)) seen.push({ url: r.url(), status: r.status() });
-    });
   });
 
   afterAll(async () => {
@@ -70,32 +54,36 @@ describe.skipIf(!existsSync(CHROMIUM))('a web page in Chromium against a loopbac
   it('refuses a text/plain "simple" request from a page on another site, so no model loads', async () => {
     await page.goto(`http://evil.test:${sitePort}/`);
     // No preflight for text/plain: the browser sends it and the page only cannot read the answer.
+    const posted = page.waitForResponse((r) => r.url().endsWith('/api/generate'));
     await page.evaluate(`fetch('http://127.0.0.1:${corralPort}/api/generate', {
       method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' },
       body: JSON.stringify({ model: 'tiny', prompt: '' }),
     }).then(() => 'sent')`);
-    await expect.poll(() => seen.find((s) => s.url.endsWith('/api/generate'))?.status).toBe(403);
+    expect((await posted).status()).toBe(403);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
 
   it('refuses the same page posting a form, and asking for the model list', async () => {
-    seen.length = 0;
     await page.goto(`http://evil.test:${sitePort}/`);
+    // Submitted after evaluate returns: the navigation would otherwise destroy the context it runs in.
+    const posted = page.waitForResponse((r) => r.url().endsWith('/api/generate'));
     await page.evaluate(`(() => {
       const f = document.createElement('form');
       f.method = 'POST'; f.enctype = 'text/plain'; f.action = 'http://127.0.0.1:${corralPort}/api/generate';
       const i = document.createElement('input'); i.name = '{"model":"tiny","prompt":"","x":"'; i.value = '"}';
-      f.append(i); document.body.append(f); f.submit();
+      f.append(i); document.body.append(f); setTimeout(() => f.submit(), 0);
     })()`);
-    await expect.poll(() => seen.find((s) => s.url.endsWith('/api/generate'))?.status).toBe(403);
+    expect((await posted).status()).toBe(403);
+    // The form navigated the page to Corral's refusal; that navigation ends before the next starts.
+    await page.waitForURL(/\/api\/generate$/);
     await page.goto(`http://evil.test:${sitePort}/`);
+    const asked = page.waitForResponse((r) => r.url().endsWith('/api/tags'));
     await page.evaluate(`fetch('http://127.0.0.1:${corralPort}/api/tags', { mode: 'no-cors' }).then(() => 'sent')`);
-    await expect.poll(() => seen.find((s) => s.url.endsWith('/api/tags'))?.status).toBe(403);
+    expect((await asked).status()).toBe(403);
     expect(t.gw.scheduler.loaded()).toHaveLength(0);
   });
 
   it('refuses a DNS-rebound name for 127.0.0.1', async () => {
-    seen.length = 0;
     const res = await page.goto(`http://evil.test:${corralPort}/api/tags`);
     expect(res?.status()).toBe(403);
     expect(await page.textContent('body')).toContain('not allowed');
