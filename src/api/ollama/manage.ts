@@ -120,123 +120,139 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     refresh: () => deps.catalog.refresh(),
   });
 
-  app.post<{ Body: PullBody }>('/api/pull', { schema: { body: PullBody } }, async (request, reply) => {
-    const ref = nameOf(request.body).trim();
-    request.auditTarget = ref;
-    assertModelAllowed(request.principal, normalizeModelName(ref));
-    const job = puller.pull(ref);
-    const signal = clientAbortSignal(reply);
-    const progress: PullProgress[] = [];
-    let push: ((p: PullProgress) => void) | undefined;
-    const unsubscribe = job.subscribe((p) => (push ? push(p) : progress.push(p)));
-    signal.addEventListener('abort', unsubscribe, { once: true });
-    try {
-      // Resolution errors (unknown repo, missing quant) keep their status instead of a 200 stream.
-      await job.resolved;
-    } catch (err) {
-      unsubscribe();
-      throw err;
-    }
-    return progressReply(reply, request.body.stream !== false, async (emit) => {
-      emit({ status: 'pulling manifest' });
-      for (const p of progress) emit(p);
-      push = emit;
+  app.post<{ Body: PullBody }>(
+    '/api/pull',
+    { schema: { body: PullBody } }, // who may call it: src/auth/roles.ts
+    async (request, reply) => {
+      const ref = nameOf(request.body).trim();
+      request.auditTarget = ref;
+      assertModelAllowed(request.principal, normalizeModelName(ref));
+      const job = puller.pull(ref);
+      const signal = clientAbortSignal(reply);
+      const progress: PullProgress[] = [];
+      let push: ((p: PullProgress) => void) | undefined;
+      const unsubscribe = job.subscribe((p) => (push ? push(p) : progress.push(p)));
+      signal.addEventListener('abort', unsubscribe, { once: true });
       try {
-        await job.done;
-      } finally {
+        // Resolution errors (unknown repo, missing quant) keep their status instead of a 200 stream.
+        await job.resolved;
+      } catch (err) {
         unsubscribe();
+        throw err;
       }
-    });
-  });
+      return progressReply(reply, request.body.stream !== false, async (emit) => {
+        emit({ status: 'pulling manifest' });
+        for (const p of progress) emit(p);
+        push = emit;
+        try {
+          await job.done;
+        } finally {
+          unsubscribe();
+        }
+      });
+    },
+  );
 
-  app.delete<{ Body: NameBody }>('/api/delete', { schema: { body: NameBody } }, async (request, reply) => {
-    const m = requireModel(deps, nameOf(request.body ?? {}), request);
-    request.auditTarget = m.name;
-    await deps.scheduler.unload(m.name, 'deleted');
-    const dir = managedDir();
-    const doomed = await manifest().update(async (data) => {
-      const entry = data.models[m.name];
-      if (!entry) {
-        // Configured and discovered models are the operator's files: hide them, never delete them.
-        data.hidden[m.name] = m.path;
-        return undefined;
-      }
-      delete data.models[m.name];
-      if (!entry.source) return undefined;
-      // Only files Corral downloaded, inside its managed directory, and no longer used by another model.
-      const inside = (p: string): boolean => !relative(dir, resolve(p)).startsWith('..');
-      const unused = (p: string | undefined): p is string =>
-        p !== undefined && inside(p) && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
-      // A split model is recorded by its shard 1; the other shards go with it.
-      return [entry.path, entry.mmproj].filter(unused).flatMap(modelFiles).filter(inside);
-    });
-    for (const file of doomed ?? [])
-      await Promise.all([rm(file, { force: true }), rm(`${file}.partial`, { force: true })]);
-    await deps.catalog.refresh();
-    return reply.code(200).send();
-  });
+  app.delete<{ Body: NameBody }>(
+    '/api/delete',
+    { schema: { body: NameBody } }, // who may call it: src/auth/roles.ts
+    async (request, reply) => {
+      const m = requireModel(deps, nameOf(request.body ?? {}), request);
+      request.auditTarget = m.name;
+      await deps.scheduler.unload(m.name, 'deleted');
+      const dir = managedDir();
+      const doomed = await manifest().update(async (data) => {
+        const entry = data.models[m.name];
+        if (!entry) {
+          // Configured and discovered models are the operator's files: hide them, never delete them.
+          data.hidden[m.name] = m.path;
+          return undefined;
+        }
+        delete data.models[m.name];
+        if (!entry.source) return undefined;
+        // Only files Corral downloaded, inside its managed directory, and no longer used by another model.
+        const inside = (p: string): boolean => !relative(dir, resolve(p)).startsWith('..');
+        const unused = (p: string | undefined): p is string =>
+          p !== undefined && inside(p) && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
+        // A split model is recorded by its shard 1; the other shards go with it.
+        return [entry.path, entry.mmproj].filter(unused).flatMap(modelFiles).filter(inside);
+      });
+      for (const file of doomed ?? [])
+        await Promise.all([rm(file, { force: true }), rm(`${file}.partial`, { force: true })]);
+      await deps.catalog.refresh();
+      return reply.code(200).send();
+    },
+  );
 
-  app.post<{ Body: CopyBody }>('/api/copy', { schema: { body: CopyBody } }, async (request, reply) => {
-    const src = requireModel(deps, request.body.source, request);
-    const dest = normalizeModelName(request.body.destination);
-    request.auditTarget = `${src.name} -> ${dest}`;
-    assertModelAllowed(request.principal, dest);
-    const entry = snapshot(src, 'copy', (await manifest().read()).models[src.name]?.source);
-    await manifest().update((data) => {
-      data.models[dest] = entry;
-      delete data.hidden[dest];
-    });
-    await deps.catalog.refresh();
-    return reply.code(200).send();
-  });
-
-  app.post<{ Body: CreateBody }>('/api/create', { schema: { body: CreateBody } }, async (request, reply) => {
-    const body = request.body;
-    const name = normalizeModelName(nameOf(body));
-    request.auditTarget = name;
-    assertModelAllowed(request.principal, name);
-    if (body.files && Object.keys(body.files).length)
-      throw new NotImplemented(
-        'creating a model from uploaded blobs ("files") is not supported by Corral; use "from" with an existing model or pull a GGUF',
-      );
-    if (body.adapters && Object.keys(body.adapters).length)
-      throw new NotImplemented('LoRA adapters ("adapters") are not supported by /api/create');
-    if (body.quantize) throw new NotImplemented('quantizing ("quantize") is not supported by Corral');
-    const spec =
-      body.modelfile !== undefined ? parseModelfile(body.modelfile) : { parameters: {} as Record<string, unknown> };
-    const from = body.from ?? spec.from;
-    if (!from) throw new BadRequest('missing required field "from"');
-    const base = deps.catalog.resolve(from);
-    if (!base) throw new ModelNotFound(from);
-    assertModelAllowed(request.principal, base.name);
-    const template = body.template ?? spec.template;
-    if (template !== undefined) assertJinjaTemplate(template, body.template !== undefined ? 'template' : 'modelfile');
-    const options = { ...base.options };
-    for (const [k, v] of Object.entries({ ...spec.parameters, ...(body.parameters ?? {}) })) {
-      if (k === 'stop') delete options.stop;
-      addParameter(options, k, v);
-    }
-    const entry: ManagedEntry = {
-      ...snapshot(base, 'create', (await manifest().read()).models[base.name]?.source),
-      system: body.system ?? spec.system ?? base.system,
-      template: template ?? base.template,
-      options,
-    };
-    return progressReply(reply, body.stream !== false, async (emit) => {
-      emit({ status: 'reading model metadata' });
-      if (entry.template !== base.template) emit({ status: 'creating template layer' });
-      if (entry.system !== base.system) emit({ status: 'creating system layer' });
-      if (Object.keys(options).length) emit({ status: 'creating parameters layer' });
-      emit({ status: `using existing layer sha256:${base.digest.replace(/^sha256:/, '')}` });
-      emit({ status: 'writing manifest' });
+  app.post<{ Body: CopyBody }>(
+    '/api/copy',
+    { schema: { body: CopyBody } }, // who may call it: src/auth/roles.ts
+    async (request, reply) => {
+      const src = requireModel(deps, request.body.source, request);
+      const dest = normalizeModelName(request.body.destination);
+      request.auditTarget = `${src.name} -> ${dest}`;
+      assertModelAllowed(request.principal, dest);
+      const entry = snapshot(src, 'copy', (await manifest().read()).models[src.name]?.source);
       await manifest().update((data) => {
-        data.models[name] = entry;
-        delete data.hidden[name];
+        data.models[dest] = entry;
+        delete data.hidden[dest];
       });
       await deps.catalog.refresh();
-      emit({ status: 'success' });
-    });
-  });
+      return reply.code(200).send();
+    },
+  );
+
+  app.post<{ Body: CreateBody }>(
+    '/api/create',
+    { schema: { body: CreateBody } }, // who may call it: src/auth/roles.ts
+    async (request, reply) => {
+      const body = request.body;
+      const name = normalizeModelName(nameOf(body));
+      request.auditTarget = name;
+      assertModelAllowed(request.principal, name);
+      if (body.files && Object.keys(body.files).length)
+        throw new NotImplemented(
+          'creating a model from uploaded blobs ("files") is not supported by Corral; use "from" with an existing model or pull a GGUF',
+        );
+      if (body.adapters && Object.keys(body.adapters).length)
+        throw new NotImplemented('LoRA adapters ("adapters") are not supported by /api/create');
+      if (body.quantize) throw new NotImplemented('quantizing ("quantize") is not supported by Corral');
+      const spec =
+        body.modelfile !== undefined ? parseModelfile(body.modelfile) : { parameters: {} as Record<string, unknown> };
+      const from = body.from ?? spec.from;
+      if (!from) throw new BadRequest('missing required field "from"');
+      const base = deps.catalog.resolve(from);
+      if (!base) throw new ModelNotFound(from);
+      assertModelAllowed(request.principal, base.name);
+      const template = body.template ?? spec.template;
+      if (template !== undefined) assertJinjaTemplate(template, body.template !== undefined ? 'template' : 'modelfile');
+      const options = { ...base.options };
+      for (const [k, v] of Object.entries({ ...spec.parameters, ...(body.parameters ?? {}) })) {
+        if (k === 'stop') delete options.stop;
+        addParameter(options, k, v);
+      }
+      const entry: ManagedEntry = {
+        ...snapshot(base, 'create', (await manifest().read()).models[base.name]?.source),
+        system: body.system ?? spec.system ?? base.system,
+        template: template ?? base.template,
+        options,
+      };
+      return progressReply(reply, body.stream !== false, async (emit) => {
+        emit({ status: 'reading model metadata' });
+        if (entry.template !== base.template) emit({ status: 'creating template layer' });
+        if (entry.system !== base.system) emit({ status: 'creating system layer' });
+        if (Object.keys(options).length) emit({ status: 'creating parameters layer' });
+        emit({ status: `using existing layer sha256:${base.digest.replace(/^sha256:/, '')}` });
+        emit({ status: 'writing manifest' });
+        await manifest().update((data) => {
+          data.models[name] = entry;
+          delete data.hidden[name];
+        });
+        await deps.catalog.refresh();
+        emit({ status: 'success' });
+      });
+    },
+  );
 
   app.post('/api/push', async () => {
     throw new NotImplemented(
