@@ -38,10 +38,17 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ManageContext): vo
       if (await target.hasBlob(digest)) return reply.code(200).send();
       const length = Number(request.headers['content-length']);
       const body = (request.body as Readable | undefined) ?? request.raw;
-      await writeBlob(target, digest, body, {
-        size: Number.isFinite(length) ? length : undefined,
-        reserve: ctx.reserve(),
-      });
+      try {
+        await writeBlob(target, digest, body, {
+          size: Number.isFinite(length) ? length : undefined,
+          reserve: ctx.reserve(),
+        });
+      } catch (err) {
+        // A client answers only once its body is sent: the rest is read and dropped, then the connection closed.
+        reply.header('connection', 'close');
+        request.raw.resume();
+        throw err;
+      }
       return reply.code(201).send();
     });
   });
