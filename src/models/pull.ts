@@ -36,12 +36,49 @@ export interface PullerDeps {
 /** A running pull; later callers for the same model subscribe to it instead of downloading twice. */
 export interface PullJob {
   /** Settles once the source is resolved (rejects with 404 and the like before any byte moves). */
-  resolved: Promise<PullSource>;
+  resolved: Promise<unknown>;
   done: Promise<void>;
   subscribe(listener: (p: PullProgress) => void): () => void;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * The job running for `key`, or a new one from `start`: later callers subscribe to the running one
+ * instead of pulling twice. It is aborted once its last subscriber leaves (partial files stay for a
+ * later resume) and forgotten when it ends.
+ */
+export function sharedJob(
+  jobs: Map<string, PullJob>,
+  key: string,
+  start: (emit: (p: PullProgress) => void, signal: AbortSignal) => { resolved: Promise<unknown>; done: Promise<void> },
+): PullJob {
+  const existing = jobs.get(key);
+  if (existing) return existing;
+  const listeners = new Set<(p: PullProgress) => void>();
+  const controller = new AbortController();
+  const { resolved, done } = start((p) => {
+    for (const l of listeners) l(p);
+  }, controller.signal);
+  const job: PullJob = {
+    resolved,
+    done,
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) controller.abort();
+      };
+    },
+  };
+  jobs.set(key, job);
+  const forget = (): void => {
+    if (jobs.get(key) === job) jobs.delete(key);
+  };
+  done.then(forget, forget);
+  resolved.catch(() => undefined);
+  return job;
+}
 
 export class Puller {
   private readonly jobs = new Map<string, PullJob>();
@@ -58,37 +95,12 @@ export class Puller {
 
   pull(reference: string, insecure = false): PullJob {
     const name = normalizeModelName(reference);
-    const existing = this.jobs.get(name);
-    if (existing) return existing;
-    const listeners = new Set<(p: PullProgress) => void>();
-    const controller = new AbortController();
-    const emit = (p: PullProgress): void => {
-      for (const l of listeners) l(p);
-    };
-    const http = new GuardedFetch(this.deps.policy(insecure));
-    const resolved = this.resolve(reference, http, controller.signal);
-    const done = resolved
-      .then((src) => this.fetchInto(name, src, http, emit, controller.signal))
-      .finally(() => http.close());
-    const job: PullJob = {
-      resolved,
-      done,
-      subscribe: (listener) => {
-        listeners.add(listener);
-        return () => {
-          listeners.delete(listener);
-          // Nobody is waiting any more: stop; the .partial file stays for a later resume.
-          if (listeners.size === 0) controller.abort();
-        };
-      },
-    };
-    this.jobs.set(name, job);
-    const forget = (): void => {
-      if (this.jobs.get(name) === job) this.jobs.delete(name);
-    };
-    done.then(forget, forget);
-    resolved.catch(() => undefined);
-    return job;
+    return sharedJob(this.jobs, name, (emit, signal) => {
+      const http = new GuardedFetch(this.deps.policy(insecure));
+      const resolved = this.resolve(reference, http, signal);
+      const done = resolved.then((src) => this.fetchInto(name, src, http, emit, signal)).finally(() => http.close());
+      return { resolved, done };
+    });
   }
 
   private async resolve(reference: string, http: GuardedFetch, signal: AbortSignal): Promise<PullSource> {

@@ -1,5 +1,6 @@
 import { join, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { coalesced } from '../config/watch.js';
 
 export interface StoreWatcher {
   close(): Promise<void>;
@@ -12,30 +13,8 @@ export interface StoreWatcher {
  * not cause a refresh per chunk.
  */
 export function watchStores(roots: string[], onChange: () => Promise<void>, debounceMs = 200): StoreWatcher {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let closed = false;
-  const run = (): void => {
-    if (closed) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = onChange()
-      .catch(() => undefined)
-      .finally(() => {
-        running = undefined;
-        if (again) {
-          again = false;
-          run();
-        }
-      });
-  };
-  const schedule = (): void => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(run, debounceMs);
-  };
+  const runner = coalesced(onChange, debounceMs);
+  const schedule = runner.schedule;
   const relevant = (path: string): boolean =>
     roots.some((root) => {
       const rel = relative(root, path);
@@ -60,10 +39,8 @@ export function watchStores(roots: string[], onChange: () => Promise<void>, debo
     });
   return {
     async close() {
-      closed = true;
-      if (timer) clearTimeout(timer);
       await watcher.close();
-      await running;
+      await runner.close();
     },
   };
 }

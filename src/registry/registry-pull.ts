@@ -2,9 +2,9 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { sha256File } from '../catalog/digest.js';
 import { ChecksumMismatch, NotFound, UpstreamError } from '../errors.js';
 import { assertSpace } from '../fs/free-space.js';
-import type { PullJob, PullProgress } from '../models/pull.js';
+import { sharedJob, type PullJob, type PullProgress } from '../models/pull.js';
 import { GuardedFetch, type FetchPolicy } from '../net/guarded-fetch.js';
-import { DEFAULT_HOST, displayName, type OllamaName } from '../ollama-store/names.js';
+import { DEFAULT_HOST, type OllamaName } from '../ollama-store/names.js';
 import {
   MANIFEST_MEDIA_TYPE,
   manifestDigests,
@@ -53,34 +53,11 @@ export class RegistryPuller {
   pull(name: OllamaName, insecure: boolean): PullJob {
     const target = this.deps.stores().target;
     const key = `${target.root}\0${target.manifestFile(name)}`;
-    const existing = this.jobs.get(key);
-    if (existing) return existing;
-    const listeners = new Set<(p: PullProgress) => void>();
-    const controller = new AbortController();
-    const emit = (p: PullProgress): void => {
-      for (const l of listeners) l(p);
-    };
-    const resolved = this.resolve(name, insecure, controller.signal);
-    const done = resolved.then((r) => this.fetchLayers(name, r, emit, controller.signal).finally(() => r.http.close()));
-    const job: PullJob = {
-      resolved: resolved.then(() => ({ reference: displayName(name), files: [] })),
-      done,
-      subscribe: (listener) => {
-        listeners.add(listener);
-        return () => {
-          listeners.delete(listener);
-          if (listeners.size === 0) controller.abort();
-        };
-      },
-    };
-    this.jobs.set(key, job);
-    const forget = (): void => {
-      if (this.jobs.get(key) === job) this.jobs.delete(key);
-    };
-    done.then(forget, forget);
-    job.resolved.catch(() => undefined);
-    resolved.catch(() => undefined);
-    return job;
+    return sharedJob(this.jobs, key, (emit, signal) => {
+      const resolved = this.resolve(name, insecure, signal);
+      const done = resolved.then((r) => this.fetchLayers(name, r, emit, signal).finally(() => r.http.close()));
+      return { resolved, done };
+    });
   }
 
   private baseUrl(name: OllamaName, insecure: boolean): string {

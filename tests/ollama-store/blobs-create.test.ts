@@ -51,16 +51,17 @@ describe('blob uploads and create from files', () => {
 
   it('create from the uploaded file, chat with it, copy it, delete it, with the official client', async () => {
     const statuses: string[] = [];
-    for await (const p of await ollama.create({
+    // ollama-js 0.6 sends `files` as given, though its types do not list it yet.
+    const request = {
       model: 'made:v1',
       files: { 'tiny.gguf': digest },
       system: 'You answer briefly.',
       parameters: { num_predict: 3, stop: ['###'] },
       license: 'Made License',
       messages: [{ role: 'user', content: 'ping' }],
-      stream: true,
-    }))
-      statuses.push(p.status);
+      stream: true as const,
+    };
+    for await (const p of await ollama.create(request)) statuses.push(p.status);
     expect(statuses).toContain('parsing GGUF');
     expect(statuses).toContain(`using existing layer ${digest}`);
     expect(statuses.slice(-2)).toEqual(['writing manifest', 'success']);
@@ -87,7 +88,8 @@ describe('blob uploads and create from files', () => {
 
   it('create from an Ollama-store model overrides its layers; a Go template over the GGUF’s own Jinja template is refused', async () => {
     await upload(t.url, digest, gguf);
-    await ollama.create({ model: 'base', files: { 'tiny.gguf': digest } });
+    const base = { model: 'base', files: { 'tiny.gguf': digest } };
+    await ollama.create(base);
     await ollama.create({ model: 'derived', from: 'base', system: 'derived system', parameters: { num_predict: 2 } });
     const show = await ollama.show({ model: 'derived' });
     expect(show.system).toBe('derived system');
