@@ -34,6 +34,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ManageContext): vo
 
     scope.post<{ Params: DigestParams }>('/api/blobs/:digest', ctx.operator('blob.upload'), async (request, reply) => {
       const digest = digestOf(request.params);
+      request.auditTarget = digest;
       const target = ctx.stores().target;
       if (await target.hasBlob(digest)) return reply.code(200).send();
       const length = Number(request.headers['content-length']);
