@@ -40,7 +40,7 @@ function refuse(host: string, address: string): Forbidden {
  * Resolves names at connect time and refuses non-public answers, so a name that resolved to a public
  * address when checked cannot point at 127.0.0.1 when connected (DNS rebinding).
  */
-function guardedLookup(policy: FetchPolicy) {
+export function guardedLookup(policy: FetchPolicy) {
   return (
     hostname: string,
     options: { all?: boolean; family?: number },
