@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { watchStores, type StoreWatcher } from './ollama-store/watch.js';
 import type { ReloadResult } from './admin/deps.js';
 import { createPasswords } from './auth/passwords.js';
 import { buildApp } from './app.js';
@@ -87,8 +89,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
     });
   let binary = await provision(config);
-  const catalog = new Catalog({ config, baseDir: loaded.baseDir, cwd });
+  const catalog = new Catalog({ config, baseDir: loaded.baseDir, cwd, env });
   await catalog.refresh();
+  // Another Ollama pulling into the store it shares, or files copied in, show up without a restart.
+  let storeWatch = await watchCatalogStores(catalog);
 
   // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and ports.
   const pids = new PidRegistry(join(resolve(cwd, config.data_dir), 'pids'));
@@ -278,8 +282,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       }
       loaded = next;
       config = next.config;
-      catalog.reconfigure({ config, baseDir: next.baseDir, cwd });
+      catalog.reconfigure({ config, baseDir: next.baseDir, cwd, env });
       await catalog.refresh();
+      if (storeWatch.roots.join('\0') !== catalog.stores.all.map((st) => st.root).join('\0')) {
+        await storeWatch.close();
+        storeWatch = await watchCatalogStores(catalog);
+      }
       policy = makePolicy(config);
       changes.push(...scheduler.reconcile());
       void scheduler.loadPinned(pinnedModels());
@@ -318,6 +326,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     async close(closeOpts = {}) {
       draining = true;
       await watcher?.close();
+      await storeWatch.close();
       if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
       await app.close();
       await scheduler.shutdown();
@@ -325,6 +334,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       store.close();
     },
   };
+}
+
+/** Watches the catalogue's Ollama-layout stores (Corral's own is created first, so it can be watched). */
+async function watchCatalogStores(catalog: Catalog): Promise<StoreWatcher & { roots: string[] }> {
+  const { own, all } = catalog.stores;
+  await mkdir(own.manifestsDir, { recursive: true });
+  await mkdir(own.blobsDir, { recursive: true });
+  const roots = all.map((st) => st.root);
+  const watcher = watchStores(
+    roots.filter((r) => existsSync(r)),
+    () => catalog.refresh(),
+  );
+  return { roots, close: () => watcher.close() };
 }
 
 /** The reload outcome in the admin UI's words. */

@@ -52,7 +52,9 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
 
   'POST /api/pull': operator('download a model', { audit: 'model.pull' }),
   'POST /api/copy': operator('copy a model under a new name', { audit: 'model.copy' }),
-  'POST /api/create': operator('create a model from a Modelfile', { audit: 'model.create' }),
+  'POST /api/create': operator('create a model from files, a Modelfile or another model', { audit: 'model.create' }),
+  'HEAD /api/blobs/:digest': operator('whether a blob is already uploaded'),
+  'POST /api/blobs/:digest': operator('upload a blob (a GGUF or adapter for /api/create)', { audit: 'blob.upload' }),
   'POST /api/push': operator('push a model (not supported: 501)', { audit: 'model.push' }),
   'DELETE /api/delete': admin('delete a model and its files', { audit: 'model.delete' }),
 

@@ -16,6 +16,10 @@ import {
 } from './split.js';
 import { manifestPath, readManifest } from '../models/manifest.js';
 import { isGoTemplate } from '../models/modelfile.js';
+import type { OllamaName } from '../ollama-store/names.js';
+import type { Manifest, OllamaStore } from '../ollama-store/store.js';
+import { resolveStores, type Stores } from '../ollama-store/stores.js';
+import { listStoreModels } from './ollama-models.js';
 
 export type { GgufInfo } from './gguf.js';
 export { normalizeModelName } from './names.js';
@@ -25,8 +29,13 @@ export interface CatalogModel {
   name: string;
   /** The GGUF file llama-server is given: for a split model, shard 1 (it opens the others itself). */
   path: string;
-  /** 'managed': pulled, copied or created through the API (data_dir/models.json). */
-  source: 'config' | 'discovered' | 'managed';
+  /** What `ollama list` would show: the name with its case kept (Ollama-store models only). */
+  displayName?: string | undefined;
+  /**
+   * 'managed': pulled, copied or created through the API (data_dir/models.json); 'ollama': a manifest in
+   * an Ollama-layout store (an existing Ollama install, or Corral's own under data_dir).
+   */
+  source: 'config' | 'discovered' | 'managed' | 'ollama';
   aliases: string[];
   args: string[];
   options: Record<string, unknown>;
@@ -39,6 +48,15 @@ export interface CatalogModel {
   mmproj?: string | undefined;
   system?: string | undefined;
   template?: string | undefined;
+  /** An Ollama Go template Corral renders itself, because the GGUF has no chat template of its own. */
+  goTemplate?: string | undefined;
+  license?: string | undefined;
+  /** Messages a model was created with (Ollama's MESSAGE), shown by /api/show. */
+  messages?: { role: string; content: string }[] | undefined;
+  /** The model an Ollama-store model was created from (Ollama's parent_model). */
+  parentModel?: string | undefined;
+  /** Where an Ollama-store model's manifest lives. */
+  ollama?: { store: OllamaStore; name: OllamaName; modelDigest: string; manifest: Manifest } | undefined;
   /** Bytes on disk, summed over all shards of a split model. */
   size: number;
   modifiedAt: Date;
@@ -53,6 +71,8 @@ export interface CatalogOptions {
   baseDir: string;
   /** Working directory: models_dirs and data_dir resolve against it. */
   cwd: string;
+  /** For OLLAMA_MODELS, where `ollama_store: auto` looks first. */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** Ollama's capability names, derived from the header and config. */
@@ -124,6 +144,11 @@ export class Catalog {
     return this.opts.config.models_dirs.map((d) => resolve(this.opts.cwd, d));
   }
 
+  /** The Ollama-layout stores under the current config. */
+  get stores(): Stores {
+    return resolveStores(this.opts.config, this.opts.cwd, this.opts.env ?? process.env);
+  }
+
   async refresh(): Promise<void> {
     const { config, baseDir } = this.opts;
     const warnings: string[] = [];
@@ -184,6 +209,11 @@ export class Catalog {
       }
     }
 
+    const ollama = await listStoreModels(this.stores.all);
+    warnings.push(...ollama.warnings);
+    for (const [name, why] of ollama.broken) incomplete.set(name, why);
+    for (const m of ollama.models) models.set(m.name, m);
+
     for (const [rawName, entry] of Object.entries(config.models)) {
       const name = normalizeModelName(rawName);
       const path = resolve(baseDir, entry.path);
@@ -218,7 +248,13 @@ export class Catalog {
         aliases: [],
         pinned: false,
         // A derived model with its own Jinja template gets it as llama-server's chat template.
-        args: e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : [],
+        args: [
+          ...(e.adapters ?? []).flatMap((a) => ['--lora', a]),
+          ...(e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : []),
+        ],
+        goTemplate: e.template && isGoTemplate(e.template) && !d.gguf.chatTemplate ? e.template : undefined,
+        license: e.license,
+        messages: e.messages,
         options: e.options ?? {},
         embedding: e.embedding ?? isEmbedding(d.gguf),
         mmproj: e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined),
@@ -278,7 +314,7 @@ interface ModelFiles {
   digest: string;
 }
 
-function isEmbedding(info: GgufInfo): boolean {
+export function isEmbedding(info: GgufInfo): boolean {
   // llama.cpp writes a pooling type only for models meant to produce embeddings.
   return (
     info.metadata[`${info.architecture}.pooling_type`] !== undefined ||

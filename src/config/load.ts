@@ -81,7 +81,10 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
       problems.push(`${where(path)}${path.join('.')}: ${(err as Error).message}`);
     }
   }
-  const sizes: [string[], string | number][] = [[['llama_server', 'log_max_size'], config.llama_server.log_max_size]];
+  const sizes: [string[], string | number][] = [
+    [['llama_server', 'log_max_size'], config.llama_server.log_max_size],
+    [['disk_reserve'], config.disk_reserve],
+  ];
   if (config.scheduler.memory_budget !== 'auto')
     sizes.push([['scheduler', 'memory_budget'], config.scheduler.memory_budget]);
   for (const [path, value] of sizes) {

@@ -90,6 +90,26 @@ export const ConfigSchema = Type.Object(
     /** Directories scanned for *.gguf files; relative to the working directory. */
     models_dirs: Type.Array(Type.String(), { default: ['data/models'] }),
     data_dir: Type.String({ default: 'data' }),
+    ollama_store: Type.String({
+      default: 'auto',
+      minLength: 1,
+      description:
+        'An existing Ollama models directory to serve models from: "auto" ($OLLAMA_MODELS, else ~/.ollama/models, ' +
+        'else /usr/share/ollama/.ollama/models, whichever exists), "off", or a path. Read-only unless ' +
+        'ollama_store_writable is true; changes to it are picked up while running.',
+    }),
+    ollama_store_writable: Type.Boolean({
+      default: false,
+      description:
+        'Let Corral write to the Ollama store: pulls, blob uploads, created and copied models go there instead ' +
+        'of <data_dir>/ollama, and /api/delete removes its models (a blob only when no manifest uses it).',
+    }),
+    disk_reserve: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], {
+      default: '256MB',
+      description:
+        'Free space (bytes or a size like "1GB") a pull or blob upload must leave on its disk; one that would ' +
+        'not is refused with 507.',
+    }),
     logs_dir: Type.String({ default: 'logs' }),
     defaults: Type.Object(
       {
@@ -169,6 +189,22 @@ export const ConfigSchema = Type.Object(
     pull: Type.Object(
       {
         huggingface_url: Type.String({ default: 'https://huggingface.co' }),
+        registry_url: Type.String({
+          default: 'https://registry.ollama.ai',
+          description:
+            'Where names on Ollama\'s default host (registry.ollama.ai, e.g. "llama3.2:1b") are pulled from.',
+        }),
+        insecure: Type.Boolean({
+          default: false,
+          description:
+            'Allow pulls over plain http (a request can also ask with "insecure": true). Digests are still verified.',
+        }),
+        private_hosts: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description:
+            'Host names or IP addresses pulls may reach although they are, or resolve to, loopback, private or ' +
+            'link-local addresses (refused otherwise, on every redirect too), e.g. a registry on the LAN.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,6 +1,8 @@
 import { basename, join } from 'node:path';
 import { parseSplitName, shardPaths } from '../catalog/split.js';
 import { BadRequest, NotFound, UpstreamError } from '../errors.js';
+import { assertPlainName } from '../fs/contained.js';
+import type { GuardedFetch } from '../net/guarded-fetch.js';
 
 /** One file to download and where it goes. */
 export interface PullFile {
@@ -71,23 +73,23 @@ export function pickQuant(files: string[], quant: string | undefined): string | 
  * `hf.co/{user}/{repo}[:{quant}]` → the GGUF file in that Hugging Face repository, with the
  * sha256 and size the Hub publishes for LFS files. `baseUrl` is configurable so tests can serve it.
  */
-export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSignal): Promise<PullSource> {
+export async function resolveHf(
+  ref: string,
+  baseUrl: string,
+  http: GuardedFetch,
+  signal?: AbortSignal,
+): Promise<PullSource> {
   const rest = ref.replace(HF_PREFIX, '');
   const colon = rest.lastIndexOf(':');
   const repoPath = colon > 0 ? rest.slice(0, colon) : rest;
   const quant = colon > 0 ? rest.slice(colon + 1) : undefined;
   const parts = repoPath.split('/');
-  if (parts.length !== 2 || parts.some((p) => !/^[\w.-]+$/.test(p))) {
+  if (parts.length !== 2 || parts.some((p) => !/^\w[\w.-]*$/.test(p))) {
     throw new BadRequest(`invalid Hugging Face reference "${ref}": expected hf.co/{user}/{repo}[:{quant}]`);
   }
   const base = baseUrl.replace(/\/+$/, '');
   const apiUrl = `${base}/api/models/${repoPath}?blobs=true`;
-  let res: Response;
-  try {
-    res = await fetch(apiUrl, { signal, headers: { accept: 'application/json' } });
-  } catch (err) {
-    throw new UpstreamError(`cannot reach ${base}: ${(err as Error).message}`, 502, { cause: err });
-  }
+  const { response: res } = await http.fetch(apiUrl, { signal, headers: { accept: 'application/json' } });
   if (res.status === 404 || res.status === 401)
     throw new NotFound(`pull model manifest: repository "${repoPath}" not found on ${base}`);
   if (!res.ok) throw new UpstreamError(`pull model manifest: ${apiUrl} answered ${res.status}`, 502);
@@ -111,6 +113,7 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
     );
   const describe = (name: string): PullFile => {
     const sib = siblings.find((s) => s.rfilename === name)!;
+    for (const segment of name.split('/')) assertPlainName(segment, 'repository file name');
     return {
       url: `${base}/${repoPath}/resolve/main/${name.split('/').map(encodeURIComponent).join('/')}`,
       relPath: join('hf.co', ...parts, basename(name)),
@@ -132,9 +135,16 @@ export async function resolveHf(ref: string, baseUrl: string, signal?: AbortSign
  */
 export function resolveUrl(ref: string): PullSource {
   const u = new URL(ref);
-  const segments = u.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-  if (segments.some((s) => s === '..' || s.includes('\0'))) throw new BadRequest(`invalid URL "${ref}"`);
-  const local = (name: string): string => join(u.host.replace(/[^\w.-]/g, '_'), ...segments.slice(0, -1), name);
+  let segments: string[];
+  try {
+    segments = u.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new BadRequest(`invalid URL "${ref}"`);
+  }
+  // Decoded once, a segment must still be one plain name: `%2E%2E%2F`, `%252E…`, `..\\` and the like are refused.
+  for (const s of segments) assertPlainName(s, `path segment in "${ref}"`);
+  const host = assertPlainName(u.host.replace(/[^\w.-]/g, '_'), `host in "${ref}"`);
+  const local = (name: string): string => join(host, ...segments.slice(0, -1), name);
   const last = segments.at(-1)!;
   const split = parseSplitName(last);
   if (!split) return { reference: ref, files: [{ url: ref, relPath: local(last) }] };

@@ -20,6 +20,10 @@ export interface ManagedEntry {
   options?: Record<string, unknown> | undefined;
   embedding?: boolean | undefined;
   mmproj?: string | undefined;
+  /** LoRA adapter blobs (`--lora`). */
+  adapters?: string[] | undefined;
+  license?: string | undefined;
+  messages?: { role: string; content: string }[] | undefined;
   createdAt: string;
 }
 

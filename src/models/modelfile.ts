@@ -92,17 +92,10 @@ export function parseModelfile(text: string): ModelfileSpec {
 }
 
 /**
- * llama-server applies Jinja chat templates only; an Ollama Go template (`{{ .Prompt }}`) cannot be
- * translated faithfully, so it is refused rather than silently ignored.
+ * Ollama's templates are Go text/template (`{{ .Prompt }}`, `{{ range .Messages }}`); llama-server's are
+ * Jinja, which always has statements (`{% for message in messages %}`). A template with actions but no
+ * statement is taken for Go.
  */
 export function isGoTemplate(template: string): boolean {
-  return /\{\{-?\s*(\.[A-Z]|if\s+\.|range\s+\.|end\s*-?\}\}|else\s*-?\}\})/.test(template);
-}
-
-export function assertJinjaTemplate(template: string, field: string): void {
-  if (isGoTemplate(template)) {
-    throw new BadRequest(
-      `invalid value for "${field}": Go templates (Ollama's {{ .Prompt }} syntax) are not supported; llama-server needs a Jinja chat template (e.g. {% for message in messages %}...)`,
-    );
-  }
+  return /\{\{/.test(template) && !/\{%/.test(template);
 }

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { sha256File } from '../catalog/digest.js';
 import { normalizeModelName } from '../catalog/names.js';
-import { ChecksumMismatch, InsufficientStorage, NotFound, UpstreamError } from '../errors.js';
+import { ChecksumMismatch, NotFound, UpstreamError } from '../errors.js';
+import { containedPath } from '../fs/contained.js';
+import { assertSpace } from '../fs/free-space.js';
+import { GuardedFetch, type FetchPolicy } from '../net/guarded-fetch.js';
 import { isHfReference, isUrlReference, resolveHf, resolveUrl, type PullFile, type PullSource } from './hf-resolver.js';
 import type { Manifest } from './manifest.js';
 
@@ -20,6 +23,8 @@ export interface PullerDeps {
   modelsDir(): string;
   manifest(): Manifest;
   huggingfaceUrl(): string;
+  /** What the pull may connect to (scheme, private addresses), checked on every redirect. */
+  policy(insecure: boolean): FetchPolicy;
   /** Re-reads the catalogue once a model is in place. */
   refresh(): Promise<void>;
   /** Free bytes kept in reserve beyond the file itself. */
@@ -31,12 +36,49 @@ export interface PullerDeps {
 /** A running pull; later callers for the same model subscribe to it instead of downloading twice. */
 export interface PullJob {
   /** Settles once the source is resolved (rejects with 404 and the like before any byte moves). */
-  resolved: Promise<PullSource>;
+  resolved: Promise<unknown>;
   done: Promise<void>;
   subscribe(listener: (p: PullProgress) => void): () => void;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * The job running for `key`, or a new one from `start`: later callers subscribe to the running one
+ * instead of pulling twice. It is aborted once its last subscriber leaves (partial files stay for a
+ * later resume) and forgotten when it ends.
+ */
+export function sharedJob(
+  jobs: Map<string, PullJob>,
+  key: string,
+  start: (emit: (p: PullProgress) => void, signal: AbortSignal) => { resolved: Promise<unknown>; done: Promise<void> },
+): PullJob {
+  const existing = jobs.get(key);
+  if (existing) return existing;
+  const listeners = new Set<(p: PullProgress) => void>();
+  const controller = new AbortController();
+  const { resolved, done } = start((p) => {
+    for (const l of listeners) l(p);
+  }, controller.signal);
+  const job: PullJob = {
+    resolved,
+    done,
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) controller.abort();
+      };
+    },
+  };
+  jobs.set(key, job);
+  const forget = (): void => {
+    if (jobs.get(key) === job) jobs.delete(key);
+  };
+  done.then(forget, forget);
+  resolved.catch(() => undefined);
+  return job;
+}
 
 export class Puller {
   private readonly jobs = new Map<string, PullJob>();
@@ -51,40 +93,18 @@ export class Puller {
     }
   }
 
-  pull(reference: string): PullJob {
+  pull(reference: string, insecure = false): PullJob {
     const name = normalizeModelName(reference);
-    const existing = this.jobs.get(name);
-    if (existing) return existing;
-    const listeners = new Set<(p: PullProgress) => void>();
-    const controller = new AbortController();
-    const emit = (p: PullProgress): void => {
-      for (const l of listeners) l(p);
-    };
-    const resolved = this.resolve(reference, controller.signal);
-    const done = resolved.then((src) => this.fetchInto(name, src, emit, controller.signal));
-    const job: PullJob = {
-      resolved,
-      done,
-      subscribe: (listener) => {
-        listeners.add(listener);
-        return () => {
-          listeners.delete(listener);
-          // Nobody is waiting any more: stop; the .partial file stays for a later resume.
-          if (listeners.size === 0) controller.abort();
-        };
-      },
-    };
-    this.jobs.set(name, job);
-    const forget = (): void => {
-      if (this.jobs.get(name) === job) this.jobs.delete(name);
-    };
-    done.then(forget, forget);
-    resolved.catch(() => undefined);
-    return job;
+    return sharedJob(this.jobs, name, (emit, signal) => {
+      const http = new GuardedFetch(this.deps.policy(insecure));
+      const resolved = this.resolve(reference, http, signal);
+      const done = resolved.then((src) => this.fetchInto(name, src, http, emit, signal)).finally(() => http.close());
+      return { resolved, done };
+    });
   }
 
-  private async resolve(reference: string, signal: AbortSignal): Promise<PullSource> {
-    if (isHfReference(reference)) return resolveHf(reference, this.deps.huggingfaceUrl(), signal);
+  private async resolve(reference: string, http: GuardedFetch, signal: AbortSignal): Promise<PullSource> {
+    if (isHfReference(reference)) return resolveHf(reference, this.deps.huggingfaceUrl(), http, signal);
     if (isUrlReference(reference)) return resolveUrl(reference);
     throw new NotFound(
       `pull model manifest: "${reference}" is not a Hugging Face reference (hf.co/{user}/{repo}:{quant}) or a URL to a .gguf file; Corral cannot pull from the Ollama registry`,
@@ -94,6 +114,7 @@ export class Puller {
   private async fetchInto(
     name: string,
     src: PullSource,
+    http: GuardedFetch,
     emit: (p: PullProgress) => void,
     signal: AbortSignal,
   ): Promise<void> {
@@ -105,13 +126,13 @@ export class Puller {
     let sha256 = src.files[0]!.sha256;
     const present = (await Promise.all(targets.map(isFile))).every(Boolean);
     if (!(present && known?.path === targets[0] && (!sha256 || known?.sha256 === sha256))) {
-      sha256 = (await this.downloadAll(src.files, targets, emit, signal))[0];
+      sha256 = (await this.downloadAll(src.files, targets, http, emit, signal))[0];
     }
     let mmproj: string | undefined;
     if (src.projector) {
       mmproj = inside(modelsDir, src.projector.relPath);
       if (!(await isFile(mmproj)))
-        await this.place([mmproj], [await this.download(src.projector, mmproj, emit, signal)]);
+        await this.place([mmproj], [await this.download(src.projector, mmproj, http, emit, signal)]);
     }
     emit({ status: 'writing manifest' });
     await manifest.update((data) => {
@@ -137,6 +158,7 @@ export class Puller {
   private async downloadAll(
     files: PullFile[],
     targets: string[],
+    http: GuardedFetch,
     emit: (p: PullProgress) => void,
     signal: AbortSignal,
   ): Promise<string[]> {
@@ -144,7 +166,8 @@ export class Puller {
     // All shards at once: running out of space on the last of three 40 GB files wastes the first two.
     await this.checkSpace(dirname(targets[0]!), await remainingBytes(files, targets));
     const verified: { partial: string; sha256: string }[] = [];
-    for (let i = 0; i < files.length; i++) verified.push(await this.download(files[i]!, targets[i]!, emit, signal));
+    for (let i = 0; i < files.length; i++)
+      verified.push(await this.download(files[i]!, targets[i]!, http, emit, signal));
     await this.place(targets, verified);
     return verified.map((v) => v.sha256);
   }
@@ -158,6 +181,7 @@ export class Puller {
   private async download(
     src: PullFile,
     target: string,
+    http: GuardedFetch,
     emit: (p: PullProgress) => void,
     signal: AbortSignal,
   ): Promise<{ partial: string; sha256: string }> {
@@ -175,9 +199,13 @@ export class Puller {
         () => 0,
       );
       if (total !== undefined && have === total && have > 0) break;
-      const res = await fetchOrThrow(src.url, have > 0 ? { range: `bytes=${have}-` } : {}, signal);
+      const { response: res } = await http.fetch(src.url, {
+        headers: have > 0 ? { range: `bytes=${have}-` } : {},
+        signal,
+      });
       if (res.status === 416) {
         // The partial file is not a prefix we can extend: start over.
+        await res.body?.cancel().catch(() => undefined);
         await rm(partial, { force: true });
         continue;
       }
@@ -229,28 +257,12 @@ export class Puller {
 
   private async checkSpace(dir: string, needed: number): Promise<void> {
     if (needed <= 0) return;
-    const fs = await statfs(dir);
-    const free = fs.bavail * fs.bsize;
-    const reserve = this.deps.reserveBytes ?? 256 * 1024 * 1024;
-    if (free < needed + reserve) {
-      throw new InsufficientStorage(
-        `pull: not enough disk space in ${dir}: ${needed} bytes needed (plus ${reserve} reserved), ${free} free`,
-      );
-    }
-  }
-}
-
-async function fetchOrThrow(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
-  try {
-    return await fetch(url, { headers, signal, redirect: 'follow' });
-  } catch (err) {
-    if (signal.aborted) throw err;
-    throw new UpstreamError(`pull: cannot reach ${url}: ${(err as Error).message}`, 502, { cause: err });
+    await assertSpace(dir, needed, this.deps.reserveBytes ?? 256 * 1024 * 1024, 'pull');
   }
 }
 
 /** Hugging Face's resolve endpoint publishes the LFS sha256 as X-Linked-Etag. */
-function publishedSha(headers: Headers): string | undefined {
+function publishedSha(headers: { get(name: string): string | null }): string | undefined {
   for (const h of ['x-linked-etag', 'x-sha256']) {
     const v = headers.get(h)?.replace(/"/g, '').toLowerCase();
     if (v && /^[0-9a-f]{64}$/.test(v)) return v;
@@ -260,9 +272,7 @@ function publishedSha(headers: Headers): string | undefined {
 
 /** A path under the managed directory; a source naming anything outside it is refused. */
 function inside(modelsDir: string, relPath: string): string {
-  const target = resolve(modelsDir, relPath);
-  if (relative(modelsDir, target).startsWith('..')) throw new NotFound(`refusing to write outside ${modelsDir}`);
-  return target;
+  return containedPath(modelsDir, relPath);
 }
 
 function isFile(path: string): Promise<boolean> {

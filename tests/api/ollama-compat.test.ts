@@ -142,7 +142,7 @@ describe('generate extras', () => {
     }
   });
 
-  it('template override: Ollama-style subset rendered, others refused clearly', async () => {
+  it('template override: Ollama templates rendered (classic and .Messages forms), others refused clearly', async () => {
     const ok = await ollama.generate({
       model: 'tiny',
       prompt: 'hi',
@@ -152,10 +152,18 @@ describe('generate extras', () => {
       options: { num_predict: 2 },
     });
     expect(ok.done).toBe(true);
+    const messages = await ollama.generate({
+      model: 'tiny',
+      prompt: 'hi',
+      template:
+        '{{ range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n',
+      options: { num_predict: 1 },
+    });
+    expect(messages.done).toBe(true);
     const bad = await post(`${t.url}/api/generate`, {
       model: 'tiny',
       prompt: 'hi',
-      template: '{{ range .Messages }}{{ end }}',
+      template: '{{ template "other" . }}',
     });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/template/);
@@ -297,7 +305,7 @@ describe('copy, create, delete, push', () => {
     expect(props.chat_template).toBe(template);
   });
 
-  it('create (Modelfile form) and refusal of Go templates', async () => {
+  it('create (Modelfile form); a Go template over the GGUF’s own Jinja template is refused', async () => {
     const res = await post(`${t.url}/api/create`, {
       model: 'mf',
       modelfile: 'FROM tiny\nPARAMETER num_predict 3\nPARAMETER stop "<|im_end|>"\nSYSTEM """multi\nline"""\n',

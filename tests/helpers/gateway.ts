@@ -35,6 +35,8 @@ export async function startGateway(
       ...(config.llama_server as object),
     },
     defaults: { ctx_size: 512, ...(config.defaults as object) },
+    // Tests never see the machine's own Ollama models unless they ask for a store.
+    ollama_store: 'off',
     ...Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'llama_server' && k !== 'defaults')),
   };
   await writeFile(configFile, stringify(full));

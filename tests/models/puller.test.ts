@@ -27,6 +27,8 @@ function puller(opts: { attempts?: number; reserveBytes?: number } = {}): Puller
     modelsDir: () => join(dir, 'models'),
     manifest: () => new Manifest(join(dir, 'models.json')),
     huggingfaceUrl: () => hub.url,
+    // The stand-in hub is plain http on loopback: both must be allowed explicitly.
+    policy: () => ({ insecure: true, privateHosts: ['127.0.0.1'] }),
     refresh: async () => undefined,
     ...opts,
   });

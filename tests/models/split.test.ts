@@ -39,7 +39,10 @@ beforeAll(async () => {
       done();
     },
   });
-  t = await startGateway({ pull: { huggingface_url: hub.url } }, { logger: { level: 'warn', stream: logStream } });
+  t = await startGateway(
+    { pull: { huggingface_url: hub.url, insecure: true, private_hosts: ['127.0.0.1'] } },
+    { logger: { level: 'warn', stream: logStream } },
+  );
   ollama = new Ollama({ host: t.url });
 });
 afterAll(async () => {

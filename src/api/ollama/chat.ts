@@ -9,6 +9,7 @@ import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js'
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { ChatBody, type Message } from './schemas.js';
 import { loadOrUnload } from './load-unload.js';
+import { conversation, renderedPrompt, startRendered } from './prompt-path.js';
 
 /** Ollama tool-call arguments are an object; llama-server's are JSON text. */
 export function ollamaToolCalls(calls: ToolCall[]): { function: { name: string; arguments: unknown } }[] {
@@ -74,10 +75,8 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       };
     }
     const options = mergeOptions(model.options, body.options);
-    const withSystem: Message[] =
-      model.system && !messages.some((m) => m.role === 'system')
-        ? [{ role: 'system', content: model.system }, ...messages]
-        : messages;
+    const withSystem = conversation(model, messages);
+    const rendered = renderedPrompt(model, withSystem, body.tools, body.think);
     const payload: Record<string, unknown> = {
       messages: openAiMessages(withSystem, Boolean(model.mmproj)),
       ...samplingParams(options),
@@ -116,7 +115,10 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       keepAliveMs: keepAlive,
       numCtx: numCtx(options),
       shape,
-      start: startChat(payload, body.format, body.think, upstreamHeaders(request)),
+      start:
+        rendered === undefined
+          ? startChat(payload, body.format, body.think, upstreamHeaders(request))
+          : startRendered(rendered, samplingParams(options), body.format, upstreamHeaders(request)),
     });
   });
 }

@@ -8,7 +8,8 @@ import { requireModel } from '../model-lookup.js';
 import { openAiMessages } from './chat.js';
 import { startChat, thinkParams } from './chat-start.js';
 import { completionSchema } from './format.js';
-import { looksLikeJinja, renderGoTemplate } from './go-template.js';
+import { looksLikeJinja, renderOllamaPrompt, requestTemplateError } from './go-template.js';
+import { renderedPrompt } from './prompt-path.js';
 import { loadOrUnload } from './load-unload.js';
 import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
@@ -56,6 +57,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     if (body.suffix) requireFim(model);
     if (body.images?.length && !model.mmproj)
       throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
+    if (body.images?.length && model.goTemplate) renderedPrompt(model, [{ role: 'user', images: body.images }]);
     if (body.template !== undefined && looksLikeJinja(body.template)) {
       throw new BadRequest(
         'invalid value for "template": a per-request Jinja template is not supported; create a model with it (/api/create with "template") or send an Ollama-style template',
@@ -101,7 +103,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     }
 
     // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
-    if (!body.raw && (body.think !== undefined || body.images?.length)) {
+    if (!body.raw && !model.goTemplate && (body.think !== undefined || body.images?.length)) {
       if (body.context?.length) throw new BadRequest('"context" cannot be combined with "think" or "images"');
       const messages = openAiMessages(
         [
@@ -130,9 +132,14 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
         const pool = runner.pool!;
         return (async function* () {
           let text: string;
+          const turn = [
+            ...(system && !context.length ? [{ role: 'system', content: system }] : []),
+            { role: 'user', content: body.prompt ?? '', images: body.images },
+          ];
           if (body.raw) text = body.prompt ?? '';
           else if (body.template !== undefined)
-            text = renderGoTemplate(body.template, { System: system ?? '', Prompt: body.prompt ?? '', Response: '' });
+            text = renderOllamaPrompt(body.template, { messages: turn, think: body.think }, requestTemplateError);
+          else if (model.goTemplate) text = renderedPrompt(model, turn, undefined, body.think)!;
           else
             text = await applyTemplate(
               pool,

@@ -1,18 +1,23 @@
-import { PassThrough } from 'node:stream';
-import { relative, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { normalizeModelName, type CatalogModel } from '../../catalog/catalog.js';
 import { shardPaths } from '../../catalog/split.js';
-import { BadRequest, ModelNotFound, NotImplemented, errorMessage } from '../../errors.js';
-import { Manifest, manifestPath, type ManagedEntry } from '../../models/manifest.js';
-import { addParameter, assertJinjaTemplate, parseModelfile } from '../../models/modelfile.js';
-import { Puller, managedModelsDir, type PullProgress } from '../../models/pull.js';
+import { BadRequest, Forbidden, NotImplemented } from '../../errors.js';
+import type { ManagedEntry } from '../../models/manifest.js';
+import { Puller, managedModelsDir, type PullJob, type PullProgress } from '../../models/pull.js';
+import { copyManifest } from '../../ollama-store/layer-writer.js';
+import { displayName, requireOllamaName } from '../../ollama-store/names.js';
+import { RegistryPuller } from '../../registry/registry-pull.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { requireModel } from '../model-lookup.js';
 import { assertModelAllowed } from '../../auth/principal.js';
+import { isInside } from '../../fs/contained.js';
+import { registerBlobRoutes } from './blobs.js';
+import { registerCreate } from './create.js';
+import { manageContext, type ManageContext } from './manage-context.js';
+import { progressReply } from './progress.js';
 
 const open = { additionalProperties: true } as const;
 const PullBody = Type.Object(
@@ -32,26 +37,9 @@ const CopyBody = Type.Object(
   { source: Type.String({ minLength: 1 }), destination: Type.String({ minLength: 1 }) },
   open,
 );
-const CreateBody = Type.Object(
-  {
-    model: Type.Optional(Type.String({ minLength: 1 })),
-    name: Type.Optional(Type.String({ minLength: 1 })),
-    from: Type.Optional(Type.String({ minLength: 1 })),
-    modelfile: Type.Optional(Type.String()),
-    system: Type.Optional(Type.String()),
-    template: Type.Optional(Type.String()),
-    parameters: Type.Optional(Type.Object({}, open)),
-    files: Type.Optional(Type.Object({}, open)),
-    adapters: Type.Optional(Type.Object({}, open)),
-    quantize: Type.Optional(Type.String()),
-    stream: Type.Optional(Type.Boolean()),
-  },
-  open,
-);
 type PullBody = Static<typeof PullBody>;
 type NameBody = Static<typeof NameBody>;
 type CopyBody = Static<typeof CopyBody>;
-type CreateBody = Static<typeof CreateBody>;
 
 /** Every file of a model recorded by `path`: its shards when it is split, else the file itself. */
 function modelFiles(path: string): string[] {
@@ -62,14 +50,14 @@ function modelFiles(path: string): string[] {
   }
 }
 
-function nameOf(body: { model?: string | undefined; name?: string | undefined }): string {
+export function nameOf(body: { model?: string | undefined; name?: string | undefined }): string {
   const n = body.model ?? body.name;
   if (!n) throw new BadRequest('missing required field "model"');
   return n;
 }
 
 /** What a copy or a derived model inherits: everything that defines its behaviour, not its name. */
-function snapshot(m: CatalogModel, kind: ManagedEntry['kind'], source?: string): ManagedEntry {
+export function snapshot(m: CatalogModel, kind: ManagedEntry['kind'], source?: string): ManagedEntry {
   return {
     kind,
     path: m.path,
@@ -84,41 +72,29 @@ function snapshot(m: CatalogModel, kind: ManagedEntry['kind'], source?: string):
   };
 }
 
-/** Writes NDJSON progress lines as they come, or only the last one for `stream: false`. */
-async function progressReply(
-  reply: FastifyReply,
-  stream: boolean,
-  run: (emit: (p: PullProgress) => void) => Promise<void>,
-): Promise<FastifyReply> {
-  if (!stream) {
-    await run(() => undefined);
-    return reply.send({ status: 'success' });
-  }
-  const out = new PassThrough();
-  reply.header('content-type', 'application/x-ndjson').send(out);
-  run((p) => out.write(`${JSON.stringify(p)}\n`))
-    .catch((err) => out.write(`${JSON.stringify({ error: errorMessage(err) })}\n`))
-    .finally(() => out.end());
-  return reply;
-}
-
 /** /api/pull, /api/delete, /api/copy, /api/create, /api/push. Models defined here live in data_dir/models.json. */
 export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  // One Manifest (and its write lock) per file; data_dir can change on a config reload.
-  const manifests = new Map<string, Manifest>();
-  const manifest = (): Manifest => {
-    const file = manifestPath(deps.catalog.dataDir);
-    let m = manifests.get(file);
-    if (!m) manifests.set(file, (m = new Manifest(file)));
-    return m;
-  };
+  const ctx = manageContext(deps);
+  const { manifest } = ctx;
   const managedDir = (): string => managedModelsDir(deps.catalog.modelDirs, '/');
   const puller = new Puller({
     modelsDir: managedDir,
     manifest,
     huggingfaceUrl: () => deps.config().pull.huggingface_url,
+    policy: ctx.policy,
+    reserveBytes: ctx.reserve(),
     refresh: () => deps.catalog.refresh(),
   });
+  const registry = new RegistryPuller({
+    stores: ctx.stores,
+    registryUrl: () => deps.config().pull.registry_url,
+    policy: ctx.policy,
+    reserveBytes: ctx.reserve,
+    refresh: () => deps.catalog.refresh(),
+  });
+  /** Hugging Face references and .gguf URLs as before; every other name from an Ollama registry. */
+  const startPull = (ref: string, insecure: boolean): PullJob =>
+    Puller.supports(ref) ? puller.pull(ref, insecure) : registry.pull(requireOllamaName(ref), insecure);
 
   app.post<{ Body: PullBody }>(
     '/api/pull',
@@ -127,7 +103,7 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
       const ref = nameOf(request.body).trim();
       request.auditTarget = ref;
       assertModelAllowed(request.principal, normalizeModelName(ref));
-      const job = puller.pull(ref);
+      const job = startPull(ref, request.body.insecure === true);
       const signal = clientAbortSignal(reply);
       const progress: PullProgress[] = [];
       let push: ((p: PullProgress) => void) | undefined;
@@ -159,6 +135,10 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     async (request, reply) => {
       const m = requireModel(deps, nameOf(request.body ?? {}), request);
       request.auditTarget = m.name;
+      if (m.source === 'ollama') {
+        await deleteStoreModel(deps, m);
+        return reply.code(200).send();
+      }
       await deps.scheduler.unload(m.name, 'deleted');
       const dir = managedDir();
       const doomed = await manifest().update(async (data) => {
@@ -171,7 +151,7 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
         delete data.models[m.name];
         if (!entry.source) return undefined;
         // Only files Corral downloaded, inside its managed directory, and no longer used by another model.
-        const inside = (p: string): boolean => !relative(dir, resolve(p)).startsWith('..');
+        const inside = (p: string): boolean => isInside(dir, p);
         const unused = (p: string | undefined): p is string =>
           p !== undefined && inside(p) && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
         // A split model is recorded by its shard 1; the other shards go with it.
@@ -192,6 +172,11 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
       const dest = normalizeModelName(request.body.destination);
       request.auditTarget = `${src.name} -> ${dest}`;
       assertModelAllowed(request.principal, dest);
+      if (src.source === 'ollama') {
+        await copyStoreModel(ctx, src, request.body.destination);
+        await deps.catalog.refresh();
+        return reply.code(200).send();
+      }
       const entry = snapshot(src, 'copy', (await manifest().read()).models[src.name]?.source);
       await manifest().update((data) => {
         data.models[dest] = entry;
@@ -202,61 +187,39 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     },
   );
 
-  app.post<{ Body: CreateBody }>(
-    '/api/create',
-    { schema: { body: CreateBody } }, // who may call it: src/auth/roles.ts
-    async (request, reply) => {
-      const body = request.body;
-      const name = normalizeModelName(nameOf(body));
-      request.auditTarget = name;
-      assertModelAllowed(request.principal, name);
-      if (body.files && Object.keys(body.files).length)
-        throw new NotImplemented(
-          'creating a model from uploaded blobs ("files") is not supported by Corral; use "from" with an existing model or pull a GGUF',
-        );
-      if (body.adapters && Object.keys(body.adapters).length)
-        throw new NotImplemented('LoRA adapters ("adapters") are not supported by /api/create');
-      if (body.quantize) throw new NotImplemented('quantizing ("quantize") is not supported by Corral');
-      const spec =
-        body.modelfile !== undefined ? parseModelfile(body.modelfile) : { parameters: {} as Record<string, unknown> };
-      const from = body.from ?? spec.from;
-      if (!from) throw new BadRequest('missing required field "from"');
-      const base = deps.catalog.resolve(from);
-      if (!base) throw new ModelNotFound(from);
-      assertModelAllowed(request.principal, base.name);
-      const template = body.template ?? spec.template;
-      if (template !== undefined) assertJinjaTemplate(template, body.template !== undefined ? 'template' : 'modelfile');
-      const options = { ...base.options };
-      for (const [k, v] of Object.entries({ ...spec.parameters, ...(body.parameters ?? {}) })) {
-        if (k === 'stop') delete options.stop;
-        addParameter(options, k, v);
-      }
-      const entry: ManagedEntry = {
-        ...snapshot(base, 'create', (await manifest().read()).models[base.name]?.source),
-        system: body.system ?? spec.system ?? base.system,
-        template: template ?? base.template,
-        options,
-      };
-      return progressReply(reply, body.stream !== false, async (emit) => {
-        emit({ status: 'reading model metadata' });
-        if (entry.template !== base.template) emit({ status: 'creating template layer' });
-        if (entry.system !== base.system) emit({ status: 'creating system layer' });
-        if (Object.keys(options).length) emit({ status: 'creating parameters layer' });
-        emit({ status: `using existing layer sha256:${base.digest.replace(/^sha256:/, '')}` });
-        emit({ status: 'writing manifest' });
-        await manifest().update((data) => {
-          data.models[name] = entry;
-          delete data.hidden[name];
-        });
-        await deps.catalog.refresh();
-        emit({ status: 'success' });
-      });
-    },
-  );
+  registerCreate(app, deps, ctx);
+  registerBlobRoutes(app, ctx);
 
   app.post('/api/push', async () => {
     throw new NotImplemented(
       'pushing models is not supported by Corral: it serves local GGUF files and has no registry to push to',
     );
+  });
+}
+
+/**
+ * Ollama-store models: deleted (with Ollama's pruning rule) only from a store Corral may write; an
+ * existing Ollama install stays untouched unless ollama_store_writable is set.
+ */
+async function deleteStoreModel(deps: ApiDeps, m: CatalogModel): Promise<void> {
+  const { store, name } = m.ollama!;
+  if (!store.writable)
+    throw new Forbidden(
+      `model "${m.name}" is in the Ollama store at ${store.root}, which Corral does not change; set ollama_store_writable: true to let it delete models there`,
+    );
+  await deps.scheduler.unload(m.name, 'deleted');
+  await store.remove(name);
+  await deps.catalog.refresh();
+}
+
+/** A copy of an Ollama-store model is a manifest in the write store, as `ollama cp` makes it. */
+async function copyStoreModel(ctx: ManageContext, src: CatalogModel, destination: string): Promise<void> {
+  const dest = requireOllamaName(destination, 'destination');
+  await copyManifest(ctx.stores(), src.ollama!.store, src.ollama!.name, dest);
+  // A models.json entry of the same name would hide the copy.
+  const key = normalizeModelName(displayName(dest));
+  await ctx.manifest().update((data) => {
+    delete data.models[key];
+    delete data.hidden[key];
   });
 }

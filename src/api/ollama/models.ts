@@ -9,7 +9,7 @@ import { ShowBody } from './schemas.js';
 
 export function details(m: CatalogModel): Record<string, unknown> {
   return {
-    parent_model: '',
+    parent_model: m.parentModel ?? '',
     format: 'gguf',
     family: m.gguf.architecture,
     families: [m.gguf.architecture],
@@ -43,8 +43,8 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const tagsJson = (list: readonly CatalogModel[]) =>
     JSON.stringify({
       models: list.map((m) => ({
-        name: m.name,
-        model: m.name,
+        name: m.displayName ?? m.name,
+        model: m.displayName ?? m.name,
         modified_at: m.modifiedAt.toISOString(),
         size: m.size,
         digest: m.digest.replace(/^sha256:/, ''),
@@ -68,8 +68,8 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
         // A busy model's expiry is shown as now + keep_alive: the one part that moves without a scheduler change.
         if (l.inFlight > 0 || l.queued > 0 || l.expiresAt === undefined) cacheable = false;
         return {
-          name: l.name,
-          model: l.name,
+          name: m?.displayName ?? l.name,
+          model: m?.displayName ?? l.name,
           size: m ? (deps.schedulable(m).memoryBytes ?? m.size) : 0,
           digest: m?.digest.replace(/^sha256:/, '') ?? '',
           details: m ? details(m) : {},
@@ -104,11 +104,12 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
     // Ollama adds the parameter count to model_info; counted over every shard of a split model.
     const info: Record<string, unknown> = { ...m.gguf.metadata, 'general.parameter_count': m.gguf.parameterCount };
     return {
-      license: typeof info['general.license'] === 'string' ? info['general.license'] : '',
+      license: m.license ?? (typeof info['general.license'] === 'string' ? info['general.license'] : ''),
       modelfile: modelfile(m),
       parameters: parameterLines(m.options),
       template: m.template ?? m.gguf.chatTemplate ?? '',
       system: m.system ?? '',
+      ...(m.messages?.length ? { messages: m.messages } : {}),
       details: details(m),
       model_info: info,
       capabilities: capabilities(m),
