@@ -70,6 +70,12 @@ describe('the reference generator', () => {
       byName: Type.Record(Type.String(), Item, { default: {}, description: 'Items by name.' }),
       labels: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Labels.' }),
       note: Type.Optional(Type.String({ description: 'A note.', examples: ['hello'] })),
+      extra: Type.Optional(
+        Type.Object(
+          { size: Type.Integer({ default: 1, description: 'Size.' }) },
+          { description: 'Unset unless given.' },
+        ),
+      ),
     },
     { additionalProperties: false },
   );
@@ -83,6 +89,7 @@ describe('the reference generator', () => {
       '`byName.<name>.name`',
       '`labels`',
       '`note`',
+      '`extra.size`',
     ])
       expect(md).toContain(heading);
     expect(md).toContain('**Allowed:** `a`, `b`');
@@ -97,6 +104,7 @@ describe('the reference generator', () => {
     expect(Value.Check(schema, parsed)).toBe(true);
     expect(parsed).toEqual(Value.Default(schema, {}));
     expect(yaml).toContain('# note: hello');
+    expect(yaml).toContain('# extra:\n#   # Size.\n#   size: 1');
     expect(yaml).toMatch(/# items:\n# {3}-\n# {5}# Item name\.\n# {5}name: <string>/);
   });
 

@@ -36,16 +36,19 @@ function entry(k: KeyDoc, indent: number): string[] {
   return [head, ...k.children.flatMap((c) => exampleKey(c, indent + 4))];
 }
 
-/** A key inside an example block: its example value, else its default, else a placeholder. */
-function exampleKey(k: KeyDoc, indent: number): string[] {
+/** A key inside an example block, without its description: its example value, else its default, else a placeholder. */
+function exampleLines(k: KeyDoc, indent: number): string[] {
   const pad = ' '.repeat(indent);
-  const lines = comment(String(k.schema.description ?? ''), indent);
-  if (k.nesting === 'object')
-    return [...lines, `${pad}${name(k)}:`, ...k.children.flatMap((c) => exampleKey(c, indent + 2))];
-  if (k.nesting) return [...lines, `${pad}${name(k)}:`, ...entry(k, indent)];
+  if (k.nesting === 'object') return [`${pad}${name(k)}:`, ...k.children.flatMap((c) => exampleKey(c, indent + 2))];
+  if (k.nesting) return [`${pad}${name(k)}:`, ...entry(k, indent)];
   const value = exampleValue(k.schema);
-  return [...lines, `${pad}${name(k)}: ${value === undefined ? placeholder(k) : inlineYaml(value)}`];
+  return [`${pad}${name(k)}: ${value === undefined ? placeholder(k) : inlineYaml(value)}`];
 }
+
+const exampleKey = (k: KeyDoc, indent: number): string[] => [
+  ...comment(String(k.schema.description ?? ''), indent),
+  ...exampleLines(k, indent),
+];
 
 const commentedOut = (lines: string[], indent: number): string[] =>
   lines.map((l) => `${' '.repeat(indent)}# ${l.slice(indent)}`);
@@ -54,13 +57,11 @@ const commentedOut = (lines: string[], indent: number): string[] =>
 function liveKey(k: KeyDoc, indent: number): string[] {
   const pad = ' '.repeat(indent);
   const lines = comment(String(k.schema.description ?? ''), indent);
+  const fallback = k.schema.default;
+  // Unset by default: shown commented out, since setting it would change the config.
+  if (fallback === undefined) return [...lines, ...commentedOut(exampleLines(k, indent), indent)];
   if (k.nesting === 'object')
     return [...lines, `${pad}${name(k)}:`, ...k.children.flatMap((c) => liveKey(c, indent + 2))];
-  const fallback = k.schema.default;
-  if (fallback === undefined) {
-    const value = exampleValue(k.schema);
-    return [...lines, `${pad}# ${name(k)}: ${value === undefined ? placeholder(k) : inlineYaml(value)}`];
-  }
   lines.push(`${pad}${name(k)}: ${inlineYaml(fallback)}`);
   if (k.nesting) lines.push(...commentedOut([`${pad}${name(k)}:`, ...entry(k, indent)], indent));
   else if (k.schema.examples !== undefined) lines.push(`${pad}# ${name(k)}: ${inlineYaml(exampleValue(k.schema))}`);

@@ -43,7 +43,12 @@ function examples(k: KeyDoc): string | undefined {
 
 function section(k: KeyDoc, depth: number): string[] {
   const heading = `${'#'.repeat(Math.min(depth, 6))} \`${k.path.join('.')}\``;
-  const out = [heading, '', ...(k.nesting === 'object' ? [] : [facts(k), '']), String(k.schema.description ?? '')];
+  const out = [
+    heading,
+    '',
+    ...(k.nesting === 'object' && k.schema.default !== undefined ? [] : [facts(k), '']),
+    String(k.schema.description ?? ''),
+  ];
   const ex = examples(k);
   if (ex) out.push('', ex);
   out.push('');
