@@ -5,6 +5,7 @@ import { ensureLlamaServer, llamaServerVersion } from './provision/llama-binary.
 import { serve } from './commands/serve.js';
 import { doctor } from './commands/doctor.js';
 import { tokenCommand, userCommand } from './auth/cli.js';
+import { storeCommand } from './commands/store.js';
 
 const DEFAULT_CONFIG = 'config/corral.yaml';
 
@@ -37,6 +38,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   },
   user: (args) => userCommand(args),
   token: (args) => tokenCommand(args),
+  store: (args) => storeCommand(args),
 };
 
 const [name = 'serve', ...rest] = process.argv.slice(2);

@@ -31,7 +31,7 @@ export function rolesMarkdown(rules: Readonly<Record<string, RouteRule>> = ROUTE
   return [
     '# Roles',
     '',
-    '<!-- Generated from src/auth/roles.ts by `npm run docs:roles`; edit the table there. -->',
+    '<!-- Generated from src/auth/roles.ts by `npm run docs`; edit the table there. -->',
     '',
     'Roles nest: an operator may do everything a viewer may, an admin everything an operator may.',
     'API routes take an API token (`Authorization: Bearer corral_…` or `x-api-key: corral_…`); the admin',

@@ -6,7 +6,7 @@ import { byCodeUnit } from './names.js';
 /**
  * `sha256:<hex>` of a file, read through one reused buffer: multi-GB models never sit in memory, and
  * unlike a stream (a fresh 1 MiB buffer per chunk) hashing leaves no freed chunks behind for the
- * allocator to keep resident, which had added ~35 MB to the gateway's idle RSS.
+ * allocator to keep resident (25–35 MB of idle RSS after the first digest).
  */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');

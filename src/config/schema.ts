@@ -2,49 +2,146 @@ import { Type, type Static } from '@sinclair/typebox';
 
 /**
  * The whole configuration. Every field has a default so an empty file (or no file) is a working config.
- * Durations are strings like "5m", "300s", "1h" or plain numbers of seconds (see ./duration.ts).
+ * Each key carries a `description` (and where it helps, `examples`): docs/configuration.md and
+ * config/corral.example.yaml are generated from them (`npm run docs`), and a test fails on a key
+ * without one. `title` names the kind of value the reference shows for unions such as durations.
  */
-const Duration = (fallback?: string) =>
-  Type.Union([Type.String(), Type.Number()], fallback === undefined ? {} : { default: fallback });
+interface KeyDocs {
+  description: string;
+  examples?: unknown[];
+}
+
+/** Durations are strings like "5m", "300s", "1h" or plain numbers of seconds (see ./duration.ts). */
+const Duration = (fallback: string | undefined, docs: KeyDocs) =>
+  Type.Union([Type.String(), Type.Number()], {
+    title: 'duration',
+    ...docs,
+    ...(fallback === undefined ? {} : { default: fallback }),
+  });
+
+/** Bytes, or a size string like "20MB", "16GiB" (see parseSize in ./duration.ts). */
+const Size = (fallback: string, docs: KeyDocs) =>
+  Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { title: 'size', ...docs, default: fallback });
 
 export const ModelEntrySchema = Type.Object(
   {
-    /** GGUF file; relative paths are resolved against the directory of the config file. */
-    path: Type.String({ minLength: 1 }),
-    aliases: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    /** Extra llama-server arguments for this model, appended after the global ones. */
-    args: Type.Array(Type.String(), { default: [] }),
-    /** Default Ollama `options` for requests to this model (request options win). */
-    options: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
-    keep_alive: Type.Optional(Duration()),
-    ctx_size: Type.Optional(Type.Integer({ minimum: 0 })),
-    parallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
-    queue_size: Type.Optional(Type.Integer({ minimum: 0 })),
-    pinned: Type.Boolean({ default: false }),
-    embedding: Type.Optional(Type.Boolean()),
-    mmproj: Type.Optional(Type.String()),
-    system: Type.Optional(Type.String()),
-    template: Type.Optional(Type.String()),
+    path: Type.String({
+      minLength: 1,
+      description:
+        'The GGUF file (shard 1 of a split model). A relative path is resolved against the directory of the config file.',
+      examples: ['../data/models/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf'],
+    }),
+    aliases: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Other names clients may use for this model. A name without a tag gets `:latest`.',
+      examples: [['qwen2.5']],
+    }),
+    args: Type.Array(Type.String(), {
+      default: [],
+      description:
+        'Extra llama-server arguments for this model, appended after `llama_server.args` (llama-server keeps the last occurrence of a flag, so these win).',
+      examples: [['--flash-attn', 'auto']],
+    }),
+    options: Type.Record(Type.String(), Type.Unknown(), {
+      default: {},
+      description:
+        "Default Ollama `options` for requests to this model (also applied to `/v1` requests); a request's own options win.",
+      examples: [{ temperature: 0.7, num_predict: 512 }],
+    }),
+    keep_alive: Type.Optional(
+      Duration(undefined, {
+        description: 'How long the model stays loaded after its last request; overrides `defaults.keep_alive`.',
+        examples: ['30m'],
+      }),
+    ),
+    ctx_size: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          "Context per slot in tokens (Ollama's `num_ctx`); overrides `defaults.ctx_size`. 0 uses the model's trained context length.",
+        examples: [8192],
+      }),
+    ),
+    parallel: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 256,
+        description: 'Concurrent requests (llama-server `--parallel` slots); overrides `defaults.parallel`.',
+        examples: [2],
+      }),
+    ),
+    queue_size: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Requests that may wait for a slot before new ones get 503; overrides `defaults.queue_size`.',
+        examples: [16],
+      }),
+    ),
+    pinned: Type.Boolean({
+      default: false,
+      description: 'Load at start, never unload or evict, and restart after a crash (see `scheduler.restart_backoff`).',
+    }),
+    embedding: Type.Optional(
+      Type.Boolean({
+        description:
+          'Serve embeddings (`--embeddings --pooling mean`) instead of generation. Unset: detected from the GGUF (a pooling type in its metadata, or a BERT or "embed" architecture or name).',
+        examples: [true],
+      }),
+    ),
+    mmproj: Type.Optional(
+      Type.String({
+        description:
+          'Vision projector GGUF for this model (llama-server `--mmproj`), relative to the config file. A configured model has none unless this is set.',
+        examples: ['../data/models/mmproj-Qwen2.5-VL-3B-f16.gguf'],
+      }),
+    ),
+    system: Type.Optional(
+      Type.String({
+        description: 'System prompt used when a request brings none.',
+        examples: ['You are a concise assistant.'],
+      }),
+    ),
+    template: Type.Optional(
+      Type.String({
+        description:
+          'Template reported by `/api/show` (and read for tool support) in place of the GGUF\'s own chat template. It does not change the template llama-server applies: set that with `args: ["--chat-template", ...]`.',
+      }),
+    ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'One configured model.' },
 );
 
 export const ConfigSchema = Type.Object(
   {
     server: Type.Object(
       {
-        host: Type.String({ default: '127.0.0.1' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 11434 }),
-        /** Reported by /api/version; clients gate features on it. */
-        ollama_version: Type.String({ default: '0.12.6' }),
-        /** Seconds the gateway waits for in-flight requests on SIGTERM before stopping children. */
-        drain_timeout: Duration('30s'),
+        host: Type.String({
+          default: '127.0.0.1',
+          description:
+            'Address to listen on. Beyond loopback, clients need API tokens (see `auth.mode`). `--host` and `CORRAL_HOST` override it.',
+          examples: ['0.0.0.0'],
+        }),
+        port: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 11434,
+          description:
+            "TCP port. Ollama's port by default, so existing clients work unchanged. `--port` and `CORRAL_PORT` override it.",
+        }),
+        ollama_version: Type.String({
+          default: '0.12.6',
+          description: 'Version reported by `/api/version`; some clients enable features by it.',
+        }),
+        drain_timeout: Duration('30s', {
+          description:
+            'On SIGTERM or SIGINT: how long requests in progress may finish (new ones get 503) before every llama-server is stopped.',
+        }),
         body_limit: Type.Integer({
           minimum: 1024,
           default: 64 * 1024 * 1024,
           description:
-            'Largest request body of the API in bytes (base64 images make chat bodies large); ' +
-            'the login and admin forms take at most 16 KB.',
+            'Largest request body of the API in bytes (images travel inline, base64); larger bodies get 413. ' +
+            'The login and admin forms take at most 16 KB.',
         }),
         json_max_depth: Type.Integer({
           minimum: 8,
@@ -67,29 +164,56 @@ export const ConfigSchema = Type.Object(
             "besides localhost, *.localhost, IP addresses, this machine's name and server.host; " +
             '"*.example.com" allows subdomains, "*" any name. Others get 403 (DNS rebinding).',
         }),
-        /** Let llama-server download http(s) image URLs from /v1 requests (off: the gateway host would fetch any address a client names). */
-        remote_media: Type.Boolean({ default: false }),
+        remote_media: Type.Boolean({
+          default: false,
+          description:
+            'Let llama-server download http(s) image URLs named in `/v1` requests. Off by default: the gateway host would fetch any address a client names.',
+        }),
       },
-      { additionalProperties: false, default: {} },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'The HTTP listener. Changes take effect when Corral restarts.',
+      },
     ),
     llama_server: Type.Object(
       {
-        binary: Type.Optional(Type.String()),
-        /** Arguments for every model, before the model's own. */
-        args: Type.Array(Type.String(), { default: [] }),
-        startup_timeout: Duration('120s'),
-        stop_timeout: Duration('10s'),
-        /**
-         * Each model's log file is kept under this size (bytes or "20MB"; 0 = unbounded): the content
-         * moves to `<name>.log.1`, replacing the previous one.
-         */
-        log_max_size: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { default: '20MB' }),
+        binary: Type.Optional(
+          Type.String({
+            description:
+              'The llama-server executable. Unset: `$CORRAL_LLAMA_SERVER`, then `llama-server` on PATH, then a build cached in `~/.cache/corral/llama.cpp/`.',
+            examples: ['/usr/local/bin/llama-server'],
+          }),
+        ),
+        args: Type.Array(Type.String(), {
+          default: [],
+          description: "Arguments for every model's llama-server, before the model's own `args`.",
+          examples: [['-t', '4']],
+        }),
+        startup_timeout: Duration('120s', {
+          description: 'How long a llama-server may take to load its model and listen before the load fails.',
+        }),
+        stop_timeout: Duration('10s', {
+          description: 'How long a llama-server may take to exit after SIGTERM before it gets SIGKILL.',
+        }),
+        log_max_size: Size('20MB', {
+          description:
+            "Each model's log file (`<logs_dir>/<model>.log`) is kept under this size: its content moves to `<model>.log.1`, replacing the previous one. 0 = unbounded.",
+        }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'How llama-server children are started and stopped.' },
     ),
-    /** Directories scanned for *.gguf files; relative to the working directory. */
-    models_dirs: Type.Array(Type.String(), { default: ['data/models'] }),
-    data_dir: Type.String({ default: 'data' }),
+    models_dirs: Type.Array(Type.String(), {
+      default: ['data/models'],
+      description:
+        'Directories scanned for `*.gguf` files, relative to the working directory. Each file is served under its lowercased name (`Foo-Q4_K_M.gguf` → `foo-q4_k_m:latest`). Pulled models go into the first one.',
+      examples: [['data/models', '/srv/models']],
+    }),
+    data_dir: Type.String({
+      default: 'data',
+      description:
+        'Where Corral keeps its state: created and copied models (`models.json`), PID records of running children (`pids/`), cached digests.',
+    }),
     ollama_store: Type.String({
       default: 'auto',
       minLength: 1,
@@ -104,77 +228,159 @@ export const ConfigSchema = Type.Object(
         'Let Corral write to the Ollama store: pulls, blob uploads, created and copied models go there instead ' +
         'of <data_dir>/ollama, and /api/delete removes its models (a blob only when no manifest uses it).',
     }),
-    disk_reserve: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], {
-      default: '256MB',
+    disk_reserve: Size('256MB', {
       description:
         'Free space (bytes or a size like "1GB") a pull or blob upload must leave on its disk; one that would ' +
         'not is refused with 507.',
     }),
-    logs_dir: Type.String({ default: 'logs' }),
+    logs_dir: Type.String({
+      default: 'logs',
+      description: "Where each model's llama-server output goes (`<model>.log`).",
+    }),
     defaults: Type.Object(
       {
-        keep_alive: Duration('5m'),
-        ctx_size: Type.Integer({ minimum: 0, default: 4096 }),
-        parallel: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
-        queue_size: Type.Integer({ minimum: 0, default: 64 }),
+        keep_alive: Duration('5m', {
+          description:
+            "How long a model stays loaded after its last request. 0 = unload right after each request; negative = never unload. A request's `keep_alive` wins.",
+          examples: ['30m', -1],
+        }),
+        ctx_size: Type.Integer({
+          minimum: 0,
+          default: 4096,
+          description:
+            "Context per slot in tokens (Ollama's `num_ctx`); llama-server gets `-c ctx_size × parallel`. 0 uses the model's trained context length.",
+        }),
+        parallel: Type.Integer({
+          minimum: 1,
+          maximum: 256,
+          default: 1,
+          description: 'Concurrent requests per model (llama-server `--parallel` slots).',
+        }),
+        queue_size: Type.Integer({
+          minimum: 0,
+          default: 64,
+          description:
+            'Requests per model that may wait for a slot (or for the model to load); beyond it new requests get 503 with `Retry-After`.',
+        }),
       },
-      { additionalProperties: false, default: {} },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Settings for every model that `models.<name>` does not override.',
+      },
     ),
     scheduler: Type.Object(
       {
-        /** 0 = no limit. */
-        max_loaded_models: Type.Integer({ minimum: 0, default: 0 }),
-        /** Bytes, a size string like "16GB", or "auto" (a fraction of RAM). */
-        memory_budget: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { default: 'auto' }),
-        /** Fraction of total RAM used when memory_budget is "auto". */
-        memory_fraction: Type.Number({ minimum: 0.05, maximum: 1, default: 0.8 }),
-        /** Exclusive swap groups: loading one member unloads the others. */
-        groups: Type.Record(Type.String(), Type.Array(Type.String()), { default: {} }),
-        /** How long a load waits for busy models to go idle so they can be evicted before answering 503. */
-        eviction_wait: Duration('60s'),
-        /**
-         * Start a model while the llama-server it evicted is still exiting. "auto": only when
-         * `llama-server --list-devices` lists no GPU, because a GPU load needs the VRAM the old
-         * process still holds; in RAM the kernel frees it as the process exits.
-         */
-        overlap_eviction: Type.Union([Type.Literal('auto'), Type.Boolean()], { default: 'auto' }),
-        /** Restarts of crashed pinned models, and the circuit breaker for crash-looping ones. */
+        max_loaded_models: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description:
+            'Most models loaded at once; loading one more evicts the least recently used idle model. 0 = no limit.',
+        }),
+        memory_budget: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], {
+          title: 'size',
+          default: 'auto',
+          description:
+            'Memory the loaded models may use together: bytes, a size like "16GB", or "auto" (`memory_fraction` of RAM plus NVIDIA VRAM). 0 = unlimited. A model needs about its file size plus its KV cache.',
+          examples: ['16GB'],
+        }),
+        memory_fraction: Type.Number({
+          minimum: 0.05,
+          maximum: 1,
+          default: 0.8,
+          description: 'The fraction of memory that `memory_budget: auto` allows.',
+        }),
+        groups: Type.Record(Type.String(), Type.Array(Type.String()), {
+          default: {},
+          description:
+            'Exclusive swap groups: loading one member first unloads the others (waiting for their requests to finish).',
+          examples: [{ coders: ['qwen-coder', 'deepseek-coder'] }],
+        }),
+        eviction_wait: Duration('60s', {
+          description:
+            'How long a load waits for busy models to become idle so they can be evicted; then the request gets 503 with `Retry-After`.',
+        }),
+        overlap_eviction: Type.Union([Type.Literal('auto'), Type.Boolean()], {
+          default: 'auto',
+          description:
+            'Start a model while the llama-server it evicted is still exiting. "auto": only when `llama-server --list-devices` lists no GPU, because a GPU load needs the VRAM the old process still holds, while in RAM the kernel frees memory as the process exits.',
+        }),
         restart_backoff: Type.Object(
           {
-            initial: Duration('1s'),
-            max: Duration('60s'),
-            /** Consecutive failures after which a model is no longer restarted (requests get its error). */
-            max_restarts: Type.Integer({ minimum: 1, default: 5 }),
-            /** A model that stayed up this long, or failed this long ago, starts counting afresh. */
-            reset_after: Duration('5m'),
+            initial: Duration('1s', { description: 'Wait before the first restart of a crashed pinned model.' }),
+            max: Duration('60s', {
+              description: 'Longest wait between restarts (the wait doubles after each consecutive failure).',
+            }),
+            max_restarts: Type.Integer({
+              minimum: 1,
+              default: 5,
+              description:
+                'Consecutive failures after which a model is crash-looping: it is not restarted, and requests get its error at once until `reset_after` has passed.',
+            }),
+            reset_after: Duration('5m', {
+              description: 'A model that stayed up this long, or last failed this long ago, starts counting afresh.',
+            }),
           },
-          { additionalProperties: false, default: {} },
+          {
+            additionalProperties: false,
+            default: {},
+            description: 'Restarts of crashed pinned models, and the circuit breaker for crash-looping ones.',
+          },
         ),
       },
-      { additionalProperties: false, default: {} },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Which models are loaded: limits, memory budget, eviction and restarts.',
+      },
     ),
-    models: Type.Record(Type.String(), ModelEntrySchema, { default: {} }),
+    models: Type.Record(Type.String(), ModelEntrySchema, {
+      default: {},
+      description:
+        'Models with settings of their own, by name. Files found in `models_dirs` need no entry; an entry gives a short name, aliases, llama-server flags or defaults.',
+      examples: [{ qwen: { path: '../data/models/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf', ctx_size: 8192 } }],
+    }),
     auth: Type.Object(
       {
         mode: Type.Union([Type.Literal('loopback-open'), Type.Literal('required'), Type.Literal('off')], {
           default: 'loopback-open',
+          description:
+            '"loopback-open": clients on 127.0.0.1/::1 need no token, every other address does (as with Ollama on its default address). "required": a token everywhere. "off": no tokens; refused on a non-loopback address unless `force_insecure`.',
         }),
-        /** Needed to run with mode "off" on a non-loopback address. */
-        force_insecure: Type.Boolean({ default: false }),
-        trusted_proxies: Type.Array(Type.String(), { default: [] }),
-        session_idle: Duration('12h'),
-        session_absolute: Duration('7d'),
+        force_insecure: Type.Boolean({
+          default: false,
+          description: 'Allow `mode: off` on a non-loopback address.',
+        }),
+        trusted_proxies: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.',
+          examples: [['127.0.0.1', '10.0.0.0/8']],
+        }),
+        session_idle: Duration('12h', { description: 'An admin UI login ends after this long without use.' }),
+        session_absolute: Duration('7d', { description: 'An admin UI login ends this long after it began.' }),
       },
-      { additionalProperties: false, default: {} },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Who may use the API and the admin UI. Changes take effect when Corral restarts.',
+      },
     ),
     store: Type.Object(
       {
-        /** SQLite file; relative to the working directory. */
-        path: Type.String({ default: 'data/corral.db' }),
-        request_log_retention: Duration('30d'),
-        audit_log_retention: Duration('365d'),
+        path: Type.String({
+          default: 'data/corral.db',
+          description:
+            'The SQLite database (users, token hashes, sessions, audit and request logs), relative to the working directory.',
+        }),
+        request_log_retention: Duration('30d', { description: 'Request log rows older than this are deleted.' }),
+        audit_log_retention: Duration('365d', { description: 'Audit log rows older than this are deleted.' }),
       },
-      { additionalProperties: false, default: {} },
+      {
+        additionalProperties: false,
+        default: {},
+        description: "Corral's own database. Changes take effect when Corral restarts.",
+      },
     ),
     metrics: Type.Object(
       {
@@ -184,11 +390,14 @@ export const ConfigSchema = Type.Object(
             'Serve GET /metrics without a credential. Off: it needs a token (any role) where tokens are required.',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'The Prometheus endpoint.' },
     ),
     pull: Type.Object(
       {
-        huggingface_url: Type.String({ default: 'https://huggingface.co' }),
+        huggingface_url: Type.String({
+          default: 'https://huggingface.co',
+          description: 'The Hugging Face Hub (or a mirror) that `hf.co/...` pulls list and download from.',
+        }),
         registry_url: Type.String({
           default: 'https://registry.ollama.ai',
           description:
@@ -206,7 +415,7 @@ export const ConfigSchema = Type.Object(
             'link-local addresses (refused otherwise, on every redirect too), e.g. a registry on the LAN.',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Downloading models with `/api/pull`.' },
     ),
   },
   { additionalProperties: false },

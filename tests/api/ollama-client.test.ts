@@ -45,8 +45,8 @@ describe('the official ollama npm client against Corral', () => {
   });
 
   it('chat, streamed and not, then ps', async () => {
-    // Greedy and seeded: with default sampling the random-weight model sometimes drew only tokens that
-    // decode to no text, which left a stream with no content lines and made this test flaky.
+    // Greedy and seeded: with default sampling the random-weight model can draw only tokens that
+    // decode to no text, leaving a stream with no content lines to check.
     const options = { num_predict: 4, temperature: 0, seed: 1 };
     const res = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], options });
     expect(res.message.role).toBe('assistant');

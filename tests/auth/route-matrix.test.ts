@@ -99,7 +99,7 @@ describe('every route × every role, in required mode', () => {
     expect(t.gw.scheduler.loaded().filter((l) => l.runner.state === 'ready')).toHaveLength(0);
   });
 
-  it('keeps docs/roles.md generated from the table (npm run docs:roles)', async () => {
+  it('keeps docs/roles.md generated from the table (npm run docs)', async () => {
     const doc = await readFile(new URL('../../docs/roles.md', import.meta.url), 'utf8');
     expect(doc).toBe(rolesMarkdown());
   });

@@ -184,9 +184,9 @@ function corralStarts(p: Proc, api: 'ollama' | 'openai', col: Column, loaded: { 
 }
 
 /**
- * Cold start and swap rows, every target taking turns (roundRobin, as the loaded-model rows do): these
- * rows used to run target after target, and drift on this machine moved one target's cold row by
- * 40 ms between two runs while an interleaved A/B of the same builds showed 3 ms.
+ * Cold start and swap rows, every target taking turns (roundRobin, as the loaded-model rows do): run
+ * target after target, drift on this machine can move one target's cold row by tens of milliseconds,
+ * while in turns it lands on every target alike.
  */
 async function coldAndSwap(
   bin: string,

@@ -87,9 +87,9 @@ export async function roundRobin<S>(
  * a llama-server (direct and the node proxy; Corral's two APIs) otherwise often start their turn on
  * the process that just ran, and one that follows another process starts cold: 64 streams of 8
  * tokens on one Corral gave 498 tok/s after a load on another llama-server against 567 after a load
- * on its own child (8 alternating rounds, medians; 8 streams of 32: 625 against 676). In the
- * rotation of five targets that favoured the node proxy and Corral's /v1 (after their twin in 2 of
- * 3 rounds) over direct and the router (never).
+ * on its own child (8 alternating rounds, medians; 8 streams of 32: 625 against 676). Without it the
+ * rotation of five targets favours the node proxy and Corral's /v1 (after their twin in 2 of 3
+ * rounds) over direct and the router (never).
  */
 const warm = (x: Subject): Promise<unknown> => chat(x.ep, x.model, 1, false);
 

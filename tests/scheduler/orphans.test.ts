@@ -109,7 +109,7 @@ describe('no orphans', () => {
     const exited = once(first, 'exit');
     first.kill('SIGKILL');
     await exited;
-    // Proves the test can see the bug: the child survives its gateway's kill -9.
+    // The control: without the death signal the child survives its gateway's kill -9.
     expect(await running(orphan!)).toBe(true);
 
     const second = await startCli();

@@ -21,7 +21,7 @@ const SAMPLING: Record<string, string> = {
   tfs_z: 'tfs_z',
 };
 
-/** Options that only take effect when a process starts; accepted and ignored per request (see README). */
+/** Options that only take effect when a process starts; accepted and ignored per request (see docs/api.md). */
 const LOAD_TIME = new Set([
   'num_ctx',
   'num_batch',
