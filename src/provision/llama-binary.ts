@@ -49,11 +49,12 @@ export function cachedBinaryPath(env: NodeJS.ProcessEnv = process.env, backend: 
   return join(backendDir(backend, env), 'llama-server');
 }
 
-/** The backend asked for: the option, then CORRAL_BACKEND, else "auto". */
+/** The backend asked for: the option (config, flag) unless "auto", then CORRAL_BACKEND, else "auto". */
 export function requestedBackend(opts: ResolveOptions): Backend | 'auto' {
-  const value = opts.backend ?? (opts.env ?? process.env).CORRAL_BACKEND ?? 'auto';
+  const fromEnv = (opts.env ?? process.env).CORRAL_BACKEND;
+  const value = opts.backend && opts.backend !== 'auto' ? opts.backend : fromEnv || 'auto';
   if (value !== 'auto' && !(BACKENDS as readonly string[]).includes(value)) {
-    throw new Error(`CORRAL_BACKEND="${value}" is not one of auto, ${BACKENDS.join(', ')}`);
+    throw new Error(`backend "${value}" is not one of auto, ${BACKENDS.join(', ')}`);
   }
   return value as Backend | 'auto';
 }

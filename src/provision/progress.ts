@@ -7,9 +7,8 @@ export function formatDuration(seconds: number): string {
 }
 
 /**
- * Turns cmake's "[ 42%] Building CXX object …" lines into progress with the time left. The first few
- * percent say nothing about the pace, so until then the time left is the up-front estimate; after that
- * it is extrapolated from the time taken so far (files differ in cost, so it wanders a little).
+ * Turns cmake's "[ 42%] Building CXX object …" lines into progress with the time left: the up-front
+ * estimate at first, then extrapolated from the time taken so far (files differ in cost, so it wanders).
  */
 export class BuildProgress {
   private readonly started: number;
@@ -36,7 +35,10 @@ export class BuildProgress {
   secondsLeft(percent: number): number {
     const elapsed = (this.now() - this.started) / 1000;
     if (percent >= 100) return 0;
-    if (percent < 5) return Math.max(0, this.estimateSeconds - elapsed);
-    return (elapsed * (100 - percent)) / percent;
+    const extrapolated = percent > 0 ? (elapsed * (100 - percent)) / percent : Number.POSITIVE_INFINITY;
+    // The first files (vendored C, small helpers) are the cheapest: until a third is done, the pace so
+    // far says too little, and the up-front estimate is the floor.
+    if (percent < 33) return Math.max(0, this.estimateSeconds - elapsed, Math.min(extrapolated, this.estimateSeconds));
+    return extrapolated;
   }
 }

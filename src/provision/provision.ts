@@ -48,7 +48,7 @@ export async function provision(opts: ProvisionOptions = {}): Promise<Provisione
   const choice = chooseBackend(machine, opts.backend ?? 'auto', (b) => npm.get(b)?.plan !== undefined);
   const backend = choice.backend;
   const notes = [...choice.notes];
-  for (const n of notes) progress(n);
+  if ((opts.backend ?? 'auto') === 'auto') for (const n of notes) progress(n);
 
   const route = opts.route ?? 'auto';
   const libs = route === 'source' ? undefined : await npmLibsFor(backend, machine.platform, machine.arch, env);
