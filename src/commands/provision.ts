@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { inspectBackend } from '../provision/backend-status.js';
 import { backendDir, legacyDir, LLAMA_TOOLS } from '../provision/cache.js';
-import { type Backend, detectMachine, isBackend } from '../provision/detect.js';
+import { type Backend, isBackend } from '../provision/detect.js';
 import {
   findLlamaServer,
   findLlamaTool,
@@ -9,9 +9,7 @@ import {
   llamaServerVersion,
   requestedBackend,
 } from '../provision/llama-binary.js';
-import { npmLibsFor } from '../provision/npm-libs.js';
-import { chooseBackend } from '../provision/plan.js';
-import { provision } from '../provision/provision.js';
+import { planProvision, provision } from '../provision/provision.js';
 import { provisionRelease } from '../provision/release.js';
 
 export interface ProvisionFlags {
@@ -25,20 +23,17 @@ export interface ProvisionFlags {
 const say = (line: string): void => void process.stderr.write(`[provision] ${line}\n`);
 
 /** The backend to provision: the flag, CORRAL_BACKEND, else the best this machine can use. */
-async function pickBackend(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<Backend> {
+async function pickBackend(flag: string | undefined, env: NodeJS.ProcessEnv, prebuilt: boolean): Promise<Backend> {
   if (flag !== undefined && flag !== 'auto' && !isBackend(flag)) {
     throw new Error(`--backend ${flag}: use auto, cpu, cuda, rocm, vulkan or metal`);
   }
   const asked = requestedBackend({ backend: flag as Backend | 'auto' | undefined, env });
   if (asked !== 'auto') return asked;
-  const machine = await detectMachine({ env });
-  const npm = new Map<Backend, boolean>();
-  for (const g of machine.gpus) {
-    npm.set(g.backend, (await npmLibsFor(g.backend, machine.platform, machine.arch, env)).plan !== undefined);
-  }
-  const choice = chooseBackend(machine, 'auto', (b) => npm.get(b) === true);
-  for (const n of choice.notes) say(n);
-  return choice.backend;
+  // llama.cpp's own archives: the CPU build on Linux, the Metal one on macOS.
+  if (prebuilt) return process.platform === 'darwin' ? 'metal' : 'cpu';
+  const plan = await planProvision({ env, backend: asked });
+  for (const n of plan.notes) say(n);
+  return plan.backend;
 }
 
 /**
@@ -52,7 +47,7 @@ export async function provisionCommand(flags: ProvisionFlags, env: NodeJS.Proces
     say(`llama-server: ${existing.path} (${existing.reason}); nothing to provision`);
     return report(existing.path, env);
   }
-  const backend = await pickBackend(flags.backend, env);
+  const backend = await pickBackend(flags.backend, env, flags.prebuilt === true);
   const target = join(backendDir(backend, env), 'llama-server');
   // A CPU build in the layout before per-backend directories counts as the CPU one.
   const old = join(legacyDir(env), 'llama-server');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -52,18 +52,23 @@ export async function download(url: string, file: string, size: number, progress
       () => 0,
     );
     if (size > 0 && have === size) return;
+    // Opened before the request: once the answer's head is in, its body is read at once (chunks still
+    // queued in a stream that then errors would be dropped with the error).
+    const fh = await open(file, 'a');
     try {
       const res = await fetch(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow' });
       if (res.status !== 200 && res.status !== 206) throw new ProvisionError(`${url} answered ${res.status}`);
+      if (res.status === 200) await fh.truncate(0);
       if (have > 0) progress(res.status === 206 ? `resuming at byte ${have}` : 'the server does not resume: from 0');
-      const out = createWriteStream(file, { flags: res.status === 206 ? 'a' : 'w' });
-      await pipeline(Readable.fromWeb(res.body as never), out);
-      const got = (await stat(file)).size;
+      for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Uint8Array>) await fh.write(chunk);
+      const got = (await fh.stat()).size;
       if (size <= 0 || got === size) return;
       throw new Error(`connection ended at byte ${got} of ${size}`);
     } catch (err) {
       if (err instanceof ProvisionError || attempt >= attempts) throw err;
       progress(`download interrupted (${(err as Error).message}); retrying`);
+    } finally {
+      await fh.close();
     }
   }
 }
