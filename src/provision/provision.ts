@@ -8,7 +8,6 @@ import {
   LLAMA_SOURCE_PACKAGE,
   LLAMA_SOURCE_TAG,
   LLAMA_TOOLS,
-  type LlamaTool,
   type Manifest,
   stagingDir,
 } from './cache.js';
