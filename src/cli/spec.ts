@@ -83,7 +83,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'doctor',
     usage: 'corral doctor [options]',
-    summary: 'check the config, llama-server, GPUs and models; exit 1 when something is wrong',
+    summary: 'check the config, llama-server, GPUs and models: errors exit 1, the rest are warnings',
     options: { config, help },
     env: ['CORRAL_CONFIG', 'CORRAL_LLAMA_SERVER', 'CORRAL_BACKEND', 'XDG_CACHE_HOME'],
   },

@@ -50,6 +50,8 @@ describe('corral --help', () => {
       }
       for (const e of c.env) expect(own.stdout).toContain(`  ${e} `);
       expect((await corral(['help', c.name])).stdout).toBe(own.stdout);
+      // The user documentation shows each command's help as it is.
+      expect(await readFile(join(root, 'docs', 'cli.md'), 'utf8')).toContain(own.stdout);
     }
   });
 

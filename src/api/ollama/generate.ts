@@ -10,7 +10,7 @@ import { startChat, thinkParams } from './chat-start.js';
 import { completionSchema } from './format.js';
 import { looksLikeJinja, renderGoTemplate } from './go-template.js';
 import { loadOrUnload } from './load-unload.js';
-import { keepAliveMs, mergeOptions, numCtx, numGpu, samplingParams } from './options.js';
+import { keepAliveMs, loadOptions, mergeOptions, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { GenerateBody } from './schemas.js';
 
@@ -81,14 +81,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
         return { ...out, ...stats };
       },
     };
-    const common = {
-      model,
-      stream: body.stream !== false,
-      keepAliveMs: keepAlive,
-      numCtx: numCtx(options),
-      numGpu: numGpu(options),
-      shape,
-    };
+    const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, ...loadOptions(options), shape };
     const system = body.system ?? model.system;
     const schema = completionSchema(body.format);
 

@@ -89,6 +89,14 @@ export function numGpu(options: Record<string, unknown>): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
 }
 
+/** The options that decide how a model's process starts, for the scheduler's acquire. */
+export function loadOptions(options: Record<string, unknown>): {
+  numCtx: number | undefined;
+  numGpu: number | undefined;
+} {
+  return { numCtx: numCtx(options), numGpu: numGpu(options) };
+}
+
 /** keep_alive from a request: a duration string, a number of seconds, negative = forever. Returns ms. */
 export function keepAliveMs(value: unknown): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
