@@ -53,7 +53,8 @@ export async function doctor(configFile: string): Promise<number> {
       for (const w of status.warnings) out(`warning:      ${w}`);
     } else {
       out(
-        `llama-server: not found (config llama_server.binary, CORRAL_LLAMA_SERVER, PATH); the first start provisions it into ${cachedBinaryPath()}`,
+        'llama-server: not found (config llama_server.binary, CORRAL_LLAMA_SERVER, PATH); ' +
+          `the first start provisions it into ${cachedBinaryPath()}`,
       );
       printMachine(out, await detectMachine());
     }

@@ -84,7 +84,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   if (missing.length > 0)
     app.log.info(
       { missing },
-      'started without the runtime flags of bin/corral (`corral serve` or `npm start` set them): idle memory will be higher',
+      'started without the runtime flags of bin/corral (`corral serve` and `npm start` set them): ' +
+        'idle memory will be higher',
     );
   // Refuses auth.mode "off" beyond loopback unless forced; warns loudly for any non-loopback bind.
   for (const warning of startupAuthCheck(config.auth, host)) app.log.warn(warning);

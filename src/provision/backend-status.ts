@@ -94,7 +94,8 @@ function binaryFix(binary: ResolvedBinary, backend: GpuBackend, machine: Machine
   if (binary.source === 'cache') return `run \`${provision}\`${toolkit}`;
   const setting =
     binary.source === 'config' ? 'llama_server.binary' : binary.source === 'env' ? 'CORRAL_LLAMA_SERVER' : 'PATH';
-  return `it comes from ${setting}: point that at a llama-server built for ${backend}, or drop it and run \`${provision}\`${toolkit}`;
+  const point = `point that at a llama-server built for ${backend}`;
+  return `it comes from ${setting}: ${point}, or drop it and run \`${provision}\`${toolkit}`;
 }
 
 /** Everything backendStatus needs, gathered in parallel (a few short processes). */

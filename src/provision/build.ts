@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LlamaTool } from './cache.js';
 import type { Backend } from './detect.js';
-import { BASE_CMAKE_FLAGS, CMAKE_TARGETS, estimateSeconds } from './plan.js';
+import { BASE_CMAKE_FLAGS, backendFlagsSummary, CMAKE_TARGETS, estimateSeconds } from './plan.js';
 import { BuildProgress, formatDuration, type Progress } from './progress.js';
 import { runTool } from './run-tool.js';
 
@@ -32,9 +32,7 @@ interface CompileStep {
 async function compile(req: CompileRequest, step: CompileStep): Promise<void> {
   const { configure, onLibs } = step;
   const env = { ...req.env, ...step.env };
-  req.progress(
-    `configuring (cmake ${configure.filter((f) => /GGML_(CUDA|HIP|VULKAN|METAL)=|ARCH|TARGETS/.test(f)).join(' ') || 'CPU'})`,
-  );
+  req.progress(`configuring (cmake ${backendFlagsSummary(configure)})`);
   await runTool('cmake', ['-B', 'build', ...configure], { cwd: req.src, env });
   const estimate = estimateSeconds(req.backend, jobs(), onLibs);
   const what = onLibs ? 'the programs against the prebuilt libraries' : `llama.cpp (${req.backend})`;

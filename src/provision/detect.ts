@@ -54,7 +54,9 @@ export interface DetectOptions {
 const TOOL_TIMEOUT_MS = 5_000;
 
 export const FIXES: Record<GpuBackend, string> = {
-  cuda: 'install the CUDA toolkit with cuBLAS (Ubuntu: apt install nvidia-cuda-toolkit, or NVIDIA\'s "cuda-toolkit" package) or set CUDA_PATH',
+  cuda:
+    'install the CUDA toolkit with cuBLAS (Ubuntu: apt install nvidia-cuda-toolkit, ' +
+    'or NVIDIA\'s "cuda-toolkit" package) or set CUDA_PATH',
   rocm: 'install ROCm\'s HIP SDK (hipcc, hipBLAS, rocBLAS; AMD\'s "rocm-hip-sdk" package) or set ROCM_PATH',
   vulkan: 'install the Vulkan headers and the glslc shader compiler (Debian/Ubuntu: apt install libvulkan-dev glslc)',
   metal: 'Metal needs macOS on Apple silicon',

@@ -11,6 +11,7 @@ import {
   readManifest,
 } from './cache.js';
 import { type Backend, BACKENDS, findTool } from './detect.js';
+import { backendFlagsSummary } from './plan.js';
 import type { Progress } from './progress.js';
 
 export { LLAMA_SOURCE_PACKAGE, LLAMA_SOURCE_TAG } from './cache.js';
@@ -116,7 +117,7 @@ export async function findLlamaServer(opts: ResolveOptions = {}): Promise<Resolv
 export function describeRoute(m: Manifest): string {
   if (m.route === 'npm-libs') return `server compiled against the prebuilt libraries of ${m.origin.join(' and ')}`;
   if (m.route === 'release') return `llama.cpp's release archive ${m.origin.join(', ')}`;
-  return `built from source (${m.cmakeFlags.filter((f) => /GGML_(CUDA|HIP|VULKAN|METAL)=|ARCH|TARGETS/.test(f)).join(' ') || 'CPU'})`;
+  return `built from source (${backendFlagsSummary(m.cmakeFlags)})`;
 }
 
 /** findLlamaServer, provisioning the best backend for this machine into the cache when nothing is found. */

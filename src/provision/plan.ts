@@ -16,6 +16,11 @@ export const BASE_CMAKE_FLAGS = [
   '-DGGML_RPC=ON',
 ];
 
+/** The options that name the backend (for progress lines and `doctor`), or "CPU". */
+export function backendFlagsSummary(flags: readonly string[]): string {
+  return flags.filter((f) => /GGML_(CUDA|HIP|VULKAN|METAL)=|ARCH|TARGETS/.test(f)).join(' ') || 'CPU';
+}
+
 /** The cmake targets of the programs a provisioned directory holds (rpc-server's target has a ggml- prefix). */
 export const CMAKE_TARGETS = {
   'llama-server': 'llama-server',

@@ -63,8 +63,8 @@ export async function planProvision(opts: ProvisionOptions = {}): Promise<Provis
   if (route === 'npm-libs' && !libs?.plan) throw new ProvisionError(libs?.problem ?? 'no prebuilt libraries');
   if (backend !== 'cpu' && !libs?.plan && !machine.toolkits[backend].ready && route !== 'source') {
     throw new ProvisionError(
-      `cannot provision ${backend}: ${libs?.problem ?? 'no prebuilt libraries'}, and ${machine.toolkits[backend].detail}` +
-        ` (${FIXES[backend]})`,
+      `cannot provision ${backend}: ${libs?.problem ?? 'no prebuilt libraries'}, ` +
+        `and ${machine.toolkits[backend].detail} (${FIXES[backend]})`,
     );
   }
   const { flags, env: buildEnv } = backendBuild(backend, machine);
@@ -100,7 +100,8 @@ export async function provision(opts: ProvisionOptions = {}): Promise<Provisione
         made = { route: 'npm-libs', origin: staged.origin, cmakeFlags: [] };
       } catch (err) {
         if (opts.route === 'npm-libs') throw err;
-        const note = `building against the prebuilt libraries failed (${(err as Error).message.split('\n')[0]}); building all from source`;
+        const why = (err as Error).message.split('\n')[0];
+        const note = `building against the prebuilt libraries failed (${why}); building all from source`;
         notes.push(note);
         progress(note);
         await rm(staging, { recursive: true, force: true });

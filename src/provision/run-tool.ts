@@ -21,7 +21,7 @@ export class ProvisionError extends Error {
 const KNOWN_FAILURES: [RegExp, string][] = [
   [/Could NOT find Vulkan|glslc/i, `the Vulkan toolkit is missing: ${FIXES.vulkan}`],
   [
-    /CUDA Toolkit not found|No CMAKE_CUDA_COMPILER could be found|CMAKE_CUDA_COMPILER-NOTFOUND|CUDA::cublas|no GPU was detected/i,
+    /CUDA Toolkit not found|No CMAKE_CUDA_COMPILER|CMAKE_CUDA_COMPILER-NOTFOUND|CUDA::cublas|no GPU was detected/i,
     `the CUDA toolkit is missing or incomplete: ${FIXES.cuda}`,
   ],
   [/Failed to find ROCm|hip-config\.cmake|HIP_PATH|hipconfig/i, `ROCm is missing: ${FIXES.rocm}`],

@@ -10,7 +10,7 @@ describe('runtime flags', () => {
     const launcher = await readFile(join(root, 'bin/corral'), 'utf8');
     const exec = launcher.split('\n').find((l) => l.includes(' exec '));
     const assignments = Object.entries(GATEWAY_ENV).map(([k, v]) => `${k}=${v}`);
-    expect(exec).toBe(`${assignments.join(' ')} exec node ${NODE_FLAGS.join(' ')} "$root/dist/src/cli.js" "$@"`);
+    expect(exec).toBe(`${assignments.join(' ')} exec node ${NODE_FLAGS.join(' ')} "$cli" "$@"`);
   });
 
   it('every way of starting Corral goes through it', async () => {

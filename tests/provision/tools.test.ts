@@ -36,7 +36,7 @@ describe('llama.cpp tools from the same build as the server', () => {
     expect(`${usage.stdout}${usage.stderr}`).toContain('usage:');
   }, 600_000);
 
-  it("a llama-server offloads to an rpc-server: ggml loads the RPC backend module beside it and lists the worker's device", async () => {
+  it("llama-server loads the RPC module beside it and lists an rpc-server's device", async () => {
     const env = { ...process.env, PATH: '/usr/bin:/bin' };
     const rpc = await findLlamaTool('rpc-server', { env });
     if (!rpc) throw new Error('rpc-server not provisioned (the test above builds it)');
