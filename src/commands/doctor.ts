@@ -45,9 +45,12 @@ export async function doctor(configFile: string): Promise<number> {
       out(
         `  on exit:    ${launcher ? 'children die with the gateway (setpriv --pdeathsig KILL)' : 'setpriv --pdeathsig unavailable: children of a killed gateway live until its next start reaps them'}`,
       );
-      for (const tool of ['llama-quantize', 'rpc-server'] as const) {
+      for (const [tool, label] of [
+        ['llama-quantize', 'quantize:'],
+        ['rpc-server', 'rpc-server:'],
+      ] as const) {
         const path = await findLlamaTool(tool, { backend: configured?.backend });
-        out(`  ${`${tool}:`.padEnd(12)}${path ?? 'not provisioned (`corral provision --force` builds it)'}`);
+        out(`  ${label.padEnd(12)}${path ?? 'not provisioned (`corral provision --force` builds it)'}`);
       }
       printMachine(out, machine);
       for (const w of status.warnings) out(`warning:      ${w}`);

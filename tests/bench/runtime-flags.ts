@@ -11,7 +11,8 @@ import { median } from './stats.js';
  * What each of bin/corral's runtime flags buys: Corral is started with all of them, with each one left
  * out, and with none, in turns (so machine noise spreads over all variants), and measured for start to
  * listening, gateway CPU per streamed request, and RSS after serving and then idling. For
- * docs/performance.md ("Runtime flags"). Run: `node dist/tests/bench/runtime-flags.js` (ROUNDS=5).
+ * docs/performance.md ("Runtime flags"). Run: `node dist/tests/bench/runtime-flags.js` (ROUNDS=5;
+ * VARIANTS=all,v8-pool runs those whose names contain one of the words).
  */
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const REQUESTS = 30;
@@ -30,7 +31,7 @@ const variants: Variant[] = [
   ...NODE_FLAGS.map((f) => ({ name: `without ${f}`, flags: NODE_FLAGS.filter((g) => g !== f), env: ALL_ENV })),
   ...Object.keys(GATEWAY_ENV).map((k) => ({ name: `without ${k}`, flags: [...NODE_FLAGS], env: {} })),
   { name: 'none (node dist/src/cli.js)', flags: [], env: {} },
-];
+].filter((v) => !process.env.VARIANTS || process.env.VARIANTS.split(',').some((w) => v.name.includes(w)));
 
 const statusKb = async (pid: number, field: string): Promise<number> => {
   const text = await readFile(`/proc/${pid}/status`, 'utf8');
