@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -52,18 +52,26 @@ export async function download(url: string, file: string, size: number, progress
       () => 0,
     );
     if (size > 0 && have === size) return;
-    // Opened before the request: once the answer's head is in, its body is read at once (chunks still
-    // queued in a stream that then errors would be dropped with the error).
-    const fh = await open(file, 'a');
+    // Opened before the request, and nothing awaited between the answer's head and reading its body:
+    // chunks still queued in a stream that then errors are dropped with the error.
+    // Positional writes (not O_APPEND, where Linux ignores the position): a 200 rewrites from byte 0.
+    const fh = await open(file, constants.O_RDWR | constants.O_CREAT);
     try {
       const res = await fetch(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, redirect: 'follow' });
       if (res.status !== 200 && res.status !== 206) throw new ProvisionError(`${url} answered ${res.status}`);
-      if (res.status === 200) await fh.truncate(0);
       if (have > 0) progress(res.status === 206 ? `resuming at byte ${have}` : 'the server does not resume: from 0');
-      for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Uint8Array>) await fh.write(chunk);
-      const got = (await fh.stat()).size;
-      if (size <= 0 || got === size) return;
-      throw new Error(`connection ended at byte ${got} of ${size}`);
+      let at = res.status === 206 ? have : 0;
+      try {
+        for await (const chunk of Readable.fromWeb(res.body as never) as AsyncIterable<Uint8Array>) {
+          await fh.write(chunk, 0, chunk.length, at);
+          at += chunk.length;
+        }
+      } finally {
+        // A full answer (200) replaces what was there: cut off anything beyond what it wrote.
+        if (res.status === 200) await fh.truncate(at);
+      }
+      if (size <= 0 || at === size) return;
+      throw new Error(`connection ended at byte ${at} of ${size}`);
     } catch (err) {
       if (err instanceof ProvisionError || attempt >= attempts) throw err;
       progress(`download interrupted (${(err as Error).message}); retrying`);
