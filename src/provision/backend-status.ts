@@ -106,7 +106,7 @@ export async function inspectBackend(
 ): Promise<{ status: BackendStatus; machine: Machine }> {
   const [devices, machine, unloadable] = await Promise.all([
     offloadDevices(binary.path),
-    detected ?? detectMachine({ env }),
+    detected ?? detectMachine({ env, onlyFoundGpus: true }),
     unloadableModules(binary.path),
   ]);
   const fits =

@@ -49,6 +49,8 @@ export interface DetectOptions {
   rocmRoots?: string[];
   /** Where Vulkan headers are looked for besides VULKAN_SDK. */
   includeDirs?: string[];
+  /** Check only the toolkits of backends a GPU was found for (what a gateway start needs). */
+  onlyFoundGpus?: boolean;
 }
 
 const TOOL_TIMEOUT_MS = 5_000;
@@ -169,13 +171,10 @@ export async function detectMachine(opts: DetectOptions = {}): Promise<Machine> 
   const arch = opts.arch ?? process.arch;
   const cudaRoots = opts.cudaRoots ?? ['/usr/local/cuda'];
   const rocmRoots = opts.rocmRoots ?? ['/opt/rocm'];
-  const [nvidia, amd, vulkan, cuda, rocm, vk] = await Promise.all([
+  const [nvidia, amd, vulkan] = await Promise.all([
     probe('nvidia-smi', ['--query-gpu=name,memory.total,compute_cap', '--format=csv,noheader,nounits'], env),
     probe('rocminfo', [], env),
     probe('vulkaninfo', ['--summary'], env),
-    cudaToolkit(env, cudaRoots),
-    rocmToolkit(env, rocmRoots),
-    vulkanToolkit(env, opts.includeDirs ?? ['/usr/include', '/usr/local/include']),
   ]);
   const appleSilicon = platform === 'darwin' && arch === 'arm64';
   const gpus = [
@@ -184,6 +183,15 @@ export async function detectMachine(opts: DetectOptions = {}): Promise<Machine> 
     ...parseVulkaninfo(vulkan ?? ''),
     ...(appleSilicon ? [{ backend: 'metal' as const, name: 'Apple silicon GPU' }] : []),
   ];
+  const check = (b: GpuBackend, probe: () => Promise<Toolkit>): Promise<Toolkit> =>
+    !opts.onlyFoundGpus || gpus.some((g) => g.backend === b)
+      ? probe()
+      : Promise.resolve({ ready: false, detail: `not checked (no ${b} GPU found)` });
+  const [cuda, rocm, vk] = await Promise.all([
+    check('cuda', () => cudaToolkit(env, cudaRoots)),
+    check('rocm', () => rocmToolkit(env, rocmRoots)),
+    check('vulkan', () => vulkanToolkit(env, opts.includeDirs ?? ['/usr/include', '/usr/local/include'])),
+  ]);
   const metal: Toolkit = appleSilicon
     ? { ready: true, detail: 'macOS on Apple silicon' }
     : { ready: false, detail: 'not macOS on Apple silicon', fix: FIXES.metal };
