@@ -14,14 +14,14 @@ import { binaryCheck, configCheck, storeCheck, writableDirCheck } from './health
 import { parseDuration, parseSize } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { type BackendStatus, inspectBackend } from './provision/backend-status.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
 import { runnerArgs } from './runner/args.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { deathSignalLauncher } from './runner/death-signal.js';
-import { offloadDevices } from './runner/devices.js';
 import { modelLogFile } from './runner/log-file.js';
 import { Runner } from './runner/runner.js';
-import { nvidiaVram, resolveBudget } from './scheduler/budget.js';
+import { resolveBudget } from './scheduler/budget.js';
 import { estimateMemory } from './scheduler/memory.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { SchedulableModel, SchedulerPolicy } from './scheduler/types.js';
@@ -60,6 +60,8 @@ export interface Gateway {
   /** What the scheduler is given for a catalogue entry (its launch spec and policy under the current config). */
   schedulable(model: CatalogModel): SchedulableModel;
   binary: ResolvedBinary;
+  /** Which backend that binary computes on (its --list-devices), and warnings about it. */
+  backend: BackendStatus;
   config(): Config;
   loaded: LoadedConfig;
   store: Store;
@@ -85,6 +87,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const provision = (c: Config): Promise<ResolvedBinary> =>
     ensureLlamaServer({
       configured: c.llama_server.binary,
+      backend: c.llama_server.backend,
       env,
       progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
     });
@@ -98,14 +101,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const pids = new PidRegistry(join(resolve(cwd, config.data_dir), 'pids'));
   const reaped = await pids.reapOrphans(parseDuration(config.llama_server.stop_timeout));
 
+  const [inspected, launcher] = await Promise.all([inspectBackend(binary, env), deathSignalLauncher()]);
+  const { machine } = inspected;
+  let backend = inspected.status;
+  const vramBytes = machine.gpus.reduce((sum, g) => sum + (g.vramBytes ?? 0), 0);
   // Whether llama-server keeps everything in RAM, which the kernel frees as an evicted child exits.
-  const cpuOnly = async (path: string): Promise<boolean> => (await offloadDevices(path))?.length === 0;
-  const [vramBytes, firstCpuOnly, launcher] = await Promise.all([
-    nvidiaVram(),
-    cpuOnly(binary.path),
-    deathSignalLauncher(),
-  ]);
-  let binaryCpuOnly = firstCpuOnly;
+  let binaryCpuOnly = backend.devices?.length === 0;
   const makePolicy = (c: Config): SchedulerPolicy => ({
     maxLoadedModels: c.scheduler.max_loaded_models,
     memoryBudget: resolveBudget(c.scheduler, { vramBytes }),
@@ -160,7 +161,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       // Anything that changes how the process starts: binary, argv (model args, global args, ctx, parallel), the file itself.
       fingerprint: JSON.stringify([
         binary.path,
-        runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel }),
+        runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel, gpuLayers: backend.gpuLayers }),
         m.size,
         m.modifiedAt.getTime(),
       ]),
@@ -178,11 +179,17 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       .map(schedulable);
 
   const scheduler = new Scheduler({
-    makeRunner: (model, ctxSize) =>
+    makeRunner: (model, ctxSize, load) =>
       new Runner({
         model: model.name,
         binary: binary.path,
-        args: runnerArgs(model.launch, { globalArgs: config.llama_server.args, ctxSize, parallel: model.parallel }),
+        args: runnerArgs(model.launch, {
+          globalArgs: config.llama_server.args,
+          ctxSize,
+          parallel: model.parallel,
+          gpuLayers: backend.gpuLayers,
+          requestGpuLayers: load?.numGpu,
+        }),
         logFile: modelLogFile(resolve(cwd, config.logs_dir), model.name),
         logMaxBytes: parseSize(config.llama_server.log_max_size),
         startupTimeoutMs: parseDuration(config.llama_server.startup_timeout),
@@ -209,6 +216,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     passwords,
     admin: {
       binary,
+      backend: () => backend,
       configControl: {
         file: () => loaded.file,
         source: async () => (loaded.file ? readFile(loaded.file, 'utf8').catch(() => loaded.source) : loaded.source),
@@ -278,7 +286,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       const changes = diffConfig(config, next.config);
       if (next.config.llama_server.binary !== config.llama_server.binary) {
         binary = await provision(next.config);
-        binaryCpuOnly = await cpuOnly(binary.path);
+        backend = (await inspectBackend(binary, env, machine)).status;
+        binaryCpuOnly = backend.devices?.length === 0;
       }
       loaded = next;
       config = next.config;
@@ -311,6 +320,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     schedulable,
     get binary() {
       return binary;
+    },
+    get backend() {
+      return backend;
     },
     config: () => config,
     get loaded() {

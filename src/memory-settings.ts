@@ -1,16 +1,14 @@
 /**
- * How `corral` starts Node: the settings on the first line of src/cli.ts (its `#!/usr/bin/env -S`
- * line sets them, so `corral serve`, `npx corral serve` and `npm start` all get them; only
- * `node dist/src/cli.js` bypasses that line). Each lowers the gateway's idle RSS (`npm run bench`
- * reports it):
- * - `--max-semi-space-size=2` caps V8's young generation (about −20 MB idle);
- * - `--v8-pool-size=1`: one V8 worker thread instead of four, fewer stacks and malloc arenas (−3.5 MB);
+ * The Node runtime settings Corral runs with. They are set by the launcher, bin/corral, that every way
+ * of starting Corral goes through (the `corral` command, `npm start`, systemd); a test holds its exec
+ * line equal to these. Only `node dist/src/cli.js` bypasses it, and `corral serve` then logs what it
+ * lacks. docs/performance.md ("Runtime flags") has the measurements:
+ * - `--max-semi-space-size=2` caps V8's young generation (lower idle RSS);
+ * - `--v8-pool-size=1`: one V8 worker thread instead of one per core, fewer stacks and malloc arenas;
  * - `--liftoff-only` keeps undici's llhttp WebAssembly parser on the baseline compiler: its TurboFan
- *   tier-up allocates about 30 MB of compiler memory, part of which stays resident;
+ *   tier-up allocates compiler memory, part of which stays resident;
  * - `MALLOC_MMAP_THRESHOLD_` fixes glibc's mmap threshold, so large transient buffers are unmapped
- *   after use instead of fragmenting the main heap (without it idle RSS is bimodal).
- * Not `--optimize-for-size`: under 200 concurrent streams its extra scavenges cost ~0.7 ms of gateway
- * CPU per request for an idle saving that is not stable.
+ *   after use instead of fragmenting the main heap.
  */
 export const NODE_FLAGS = ['--max-semi-space-size=2', '--v8-pool-size=1', '--liftoff-only'] as const;
 export const GATEWAY_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;

@@ -1,4 +1,5 @@
 import type { ApiDeps } from '../api/deps.js';
+import type { BackendStatus } from '../provision/backend-status.js';
 import type { ResolvedBinary } from '../provision/llama-binary.js';
 import type { Accounts } from '../auth/accounts.js';
 import type { Store } from '../store/database.js';
@@ -24,6 +25,8 @@ export interface ConfigControl {
 /** What the admin UI needs; handed in by app.ts. Optional parts render an "not available" notice. */
 export interface AdminDeps extends ApiDeps {
   binary?: ResolvedBinary | undefined;
+  /** What that binary computes on (CPU, CUDA …), for the System page. */
+  backend?: (() => BackendStatus) | undefined;
   configControl?: ConfigControl | undefined;
   /** Directory of per-model llama-server logs (absolute, or relative to the process cwd). */
   logsDir(): string;

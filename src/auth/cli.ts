@@ -1,5 +1,8 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { findCommand, parseOptions } from '../cli/spec.js';
 import { parseDuration } from '../config/duration.js';
+import { loadConfig } from '../config/load.js';
 import { openDatabase, type Store } from '../store/database.js';
 import { createAccounts } from './accounts.js';
 import { createPasswords, type Passwords } from './passwords.js';
@@ -30,10 +33,26 @@ export const defaultIo: CliIo = {
   },
 };
 
-const COMMON = { db: { type: 'string', default: 'data/corral.db' } } as const;
+const USER_OPTIONS = parseOptions(findCommand('user')!);
+const TOKEN_OPTIONS = parseOptions(findCommand('token')!);
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+const str = (v: Values[string]): string | undefined => (typeof v === 'string' ? v : undefined);
 
-function withStore<T>(db: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openDatabase(db);
+/**
+ * The database the server uses: --db, else store.path of the same config the server reads (--config,
+ * CORRAL_CONFIG, config/corral.yaml), relative to the working directory as the server resolves it.
+ */
+async function storePath(values: Values): Promise<string> {
+  const db = str(values.db);
+  if (db) return db;
+  const named = str(values.config);
+  const file = named ?? process.env.CORRAL_CONFIG ?? 'config/corral.yaml';
+  const { config } = await loadConfig(resolve(file), { optional: named === undefined });
+  return resolve(config.store.path);
+}
+
+async function withStore<T>(values: Values, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = openDatabase(await storePath(values));
   return fn(store).finally(() => store.close());
 }
 
@@ -43,12 +62,14 @@ export async function userCommand(args: string[], io: CliIo = defaultIo): Promis
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...COMMON, role: { type: 'string', default: 'viewer' }, password: { type: 'string' } },
+    options: USER_OPTIONS,
   });
   const [sub, username] = positionals;
-  return withStore(values.db, async (store) => {
+  const role = str(values.role) ?? 'viewer';
+  const given = str(values.password);
+  return withStore(values, async (store) => {
     const accounts = createAccounts({ store, passwords: io.passwords ?? createPasswords(), now: io.now });
-    const password = async () => values.password ?? (await io.readPassword());
+    const password = async () => given ?? (await io.readPassword());
     if (sub === 'list') {
       for (const u of accounts.list()) io.out(`${u.username}\t${u.role}\t${fmtTime(u.created_at)}`);
       return 0;
@@ -60,9 +81,9 @@ export async function userCommand(args: string[], io: CliIo = defaultIo): Promis
     }
     if ((sub === 'add' || sub === 'passwd') && username) {
       if (sub === 'add') {
-        if (!isRole(values.role)) throw new Error(`unknown role "${values.role}" (viewer, operator, admin)`);
-        await accounts.addUser(username, await password(), values.role, 'cli');
-        io.out(`added ${values.role} "${username}"`);
+        if (!isRole(role)) throw new Error(`unknown role "${role}" (viewer, operator, admin)`);
+        await accounts.addUser(username, await password(), role, 'cli');
+        io.out(`added ${role} "${username}"`);
       } else {
         await accounts.setPassword(username, await password(), 'cli');
         io.out(`password of "${username}" changed; its sessions were ended`);
@@ -81,51 +102,46 @@ export async function tokenCommand(args: string[], io: CliIo = defaultIo): Promi
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      ...COMMON,
-      name: { type: 'string' },
-      role: { type: 'string', default: 'viewer' },
-      models: { type: 'string' },
-      expires: { type: 'string' },
-      rpm: { type: 'string' },
-      tpd: { type: 'string' },
-    },
+    options: TOKEN_OPTIONS,
   });
   const [sub, id] = positionals;
   const now = io.now ?? Date.now;
-  return withStore(values.db, async (store) => {
-    if (sub === 'create' && values.name) {
-      const role: Role | undefined = isRole(values.role) ? values.role : undefined;
-      if (!role) throw new Error(`unknown role "${values.role}" (viewer, operator, admin)`);
+  const name = str(values.name);
+  const roleName = str(values.role) ?? 'viewer';
+  return withStore(values, async (store) => {
+    if (sub === 'create' && name) {
+      const role: Role | undefined = isRole(roleName) ? roleName : undefined;
+      if (!role) throw new Error(`unknown role "${roleName}" (viewer, operator, admin)`);
       const positive = (v: string | undefined, what: string) => {
         if (v === undefined) return null;
         const n = Number(v);
         if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what} must be a positive integer`);
         return n;
       };
-      const models = values.models
+      const models = str(values.models)
         ?.split(',')
         .map((m) => m.trim())
         .filter(Boolean);
-      const ttl = values.expires === undefined ? undefined : parseDuration(values.expires);
+      const expires = str(values.expires);
+      const ttl = expires === undefined ? undefined : parseDuration(expires);
       const token = createApiToken(
         store,
         {
-          name: values.name,
+          name,
           role,
           models: models?.length ? models : null,
-          rpm: positive(values.rpm, 'rpm'),
-          tpd: positive(values.tpd, 'tpd'),
+          rpm: positive(str(values.rpm), 'rpm'),
+          tpd: positive(str(values.tpd), 'tpd'),
           expiresAt: ttl === undefined || !Number.isFinite(ttl) ? null : now() + ttl,
           createdBy: 'cli',
         },
         now(),
       );
       store.auditLog.write(
-        { actor: 'cli', action: 'token.create', target: `${token.id} ${values.name}`, outcome: 'success' },
+        { actor: 'cli', action: 'token.create', target: `${token.id} ${name}`, outcome: 'success' },
         now(),
       );
-      io.err(`token ${token.id} "${values.name}" (${role}) created; it is shown only now:`);
+      io.err(`token ${token.id} "${name}" (${role}) created; it is shown only now:`);
       io.out(token.secret);
       return 0;
     }

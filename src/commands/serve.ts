@@ -1,4 +1,5 @@
-import { destination } from 'pino';
+import { resolve } from 'node:path';
+import { type DestinationStream, destination } from 'pino';
 import { createGateway } from '../gateway.js';
 import { parseDuration } from '../config/duration.js';
 import { ensureAdmin, startupAuthCheck } from '../auth/bootstrap.js';
@@ -8,23 +9,72 @@ export interface ServeFlags {
   config: string;
   host?: string | undefined;
   port?: number | undefined;
+  logFormat?: string | undefined;
+  logLevel?: string | undefined;
+}
+
+export function parsePort(value: string, from: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value.trim()) || port > 65535)
+    throw new Error(`${from} must be a port number (0-65535), not "${value}"`);
+  return port;
+}
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * Where log lines go: human-readable lines on a terminal, JSON lines (one object each) otherwise.
+ * Synchronous writes: pino's default stdout stream hands every line to libuv's thread pool, and waking
+ * a pool thread per request line cost more CPU than the write itself on a busy machine.
+ */
+async function logStream(format: string): Promise<DestinationStream> {
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+  if (!pretty) return destination({ fd: 1, sync: true });
+  const { default: pinoPretty } = await import('pino-pretty');
+  return pinoPretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l' });
+}
+
+function logOptions(flags: ServeFlags): { format: string; level: string } {
+  const format = flags.logFormat ?? process.env.CORRAL_LOG_FORMAT ?? 'auto';
+  if (!['auto', 'pretty', 'json'].includes(format)) throw new Error(`log format "${format}": use pretty, json or auto`);
+  const level = flags.logLevel ?? process.env.CORRAL_LOG_LEVEL ?? 'info';
+  if (!LEVELS.includes(level)) throw new Error(`log level "${level}": use ${LEVELS.join(', ')}`);
+  return { format, level };
+}
+
+/** What a newcomer needs first, printed apart from the log: the address, the setup link, the models folder. */
+function welcome(url: string, setup: string | undefined, modelsDirs: string[], expiresAt?: number): string {
+  const lines = [`Corral is listening on ${url}`];
+  if (setup) {
+    const until = expiresAt ? ` (valid until ${new Date(expiresAt).toLocaleTimeString()})` : '';
+    lines.push(`First run: create the admin account at ${url}${setup}${until}`);
+  }
+  lines.push(`Models: put .gguf files in ${modelsDirs.join(', ')}, or pull them from the admin UI`);
+  const width = Math.max(...lines.map((l) => l.length));
+  const rule = '─'.repeat(Math.min(width, 118));
+  return `\n${rule}\n${lines.join('\n')}\n${rule}\n\n`;
 }
 
 /** Runs the gateway until SIGINT/SIGTERM, then drains and stops every child. */
 export async function serve(flags: ServeFlags): Promise<number> {
+  const log = logOptions(flags);
+  const envPort = process.env.CORRAL_PORT ? parsePort(process.env.CORRAL_PORT, 'CORRAL_PORT') : undefined;
   const gateway = await createGateway({
     configFile: flags.config,
     optionalConfig: true,
-    // Synchronous writes: pino's default stdout stream hands every line to libuv's thread pool, and
-    // waking a pool thread per request line cost more CPU than the write itself on a busy machine.
-    logger: { level: process.env.CORRAL_LOG_LEVEL ?? 'info', stream: destination({ fd: 1, sync: true }) },
+    logger: { level: log.level, stream: await logStream(log.format) },
   });
   const { app } = gateway;
   const config = gateway.config();
   void gateway.pinned;
   const host = flags.host ?? process.env.CORRAL_HOST ?? config.server.host;
-  const port = flags.port ?? (process.env.CORRAL_PORT ? Number(process.env.CORRAL_PORT) : config.server.port);
-  app.log.info({ binary: gateway.binary.path, source: gateway.binary.reason }, 'llama-server binary');
+  const port = flags.port ?? envPort ?? config.server.port;
+  const bin = gateway.binary;
+  app.log.info(
+    { binary: bin.path, source: bin.reason, backend: gateway.backend.name, devices: gateway.backend.devices },
+    `llama-server runs on ${gateway.backend.description}`,
+  );
+  for (const warning of gateway.backend.warnings) app.log.warn(warning);
   app.log.info(
     { models: gateway.catalog.list().map((m) => m.name), config: gateway.loaded.file ?? '(embedded defaults)' },
     'catalogue',
@@ -34,7 +84,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
   if (missing.length > 0)
     app.log.info(
       { missing },
-      'started without the node settings `corral` uses (see `corral doctor`): idle memory will be higher',
+      'started without the runtime flags of bin/corral (`corral serve` and `npm start` set them): ' +
+        'idle memory will be higher',
     );
   // Refuses auth.mode "off" beyond loopback unless forced; warns loudly for any non-loopback bind.
   for (const warning of startupAuthCheck(config.auth, host)) app.log.warn(warning);
@@ -61,11 +112,21 @@ export async function serve(flags: ServeFlags): Promise<number> {
   gateway.scheduler.on('loaded', (name, ms) => app.log.info({ model: name, ms }, 'model loaded'));
   gateway.scheduler.on('unloaded', (name, reason) => app.log.info({ model: name, reason }, 'model unloaded'));
   await app.listen({ host, port });
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  const dirs = gateway.catalog.modelDirs.map((d) => resolve(d));
   if (boot.status === 'setup') {
-    app.log.warn(
-      `no admin account yet: open http://${host.includes(':') ? `[${host}]` : host}:${port}${boot.url} to create one (valid until ${new Date(boot.expiresAt).toISOString()}), or set CORRAL_ADMIN_PASSWORD`,
-    );
+    app.log.warn(`no admin account yet: open ${url}${boot.url} to create one, or set CORRAL_ADMIN_PASSWORD`);
   }
+  process.stderr.write(
+    welcome(
+      url,
+      boot.status === 'setup' ? boot.url : undefined,
+      dirs,
+      boot.status === 'setup' ? boot.expiresAt : undefined,
+    ),
+  );
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

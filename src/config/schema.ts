@@ -185,6 +185,23 @@ export const ConfigSchema = Type.Object(
             examples: ['/usr/local/bin/llama-server'],
           }),
         ),
+        backend: Type.Union(
+          [
+            Type.Literal('auto'),
+            Type.Literal('cpu'),
+            Type.Literal('cuda'),
+            Type.Literal('rocm'),
+            Type.Literal('vulkan'),
+            Type.Literal('metal'),
+          ],
+          {
+            default: 'auto',
+            description:
+              'Which llama.cpp build `corral provision` made to run: "auto" takes the best one in the cache (a GPU ' +
+              'build over the CPU one) and, when there is none, provisions for the GPUs found; a backend name uses ' +
+              'only that build. Ignored when `binary` is set; when "auto", the CORRAL_BACKEND environment variable may name one.',
+          },
+        ),
         args: Type.Array(Type.String(), {
           default: [],
           description: "Arguments for every model's llama-server, before the model's own `args`.",

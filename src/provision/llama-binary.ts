@@ -1,12 +1,21 @@
-import { access, constants, mkdir, mkdtemp, readFile, rename, rm, copyFile, chmod } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
 import { runCommand } from '../runner/command.js';
+import {
+  backendDir,
+  legacyDir,
+  LLAMA_SOURCE_PACKAGE,
+  LLAMA_SOURCE_TAG,
+  type LlamaTool,
+  type Manifest,
+  readManifest,
+} from './cache.js';
+import { type Backend, BACKENDS, findTool } from './detect.js';
+import { backendFlagsSummary } from './plan.js';
+import type { Progress } from './progress.js';
 
-/** The npm package whose tarball carries llama.cpp's source as a git bundle (see shared/spec/llama-server.md). */
-export const LLAMA_SOURCE_PACKAGE = 'node-llama-cpp@3.22.1';
-/** The llama.cpp tag inside that package; the cache is keyed by it so a version bump rebuilds. */
-export const LLAMA_SOURCE_TAG = 'v0.5.0';
+export { LLAMA_SOURCE_PACKAGE, LLAMA_SOURCE_TAG } from './cache.js';
+export type { Progress } from './progress.js';
 
 export type BinarySource = 'config' | 'env' | 'path' | 'cache';
 
@@ -15,11 +24,16 @@ export interface ResolvedBinary {
   source: BinarySource;
   /** Why this binary was chosen, in words a `doctor` run can print. */
   reason: string;
+  /** What Corral's cache says it was built for; undefined for a binary Corral did not provision. */
+  backend?: Backend | undefined;
+  manifest?: Manifest | undefined;
 }
 
 export interface ResolveOptions {
   configured?: string | undefined;
   env?: NodeJS.ProcessEnv;
+  /** Only this backend's cache directory (config llama_server.backend, CORRAL_BACKEND); "auto": the best there is. */
+  backend?: Backend | 'auto' | undefined;
 }
 
 export async function isExecutable(file: string): Promise<boolean> {
@@ -31,20 +45,35 @@ export async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-  return join(base, 'corral', 'llama.cpp', LLAMA_SOURCE_TAG);
+/** Where `corral provision` puts the programs for a backend (CPU unless named). */
+export function cachedBinaryPath(env: NodeJS.ProcessEnv = process.env, backend: Backend = 'cpu'): string {
+  return join(backendDir(backend, env), 'llama-server');
 }
 
-export function cachedBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(cacheDir(env), 'llama-server');
+/** The backend asked for: the option (config, flag) unless "auto", then CORRAL_BACKEND, else "auto". */
+export function requestedBackend(opts: ResolveOptions): Backend | 'auto' {
+  const fromEnv = (opts.env ?? process.env).CORRAL_BACKEND;
+  const value = opts.backend && opts.backend !== 'auto' ? opts.backend : fromEnv || 'auto';
+  if (value !== 'auto' && !(BACKENDS as readonly string[]).includes(value)) {
+    throw new Error(`backend "${value}" is not one of auto, ${BACKENDS.join(', ')}`);
+  }
+  return value as Backend | 'auto';
 }
 
-async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (await isExecutable(candidate)) return candidate;
+/**
+ * Provisioned directories to look in, best first: a GPU backend someone provisioned beats the CPU one;
+ * the pre-backend layout (`<version>/llama-server`, a CPU build) comes last.
+ */
+function cacheCandidates(env: NodeJS.ProcessEnv, backend: Backend | 'auto'): string[] {
+  const order = backend === 'auto' ? BACKENDS : [backend];
+  const dirs = order.map((b) => backendDir(b, env));
+  return backend === 'auto' || backend === 'cpu' ? [...dirs, legacyDir(env)] : dirs;
+}
+
+async function fromCache(tool: LlamaTool, env: NodeJS.ProcessEnv, backend: Backend | 'auto') {
+  for (const dir of cacheCandidates(env, backend)) {
+    const path = join(dir, tool);
+    if (await isExecutable(path)) return { path, dir, manifest: await readManifest(dir) };
   }
   return undefined;
 }
@@ -69,131 +98,66 @@ export async function findLlamaServer(opts: ResolveOptions = {}): Promise<Resolv
     }
     return { path: fromEnv, source: 'env', reason: 'named by the CORRAL_LLAMA_SERVER environment variable' };
   }
-  const onPath = await findOnPath('llama-server', env);
+  const onPath = await findTool('llama-server', env);
   if (onPath) return { path: onPath, source: 'path', reason: 'found on PATH' };
-  const cached = cachedBinaryPath(env);
-  if (await isExecutable(cached)) {
-    return {
-      path: cached,
-      source: 'cache',
-      reason: `built by Corral from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG})`,
-    };
-  }
-  return undefined;
+  const cached = await fromCache('llama-server', env, requestedBackend(opts));
+  if (!cached) return undefined;
+  const m = cached.manifest;
+  return {
+    path: cached.path,
+    source: 'cache',
+    reason: m
+      ? `provisioned by Corral: llama.cpp ${m.version} for ${m.backend}, ${describeRoute(m)}`
+      : `built by Corral from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG}, CPU)`,
+    backend: m?.backend ?? 'cpu',
+    manifest: m,
+  };
 }
 
-export type Progress = (line: string) => void;
-
-async function run(cmd: string, args: string[], cwd: string, progress: Progress): Promise<void> {
-  // Loaded here, not at the top: only a build needs it, and the gateway imports this module too.
-  const { execa } = await import('execa');
-  const child = execa(cmd, args, { cwd, all: true, buffer: false, stdin: 'ignore' });
-  const tail: string[] = [];
-  child.all?.setEncoding('utf8');
-  let partial = '';
-  child.all?.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      // cmake/make progress lines look like "[ 42%] Building CXX object ..."; forward those, not the noise.
-      if (/^\[\s*\d+%\]/.test(line)) progress(line);
-    }
-  });
-  try {
-    await child;
-  } catch (err) {
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${tail.join('\n')}`, { cause: err });
-  }
+export function describeRoute(m: Manifest): string {
+  if (m.route === 'npm-libs') return `server compiled against the prebuilt libraries of ${m.origin.join(' and ')}`;
+  if (m.route === 'release') return `llama.cpp's release archive ${m.origin.join(', ')}`;
+  return `built from source (${backendFlagsSummary(m.cmakeFlags)})`;
 }
 
-/**
- * Builds llama-server from the llama.cpp source bundled in node-llama-cpp's npm tarball.
- * Everything happens in a scratch directory; the binary reaches the cache by rename, so an interrupted
- * build never leaves a half-written executable where findLlamaServer would pick it up.
- */
-export async function buildLlamaServer(
-  env: NodeJS.ProcessEnv = process.env,
-  progress: Progress = () => {},
-): Promise<string> {
-  const target = cachedBinaryPath(env);
-  await mkdir(cacheDir(env), { recursive: true });
-  const work = await mkdtemp(join(tmpdir(), 'corral-llama-build-'));
-  try {
-    progress(`fetching llama.cpp source (${LLAMA_SOURCE_PACKAGE}) from the npm registry`);
-    await run('npm', ['pack', LLAMA_SOURCE_PACKAGE, '--silent'], work, progress);
-    const tarball = `${LLAMA_SOURCE_PACKAGE.replace('@', '-')}.tgz`;
-    await run(
-      'tar',
-      ['-xzf', tarball, 'package/llama/gitRelease.bundle', 'package/llama/llama.cpp.info.json'],
-      work,
-      progress,
-    );
-    const info = JSON.parse(await readFile(join(work, 'package/llama/llama.cpp.info.json'), 'utf8')) as {
-      tag?: string;
-    };
-    if (info.tag !== LLAMA_SOURCE_TAG) {
-      throw new Error(`${LLAMA_SOURCE_PACKAGE} carries llama.cpp ${info.tag}, expected ${LLAMA_SOURCE_TAG}`);
-    }
-    progress('unpacking the llama.cpp git bundle');
-    await run('git', ['clone', '--quiet', join(work, 'package/llama/gitRelease.bundle'), 'llama.cpp'], work, progress);
-    const src = join(work, 'llama.cpp');
-    progress('configuring (cmake)');
-    await run(
-      'cmake',
-      [
-        '-B',
-        'build',
-        '-DCMAKE_BUILD_TYPE=Release',
-        '-DGGML_NATIVE=OFF',
-        '-DLLAMA_OPENSSL=OFF',
-        '-DLLAMA_CURL=OFF',
-        '-DLLAMA_BUILD_TESTS=OFF',
-        '-DLLAMA_BUILD_EXAMPLES=OFF',
-        '-DLLAMA_BUILD_SERVER=ON',
-        '-DLLAMA_BUILD_TOOLS=ON',
-        '-DBUILD_SHARED_LIBS=OFF',
-      ],
-      src,
-      progress,
-    );
-    progress('compiling llama-server (about 7 minutes on 2 cores)');
-    await run(
-      'cmake',
-      [
-        '--build',
-        'build',
-        '--target',
-        'llama-server',
-        '-j',
-        String(Math.max(2, (await import('node:os')).availableParallelism())),
-      ],
-      src,
-      progress,
-    );
-    const staged = `${target}.partial-${process.pid}`;
-    await copyFile(join(src, 'build/bin/llama-server'), staged);
-    await chmod(staged, 0o755);
-    await rename(staged, target);
-    progress(`llama-server ready at ${target}`);
-    return target;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-/** findLlamaServer, building into the cache when nothing is found. */
+/** findLlamaServer, provisioning the best backend for this machine into the cache when nothing is found. */
 export async function ensureLlamaServer(opts: ResolveOptions & { progress?: Progress } = {}): Promise<ResolvedBinary> {
   const found = await findLlamaServer(opts);
   if (found) return found;
+  // Loaded only when needed: the gateway imports this module, and most starts find a binary.
+  const { provision } = await import('./provision.js');
+  await provision({ env: opts.env, backend: requestedBackend(opts), progress: opts.progress });
+  const made = await findLlamaServer(opts);
+  if (!made) throw new Error('provisioning finished but no llama-server was found in the cache');
+  return { ...made, reason: `${made.reason} (provisioned just now)` };
+}
+
+/**
+ * Another llama.cpp program from the same build as the server (`llama-quantize` for quantizing
+ * models, `rpc-server` for llama.cpp RPC workers): PATH, then Corral's cache.
+ */
+export async function findLlamaTool(tool: LlamaTool, opts: ResolveOptions = {}): Promise<string | undefined> {
   const env = opts.env ?? process.env;
-  const path = await buildLlamaServer(env, opts.progress);
-  return {
-    path,
-    source: 'cache',
-    reason: `built just now from ${LLAMA_SOURCE_PACKAGE} (llama.cpp ${LLAMA_SOURCE_TAG})`,
-  };
+  const names = tool === 'rpc-server' ? ['rpc-server', 'ggml-rpc-server'] : [tool];
+  for (const name of names) {
+    const onPath = await findTool(name, env);
+    if (onPath) return onPath;
+  }
+  return (await fromCache(tool, env, requestedBackend(opts)))?.path;
+}
+
+/** findLlamaTool, provisioning (which builds every program) when it is not there. */
+export async function ensureLlamaTool(
+  tool: LlamaTool,
+  opts: ResolveOptions & { progress?: Progress } = {},
+): Promise<string> {
+  const found = await findLlamaTool(tool, opts);
+  if (found) return found;
+  const { provision } = await import('./provision.js');
+  await provision({ env: opts.env, backend: requestedBackend(opts), progress: opts.progress });
+  const made = await findLlamaTool(tool, opts);
+  if (!made) throw new Error(`provisioning finished but no ${tool} was found in the cache`);
+  return made;
 }
 
 /** `llama-server --version` prints e.g. "version: 0.5.0-dev (build 1, commit de3ff81)" on stderr. */

@@ -12,6 +12,19 @@ export interface ArgsOptions {
   /** Context per slot; llama-server's -c is the total, shared by all slots. */
   ctxSize: number;
   parallel: number;
+  /**
+   * -ngl for a binary with a GPU device, added when neither the global nor the model's args set it:
+   * "auto" lets llama-server fit as many layers as free VRAM holds (its --fit).
+   */
+  gpuLayers?: string | undefined;
+  /** A request's num_gpu (Ollama's layers on the GPU), which wins over all of them. */
+  requestGpuLayers?: number | undefined;
+}
+
+const GPU_LAYER_FLAGS = ['-ngl', '--gpu-layers', '--n-gpu-layers'];
+
+export function setsGpuLayers(args: readonly string[]): boolean {
+  return args.some((a) => GPU_LAYER_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)));
 }
 
 /**
@@ -24,5 +37,11 @@ export function runnerArgs(model: RunnerModel, opts: ArgsOptions): string[] {
   args.push('-np', String(opts.parallel));
   if (model.embedding) args.push('--embeddings', '--pooling', 'mean');
   if (model.mmproj) args.push('--mmproj', model.mmproj);
-  return [...args, ...opts.globalArgs, ...model.args];
+  const offload =
+    opts.gpuLayers !== undefined && !setsGpuLayers(opts.globalArgs) && !setsGpuLayers(model.args)
+      ? ['-ngl', opts.gpuLayers]
+      : [];
+  // llama-server keeps the last occurrence of a flag, so the request's num_gpu goes last.
+  const requested = opts.requestGpuLayers !== undefined ? ['-ngl', String(opts.requestGpuLayers)] : [];
+  return [...args, ...offload, ...opts.globalArgs, ...model.args, ...requested];
 }

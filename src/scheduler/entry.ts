@@ -11,6 +11,8 @@ export interface Entry {
   model: SchedulableModel;
   runner: Runner;
   ctxSize: number;
+  /** The num_gpu it was started with, when a request named one. */
+  numGpu: number | undefined;
   memoryBytes: number;
   inFlight: number;
   queue: Waiter[];

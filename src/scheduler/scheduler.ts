@@ -66,15 +66,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (blocked) throw new ModelLoadFailed(blocked);
     const began = this.now();
     const ctxSize = opts.numCtx && opts.numCtx > 0 ? opts.numCtx : model.ctxSize;
+    const numGpu = opts.numGpu !== undefined && opts.numGpu >= 0 ? Math.floor(opts.numGpu) : undefined;
     let entry = this.entries.get(model.name);
     // num_ctx policy: a larger context than the running process has restarts it while idle; a
     // smaller or equal one reuses it (llama-server's context is fixed per process, and a restart
     // of a busy model would break its requests, so a busy one is reused as is).
-    if (entry && !isBusy(entry) && (entry.stale !== undefined || entry.ctxSize < ctxSize)) {
-      await this.unload(model.name, entry.stale ?? 'context size change');
+    // num_gpu (Ollama's layers on the GPU) likewise, when a request names one.
+    const otherGpu = numGpu !== undefined && entry !== undefined && entry.numGpu !== numGpu;
+    if (entry && !isBusy(entry) && (entry.stale !== undefined || entry.ctxSize < ctxSize || otherGpu)) {
+      await this.unload(model.name, entry.stale ?? (otherGpu ? 'num_gpu change' : 'context size change'));
       entry = this.entries.get(model.name);
     }
-    entry ??= this.createEntry(model, ctxSize);
+    entry ??= this.createEntry(model, ctxSize, numGpu);
     if (entry.inFlight + entry.queue.length + entry.pending >= entry.model.parallel + entry.model.queueSize) {
       throw new QueueFull(
         `server busy, please try again: model "${model.name}" has ${entry.inFlight} requests running and ${entry.queue.length + entry.pending} waiting (maximum pending requests exceeded)`,
@@ -128,12 +131,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     };
   }
 
-  private createEntry(model: SchedulableModel, ctxSize: number): Entry {
-    const runner = this.deps.makeRunner(model, ctxSize);
+  private createEntry(model: SchedulableModel, ctxSize: number, numGpu?: number): Entry {
+    const runner = this.deps.makeRunner(model, ctxSize, { numGpu });
     const entry: Entry = {
       model,
       runner,
       ctxSize,
+      numGpu,
       memoryBytes: model.memoryAt?.(ctxSize) ?? model.memoryBytes,
       inFlight: 0,
       queue: [],

@@ -26,6 +26,8 @@ export interface AcquireOptions {
   /** Request keep_alive in ms (Infinity = never unload, 0 = unload after the request). */
   keepAliveMs?: number | undefined;
   numCtx?: number | undefined;
+  /** Ollama's num_gpu: layers to offload (0 = CPU only). An idle model running with another value restarts. */
+  numGpu?: number | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -104,7 +106,7 @@ export interface SchedulerEvents {
 }
 
 export interface SchedulerDeps {
-  makeRunner(model: SchedulableModel, ctxSize: number): Runner;
+  makeRunner(model: SchedulableModel, ctxSize: number, load?: { numGpu?: number | undefined }): Runner;
   now?: () => number;
   /** Read on every decision, so a config reload applies without rebuilding the scheduler. */
   policy?: () => SchedulerPolicy;

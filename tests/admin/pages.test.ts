@@ -265,6 +265,8 @@ describe('config, system, accounts', () => {
     expect(res.body).toContain(fixtures.llamaServer);
     expect(res.body).toContain(join(t.dir, 'data'));
     expect(res.body).toMatch(/data-testid="llama-version">[^<]*\d/);
+    // Which backend it computes on (the fixture's binary lists no GPU device).
+    expect(res.body).toContain('data-testid="llama-backend">the CPU only<');
   });
 
   it('uses the real accounts store and request log, with the operator kept out of Tokens and Users', async () => {

@@ -2,6 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { inspectBackend } from '../../src/provision/backend-status.js';
+import { GPU_BACKENDS } from '../../src/provision/detect.js';
 import { findLlamaServer } from '../../src/provision/llama-binary.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { chat, type Endpoint } from './client.js';
@@ -406,9 +408,34 @@ async function warmUp(bin: string, models: { a: string; b: string }): Promise<vo
   }
 }
 
+/**
+ * The llama-server to measure: the usual one, or with `--gpu` a provisioned GPU build (the rows are
+ * the same; the table's header says which backend ran them).
+ */
+async function pickBinary(): Promise<{ bin: string; backend: string }> {
+  if (!process.argv.includes('--gpu')) {
+    const found = await findLlamaServer({});
+    if (!found) throw new Error('no llama-server: run `corral provision` first');
+    return { bin: found.path, backend: (await inspectBackend(found)).status.description };
+  }
+  const tried: string[] = [];
+  for (const backend of GPU_BACKENDS) {
+    const found = await findLlamaServer({ backend, env: { ...process.env, CORRAL_LLAMA_SERVER: '', PATH: '' } });
+    if (!found) continue;
+    const { status } = await inspectBackend(found);
+    if (status.name !== 'cpu' && status.name !== 'unknown') return { bin: found.path, backend: status.description };
+    tried.push(
+      `${found.path} runs on ${status.description}${status.warnings.length ? ` (${status.warnings[0]})` : ''}`,
+    );
+  }
+  throw new Error(
+    `--gpu: no GPU build to run${tried.length ? `: ${tried.join('; ')}` : ''}; \`corral doctor\` says what this machine has and \`corral provision --backend NAME\` makes one`,
+  );
+}
+
 async function main(): Promise<void> {
-  const bin = (await findLlamaServer({}))?.path;
-  if (!bin) throw new Error('no llama-server: run `node dist/src/cli.js provision` first');
+  const { bin, backend } = await pickBinary();
+  log(`llama-server ${bin} on ${backend}`);
   const work = await mkdtemp(join(tmpdir(), 'corral-bench-'));
   const dir = join(work, 'models');
   await mkdir(dir);
@@ -433,11 +460,11 @@ async function main(): Promise<void> {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  printTable(cols);
+  printTable(cols, backend);
   const out = resolve(import.meta.dirname, '../../../tests/bench/results.json');
   await writeFile(
     out,
-    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), sizes, results: cols }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), backend, sizes, results: cols }, null, 2)}\n`,
   );
   log(`results written to ${out}`);
 }

@@ -39,7 +39,8 @@ function fmt(v: number | undefined): string {
  * Absolute figures per target, then each Corral column's ratio to direct llama-server (router when
  * direct has none). `node proxy` is the bare proxy of bare-proxy.ts, the floor for any gateway process.
  */
-export function printTable(cols: Record<string, Column>): void {
+export function printTable(cols: Record<string, Column>, backend?: string): void {
+  if (backend) process.stdout.write(`llama-server on ${backend}\n\n`);
   const header = ['', 'direct', 'node proxy', 'router', 'corral /api', 'corral /v1', '/api÷base', '/v1÷base'];
   const lines: string[][] = [header];
   for (const row of ROWS) {

@@ -1,31 +1,26 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { GATEWAY_ENV, missingMemorySettings, NODE_FLAGS } from '../../src/memory-settings.js';
 
 const root = resolve(import.meta.dirname, '../..');
-const cli = join(root, 'dist/src/cli.js');
-const run = promisify(execFile);
-// The gateway's own settings must not leak in from the test runner's environment.
-const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: undefined, NODE_OPTIONS: undefined };
 
-describe('memory settings', () => {
-  it("the cli's #! line sets exactly the settings memory-settings.ts names", async () => {
-    const first = (await readFile(join(root, 'src/cli.ts'), 'utf8')).split('\n')[0];
+describe('runtime flags', () => {
+  it('the launcher, bin/corral, starts Node with exactly the settings memory-settings.ts names', async () => {
+    const launcher = await readFile(join(root, 'bin/corral'), 'utf8');
+    const exec = launcher.split('\n').find((l) => l.includes(' exec '));
     const assignments = Object.entries(GATEWAY_ENV).map(([k, v]) => `${k}=${v}`);
-    expect(first).toBe(`#!/usr/bin/env -S ${assignments.join(' ')} node ${NODE_FLAGS.join(' ')}`);
+    expect(exec).toBe(`${assignments.join(' ')} exec node ${NODE_FLAGS.join(' ')} "$cli" "$@"`);
   });
 
-  it('`corral` run as a program has them; `node dist/src/cli.js` is told what it lacks', async () => {
-    const args = ['doctor', '--config', join(root, 'tests/commands/absent.yaml')];
-    const direct = await run(cli, args, { env });
-    expect(direct.stdout).toMatch(/^memory: +node settings of `corral` active$/m);
-    const bare = await run(process.execPath, [cli, ...args], { env });
-    expect(bare.stdout).toMatch(
-      /^memory: +started without --max-semi-space-size=2 --v8-pool-size=1 --liftoff-only MALLOC_MMAP_THRESHOLD_=131072 /m,
-    );
+  it('every way of starting Corral goes through it', async () => {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
+    expect(pkg.bin.corral).toBe('bin/corral');
+    for (const script of ['start', 'doctor', 'provision']) expect(pkg.scripts[script]).toContain('bin/corral ');
+    expect(Object.values(pkg.scripts).join('\n')).not.toContain('dist/src/cli.js');
   });
 
   it('names each missing setting', () => {

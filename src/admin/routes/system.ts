@@ -91,7 +91,13 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: AdminContext): v
       disks: (await Promise.all(dirs.map(disk))).filter((d) => d !== undefined),
       gpus: await gpus(),
       binary: binary
-        ? { path: binary.path, source: binary.source, reason: binary.reason, version: await version }
+        ? {
+            path: binary.path,
+            source: binary.source,
+            reason: binary.reason,
+            version: await version,
+            runsOn: deps.backend?.().description,
+          }
         : undefined,
     });
   });

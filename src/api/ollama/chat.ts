@@ -5,7 +5,7 @@ import type { ApiDeps } from '../deps.js';
 import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
 import { startChat, thinkParams } from './chat-start.js';
-import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
+import { keepAliveMs, loadOptions, mergeOptions, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { ChatBody, type Message } from './schemas.js';
 import { loadOrUnload } from './load-unload.js';
@@ -113,7 +113,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       model,
       stream: body.stream !== false,
       keepAliveMs: keepAlive,
-      numCtx: numCtx(options),
+      ...loadOptions(options),
       shape,
       start:
         rendered === undefined

@@ -7,7 +7,7 @@ import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { leaseAndStart } from '../lease.js';
 import { requireModel } from '../model-lookup.js';
-import { keepAliveMs, mergeOptions, numCtx } from './options.js';
+import { keepAliveMs, loadOptions, mergeOptions } from './options.js';
 
 const open = { additionalProperties: true } as const;
 const EmbedBody = Type.Object(
@@ -72,7 +72,7 @@ async function runEmbed(
     deps,
     request,
     model,
-    { keepAliveMs: keepAlive, numCtx: numCtx(options), signal },
+    { keepAliveMs: keepAlive, ...loadOptions(options), signal },
     (runner) => slotContext(runner.pool!, signal),
   );
   try {

@@ -11,7 +11,7 @@ import { completionSchema } from './format.js';
 import { looksLikeJinja, renderOllamaPrompt, requestTemplateError } from './go-template.js';
 import { renderedPrompt } from './prompt-path.js';
 import { loadOrUnload } from './load-unload.js';
-import { keepAliveMs, mergeOptions, numCtx, samplingParams } from './options.js';
+import { keepAliveMs, loadOptions, mergeOptions, samplingParams } from './options.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { GenerateBody } from './schemas.js';
 
@@ -83,7 +83,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
         return { ...out, ...stats };
       },
     };
-    const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, numCtx: numCtx(options), shape };
+    const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, ...loadOptions(options), shape };
     const system = body.system ?? model.system;
     const schema = completionSchema(body.format);
 

@@ -21,7 +21,7 @@ const SAMPLING: Record<string, string> = {
   tfs_z: 'tfs_z',
 };
 
-/** Options that only take effect when a process starts; accepted and ignored per request (see docs/api.md). */
+/** Options that only take effect when a process starts; num_ctx and num_gpu restart an idle model, the rest are ignored. */
 const LOAD_TIME = new Set([
   'num_ctx',
   'num_batch',
@@ -60,8 +60,8 @@ export function samplingParams(options: Record<string, unknown>): Record<string,
       }
       out.stop = stops;
     } else if (LOAD_TIME.has(key)) {
-      if (key === 'num_ctx' && typeof value !== 'number')
-        throw new BadRequest('invalid options: "num_ctx" must be a number');
+      if ((key === 'num_ctx' || key === 'num_gpu') && typeof value !== 'number')
+        throw new BadRequest(`invalid options: "${key}" must be a number`);
     }
     // Unknown options are ignored, as Ollama does.
   }
@@ -81,6 +81,20 @@ export function mergeOptions(modelDefaults: Record<string, unknown>, request: un
 export function numCtx(options: Record<string, unknown>): number | undefined {
   const v = options.num_ctx;
   return typeof v === 'number' && v > 0 ? Math.floor(v) : undefined;
+}
+
+/** num_gpu: layers on the GPU, a load-time option (-ngl); negative is Ollama's "decide for me", i.e. unset. */
+export function numGpu(options: Record<string, unknown>): number | undefined {
+  const v = options.num_gpu;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
+}
+
+/** The options that decide how a model's process starts, for the scheduler's acquire. */
+export function loadOptions(options: Record<string, unknown>): {
+  numCtx: number | undefined;
+  numGpu: number | undefined;
+} {
+  return { numCtx: numCtx(options), numGpu: numGpu(options) };
 }
 
 /** keep_alive from a request: a duration string, a number of seconds, negative = forever. Returns ms. */

@@ -28,6 +28,7 @@ export interface GenerationRequest {
   stream: boolean;
   keepAliveMs: number | undefined;
   numCtx: number | undefined;
+  numGpu?: number | undefined;
   start(runner: Runner, signal: AbortSignal): AsyncGenerator<GenerationEvent>;
   shape: OllamaShape;
 }
@@ -52,7 +53,7 @@ export async function serveGeneration(
     deps,
     request,
     gen.model,
-    { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, signal },
+    { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, numGpu: gen.numGpu, signal },
     async (runner) => {
       const events = gen.start(runner, signal);
       return { events, first: await events.next() };
