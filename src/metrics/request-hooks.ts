@@ -55,8 +55,14 @@ export function installRequestMetrics(
 ): ApiObserver {
   // Keyed by request object: nothing is added to Fastify's request shape and entries die with it.
   const stats = new WeakMap<FastifyRequest, Stats>();
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     stats.set(request, { start: process.hrtime.bigint() });
+    // The client went away before the answer was complete (a stopped stream, a closed tab): recorded
+    // as 499, nginx's "client closed request", so cancellations show in metrics and the request log.
+    // (Fastify's onRequestAbort covers only a body still being uploaded.)
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) finish(request, CLIENT_CLOSED);
+    });
     done();
   });
   /** Counts and logs a request once, whether it finished or its client went away. */
@@ -94,12 +100,6 @@ export function installRequestMetrics(
   };
   app.addHook('onResponse', (request, reply, done) => {
     finish(request, reply.statusCode);
-    done();
-  });
-  // The client went away before the answer was complete (a stopped stream, a closed tab): recorded
-  // as 499, nginx's "client closed request", so cancellations show in metrics and the request log.
-  app.addHook('onRequestAbort', (request, done) => {
-    finish(request, CLIENT_CLOSED);
     done();
   });
   return {

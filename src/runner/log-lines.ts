@@ -40,5 +40,5 @@ export function describeExit(code: number | undefined, signal: string | undefine
   const why = explainFailure(lines);
   return why
     ? `${why} (${exitStatus(code, signal)})`
-    : `llama-server ${exitStatus(code, signal)} without an error line`;
+    : `llama-server ${exitStatus(code, signal)}; its log has no error line`;
 }
