@@ -68,12 +68,12 @@ describe('Activity', () => {
       [404, 'not found'],
     ] as const) {
       expect(page.body).toMatch(
-        new RegExp(`data-status="${status}"[^]*?<span class="status">${status}</span> ${words}`),
+        new RegExp(`data-status="${status}"[\\s\\S]*?<span class="status">${status}</span> ${words}`),
       );
     }
     // The 404 names the model it asked for; a request refused before its body was read has none.
     expect(page.body).toMatch(/<td data-label="Model">no-such-model<\/td>/);
-    expect(page.body).toMatch(/data-status="429"[^]*?<td data-label="Who">limited<\/td>/);
+    expect(page.body).toMatch(/data-status="429"[\s\S]*?<td data-label="Who">limited<\/td>/);
   });
 
   it('draws charts with axes, units and labels', async () => {
@@ -117,7 +117,7 @@ describe('Activity', () => {
     seen = '';
     await post(`${t.url}/api/generate`, { model: 'live-marker', prompt: 'x' });
     await next(/live-marker/);
-    expect(seen).toMatch(/event: activity\n[^]*data-status="404"/);
+    expect(seen).toMatch(/event: activity\n[\s\S]*data-status="404"/);
     ctrl.abort();
   });
 });
