@@ -104,8 +104,10 @@ describe.skipIf(!existsSync(CHROMIUM))('admin pages at phone width in Chromium',
 
   it('turns the rows of the tokens and requests tables into labelled cards', async () => {
     await page.goto(`${t.url}/admin/tokens`);
-    const cell = page.locator('table.reflow tbody td[data-label="Models"]').first();
-    expect(await cell.evaluate((el) => getComputedStyle(el, '::before').content)).toBe('"Models"');
+    const before = await page.evaluate(
+      `getComputedStyle(document.querySelector('table.reflow tbody td[data-label="Models"]'), '::before').content`,
+    );
+    expect(before).toBe('"Models"');
     const table = page.locator('table.reflow').first();
     expect((await table.boundingBox())!.width).toBeLessThanOrEqual(WIDTH);
     await page.goto(`${t.url}/admin/activity`);
