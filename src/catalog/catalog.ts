@@ -15,12 +15,14 @@ import {
   splitPath,
   statShards,
 } from './split.js';
-import { manifestPath, readManifest } from '../models/manifest.js';
-import { isGoTemplate } from '../models/modelfile.js';
+import { manifestPath, readManifest, type ManagedEntry } from '../models/manifest.js';
 import type { OllamaName } from '../ollama-store/names.js';
 import type { Manifest, OllamaStore } from '../ollama-store/store.js';
 import { resolveStores, type Stores } from '../ollama-store/stores.js';
 import { listStoreModels } from './ollama-models.js';
+import { configModel, discoveredModel, managedModel, type ModelFiles } from './entries.js';
+
+export { isEmbedding } from './entries.js';
 
 export type { GgufInfo } from './gguf.js';
 export { normalizeModelName } from './names.js';
@@ -121,6 +123,17 @@ export interface CatalogEvents {
   changed: [];
 }
 
+/** The vision projector beside a model's file, if there is one. */
+async function siblingProjector(path: string): Promise<string | undefined> {
+  const dir = dirname(path);
+  try {
+    const hit = pairProjector(path, await readdir(dir));
+    return hit ? join(dir, hit) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which models exist: configured entries plus every *.gguf in the model directories. */
 export class Catalog extends EventEmitter<CatalogEvents> {
   private models = new Map<string, CatalogModel>();
@@ -163,7 +176,6 @@ export class Catalog extends EventEmitter<CatalogEvents> {
     const { config, baseDir } = this.opts;
     const warnings: string[] = [];
     const models = new Map<string, CatalogModel>();
-    const byAlias = new Map<string, string>();
     const incomplete = new Map<string, string>();
 
     const describe = async (
@@ -177,15 +189,6 @@ export class Catalog extends EventEmitter<CatalogEvents> {
         const why = (err as Error).message;
         if (err instanceof IncompleteSplit) incomplete.set(name, why);
         warnings.push(configured ? `model ${name} (${path}): ${why}` : `skipping ${path}: ${why}`);
-        return undefined;
-      }
-    };
-    const siblingProjector = async (path: string): Promise<string | undefined> => {
-      const dir = dirname(path);
-      try {
-        const hit = pairProjector(path, await readdir(dir));
-        return hit ? join(dir, hit) : undefined;
-      } catch {
         return undefined;
       }
     };
@@ -225,18 +228,7 @@ export class Catalog extends EventEmitter<CatalogEvents> {
         // A file in a models directory may still be arriving (a copy in progress): it is listed once whole.
         const d = await describe(path, name, { whole: true });
         if (!d) continue;
-        models.set(name, {
-          name,
-          path,
-          source: 'discovered',
-          aliases: [],
-          args: [],
-          options: {},
-          pinned: false,
-          embedding: isEmbedding(d.gguf),
-          mmproj: await siblingProjector(path),
-          ...d,
-        });
+        models.set(name, discoveredModel(name, path, d, await siblingProjector(path)));
       }
     }
 
@@ -250,70 +242,26 @@ export class Catalog extends EventEmitter<CatalogEvents> {
       const path = resolve(baseDir, entry.path);
       const d = await describe(path, name, { configured: true });
       if (!d) continue;
-      add(
-        {
-          name,
-          path,
-          source: 'config',
-          aliases: entry.aliases.map(normalizeModelName),
-          args: entry.args,
-          options: entry.options,
-          keepAlive: entry.keep_alive,
-          ctxSize: entry.ctx_size,
-          parallel: entry.parallel,
-          queueSize: entry.queue_size,
-          pinned: entry.pinned,
-          embedding: entry.embedding ?? isEmbedding(d.gguf),
-          mmproj: entry.mmproj ? resolve(baseDir, entry.mmproj) : undefined,
-          system: entry.system,
-          template: entry.template,
-          ...d,
-        },
-        `the config entry models.${rawName}`,
-      );
+      add(configModel(name, entry, path, baseDir, d), `the config entry models.${rawName}`);
     }
     for (const [name, e] of Object.entries(manifest.models)) {
       const d = await describe(e.path, name);
       if (!d) continue;
-      add(
-        {
-          name,
-          path: e.path,
-          source: 'managed',
-          aliases: [],
-          pinned: false,
-          // A derived model with its own Jinja template gets it as llama-server's chat template.
-          args: [
-            ...(e.adapters ?? []).flatMap((a) => ['--lora', a]),
-            ...(e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : []),
-          ],
-          goTemplate: e.template && isGoTemplate(e.template) && !d.gguf.chatTemplate ? e.template : undefined,
-          license: e.license,
-          messages: e.messages,
-          options: e.options ?? {},
-          embedding: e.embedding ?? isEmbedding(d.gguf),
-          mmproj: e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined),
-          system: e.system,
-          template: e.template,
-          ...d,
-        },
-        `a model ${e.kind === 'pulled' ? 'pulled' : e.kind === 'copy' ? 'copied' : 'created'} through the API`,
-      );
+      const projector = e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined);
+      add(managedModel(name, e, d, projector), `a model ${MADE[e.kind]} through the API`);
     }
     for (const [name, path] of Object.entries(manifest.hidden))
       if (models.get(name)?.path === path) models.delete(name);
-    for (const m of models.values()) {
-      for (const a of m.aliases) {
-        byAlias.set(a, m.name);
-        // A configured alias outranks a discovered file of the same name.
-        const shadowed = models.get(a);
-        if (shadowed?.source !== 'discovered') continue;
-        models.delete(a);
-        warnings.push(
-          `"${a}" is an alias of the config entry "${m.name}"; the file ${shadowed.path} has the same name and is not listed (rename it to list it)`,
-        );
-      }
-    }
+    this.publish(models, resolveAliases(models, warnings), incomplete, warnings);
+  }
+
+  /** Makes a refresh's findings current, logs the new warnings and tells listeners when anything changed. */
+  private publish(
+    models: Map<string, CatalogModel>,
+    byAlias: Map<string, string>,
+    incomplete: Map<string, string>,
+    warnings: string[],
+  ): void {
     this.models = models;
     this.sorted = undefined;
     this.byAlias = byAlias;
@@ -357,18 +305,24 @@ export class Catalog extends EventEmitter<CatalogEvents> {
   }
 }
 
-interface ModelFiles {
-  gguf: GgufInfo;
-  size: number;
-  modifiedAt: Date;
-  digest: string;
-}
+const MADE: Record<ManagedEntry['kind'], string> = { pulled: 'pulled', copy: 'copied', create: 'created' };
 
-export function isEmbedding(info: GgufInfo): boolean {
-  // llama.cpp writes a pooling type only for models meant to produce embeddings.
-  return (
-    info.metadata[`${info.architecture}.pooling_type`] !== undefined ||
-    /bert|embed/i.test(info.architecture) ||
-    /embed/i.test(info.name ?? '')
-  );
+/**
+ * Every alias → the model it names. A configured alias outranks a discovered file of the same name,
+ * which is dropped (and a warning says so).
+ */
+function resolveAliases(models: Map<string, CatalogModel>, warnings: string[]): Map<string, string> {
+  const byAlias = new Map<string, string>();
+  for (const m of models.values()) {
+    for (const a of m.aliases) {
+      byAlias.set(a, m.name);
+      const shadowed = models.get(a);
+      if (shadowed?.source !== 'discovered') continue;
+      models.delete(a);
+      warnings.push(
+        `"${a}" is an alias of the config entry "${m.name}"; the file ${shadowed.path} has the same name and is not listed (rename it to list it)`,
+      );
+    }
+  }
+  return byAlias;
 }
