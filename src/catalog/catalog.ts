@@ -210,7 +210,8 @@ export class Catalog extends EventEmitter<CatalogEvents> {
       const prev = models.get(m.name);
       if (prev?.source === 'discovered' && prev.path !== m.path)
         warnings.push(
-          `"${m.name}" is ${what} (${m.path}); the file ${prev.path} has the same name and is not listed (rename it to list it)`,
+          `"${m.name}" is ${what} (${m.path}); ` +
+            `the file ${prev.path} has the same name and is not listed (rename it to list it)`,
         );
       models.set(m.name, m);
     };
@@ -320,7 +321,8 @@ function resolveAliases(models: Map<string, CatalogModel>, warnings: string[]): 
       if (shadowed?.source !== 'discovered') continue;
       models.delete(a);
       warnings.push(
-        `"${a}" is an alias of the config entry "${m.name}"; the file ${shadowed.path} has the same name and is not listed (rename it to list it)`,
+        `"${a}" is an alias of the config entry "${m.name}"; ` +
+          `the file ${shadowed.path} has the same name and is not listed (rename it to list it)`,
       );
     }
   }

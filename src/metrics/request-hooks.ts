@@ -10,7 +10,7 @@ export interface RequestRecord {
   route: string;
   status: number;
   model: string | undefined;
-  /** The model the request asked for: `model` once leased, else the body's `model` (a request refused before its lease). */
+  /** The model asked for: `model` once leased, else the body's `model` (a request refused before its lease). */
   requestedModel: string | undefined;
   durationMs: number;
   ttftMs: number | undefined;

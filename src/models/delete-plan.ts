@@ -48,7 +48,9 @@ export function deletePlan(m: CatalogModel, data: ManifestData, managedDir: stri
     if (!store.writable)
       return {
         action: 'keep',
-        why: `in the Ollama store at ${store.root}, which Corral only reads (ollama_store_writable: true lets it delete there)`,
+        why:
+          `in the Ollama store at ${store.root}, which Corral only reads ` +
+          '(ollama_store_writable: true lets it delete there)',
       };
     return { action: 'store', summary: `removes its manifest from ${store.root} and the blobs no other model uses` };
   }
@@ -68,6 +70,8 @@ export function deletePlan(m: CatalogModel, data: ManifestData, managedDir: stri
     return { action: 'keep', why: 'from the config file: remove its entry there (Corral never deletes its file)' };
   return {
     action: 'keep',
-    why: `a file in your models directory (${m.path}): delete or move it yourself and the list follows; Corral never deletes files it did not download`,
+    why:
+      `a file in your models directory (${m.path}): delete or move it yourself and the list follows; ` +
+      'Corral never deletes files it did not download',
   };
 }

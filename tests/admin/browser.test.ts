@@ -150,7 +150,7 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
       .toBe('stopped');
   });
 
-  it('creates an API token, shows its secret once, survives a reload without a second token, and revokes it', async () => {
+  it('creates a token, shows its secret once, makes no second one on reload, and revokes it', async () => {
     await page.goto(`${t.url}/admin/tokens`);
     await page.fill('form[action="/admin/tokens"] input[name="name"]', 'e2e-token');
     await page.selectOption('form[action="/admin/tokens"] select[name="role"]', 'viewer');

@@ -59,7 +59,7 @@ describe.skipIf(!existsSync(CHROMIUM))('admin pages at phone width in Chromium',
         // Inside a scrolling box (a wide table's wrapper) is fine: that box scrolls, not the page.
         if (el.closest('.table-wrap, pre')) continue;
         const r = el.getBoundingClientRect();
-        if (r.right > width + 1) culprits.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(r.right));
+        if (r.right > width + 1) culprits.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
       }
       return { excess: document.documentElement.scrollWidth - width, culprits: culprits.slice(0, 5) };
     })()`)) as { excess: number; culprits: string[] };

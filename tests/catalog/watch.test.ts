@@ -58,7 +58,7 @@ describe('models directory watch', () => {
     expect(t.gw.catalog.warnings.join('\n')).not.toMatch(/halfway/);
   });
 
-  it('says in the log and on the dashboard which name wins when a config entry points at a models-dir file', async () => {
+  it('says in the log and on the dashboard which name wins a config entry / file clash', async () => {
     expect(await listed()).not.toContain('my-model:latest');
     await copyFile(fixtures.models.chat, join(modelsDir(), 'clash.gguf'));
     await waitFor(async () => (await listed()).includes('my-model:latest'), 15_000);
