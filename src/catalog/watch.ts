@@ -24,7 +24,7 @@ export function watchModelDirs(
   dirs: string[],
   onChange: () => Promise<void>,
   { debounceMs = 200, settleMs = 400 } = {},
-): { close(): Promise<void> } {
+): { ready: Promise<void>; close(): Promise<void> } {
   const runner = coalesced(onChange, debounceMs);
   const watcher: FSWatcher = watch(dirs, {
     ignoreInitial: true,
@@ -39,6 +39,8 @@ export function watchModelDirs(
     .on('addDir', runner.schedule)
     .on('unlinkDir', runner.schedule);
   return {
+    // Until chokidar's first scan is done, a new file counts as one it found there and is not reported.
+    ready: new Promise((resolve) => watcher.once('ready', () => resolve())),
     async close() {
       await watcher.close();
       await runner.close();
@@ -70,6 +72,7 @@ export async function watchCatalog(catalog: Catalog, afterRefresh: () => void = 
   const stores = watchStores(present(all.map((st) => st.root)), refresh);
   const models = present(catalog.modelDirs);
   const files = models.length ? watchModelDirs(models, refresh) : undefined;
+  await Promise.all([stores.ready, files?.ready]);
   return {
     roots: catalogRoots(catalog),
     async close() {

@@ -8,11 +8,8 @@ let t: TestGateway;
 let admin: Session;
 
 beforeAll(async () => {
-  // One slot and no queue: a second request while one streams is turned away with 503. The context is
-  // large enough that a stream runs for seconds (it stops at the context's end, not at an EOS).
-  t = await startGateway({
-    models: { tiny: { path: fixtures.models.chat, parallel: 1, queue_size: 0, ctx_size: 8192 } },
-  });
+  // One slot and no queue: a second request while one is in flight is turned away with 503.
+  t = await startGateway({ models: { tiny: { path: fixtures.models.chat, parallel: 1, queue_size: 0 } } });
   admin = await loginAs(t, 'admin');
 });
 afterAll(async () => t?.close());
@@ -22,17 +19,26 @@ const statuses = () => {
   return t.gw.store.requestLog.recent({ limit: 100 }).map((r) => r.status);
 };
 
-/** Starts a long streamed chat and resolves once its first chunk has arrived. */
-async function streaming(): Promise<{ abort(): void }> {
+/**
+ * A chat that holds the model's only slot for as long as the test wants: its llama-server is stopped
+ * (SIGSTOP) before the request, so the request waits on it with its lease taken. `abort` is the
+ * client giving up; `resume` lets the child run again.
+ */
+async function holdSlot(): Promise<{ abort(): void; resume(): void }> {
+  const pid = t.gw.scheduler.loaded().find((l) => l.name === 'tiny:latest')?.runner.pid;
+  if (pid === undefined) throw new Error('tiny is not loaded');
+  process.kill(pid, 'SIGSTOP');
   const ctrl = new AbortController();
-  const res = await post(
+  void post(
     `${t.url}/api/chat`,
-    { model: 'tiny', messages: [{ role: 'user', content: 'go on' }], options: { num_predict: 8000 } },
+    { model: 'tiny', messages: [{ role: 'user', content: 'go on' }], options: { num_predict: 8 } },
     { signal: ctrl.signal },
-  );
-  expect(res.status).toBe(200);
-  await res.body!.getReader().read();
-  return { abort: () => ctrl.abort() };
+  ).catch(() => undefined);
+  await waitFor(() => t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest' && l.inFlight === 1));
+  return {
+    abort: () => ctrl.abort(),
+    resume: () => process.kill(pid, 'SIGCONT'),
+  };
 }
 
 describe('Activity', () => {
@@ -46,10 +52,14 @@ describe('Activity', () => {
     expect((await post(`${t.url}/api/generate`, body, bearer(limited))).status).toBe(429);
     expect((await post(`${t.url}/api/generate`, body, bearer(`corral_${'x'.repeat(43)}`))).status).toBe(401);
     expect((await post(`${t.url}/api/generate`, { ...body, model: 'no-such-model' })).status).toBe(404);
-    const long = await streaming();
-    expect((await post(`${t.url}/api/generate`, body)).status).toBe(503);
-    long.abort();
-    await waitFor(() => statuses().includes(499));
+    const held = await holdSlot();
+    try {
+      expect((await post(`${t.url}/api/generate`, body)).status).toBe(503);
+      held.abort();
+      await waitFor(() => statuses().includes(499));
+    } finally {
+      held.resume();
+    }
     expect(statuses()).toEqual(expect.arrayContaining([200, 429, 401, 404, 503, 499]));
 
     const page = await t.gw.app.inject({ method: 'GET', url: '/admin/activity', headers: { cookie: admin.cookie } });
