@@ -1,7 +1,13 @@
 /** llama-server's own prefix on each line: elapsed time and a level letter ("0.00.008.127 E "). */
-const PREFIX = /^\d+\.\d+\.\d+\.\d+ [A-Z] +/;
-/** A line that reports an error: llama-server's E level, or the words it uses before its log starts. */
-const ERROR_LINE = /^\d+\.\d+\.\d+\.\d+ E |\berror\b|\bfailed\b|\binvalid\b|unknown argument|\babort/i;
+const PREFIX = /^\d+\.\d+\.\d+\.\d+ ([A-Z]) +/;
+/** The words of an error printed without a level (before logging starts, or by an older llama-server). */
+const ERROR_WORDS = /\berror\b|\bfailed\b|\binvalid\b|unknown argument|\babort/i;
+
+/** A line that reports an error: level E when the line has a level, else one with an error's words. */
+function isError(line: string): boolean {
+  const level = PREFIX.exec(line)?.[1];
+  return level ? level === 'E' : ERROR_WORDS.test(line);
+}
 /**
  * Lines that only repeat that something failed, printed after the line that says why: the load
  * failure is echoed by every layer on the way out ("failed to load model", "exiting due to …").
@@ -22,7 +28,7 @@ const strip = (line: string): string => line.replace(PREFIX, '').trim();
  * an echo of an earlier one; else the last error line; else the last line.
  */
 export function explainFailure(lines: string[]): string | undefined {
-  const errors = lines.filter((l) => l.trim() !== '' && ERROR_LINE.test(l));
+  const errors = lines.filter((l) => l.trim() !== '' && isError(l));
   const telling = errors.filter((l) => !ECHOES.some((p) => p.test(l)));
   const hit = telling.at(-1) ?? errors.at(-1) ?? lines.filter((l) => l.trim() !== '').at(-1);
   return hit === undefined ? undefined : strip(hit);

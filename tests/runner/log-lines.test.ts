@@ -37,6 +37,15 @@ describe('why llama-server exited', () => {
     expect(explainFailure(BAD_FLAG)).toBe('error: invalid argument: --no-such-flag');
   });
 
+  it('takes the level over the words: an info line that mentions a failure is no error', () => {
+    const lines = [
+      "0.1.2.3 E mtmd_init_from_file: error: Failed to load CLIP model from '/m/p.gguf'",
+      '0.1.2.4 I srv    load_model: [mtmd] failed to get memory usage of mmproj',
+      '0.1.2.5 E srv  llama_server: exiting due to model loading error',
+    ];
+    expect(explainFailure(lines)).toBe("mtmd_init_from_file: error: Failed to load CLIP model from '/m/p.gguf'");
+  });
+
   it('falls back to the last error line, then the last line', () => {
     expect(explainFailure(['0.1.2.3 I a', '0.1.2.4 E srv  llama_server: exiting due to model loading error', ''])).toBe(
       'srv  llama_server: exiting due to model loading error',

@@ -33,8 +33,9 @@ export function registerActivityRoutes(app: FastifyInstance, ctx: AdminContext):
         request.log.warn({ err }, 'admin activity SSE render failed');
       }
     };
-    // A burst of requests is one re-render; only a request that reached the log causes one.
-    const onRequest = debounce(() => void push(false), 250);
+    // At most one re-render a second, and only when a request reached the log: a busy server would
+    // otherwise have every open Activity page re-read the hour's requests for each request.
+    const onRequest = debounce(() => void push(false), 1000);
     const unsubscribe = ctx.deps.onRequestFinished?.(onRequest);
     // The time axis moves even when nothing happens.
     const tick = setInterval(() => void push(true), 30_000);
