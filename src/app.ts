@@ -75,7 +75,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     collector.detach();
     done();
   });
-  const observe = installRequestMetrics(app, metrics, opts.onRequestFinished);
+  // The request log is written first, so a listener (the admin's live Activity page) reads the new row.
+  const finishedListeners = new Set<(record: RequestRecord) => void>();
+  const observe = installRequestMetrics(app, metrics, (record) => {
+    opts.onRequestFinished?.(record);
+    for (const listener of finishedListeners) listener(record);
+  });
   // Registered after the metrics hook, so a request's log line also means its metrics are recorded.
   app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
@@ -117,6 +122,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...api,
     store: opts.store,
     accounts: createAccounts({ store: opts.store, passwords }),
+    onRequestFinished(listener) {
+      finishedListeners.add(listener);
+      return () => finishedListeners.delete(listener);
+    },
   });
   return app;
 }

@@ -1,13 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { watchStores, type StoreWatcher } from './ollama-store/watch.js';
+import { readFile } from 'node:fs/promises';
 import type { ReloadResult } from './admin/deps.js';
 import { createPasswords } from './auth/passwords.js';
 import { buildApp } from './app.js';
 import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
+import { catalogRoots, watchCatalog } from './catalog/watch.js';
 import { diffConfig } from './config/diff.js';
 import { watchFile } from './config/watch.js';
 import { binaryCheck, configCheck, storeCheck, writableDirCheck } from './health/checks.js';
@@ -27,6 +26,7 @@ import { Scheduler } from './scheduler/scheduler.js';
 import type { SchedulableModel, SchedulerPolicy } from './scheduler/types.js';
 import { openDatabase, type Store } from './store/database.js';
 import { pruneLogs } from './store/retention.js';
+import { requestLogEntry } from './metrics/request-log-entry.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -94,8 +94,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let binary = await provision(config);
   const catalog = new Catalog({ config, baseDir: loaded.baseDir, cwd, env });
   await catalog.refresh();
-  // Another Ollama pulling into the store it shares, or files copied in, show up without a restart.
-  let storeWatch = await watchCatalogStores(catalog);
 
   // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and ports.
   const pids = new PidRegistry(join(resolve(cwd, config.data_dir), 'pids'));
@@ -202,6 +200,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     resolve: resolveModel,
   });
 
+  // Another Ollama pulling into the store it shares, or GGUFs copied into a models directory, show up
+  // without a restart; a model whose file went or changed is unloaded or restarted once idle.
+  const watchFiles = () => watchCatalog(catalog, () => void scheduler.reconcile());
+  let storeWatch = await watchFiles();
+
   const store = openDatabase(resolve(cwd, config.store.path));
   // Retention: prune old request/audit rows now and hourly (reads the current config each time).
   const prune = (): void => void pruneLogs(store, config.store);
@@ -237,24 +240,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       binaryCheck(() => binary.path),
     ],
     onRequestFinished: (r) => {
-      // Only inference requests (those that named a model) go to the request log and token budgets.
-      if (r.model === undefined) return;
+      const entry = requestLogEntry(r);
+      if (!entry) return;
+      store.requestLog.write(entry);
       const principal = r.request.principal;
-      store.requestLog.write({
-        principal: principal?.name ?? 'anonymous',
-        tokenId: principal?.tokenId ?? null,
-        userId: principal?.userId ?? null,
-        model: r.model,
-        endpoint: r.route,
-        status: r.status,
-        promptTokens: r.promptTokens ?? null,
-        evalTokens: r.generatedTokens ?? null,
-        loadMs: r.loadDurationMs ?? null,
-        ttftMs: r.ttftMs ?? null,
-        totalMs: r.durationMs,
-        requestId: r.id,
-        at: r.at.getTime(),
-      });
       const used = (r.promptTokens ?? 0) + (r.generatedTokens ?? 0);
       if (used > 0) app.corralAuth.recordTokenUsage(principal, used);
     },
@@ -293,9 +282,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       config = next.config;
       catalog.reconfigure({ config, baseDir: next.baseDir, cwd, env });
       await catalog.refresh();
-      if (storeWatch.roots.join('\0') !== catalog.stores.all.map((st) => st.root).join('\0')) {
+      if (storeWatch.roots.join('\0') !== catalogRoots(catalog).join('\0')) {
         await storeWatch.close();
-        storeWatch = await watchCatalogStores(catalog);
+        storeWatch = await watchFiles();
       }
       policy = makePolicy(config);
       changes.push(...scheduler.reconcile());
@@ -346,19 +335,6 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       store.close();
     },
   };
-}
-
-/** Watches the catalogue's Ollama-layout stores (Corral's own is created first, so it can be watched). */
-async function watchCatalogStores(catalog: Catalog): Promise<StoreWatcher & { roots: string[] }> {
-  const { own, all } = catalog.stores;
-  await mkdir(own.manifestsDir, { recursive: true });
-  await mkdir(own.blobsDir, { recursive: true });
-  const roots = all.map((st) => st.root);
-  const watcher = watchStores(
-    roots.filter((r) => existsSync(r)),
-    () => catalog.refresh(),
-  );
-  return { roots, close: () => watcher.close() };
 }
 
 /** The reload outcome in the admin UI's words. */

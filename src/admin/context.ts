@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { roleAllows, type Role } from '../auth/principal.js';
+import { NotFound } from '../errors.js';
 import type { AdminDeps } from './deps.js';
 import type { FailureNote } from './view-models.js';
 
@@ -63,6 +64,16 @@ export function navFor(role: Role | undefined, path: string): { href: string; la
     current: n.href === '/admin' ? path === '/admin' || path === '/admin/' : path.startsWith(n.href),
   }));
 }
+
+/** A trimmed text field of a form body; '' when absent or not text. */
+export function formField(request: FastifyRequest, name: string): string {
+  const v = (request.body as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
+/** The 404 of an admin page or action naming a model the catalogue does not have. */
+export const unknownModel = (name: string | undefined): NotFound =>
+  new NotFound(name ? `there is no model "${name}"` : 'no model named (add ?name=…)');
 
 /** A model name from a query string or form body. */
 export function modelParam(request: FastifyRequest): string | undefined {

@@ -3,6 +3,7 @@ import type { BackendStatus } from '../provision/backend-status.js';
 import type { ResolvedBinary } from '../provision/llama-binary.js';
 import type { Accounts } from '../auth/accounts.js';
 import type { Store } from '../store/database.js';
+import type { RequestRecord } from '../metrics/request-hooks.js';
 
 /** Result of a config reload as the admin UI shows it. */
 export interface ReloadResult {
@@ -36,4 +37,6 @@ export interface AdminDeps extends ApiDeps {
   store: Store;
   /** Users (every change audited). */
   accounts: Accounts;
+  /** Calls `listener` after each finished request (after its request log row is written); returns an unsubscribe. */
+  onRequestFinished?: ((listener: (record: RequestRecord) => void) => () => void) | undefined;
 }

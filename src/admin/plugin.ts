@@ -5,7 +5,8 @@ import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { csrfOf, isHtmx, navFor, packageRoot, type AdminContext } from './context.js';
-import type { AdminDeps } from './deps.js';
+import type { AdminDeps, ReloadResult } from './deps.js';
+import type { FailureRecord } from '../scheduler/supervisor.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import { registerActivityRoutes } from './routes/activity.js';
 import { registerConfigRoutes } from './routes/config.js';
@@ -14,6 +15,8 @@ import { registerLoginRoutes } from './routes/login.js';
 import { registerModelRoutes } from './routes/model.js';
 import { registerToolRoutes } from './routes/tools.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerTokenRoutes } from './routes/tokens.js';
+import { installAdminErrorPages } from './error-pages.js';
 
 /** Only self-hosted scripts and styles; no inline script, no eval (htmx is configured not to need it). */
 export const ADMIN_CSP = [
@@ -36,6 +39,30 @@ function securityHeaders(reply: FastifyReply): void {
   reply.header('referrer-policy', 'same-origin');
   reply.header('cross-origin-opener-policy', 'same-origin');
   reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=()');
+}
+
+/** The last config reload when it was rejected: every page shows it until a reload succeeds. */
+function rejectedReload(deps: AdminDeps): ReloadResult | undefined {
+  const last = deps.configControl?.lastReload();
+  return last && !last.ok ? last : undefined;
+}
+
+/**
+ * A model's last failure, however its load was started (a request, a pinned restart, the dashboard),
+ * with the runner's reason; a successful load clears it.
+ */
+function trackFailures(admin: FastifyInstance, ctx: AdminContext): void {
+  const { scheduler } = ctx.deps;
+  const failed = (name: string, rec: FailureRecord): void => {
+    ctx.failures.set(name, { reason: rec.failure.reason, at: rec.failure.at });
+  };
+  const loaded = (name: string): void => void ctx.failures.delete(name);
+  scheduler.on('failed', failed);
+  scheduler.on('loaded', loaded);
+  admin.addHook('onClose', async () => {
+    scheduler.off('failed', failed);
+    scheduler.off('loaded', loaded);
+  });
 }
 
 /** The HTMX admin UI under /admin: pages, fragments, SSE feeds and its static assets. */
@@ -76,7 +103,9 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       deps,
       failures: new Map(),
       async page(request, reply, template, title, data = {}) {
-        const user = request.principal ?? undefined;
+        // Only a logged-in user has a menu: on the public pages (login, setup, errors) the loopback
+        // principal is no one to show.
+        const user = request.principal?.kind === 'user' ? request.principal : undefined;
         const path = request.url.split('?')[0] ?? '/admin';
         const html = await admin.view(`pages/${template}`, {
           ...data,
@@ -85,6 +114,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
           csrf: csrfOf(request),
           nav: navFor(user?.role, path),
           htmx: isHtmx(request),
+          configBanner: user ? rejectedReload(deps) : undefined,
         });
         return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
       },
@@ -93,6 +123,8 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       },
     };
 
+    trackFailures(admin, ctx);
+    installAdminErrorPages(admin, ctx);
     registerLoginRoutes(admin, ctx);
     registerDashboardRoutes(admin, ctx);
     registerModelRoutes(admin, ctx);
@@ -100,6 +132,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     registerSystemRoutes(admin, ctx);
     registerToolRoutes(admin, ctx);
     registerAccountRoutes(admin, ctx);
+    registerTokenRoutes(admin, ctx);
     registerActivityRoutes(admin, ctx);
   });
 }

@@ -19,6 +19,8 @@ export interface ModelRow {
 
 export interface Dashboard {
   models: ModelRow[];
+  /** What the catalogue wants the operator to know: files skipped, and which name won a clash. */
+  notes: readonly string[];
   loadedCount: number;
   maxLoaded: string;
   memoryUsed: string;
@@ -112,6 +114,7 @@ export function buildDashboard(deps: AdminDeps, failures: Map<string, FailureNot
   if (status?.memoryUsedBytes !== undefined) used = status.memoryUsedBytes;
   return {
     models,
+    notes: deps.catalog.warnings,
     loadedCount: loaded.size,
     maxLoaded: config.scheduler.max_loaded_models === 0 ? 'no limit' : String(config.scheduler.max_loaded_models),
     memoryUsed: formatBytes(used),

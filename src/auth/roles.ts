@@ -71,6 +71,7 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/model': viewer('model page'),
   'GET /admin/model/logs': viewer("a model's live log (SSE)"),
   'GET /admin/activity': viewer('recent requests and charts'),
+  'GET /admin/activity/events': viewer('activity live feed (SSE)'),
   'GET /admin/playground': viewer('chat playground'),
   'GET /admin/config': viewer('the config file'),
   'GET /admin/system': viewer('host, disks and llama-server binary'),
@@ -84,6 +85,7 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/users': admin('users'),
   'POST /admin/users/:op': admin('add, change role, reset password, disable, enable or delete a user'),
   'POST /admin/config/reload': admin('reload the config file', { audit: 'config.reload' }),
+  'GET /admin/*': viewer('any other admin address: a "not found" page'),
 };
 
 /** The rule of a registered route; HEAD routes are the GET routes Fastify adds. */

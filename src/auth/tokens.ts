@@ -16,14 +16,21 @@ export function generateSecret(): { secret: string; hash: string } {
   return { secret, hash: sha256Hex(secret) };
 }
 
-/** What a caller chooses for a new token; the secret and its hash are made here. */
-export type CreateTokenOptions = Omit<NewApiToken, 'tokenHash'>;
+/** What a caller chooses for a new token; the secret, its hash and its prefix are made here. */
+export type CreateTokenOptions = Omit<NewApiToken, 'tokenHash' | 'prefix'>;
 
-/** The secret is returned here and nowhere else: only its hash is stored. */
+/**
+ * How much of a secret is kept in clear to tell tokens apart: 6 random characters (36 bits) of 256,
+ * far too few to guess the rest from, enough to match a token in a client's config to its row.
+ */
+export const shownPrefix = (secret: string): string => secret.slice(0, TOKEN_PREFIX.length + 6);
+
+/** The secret is returned here and nowhere else: only its hash and prefix are stored. */
 export function createApiToken(store: Store, options: CreateTokenOptions, now = Date.now()) {
   const { secret, hash } = generateSecret();
-  const id = store.apiTokens.create({ ...options, tokenHash: hash }, now);
-  return { id, secret };
+  const prefix = shownPrefix(secret);
+  const id = store.apiTokens.create({ ...options, tokenHash: hash, prefix }, now);
+  return { id, secret, prefix };
 }
 
 export type TokenCheck =

@@ -1,8 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DigestCache } from './digest.js';
-import type { GgufInfo } from './gguf.js';
+import { GgufError, type GgufInfo } from './gguf.js';
 import { byCodeUnit, normalizeModelName } from './names.js';
 import { isProjector, pairProjector } from './projector.js';
 import {
@@ -14,12 +15,14 @@ import {
   splitPath,
   statShards,
 } from './split.js';
-import { manifestPath, readManifest } from '../models/manifest.js';
-import { isGoTemplate } from '../models/modelfile.js';
+import { manifestPath, readManifest, type ManagedEntry } from '../models/manifest.js';
 import type { OllamaName } from '../ollama-store/names.js';
 import type { Manifest, OllamaStore } from '../ollama-store/store.js';
 import { resolveStores, type Stores } from '../ollama-store/stores.js';
 import { listStoreModels } from './ollama-models.js';
+import { configModel, discoveredModel, managedModel, type ModelFiles } from './entries.js';
+
+export { isEmbedding } from './entries.js';
 
 export type { GgufInfo } from './gguf.js';
 export { normalizeModelName } from './names.js';
@@ -115,8 +118,24 @@ async function modelFiles(dir: string): Promise<string[]> {
   return [...out];
 }
 
+export interface CatalogEvents {
+  /** A refresh found a different set of models or warnings (the dashboard redraws). */
+  changed: [];
+}
+
+/** The vision projector beside a model's file, if there is one. */
+async function siblingProjector(path: string): Promise<string | undefined> {
+  const dir = dirname(path);
+  try {
+    const hit = pairProjector(path, await readdir(dir));
+    return hit ? join(dir, hit) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which models exist: configured entries plus every *.gguf in the model directories. */
-export class Catalog {
+export class Catalog extends EventEmitter<CatalogEvents> {
   private models = new Map<string, CatalogModel>();
   private sorted: readonly CatalogModel[] | undefined;
   private byAlias = new Map<string, string>();
@@ -127,7 +146,11 @@ export class Catalog {
   onWarning: ((warning: string) => void) | undefined;
   private readonly digests: DigestCache;
 
+  /** What the last refresh found, to tell whether the next one changed anything. */
+  private signature = '';
+
   constructor(private opts: CatalogOptions) {
+    super();
     this.digests = new DigestCache({ file: join(resolve(opts.cwd, opts.config.data_dir), 'digests.json') });
   }
 
@@ -153,25 +176,19 @@ export class Catalog {
     const { config, baseDir } = this.opts;
     const warnings: string[] = [];
     const models = new Map<string, CatalogModel>();
-    const byAlias = new Map<string, string>();
     const incomplete = new Map<string, string>();
 
-    const describe = async (path: string, name: string, configured = false): Promise<ModelFiles | undefined> => {
+    const describe = async (
+      path: string,
+      name: string,
+      { configured = false, whole = false } = {},
+    ): Promise<ModelFiles | undefined> => {
       try {
-        return await this.describeFiles(path);
+        return await this.describeFiles(path, whole);
       } catch (err) {
         const why = (err as Error).message;
         if (err instanceof IncompleteSplit) incomplete.set(name, why);
         warnings.push(configured ? `model ${name} (${path}): ${why}` : `skipping ${path}: ${why}`);
-        return undefined;
-      }
-    };
-    const siblingProjector = async (path: string): Promise<string | undefined> => {
-      const dir = dirname(path);
-      try {
-        const hit = pairProjector(path, await readdir(dir));
-        return hit ? join(dir, hit) : undefined;
-      } catch {
         return undefined;
       }
     };
@@ -181,97 +198,71 @@ export class Catalog {
       return { models: {}, hidden: {} as Record<string, string> };
     });
     // A file with a config entry, or pulled under a managed name, is listed under that name only.
+    const configured = new Map(Object.entries(config.models).map(([n, e]) => [resolve(baseDir, e.path), n]));
     const claimed = new Set([
-      ...Object.values(config.models).map((e) => resolve(baseDir, e.path)),
+      ...configured.keys(),
       ...Object.values(manifest.models)
         .filter((e) => e.kind === 'pulled')
         .map((e) => e.path),
     ]);
+    /** Adds `m`; a discovered file of the same name gives way, and the log and Models page say so. */
+    const add = (m: CatalogModel, what: string): void => {
+      const prev = models.get(m.name);
+      if (prev?.source === 'discovered' && prev.path !== m.path)
+        warnings.push(
+          `"${m.name}" is ${what} (${m.path}); ` +
+            `the file ${prev.path} has the same name and is not listed (rename it to list it)`,
+        );
+      models.set(m.name, m);
+    };
 
     for (const dir of this.modelDirs) {
       for (const path of await modelFiles(dir)) {
-        if (isProjector(path) || claimed.has(path)) continue;
+        if (isProjector(path)) continue;
         const name = normalizeModelName(modelStem(path));
-        const d = await describe(path, name);
+        const entry = configured.get(path);
+        if (entry !== undefined && normalizeModelName(entry) !== name)
+          warnings.push(
+            `${path} is listed as "${normalizeModelName(entry)}" (models.${entry} in the config), not as "${name}"`,
+          );
+        if (claimed.has(path)) continue;
+        // A file in a models directory may still be arriving (a copy in progress): it is listed once whole.
+        const d = await describe(path, name, { whole: true });
         if (!d) continue;
-        models.set(name, {
-          name,
-          path,
-          source: 'discovered',
-          aliases: [],
-          args: [],
-          options: {},
-          pinned: false,
-          embedding: isEmbedding(d.gguf),
-          mmproj: await siblingProjector(path),
-          ...d,
-        });
+        models.set(name, discoveredModel(name, path, d, await siblingProjector(path)));
       }
     }
 
     const ollama = await listStoreModels(this.stores.all);
     warnings.push(...ollama.warnings);
     for (const [name, why] of ollama.broken) incomplete.set(name, why);
-    for (const m of ollama.models) models.set(m.name, m);
+    for (const m of ollama.models) add(m, `a model in the Ollama store ${m.ollama?.store.root ?? ''}`.trim());
 
     for (const [rawName, entry] of Object.entries(config.models)) {
       const name = normalizeModelName(rawName);
       const path = resolve(baseDir, entry.path);
-      const d = await describe(path, name, true);
+      const d = await describe(path, name, { configured: true });
       if (!d) continue;
-      models.set(name, {
-        name,
-        path,
-        source: 'config',
-        aliases: entry.aliases.map(normalizeModelName),
-        args: entry.args,
-        options: entry.options,
-        keepAlive: entry.keep_alive,
-        ctxSize: entry.ctx_size,
-        parallel: entry.parallel,
-        queueSize: entry.queue_size,
-        pinned: entry.pinned,
-        embedding: entry.embedding ?? isEmbedding(d.gguf),
-        mmproj: entry.mmproj ? resolve(baseDir, entry.mmproj) : undefined,
-        system: entry.system,
-        template: entry.template,
-        ...d,
-      });
+      add(configModel(name, entry, path, baseDir, d), `the config entry models.${rawName}`);
     }
     for (const [name, e] of Object.entries(manifest.models)) {
       const d = await describe(e.path, name);
       if (!d) continue;
-      models.set(name, {
-        name,
-        path: e.path,
-        source: 'managed',
-        aliases: [],
-        pinned: false,
-        // A derived model with its own Jinja template gets it as llama-server's chat template.
-        args: [
-          ...(e.adapters ?? []).flatMap((a) => ['--lora', a]),
-          ...(e.template && !isGoTemplate(e.template) ? ['--chat-template', e.template] : []),
-        ],
-        goTemplate: e.template && isGoTemplate(e.template) && !d.gguf.chatTemplate ? e.template : undefined,
-        license: e.license,
-        messages: e.messages,
-        options: e.options ?? {},
-        embedding: e.embedding ?? isEmbedding(d.gguf),
-        mmproj: e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined),
-        system: e.system,
-        template: e.template,
-        ...d,
-      });
+      const projector = e.mmproj ?? (e.kind === 'pulled' ? await siblingProjector(e.path) : undefined);
+      add(managedModel(name, e, d, projector), `a model ${MADE[e.kind]} through the API`);
     }
     for (const [name, path] of Object.entries(manifest.hidden))
       if (models.get(name)?.path === path) models.delete(name);
-    for (const m of models.values()) {
-      for (const a of m.aliases) {
-        byAlias.set(a, m.name);
-        // A configured alias outranks a discovered file of the same name.
-        if (models.get(a)?.source === 'discovered') models.delete(a);
-      }
-    }
+    this.publish(models, resolveAliases(models, warnings), incomplete, warnings);
+  }
+
+  /** Makes a refresh's findings current, logs the new warnings and tells listeners when anything changed. */
+  private publish(
+    models: Map<string, CatalogModel>,
+    byAlias: Map<string, string>,
+    incomplete: Map<string, string>,
+    warnings: string[],
+  ): void {
     this.models = models;
     this.sorted = undefined;
     this.byAlias = byAlias;
@@ -279,12 +270,20 @@ export class Catalog {
     const before = new Set(this.warnings);
     this.warnings = warnings;
     for (const w of warnings) if (!before.has(w)) this.onWarning?.(w);
+    const signature = JSON.stringify([[...models.values()].map((m) => [m.name, m.path, m.digest]), warnings]);
+    if (signature !== this.signature) {
+      this.signature = signature;
+      this.emit('changed');
+    }
   }
 
   /** Header, total size, newest mtime and digest of a model's file or of all its shards. */
-  private async describeFiles(path: string): Promise<ModelFiles> {
+  private async describeFiles(path: string, whole: boolean): Promise<ModelFiles> {
     const files = await statShards(path);
     const gguf = await readGgufShards(files.paths);
+    // Checked before hashing: a partial file's digest would be wrong and is not worth the reading.
+    if (whole && gguf.missingBytes > 0)
+      throw new GgufError('shorter than its header says (still being copied, or cut short); listed once complete');
     // One shard after another: hashing several multi-GB files at once only makes the disk seek.
     const digests: string[] = [];
     for (const p of files.paths) digests.push(await this.digests.digest(p));
@@ -307,18 +306,25 @@ export class Catalog {
   }
 }
 
-interface ModelFiles {
-  gguf: GgufInfo;
-  size: number;
-  modifiedAt: Date;
-  digest: string;
-}
+const MADE: Record<ManagedEntry['kind'], string> = { pulled: 'pulled', copy: 'copied', create: 'created' };
 
-export function isEmbedding(info: GgufInfo): boolean {
-  // llama.cpp writes a pooling type only for models meant to produce embeddings.
-  return (
-    info.metadata[`${info.architecture}.pooling_type`] !== undefined ||
-    /bert|embed/i.test(info.architecture) ||
-    /embed/i.test(info.name ?? '')
-  );
+/**
+ * Every alias → the model it names. A configured alias outranks a discovered file of the same name,
+ * which is dropped (and a warning says so).
+ */
+function resolveAliases(models: Map<string, CatalogModel>, warnings: string[]): Map<string, string> {
+  const byAlias = new Map<string, string>();
+  for (const m of models.values()) {
+    for (const a of m.aliases) {
+      byAlias.set(a, m.name);
+      const shadowed = models.get(a);
+      if (shadowed?.source !== 'discovered') continue;
+      models.delete(a);
+      warnings.push(
+        `"${a}" is an alias of the config entry "${m.name}"; ` +
+          `the file ${shadowed.path} has the same name and is not listed (rename it to list it)`,
+      );
+    }
+  }
+  return byAlias;
 }

@@ -93,3 +93,37 @@ export function humanNumber(n: number): string {
 export function tensorTypeName(type: number): string {
   return TENSOR_TYPES[type] ?? `unknown(${type})`;
 }
+
+/**
+ * [elements per block, bytes per block] of the ggml types whose layout is settled (ggml-common.h);
+ * used to tell how long a GGUF file must be. A type missing here counts as its first byte only, so
+ * a type added later can make the check lenient, never make a whole file look short.
+ */
+const TYPE_BLOCKS: Record<number, [number, number]> = {
+  0: [1, 4], // F32
+  1: [1, 2], // F16
+  2: [32, 18], // Q4_0
+  3: [32, 20], // Q4_1
+  6: [32, 22], // Q5_0
+  7: [32, 24], // Q5_1
+  8: [32, 34], // Q8_0
+  10: [256, 84], // Q2_K
+  11: [256, 110], // Q3_K
+  12: [256, 144], // Q4_K
+  13: [256, 176], // Q5_K
+  14: [256, 210], // Q6_K
+  20: [32, 18], // IQ4_NL
+  23: [256, 136], // IQ4_XS
+  24: [1, 1], // I8
+  25: [1, 2], // I16
+  26: [1, 4], // I32
+  27: [1, 8], // I64
+  28: [1, 8], // F64
+  30: [1, 2], // BF16
+};
+
+/** Bytes a tensor of `type` with `elements` elements takes in the file (1 for a type not listed). */
+export function tensorByteSize(type: number, elements: number): number {
+  const block = TYPE_BLOCKS[type];
+  return block ? Math.ceil(elements / block[0]) * block[1] : 1;
+}

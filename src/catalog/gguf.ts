@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { fileTypeName, humanNumber, tensorTypeName } from './ggml-names.js';
+import { fileTypeName, humanNumber, tensorByteSize, tensorTypeName } from './ggml-names.js';
 
 export { fileTypeName, humanNumber, tensorTypeName };
 
@@ -22,6 +22,11 @@ export interface GgufInfo {
   hasFim: boolean;
   /** Bytes from the start of the (aligned) data section to the end of the file. */
   tensorBytes: number;
+  /**
+   * How many bytes the file is short of the end of its last tensor: more than 0 for a file still
+   * being copied or cut short (summed over the shards of a split model).
+   */
+  missingBytes: number;
   /** GGUF key/values as Ollama's `model_info`: arrays are null unless read with `verbose`. */
   metadata: Record<string, unknown>;
   /** Only with `verbose`, like Ollama's `tensors` in /api/show. */
@@ -217,6 +222,7 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
   }
 
   const tensors: GgufTensor[] = [];
+  let dataEnd = 0;
   const elementsByType = new Map<number, number>();
   let parameterCount = 0;
   for (let i = 0; i < tensorCount; i++) {
@@ -226,8 +232,9 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     const shape: number[] = [];
     for (let d = 0; d < dims; d++) shape.push(r.u64());
     const type = r.u32();
-    r.u64();
+    const offset = r.u64();
     const n = shape.reduce((a, b) => a * b, 1);
+    dataEnd = Math.max(dataEnd, offset + tensorByteSize(type, n));
     parameterCount += n;
     // Norms and biases stay F32 in quantized files; only matrices say what the quantization is.
     if (dims >= 2) elementsByType.set(type, (elementsByType.get(type) ?? 0) + n);
@@ -259,6 +266,7 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     parameterSize: humanNumber(parameterCount),
     hasFim: fimToken || typeof metadata['tokenizer.ggml.fim_pre_token_id'] === 'number',
     tensorBytes: Math.max(0, size - dataStart),
+    missingBytes: Math.max(0, dataStart + dataEnd - size),
     metadata,
   };
   if (typeof name === 'string') info.name = name;

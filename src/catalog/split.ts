@@ -112,6 +112,7 @@ export async function readGgufShards(paths: string[], opts: ReadGgufOptions = {}
     checkShard(part, paths[i]!, i, paths.length);
     info.parameterCount += part.parameterCount;
     info.tensorBytes += part.tensorBytes;
+    info.missingBytes += part.missingBytes;
     info.tensors?.push(...(part.tensors ?? []));
   }
   info.parameterSize = humanNumber(info.parameterCount);

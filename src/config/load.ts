@@ -28,6 +28,13 @@ export interface LoadedConfig {
 
 /** `${VAR}` and `${VAR:-default}`; `$${` escapes a literal `${`. An unset variable without default is an error. */
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string): string {
+  const { text: out, problems } = substituteEnv(text, env, file);
+  if (problems.length) throw new ConfigError(`invalid config ${file}`, problems);
+  return out;
+}
+
+/** The substitution itself: unset variables become '' and a problem each, so parsing can go on and report more. */
+function substituteEnv(text: string, env: NodeJS.ProcessEnv, file: string): { text: string; problems: string[] } {
   const problems: string[] = [];
   const lines = text.split('\n');
   const out = lines.map((full, i) => {
@@ -51,8 +58,7 @@ export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: strin
       ) + comment
     );
   });
-  if (problems.length) throw new ConfigError(`invalid config ${file}`, problems);
-  return out.join('\n');
+  return { text: out.join('\n'), problems };
 }
 
 function checkSemantics(config: Config, where: (path: (string | number)[]) => string): string[] {
@@ -115,16 +121,17 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
   return problems;
 }
 
-/** Parses and validates YAML text. Throws ConfigError with file:line problems. */
+/** At most this many problems are listed; the rest are counted, so a wholly wrong file stays readable. */
+const MAX_PROBLEMS = 50;
+
+/** Parses and validates YAML text. Throws ConfigError with every file:line problem found, in line order. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const interpolated = interpolateEnv(text, env, file);
+  const { text: interpolated, problems: envProblems } = substituteEnv(text, env, file);
   const lineCounter = new LineCounter();
   const doc = parseDocument(interpolated, { lineCounter });
   if (doc.errors.length) {
-    throw new ConfigError(
-      `invalid YAML in ${file}`,
-      doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
-    );
+    const yaml = doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`);
+    throw new ConfigError(`invalid YAML in ${file}`, inLineOrder([...envProblems, ...yaml]));
   }
   const raw = (doc.toJS() ?? {}) as unknown;
   const where = (path: (string | number)[]): string => {
@@ -144,25 +151,47 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       if (entry && typeof entry === 'object') withDefaults.models[name] = Value.Default(ModelEntrySchema, entry);
     }
   }
-  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
-  if (errors.length) {
-    const seen = new Set<string>();
-    const problems: string[] = [];
-    for (const e of errors) {
-      const path = e.path
-        .split('/')
-        .filter(Boolean)
-        .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-      const msg = `${where(path)}${path.join('.') || '(top level)'}: ${e.message}`;
-      if (!seen.has(msg)) problems.push(msg);
-      seen.add(msg);
-    }
-    throw new ConfigError(`invalid config ${file}`, problems.slice(0, 20));
-  }
+  const schema = schemaProblems(withDefaults, where);
   const config = withDefaults as Config;
-  const semantic = checkSemantics(config, where);
-  if (semantic.length) throw new ConfigError(`invalid config ${file}`, semantic);
+  // Value checks (durations, sizes, names) run on a file with type errors too, so one pass reports
+  // everything; a key the schema already rejected is not reported twice.
+  let semantic: string[] = [];
+  try {
+    semantic = checkSemantics(config, where).filter((p) => !schema.keys.has(problemKey(p)));
+  } catch {
+    // A shape the schema rejected can break a check; the schema problems already cover it.
+  }
+  const problems = [...envProblems, ...schema.problems, ...semantic];
+  if (problems.length) throw new ConfigError(`invalid config ${file}`, inLineOrder(problems));
   return config;
+}
+
+/** "file:12: a.b: message" → "a.b", to tell whether a key already has a problem. */
+const problemKey = (problem: string): string => /^.*?:\d*:? ?([^:\s]+):/.exec(problem)?.[1] ?? problem;
+
+function schemaProblems(value: unknown, where: (path: string[]) => string): { problems: string[]; keys: Set<string> } {
+  const problems: string[] = [];
+  const keys = new Set<string>();
+  for (const e of Value.Errors(ConfigSchema, value)) {
+    const path = e.path
+      .split('/')
+      .filter(Boolean)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const key = path.join('.') || '(top level)';
+    const msg = `${where(path)}${key}: ${e.message}`;
+    if (!problems.includes(msg)) problems.push(msg);
+    keys.add(key);
+  }
+  return { problems, keys };
+}
+
+/** Sorted by line number (stable within a line), capped at MAX_PROBLEMS with a count of the rest. */
+function inLineOrder(problems: string[]): string[] {
+  const line = (p: string): number => Number(/:(\d+): /.exec(p)?.[1] ?? Number.MAX_SAFE_INTEGER);
+  const sorted = problems.map((p, i) => ({ p, i })).sort((a, b) => line(a.p) - line(b.p) || a.i - b.i);
+  const shown = sorted.slice(0, MAX_PROBLEMS).map((x) => x.p);
+  if (sorted.length > MAX_PROBLEMS) shown.push(`… and ${sorted.length - MAX_PROBLEMS} more problems`);
+  return shown;
 }
 
 export function defaultConfig(): Config {

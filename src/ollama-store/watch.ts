@@ -3,6 +3,8 @@ import { watch, type FSWatcher } from 'chokidar';
 import { coalesced } from '../config/watch.js';
 
 export interface StoreWatcher {
+  /** Resolves once the first scan is done: only changes after it are reported. */
+  ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export function watchStores(roots: string[], onChange: () => Promise<void>, debo
       if (!isBlob(relativeToAny(roots, path))) schedule();
     });
   return {
+    // chokidar never reports ready for an empty list of paths.
+    ready: roots.length ? new Promise((resolve) => watcher.once('ready', () => resolve())) : Promise.resolve(),
     async close() {
       await watcher.close();
       await runner.close();

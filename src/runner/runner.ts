@@ -6,7 +6,7 @@ import { spawnChild, type Child } from './child.js';
 import { followFile } from './follow-file.js';
 import { freePort } from './free-port.js';
 import { lastLines, openChildLog, trimLog } from './log-file.js';
-import { explainFailure } from './log-lines.js';
+import { describeExit, explainFailure } from './log-lines.js';
 import { signalGroup } from './signal-group.js';
 
 export type RunnerState = 'stopped' | 'starting' | 'ready' | 'stopping' | 'failed';
@@ -182,9 +182,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
       void this.pool?.destroy().catch(() => {});
       this.pool = undefined;
       if (!expected) {
-        const why = explainFailure(lastLines) ?? 'no output';
+        const why = describeExit(code, signal, lastLines);
         this.fail({
-          reason: `llama-server exited (${signal ?? `code ${code}`}): ${why}`,
+          reason: `${this.state === 'starting' ? 'failed to load' : 'crashed'}: ${why}`,
           exitCode: code,
           signal,
           lastLines,

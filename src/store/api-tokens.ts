@@ -17,6 +17,8 @@ export interface ApiTokenRow {
   created_by: string | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** The secret's first characters (TOKEN_PREFIX and a few more); null for tokens made before it was kept. */
+  prefix: string | null;
 }
 
 export interface NewApiToken {
@@ -28,6 +30,7 @@ export interface NewApiToken {
   tpd?: number | null;
   expiresAt?: number | null;
   createdBy?: string | null;
+  prefix?: string | null;
 }
 
 export type ApiTokenInfo = Omit<ApiTokenRow, 'token_hash' | 'models'> & { models: string[] | null };
@@ -39,8 +42,8 @@ export function toTokenInfo(row: ApiTokenRow): ApiTokenInfo {
 
 export function createApiTokensRepo(db: Database.Database, writes: WriteQueue) {
   const insert = db.prepare(`INSERT INTO api_tokens
-    (name, token_hash, role, models, rpm, tpd, expires_at, created_at, created_by)
-    VALUES (@name, @tokenHash, @role, @models, @rpm, @tpd, @expiresAt, @createdAt, @createdBy)`);
+    (name, token_hash, role, models, rpm, tpd, expires_at, created_at, created_by, prefix)
+    VALUES (@name, @tokenHash, @role, @models, @rpm, @tpd, @expiresAt, @createdAt, @createdBy, @prefix)`);
   const byHash = db.prepare('SELECT * FROM api_tokens WHERE token_hash = ?');
   const byId = db.prepare('SELECT * FROM api_tokens WHERE id = ?');
   const all = db.prepare('SELECT * FROM api_tokens ORDER BY id');
@@ -59,6 +62,7 @@ export function createApiTokensRepo(db: Database.Database, writes: WriteQueue) {
         expiresAt: t.expiresAt ?? null,
         createdAt: now,
         createdBy: t.createdBy ?? null,
+        prefix: t.prefix ?? null,
       });
       return Number(result.lastInsertRowid);
     },

@@ -112,6 +112,12 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'disabled users',
     sql: `ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 6,
+    name: 'api token prefixes',
+    // The first characters of the secret, so a token in a client's config can be matched to its row.
+    sql: `ALTER TABLE api_tokens ADD COLUMN prefix TEXT;`,
+  },
 ];
 
 /** Applies, in order and each in its own transaction, the migrations newer than the recorded version. */

@@ -17,12 +17,22 @@
     localStorage.setItem('corral-theme', next);
   });
 
+  // The API's error bodies are JSON ({"error": "..."} or {"error": {"message": "..."}}): show the sentence.
+  function messageOf(text, fallback) {
+    try {
+      const j = JSON.parse(text);
+      return j.error?.message ?? j.error ?? fallback;
+    } catch {
+      return text || fallback;
+    }
+  }
+
   // ---- HTMX errors: htmx does not swap 4xx/5xx answers, so say what went wrong ----
   document.addEventListener('htmx:responseError', (e) => {
     const flash = $('#flash');
     if (!flash) return;
     const xhr = e.detail.xhr;
-    flash.textContent = `${xhr.status}: ${(xhr.responseText || xhr.statusText).slice(0, 300)}`;
+    flash.textContent = `${xhr.status}: ${messageOf(xhr.responseText, xhr.statusText).slice(0, 300)}`;
     flash.hidden = false;
   });
   document.addEventListener('htmx:sendError', () => {
@@ -139,14 +149,7 @@
       headers: { 'content-type': 'application/json', 'x-csrf-token': csrf() },
       body: JSON.stringify(body),
     });
-  async function errorText(res) {
-    try {
-      const j = await res.json();
-      return j.error?.message ?? j.error ?? res.statusText;
-    } catch {
-      return res.statusText;
-    }
-  }
+  const errorText = async (res) => messageOf(await res.text(), res.statusText);
 
   // ---- playground ----
   const pg = $('[data-playground]');
@@ -283,10 +286,15 @@
   document.addEventListener('click', async (e) => {
     const btn = e.target.closest('[data-delete]');
     if (!btn) return;
-    if (!confirm(`Delete ${btn.dataset.delete}? The file is removed from disk.`)) return;
-    const res = await api('/api/delete', 'DELETE', { model: btn.dataset.delete });
-    if (res.ok) location.reload();
-    else alert(`Delete failed: ${await errorText(res)}`);
+    const name = btn.dataset.delete;
+    const summary = btn.dataset.deleteSummary;
+    if (!confirm(`Delete ${name}? This ${summary}.`)) return;
+    const res = await api('/api/delete', 'DELETE', { model: name });
+    const status = $('[data-delete-status]');
+    if (res.ok) {
+      btn.closest('tr')?.remove();
+      if (status) status.textContent = `Deleted ${name}: ${summary}.`;
+    } else if (status) status.textContent = `Delete of ${name} failed: ${await errorText(res)}`;
   });
 
   // ---- copy buttons ----

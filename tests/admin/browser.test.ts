@@ -150,13 +150,13 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
       .toBe('stopped');
   });
 
-  it('creates an API token, shows its secret once, and revokes it', async () => {
+  it('creates a token, shows its secret once, makes no second one on reload, and revokes it', async () => {
     await page.goto(`${t.url}/admin/tokens`);
     await page.fill('form[action="/admin/tokens"] input[name="name"]', 'e2e-token');
     await page.selectOption('form[action="/admin/tokens"] select[name="role"]', 'viewer');
-    // The secret comes back in the POST's own page (never a redirect, so it stays out of URLs and history).
+    // Post/redirect/get: the form's POST answers 303 and the browser lands on the list with the secret.
     await Promise.all([
-      page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'POST'),
+      page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'),
       page.locator('form[action="/admin/tokens"] button[type="submit"]').click(),
     ]);
     await page.waitForLoadState('load');
@@ -165,22 +165,25 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     const secret = await secretBox.inputValue();
     expect(secret).toMatch(/^corral_[\w-]{20,}$/);
     const row = page.locator('tr', { has: page.locator('th[scope="row"]', { hasText: 'e2e-token' }) });
-    expect(await row.locator('td').nth(4).textContent()).toBe('active');
+    expect(await row.locator('[data-testid="token-status"]').textContent()).toBe('active');
+    expect(await row.locator('code').textContent()).toBe(`${secret.slice(0, 13)}…`);
     await shot('token-created');
     // The secret works against the API ...
     const tags = () => fetch(`${t.url}/api/tags`, { headers: { authorization: `Bearer ${secret}` } });
     expect((await tags()).status).toBe(200);
-    // ... and is never shown again.
-    await page.goto(`${t.url}/admin/tokens`);
+    // ... and a reload neither shows it again nor creates another token.
+    const count = t.gw.store.apiTokens.list().length;
+    await page.reload();
     expect(await secretBox.count()).toBe(0);
     expect(await page.content()).not.toContain(secret);
+    expect(t.gw.store.apiTokens.list()).toHaveLength(count);
     // Revoking redirects (303) back to the list.
     await Promise.all([
       page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'),
       row.locator('button', { hasText: 'Revoke' }).click(),
     ]);
     await page.waitForLoadState('load');
-    await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('revoked');
+    await expect.poll(() => row.locator('[data-testid="token-status"]').textContent()).toBe('revoked');
     expect(await row.locator('button', { hasText: 'Revoke' }).count()).toBe(0);
     await shot('token-revoked');
     // A revoked token is refused (checked out of the page, so the 401 is not a page error).

@@ -168,7 +168,34 @@ describe('actions', () => {
     });
     await waitFor(async () => (await get('/admin/fragments/models')).body.includes('state-failed'));
     const body = (await get('/admin/fragments/models')).body;
-    expect(body).toMatch(/<tr data-model="broken:latest">[\s\S]*?class="reason">[^<]*failed to load/);
+    // The line that explains the exit (llama-server's own error, not the "failed to load model" echoes
+    // printed after it) and how the process ended.
+    const reason = /<tr data-model="broken:latest">[\s\S]*?class="reason">([^<]*)</.exec(body)?.[1];
+    expect(reason).toMatch(
+      /^failed to load: llama_model_load: error loading model: tensor .*output\.weight.* data is not within the file bounds.* \(exit code 1\)$/,
+    );
+  });
+
+  it('shows a model that failed to load for an API request as failed, with its reason', async () => {
+    await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/actions/unload',
+      headers: form_headers(admin),
+      payload: form({ model: 'broken', _csrf: admin.csrf }),
+    });
+    expect((await get('/admin/fragments/models')).body).not.toMatch(
+      /<tr data-model="broken:latest">[\s\S]*?state-failed/,
+    );
+    const res = await fetch(`${t.url}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'broken', prompt: 'x' }),
+    });
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: string }).error).toMatch(/error loading model: .*\(exit code 1\)/);
+    const body = (await get('/admin/fragments/models')).body;
+    expect(body).toMatch(
+      /<tr data-model="broken:latest">[\s\S]*?state-failed[\s\S]*?class="reason">failed to load: llama_model_load: error loading model/,
+    );
   });
 
   it("streams a model's log file over SSE: its tail, resumable by Last-Event-ID, then what a new run appends", async () => {

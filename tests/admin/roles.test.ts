@@ -75,19 +75,28 @@ describe('roles', () => {
 });
 
 describe('tokens and users', () => {
-  it('creates a token, shows its secret once, escapes its name, and revokes it', async () => {
+  it('creates a token (post/redirect/get), shows its secret once, escapes its name, and revokes it', async () => {
     const created = await post('/admin/tokens', sessions.admin, {
       name: '<img src=x onerror=alert(1)>',
       role: 'viewer',
     });
-    expect(created.statusCode).toBe(200);
-    const secret = /value="(corral_[\w-]{43,})"/.exec(created.body)?.[1];
+    // A redirect: reloading the page that follows cannot create a second token.
+    expect(created.statusCode).toBe(303);
+    expect(created.headers.location).toBe('/admin/tokens');
+    expect(created.body).not.toMatch(/corral_/);
+    const shown = await get('/admin/tokens', sessions.admin);
+    const secret = /value="(corral_[\w-]{43,})"/.exec(shown.body)?.[1];
     expect(secret).toBeDefined();
-    expect(created.body).not.toContain('<img src=x');
-    expect(created.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(shown.body).not.toContain('<img src=x');
+    expect(shown.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    // Once: the reload shows the list, without the secret and without a new token.
+    const before = t.gw.store.apiTokens.list().length;
     const list = await get('/admin/tokens', sessions.admin);
     expect(list.body).not.toContain(secret);
+    expect(t.gw.store.apiTokens.list()).toHaveLength(before);
     const id = t.gw.store.apiTokens.list().find((x) => x.name.startsWith('<img'))!.id;
+    // The list names the token by id and the first characters of its secret.
+    expect(list.body).toMatch(new RegExp(`data-token-id="${id}"[\\s\\S]*?<code>${secret!.slice(0, 13)}…</code>`));
     expect((await post('/admin/tokens/revoke', sessions.admin, { id: String(id) })).statusCode).toBe(303);
     expect(t.gw.store.apiTokens.findById(id)!.revoked_at).not.toBeNull();
     const audit = t.gw.store.auditLog.recent({ action: 'token.revoke' });
@@ -126,7 +135,7 @@ describe('activity', () => {
     expect(res.body).toContain('&lt;b&gt;token&lt;/b&gt;');
     expect(res.body).toContain('55.5');
     expect(res.body.match(/<svg /g)).toHaveLength(3);
-    expect(res.body).toMatch(/<polyline points="[\d.,\s]+"/);
+    expect(res.body).toMatch(/<polyline class="series-all" points="[\d.,\s]+"/);
     const model = await get('/admin/model?name=tiny', sessions.viewer);
     expect(model.body).toContain('12 ms');
   });

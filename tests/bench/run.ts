@@ -22,6 +22,7 @@ import {
   type Subject,
 } from './scenarios.js';
 import { median, now } from './stats.js';
+import { startToListening } from './listen.js';
 import { printTable } from './table.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -457,6 +458,8 @@ async function main(): Promise<void> {
     } finally {
       await corralProc?.stop();
     }
+    log('start to listening, nothing loaded, targets interleaved');
+    await startToListening(bin, dir, work, cols, sizes.coldRuns, targets);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -11,6 +11,8 @@ const ROWS: { key: string; label: string; higher?: boolean }[] = [
   { key: 't1_ttft_p50_ms', label: 'spare core: TTFT p50 (ms)' },
   { key: 't1_nonstream_p50_ms', label: 'spare core: non-stream p50 (ms)' },
   { key: 't1_stream_tok_s', label: 'spare core: throughput (tok/s)', higher: true },
+  { key: 'listen_ms', label: 'process start to listening (ms)' },
+  { key: 'listen_spread_ms', label: 'start to listening, spread (ms)' },
   { key: 'child_ready_ms', label: 'child spawn-to-ready (ms)' },
   { key: 'cold_total_ms', label: 'cold first answer (ms)' },
   { key: 'cold_minus_ready_ms', label: 'cold minus child ready (ms)' },

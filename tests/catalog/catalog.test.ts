@@ -86,7 +86,6 @@ describe('Catalog', () => {
       'llava-tiny:latest discovered',
       'quiet-embed:latest config',
       'qwen2.5-0.5b-q4_k_m:latest discovered',
-      'tiny-broken:latest discovered',
       'tiny-chat2:latest discovered',
       'tiny-chat:latest config',
       'tiny-tools:latest discovered',
@@ -99,7 +98,27 @@ describe('Catalog', () => {
     expect(w).toMatch(/skipping .*junk\.gguf: .*not a GGUF file/);
     expect(w).toMatch(/model gone:latest .*nope\.gguf/);
     expect(w).not.toMatch(/missing-dir/);
-    expect(catalog.warnings).toHaveLength(2);
+    // A GGUF shorter than its header says (the broken fixture, or a copy in progress) is not listed.
+    expect(w).toMatch(/skipping .*tiny-broken\.gguf: shorter than its header says \(still being copied/);
+    expect(catalog.warnings).toHaveLength(7);
+  });
+
+  it('says which name wins when a config entry and a discovered file meet', () => {
+    const w = catalog.warnings.join('\n');
+    // The entry's path is a file in a models dir: it is listed under the entry's name only.
+    expect(w).toMatch(
+      /tiny-fim\.gguf is listed as "tiny-chat:latest" \(models\.tiny-chat in the config\), not as "tiny-fim:latest"/,
+    );
+    expect(w).toMatch(/tiny-embed\.gguf is listed as "quiet-embed:latest" \(models\.quiet-embed in the config\)/);
+    // The entry's name is a discovered file's name: the entry wins, the file is not listed.
+    expect(w).toMatch(
+      /"tiny-chat:latest" is the config entry models\.tiny-chat \(.*tiny-fim\.gguf\); the file .*models\/tiny-chat\.gguf has the same name and is not listed/,
+    );
+    expect(w).toMatch(
+      /"small:latest" is an alias of the config entry "tiny:latest"; the file .*Small\.gguf has the same name/,
+    );
+    expect(catalog.resolve('tiny-fim')).toBeUndefined();
+    expect(catalog.resolve('tiny-chat')?.path).toMatch(/tiny-fim\.gguf$/);
   });
 
   it('resolves names, tags, case, namespaces and aliases', () => {
@@ -175,9 +194,10 @@ describe('Catalog', () => {
     expect(digests[fx.chat2]?.digest).toBe(catalog.resolve('tiny-chat2')!.digest);
     const added = join(root, 'models', 'added.gguf');
     await writeTinyModel(added, { seed: 21 });
-    await rm(fx.broken);
+    expect(catalog.resolve('tiny-tools')).toBeDefined();
+    await rm(fx.tools);
     await catalog.refresh();
     expect(catalog.resolve('added')?.source).toBe('discovered');
-    expect(catalog.resolve('tiny-broken')).toBeUndefined();
+    expect(catalog.resolve('tiny-tools')).toBeUndefined();
   });
 });

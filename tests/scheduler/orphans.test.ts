@@ -1,37 +1,23 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/runner/free-port.js';
 import { running } from './helpers.js';
+import { builtCli, CLI } from '../helpers/cli.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-const cli = join(root, 'dist/src/cli.js');
+const cli = CLI;
 const fixtures = inject('fixtures');
 let dir: string;
 let configFile: string;
 const gateways: ChildProcess[] = [];
 
-async function newestSource(d: string): Promise<number> {
-  let newest = 0;
-  for (const e of await readdir(d, { withFileTypes: true })) {
-    const p = join(d, e.name);
-    newest = Math.max(newest, e.isDirectory() ? await newestSource(p) : (await stat(p)).mtimeMs);
-  }
-  return newest;
-}
-
 beforeAll(async () => {
-  // The test runs the real CLI, so it needs the compiled output (npm test's pretest builds it too).
-  const built = await stat(cli).then(
-    (s) => s.mtimeMs,
-    () => 0,
-  );
-  if (built < (await newestSource(join(root, 'src'))))
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', root], { stdio: 'inherit' });
+  // The test runs the real CLI, so it needs the compiled output.
+  await builtCli();
   dir = await mkdtemp(join(tmpdir(), 'corral-orphans-'));
   await mkdir(join(dir, 'config'));
   configFile = join(dir, 'config', 'corral.yaml');

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { can, csrfOf, isHtmx, modelParam, type AdminContext } from '../context.js';
+import { can, csrfOf, isHtmx, modelParam, unknownModel, type AdminContext } from '../context.js';
 import { debounce, openSse } from '../sse.js';
 import { buildDashboard } from '../view-models.js';
 
@@ -35,10 +35,13 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext)
     };
     const onChange = debounce(() => void push(), 100);
     deps.scheduler.on('changed', onChange);
+    // A model copied into (or removed from) a models directory appears (or goes) without a reload.
+    deps.catalog.on('changed', onChange);
     // "expires at" moves while requests run; a slow tick keeps the numbers honest between events.
     const tick = setInterval(onChange, 10_000);
     sse.onClose(() => {
       deps.scheduler.off('changed', onChange);
+      deps.catalog.off('changed', onChange);
       onChange.cancel();
       clearInterval(tick);
     });
@@ -49,12 +52,13 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: AdminContext)
   const act = (action: Action) => async (request: FastifyRequest, reply: FastifyReply) => {
     const name = modelParam(request);
     const model = name ? deps.catalog.resolve(name) : undefined;
-    if (!model) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
+    if (!model) throw unknownModel(name);
     const load = (): void => {
       ctx.failures.delete(model.name);
       // Loading can take minutes: answer at once and let the SSE feed show the progress.
       deps.scheduler.load(deps.schedulable(model)).catch((err: Error) => {
-        ctx.failures.set(model.name, { reason: err.message, at: new Date() });
+        // A runner's failure is already recorded, with its exit; other refusals (memory) are not.
+        if (!ctx.failures.has(model.name)) ctx.failures.set(model.name, { reason: err.message, at: new Date() });
         deps.scheduler.emit('changed');
       });
     };

@@ -7,6 +7,8 @@ import type { AdminContext } from '../context.js';
  */
 export function registerLoginRoutes(app: FastifyInstance, ctx: AdminContext): void {
   app.get('/admin/login', async (request, reply) => {
+    // Already logged in (a bookmark, the back button): the login form has nothing to offer.
+    if (request.principal?.kind === 'user') return reply.redirect('/admin', 303);
     const q = request.query as Record<string, unknown>;
     const errors: Record<string, string> = {
       invalid: 'Wrong username or password.',

@@ -7,7 +7,7 @@ import { runnerArgs } from '../../runner/args.js';
 import { followFile } from '../../runner/follow-file.js';
 import { modelLogFile, resumeOffset } from '../../runner/log-file.js';
 import type { Runner } from '../../runner/runner.js';
-import { modelParam, type AdminContext } from '../context.js';
+import { modelParam, unknownModel, type AdminContext } from '../context.js';
 import type { AdminDeps } from '../deps.js';
 import { recentRequests } from '../request-records.js';
 import { openSse } from '../sse.js';
@@ -45,7 +45,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.get('/admin/model', async (request, reply) => {
     const name = modelParam(request);
     const m = name ? deps.catalog.resolve(name) : undefined;
-    if (!m) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
+    if (!m) throw unknownModel(name);
     const row = buildDashboard(deps, ctx.failures).models.find((r) => r.name === m.name);
     const recent = recentRequests(deps.store, { limit: 20, model: m.name });
     const g = m.gguf;
@@ -78,7 +78,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
   app.get('/admin/model/logs', async (request, reply) => {
     const name = modelParam(request);
     const m = name ? deps.catalog.resolve(name) : undefined;
-    if (!m) return reply.code(404).type('text/plain; charset=utf-8').send('unknown model');
+    if (!m) throw unknownModel(name);
     const file = modelLogFile(resolve(deps.logsDir()), m.name);
     const lastId = request.headers['last-event-id'];
     const from = await resumeOffset(file, /^\d+$/.test(String(lastId)) ? Number(lastId) : undefined, 200);

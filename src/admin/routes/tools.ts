@@ -1,6 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { can, type AdminContext } from '../context.js';
 import { formatBytes } from '../view-models.js';
+import type { CatalogModel } from '../../catalog/catalog.js';
+import { deletePlan } from '../../models/delete-plan.js';
+import { manifestPath, readManifest } from '../../models/manifest.js';
+import { managedModelsDir } from '../../models/pull.js';
+
+/** Where a model comes from, in the Pull page's words. */
+const SOURCES: Record<CatalogModel['source'], string> = {
+  config: 'config file',
+  discovered: 'models directory',
+  managed: 'pulled or made here',
+  ollama: 'Ollama store',
+};
 
 /**
  * Playground and Pull: the pages are server-rendered, the work is done by the page script calling
@@ -21,7 +33,19 @@ export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): voi
   });
 
   app.get('/admin/pull', async (request, reply) => {
-    const models = ctx.deps.catalog.list().map((m) => ({ name: m.name, size: formatBytes(m.size), source: m.source }));
-    return ctx.page(request, reply, 'pull', 'Pull models', { models, canDelete: can(request, 'admin') });
+    const { catalog } = ctx.deps;
+    const data = await readManifest(manifestPath(catalog.dataDir)).catch(() => ({ models: {}, hidden: {} }));
+    const managedDir = managedModelsDir(catalog.modelDirs, '/');
+    const models = catalog.list().map((m) => ({
+      name: m.name,
+      size: formatBytes(m.size),
+      source: SOURCES[m.source],
+      plan: deletePlan(m, data, managedDir),
+    }));
+    return ctx.page(request, reply, 'pull', 'Pull models', {
+      models,
+      canDelete: can(request, 'admin'),
+      notes: catalog.warnings,
+    });
   });
 }

@@ -2,9 +2,9 @@ import { rm } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { normalizeModelName, type CatalogModel } from '../../catalog/catalog.js';
-import { shardPaths } from '../../catalog/split.js';
 import { BadRequest, Forbidden, NotImplemented } from '../../errors.js';
 import type { ManagedEntry } from '../../models/manifest.js';
+import { ownedFiles } from '../../models/delete-plan.js';
 import { Puller, managedModelsDir, type PullJob, type PullProgress } from '../../models/pull.js';
 import { copyManifest } from '../../ollama-store/layer-writer.js';
 import { displayName, requireOllamaName } from '../../ollama-store/names.js';
@@ -13,7 +13,6 @@ import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { requireModel } from '../model-lookup.js';
 import { assertModelAllowed } from '../../auth/principal.js';
-import { isInside } from '../../fs/contained.js';
 import { registerBlobRoutes } from './blobs.js';
 import { registerCreate } from './create.js';
 import { manageContext, type ManageContext } from './manage-context.js';
@@ -40,15 +39,6 @@ const CopyBody = Type.Object(
 type PullBody = Static<typeof PullBody>;
 type NameBody = Static<typeof NameBody>;
 type CopyBody = Static<typeof CopyBody>;
-
-/** Every file of a model recorded by `path`: its shards when it is split, else the file itself. */
-function modelFiles(path: string): string[] {
-  try {
-    return shardPaths(path);
-  } catch {
-    return [path];
-  }
-}
 
 export function nameOf(body: { model?: string | undefined; name?: string | undefined }): string {
   const n = body.model ?? body.name;
@@ -149,13 +139,8 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
           return undefined;
         }
         delete data.models[m.name];
-        if (!entry.source) return undefined;
         // Only files Corral downloaded, inside its managed directory, and no longer used by another model.
-        const inside = (p: string): boolean => isInside(dir, p);
-        const unused = (p: string | undefined): p is string =>
-          p !== undefined && inside(p) && !Object.values(data.models).some((e) => e.path === p || e.mmproj === p);
-        // A split model is recorded by its shard 1; the other shards go with it.
-        return [entry.path, entry.mmproj].filter(unused).flatMap(modelFiles).filter(inside);
+        return ownedFiles(entry, data, dir);
       });
       for (const file of doomed ?? [])
         await Promise.all([rm(file, { force: true }), rm(`${file}.partial`, { force: true })]);
