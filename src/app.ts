@@ -25,6 +25,9 @@ import { createMetrics } from './metrics/registry.js';
 import { installRequestMetrics, type RequestRecord } from './metrics/request-hooks.js';
 import { registerMetricsRoute } from './metrics/route.js';
 import { collectScheduler } from './metrics/scheduler-collector.js';
+import { AlertEngine } from './alerts/engine.js';
+import { registerAlertMetrics } from './alerts/metrics.js';
+import { requestedModel } from './metrics/requested-model.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -75,7 +78,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     collector.detach();
     done();
   });
-  const observe = installRequestMetrics(app, metrics, opts.onRequestFinished);
+  const observe = installRequestMetrics(app, metrics, opts.onRequestFinished, requestedModel(catalog));
+  const alerts = new AlertEngine({
+    config: opts.api.config,
+    scheduler,
+    store: opts.store,
+    dirs: () => [opts.admin?.dataDir?.() ?? config.data_dir, ...catalog.modelDirs],
+    log: app.log.child({ module: 'alerts' }),
+  });
+  registerAlertMetrics(metrics.registry, alerts, scheduler);
+  app.addHook('onReady', async () => alerts.start());
+  app.addHook('onClose', async () => alerts.stop());
   // Registered after the metrics hook, so a request's log line also means its metrics are recorded.
   app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
@@ -117,6 +130,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...api,
     store: opts.store,
     accounts: createAccounts({ store: opts.store, passwords }),
+    alerts,
   });
   return app;
 }

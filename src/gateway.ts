@@ -214,6 +214,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         source: async () => (loaded.file ? readFile(loaded.file, 'utf8').catch(() => loaded.source) : loaded.source),
         lastReload: () => reloadResult(lastReload),
         reload: async () => reloadResult(await reload())!,
+        nextReload: (timeoutMs) =>
+          new Promise((done) => {
+            const onReload = (state: ReloadState): void => {
+              clearTimeout(timer);
+              done(reloadResult(state));
+            };
+            const timer = setTimeout(() => {
+              events.off('reload', onReload);
+              done(undefined);
+            }, timeoutMs);
+            events.once('reload', onReload);
+          }),
       },
       logsDir: () => resolve(cwd, config.logs_dir),
       dataDir: () => resolve(cwd, config.data_dir),
@@ -243,6 +255,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         evalTokens: r.generatedTokens ?? null,
         loadMs: r.loadDurationMs ?? null,
         ttftMs: r.ttftMs ?? null,
+        queueWaitMs: r.queueWaitMs ?? null,
         totalMs: r.durationMs,
         requestId: r.id,
         at: r.at.getTime(),

@@ -1,3 +1,4 @@
+import type { AlertEngine } from '../alerts/engine.js';
 import type { ApiDeps } from '../api/deps.js';
 import type { ResolvedBinary } from '../provision/llama-binary.js';
 import type { Accounts } from '../auth/accounts.js';
@@ -19,6 +20,8 @@ export interface ConfigControl {
   source(): Promise<string>;
   lastReload(): ReloadResult | undefined;
   reload(): Promise<ReloadResult>;
+  /** Settles with the next reload's result (the watcher's, after a save), or undefined after `timeoutMs`. */
+  nextReload?(timeoutMs: number): Promise<ReloadResult | undefined>;
 }
 
 /** What the admin UI needs; handed in by app.ts. Optional parts render an "not available" notice. */
@@ -33,4 +36,6 @@ export interface AdminDeps extends ApiDeps {
   store: Store;
   /** Users (every change audited). */
   accounts: Accounts;
+  /** Alert rules, their firing alerts and history. */
+  alerts?: AlertEngine | undefined;
 }

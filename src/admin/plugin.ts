@@ -12,6 +12,8 @@ import { registerConfigRoutes } from './routes/config.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerLoginRoutes } from './routes/login.js';
 import { registerModelRoutes } from './routes/model.js';
+import { registerSettingsRoutes } from './routes/settings.js';
+import { registerAlertRoutes } from './routes/alerts.js';
 import { registerToolRoutes } from './routes/tools.js';
 import { registerSystemRoutes } from './routes/system.js';
 
@@ -60,6 +62,9 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       ],
       ['admin.js', [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8']],
       ['admin.css', [join(assetDir, 'admin.css'), 'text/css; charset=utf-8']],
+      ['console.css', [join(assetDir, 'console.css'), 'text/css; charset=utf-8']],
+      ['console.js', [join(assetDir, 'console.js'), 'text/javascript; charset=utf-8']],
+      ['playground.js', [join(assetDir, 'playground.js'), 'text/javascript; charset=utf-8']],
       ['favicon.svg', [join(assetDir, 'favicon.svg'), 'image/svg+xml']],
     ]);
     const cache = new Map<string, Buffer>();
@@ -84,6 +89,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
           user,
           csrf: csrfOf(request),
           nav: navFor(user?.role, path),
+          firingAlerts: deps.alerts?.firing() ?? [],
           htmx: isHtmx(request),
         });
         return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
@@ -96,6 +102,8 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     registerLoginRoutes(admin, ctx);
     registerDashboardRoutes(admin, ctx);
     registerModelRoutes(admin, ctx);
+    registerSettingsRoutes(admin, ctx);
+    registerAlertRoutes(admin, ctx);
     registerConfigRoutes(admin, ctx);
     registerSystemRoutes(admin, ctx);
     registerToolRoutes(admin, ctx);

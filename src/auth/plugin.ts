@@ -23,6 +23,8 @@ declare module 'fastify' {
     authSession: AuthSessionInfo | null;
     /** What an operator/admin action acted on, for the audit log. */
     auditTarget: string | null;
+    /** What the action changed (e.g. a settings diff), appended to the audit entry's detail. */
+    auditDetail: string | null;
   }
   interface FastifyInstance {
     corralAuth: CorralAuth;
@@ -109,7 +111,7 @@ function auditAction(store: Store, rule: RouteRule, request: FastifyRequest, sta
       target: request.auditTarget,
       outcome: status < 400 ? 'success' : 'failure',
       ip: request.clientIp,
-      detail: `${p.kind} status ${status}`,
+      detail: `${p.kind} status ${status}${request.auditDetail ? `: ${request.auditDetail}` : ''}`,
     },
     now,
   );
@@ -159,6 +161,7 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   app.decorateRequest('principal', null);
   app.decorateRequest('authSession', null);
   app.decorateRequest('auditTarget', null);
+  app.decorateRequest('auditDetail', null);
 
   const access = (rule: RouteRule): RouteRule['access'] =>
     rule.publicIf && options.open?.[rule.publicIf] ? 'public' : rule.access;

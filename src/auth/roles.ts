@@ -70,7 +70,12 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/events': viewer('dashboard live feed (SSE)'),
   'GET /admin/model': viewer('model page'),
   'GET /admin/model/logs': viewer("a model's live log (SSE)"),
+  'POST /admin/model/settings': operator("save a model's settings into the config file (args: admins only)", {
+    audit: 'model.settings',
+  }),
   'GET /admin/activity': viewer('recent requests and charts'),
+  'GET /admin/alerts': viewer('firing alerts, their history, the rules and webhooks'),
+  'GET /admin/fragments/alert-banner': viewer('the banner of firing alerts (polled by every page)'),
   'GET /admin/playground': viewer('chat playground'),
   'GET /admin/config': viewer('the config file'),
   'GET /admin/system': viewer('host, disks and llama-server binary'),

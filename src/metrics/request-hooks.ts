@@ -40,6 +40,8 @@ export function installRequestMetrics(
   app: FastifyInstance,
   metrics: CorralMetrics,
   onFinished?: (record: RequestRecord) => void,
+  /** The model a request was for when it failed before a slot was leased (e.g. 503 queue full). */
+  modelOf?: (request: FastifyRequest) => string | undefined,
 ): ApiObserver {
   // Keyed by request object: nothing is added to Fastify's request shape and entries die with it.
   const stats = new WeakMap<FastifyRequest, Stats>();
@@ -51,6 +53,7 @@ export function installRequestMetrics(
     const s = stats.get(request);
     if (s) {
       const route = request.routeOptions.url ?? 'unmatched';
+      if (s.model === undefined && reply.statusCode >= 400) s.model = modelOf?.(request);
       const model = s.model ?? '';
       const durationMs = msSince(s.start);
       metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode), model });

@@ -14,6 +14,8 @@ export interface RequestLogEntry {
   loadMs?: number | null;
   ttftMs?: number | null;
   totalMs?: number | null;
+  /** Time the request waited for a free slot. */
+  queueWaitMs?: number | null;
   /** Defaults to the time write() was called. */
   at?: number;
   /** The id also sent to llama-server and returned as x-request-id, to join logs. */
@@ -35,12 +37,29 @@ export interface RequestLogRow {
   ttft_ms: number | null;
   total_ms: number | null;
   request_id: string | null;
+  queue_wait_ms: number | null;
+}
+
+/** What usage reports and alert rules read of a request. */
+export type RequestSample = Pick<
+  RequestLogRow,
+  'at' | 'principal' | 'token_id' | 'model' | 'status' | 'prompt_tokens' | 'eval_tokens' | 'ttft_ms' | 'total_ms' | 'queue_wait_ms'
+>;
+
+/**
+ * The requests of [since, until) that named a model, oldest first, one at a time (a month of a busy
+ * gateway does not fit in an array comfortably). Also used by `corral report` on a read-only database.
+ */
+export function* requestsBetween(db: Database.Database, since: number, until: number): Generator<RequestSample> {
+  const stmt = db.prepare(`SELECT at, principal, token_id, model, status, prompt_tokens, eval_tokens, ttft_ms, total_ms,
+    queue_wait_ms FROM request_log WHERE at >= ? AND at < ? AND model IS NOT NULL ORDER BY at`);
+  yield* stmt.iterate(since, until) as IterableIterator<RequestSample>;
 }
 
 export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, clock: () => number = Date.now) {
   const insert = db.prepare(`INSERT INTO request_log
-    (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens, eval_tokens, load_ms, ttft_ms, total_ms, request_id)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens, eval_tokens, load_ms, ttft_ms, total_ms,
+    request_id, queue_wait_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const recent = db.prepare(`SELECT * FROM request_log WHERE (@model IS NULL OR model = @model)
     AND (@since IS NULL OR at >= @since) ORDER BY id DESC LIMIT @limit`);
   const prune = db.prepare('DELETE FROM request_log WHERE at < ?');
@@ -64,6 +83,7 @@ export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, 
           e.ttftMs ?? null,
           e.totalMs ?? null,
           e.requestId ?? null,
+          e.queueWaitMs ?? null,
         ),
       );
     },
@@ -71,6 +91,11 @@ export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, 
     recent(q: { model?: string; since?: number; limit?: number } = {}): RequestLogRow[] {
       writes.flush();
       return recent.all({ model: q.model ?? null, since: q.since ?? null, limit: q.limit ?? 100 }) as RequestLogRow[];
+    },
+    /** Requests of [since, until) with queued writes committed first; see requestsBetween. */
+    between(since: number, until: number = clock() + 1): Generator<RequestSample> {
+      writes.flush();
+      return requestsBetween(db, since, until);
     },
     pruneBefore: (ms: number) => prune.run(ms).changes,
   };
