@@ -1,5 +1,5 @@
 import { dirname, relative } from 'node:path';
-import { type Document, isMap } from 'yaml';
+import { type Document, isMap, isScalar, isSeq } from 'yaml';
 import { normalizeModelName, type CatalogModel } from '../catalog/catalog.js';
 import { setOrDelete } from '../config/edit.js';
 import type { Config } from '../config/schema.js';
@@ -144,7 +144,8 @@ export function applySettings(
   for (const c of changes) {
     const after = c.after as never;
     if ((OPTION_FIELDS as readonly string[]).includes(c.field)) setOrDelete(doc, [...entry, 'options', c.field], after);
-    else if (c.field === 'stop') setOrDelete(doc, [...entry, 'options', 'stop'], c.after && (c.after as []).length ? after : undefined);
+    else if (c.field === 'stop')
+      setOrDelete(doc, [...entry, 'options', 'stop'], c.after && (c.after as []).length ? after : undefined);
     else if (c.field === 'keep_alive') setOrDelete(doc, [...entry, 'keep_alive'], durationValue(c.after as string));
     else if (c.field === 'group') moveToGroup(doc, config, model, key, c.after as string | undefined);
     else if (c.field === 'pinned') setOrDelete(doc, [...entry, 'pinned'], c.after ? true : undefined);
@@ -156,15 +157,20 @@ export function applySettings(
   if (isMap(options) && options.items.length === 0) doc.deleteIn([...entry, 'options']);
 }
 
-/** Takes the model out of every swap group but `group`, and into `group` (created if needed). */
+/** Takes the model out of every swap group but `group`, and into `group` (created if needed), editing lists in place. */
 function moveToGroup(doc: Document, config: Config, model: CatalogModel, key: string, group: string | undefined) {
   const isMember = memberOf(model);
-  for (const [g, members] of Object.entries(config.scheduler.groups)) {
+  for (const g of Object.keys(config.scheduler.groups)) {
     if (g === group) continue;
-    const kept = members.filter((m) => !isMember(m));
-    if (kept.length === members.length) continue;
-    setOrDelete(doc, ['scheduler', 'groups', g], kept.length ? kept : undefined);
+    const path = ['scheduler', 'groups', g];
+    const seq = doc.getIn(path, true);
+    if (!isSeq(seq)) continue;
+    seq.items = seq.items.filter((item) => !(isScalar(item) && isMember(String(item.value))));
+    if (seq.items.length === 0) doc.deleteIn(path);
   }
   if (group === undefined || config.scheduler.groups[group]?.some(isMember)) return;
-  setOrDelete(doc, ['scheduler', 'groups', group], [...(config.scheduler.groups[group] ?? []), key]);
+  const path = ['scheduler', 'groups', group];
+  const seq = doc.getIn(path, true);
+  if (isSeq(seq)) seq.add(doc.createNode(key));
+  else setOrDelete(doc, path, [key]);
 }

@@ -59,7 +59,8 @@ function shareRule(
     if (rows.length < rule.min_requests) continue;
     const n = rows.filter((r) => matches(r.status)).length;
     const share = (n / rows.length) * 100;
-    if (share > rule.percent) out.push({ subject: model, summary: describe(model, pct(share), n, rows.length, String(rule.window)) });
+    if (share > rule.percent)
+      out.push({ subject: model, summary: describe(model, pct(share), n, rows.length, String(rule.window)) });
   }
   return out;
 }
@@ -77,7 +78,10 @@ function p95Rule(
     if (values.length < rule.min_requests) continue;
     const p95 = percentile(values, 0.95)!;
     if (p95 > limit)
-      out.push({ subject: model, summary: `${model}: p95 ${what} ${secs(p95)} over ${rule.window} (above ${secs(limit)})` });
+      out.push({
+        subject: model,
+        summary: `${model}: p95 ${what} ${secs(p95)} over ${rule.window} (above ${secs(limit)})`,
+      });
   }
   return out;
 }
@@ -145,10 +149,17 @@ function memoryRule(rule: Rules['memory_budget'], o: Observations): { subject: s
   if (budgetBytes <= 0) return [];
   const share = (usedBytes / budgetBytes) * 100;
   if (share <= rule.percent) return [];
-  return [{ subject: '', summary: `loaded models use ${pct(share)} of the memory budget (${gib(usedBytes)} of ${gib(budgetBytes)})` }];
+  return [
+    {
+      subject: '',
+      summary: `loaded models use ${pct(share)} of the memory budget (${gib(usedBytes)} of ${gib(budgetBytes)})`,
+    },
+  ];
 }
 
 /** The longest window any request rule looks at: how far back an evaluation reads the request log. */
 export function longestWindow(rules: Rules): number {
-  return Math.max(...[rules.error_rate, rules.queue_full, rules.ttft_p95, rules.queue_wait_p95].map((r) => ms(r.window)));
+  return Math.max(
+    ...[rules.error_rate, rules.queue_full, rules.ttft_p95, rules.queue_wait_p95].map((r) => ms(r.window)),
+  );
 }

@@ -55,19 +55,28 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
     for (const e of deps.store.alertHistory.firing()) this.open.set(keyOf(e), e);
     const soon = (): void => this.run.schedule();
     this.subscriptions = [
-      ['failed', (name: string, r: FailureRecord) => {
-        this.failures.set(name, { at: r.failure.at.getTime(), reason: r.failure.reason });
-        soon();
-      }],
-      ['gave-up', (name: string, r: FailureRecord) => {
-        this.crashLoops.set(name, { consecutive: r.consecutive, reason: r.failure.reason });
-        soon();
-      }],
-      ['loaded', (name: string) => {
-        this.failures.delete(name);
-        this.crashLoops.delete(name);
-        soon();
-      }],
+      [
+        'failed',
+        (name: string, r: FailureRecord) => {
+          this.failures.set(name, { at: r.failure.at.getTime(), reason: r.failure.reason });
+          soon();
+        },
+      ],
+      [
+        'gave-up',
+        (name: string, r: FailureRecord) => {
+          this.crashLoops.set(name, { consecutive: r.consecutive, reason: r.failure.reason });
+          soon();
+        },
+      ],
+      [
+        'loaded',
+        (name: string) => {
+          this.failures.delete(name);
+          this.crashLoops.delete(name);
+          soon();
+        },
+      ],
     ];
     for (const [event, fn] of this.subscriptions) deps.scheduler.on(event as 'loaded', fn as never);
   }
@@ -124,7 +133,8 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
       seen.add(key);
       if (this.open.has(key)) continue;
       const last = this.deps.store.alertHistory.lastNotifiedAt(a.rule, a.subject);
-      const cooling = last !== undefined && now - last < parseDuration(config.alerts.rules[a.rule].cooldown as string | number);
+      const cooling =
+        last !== undefined && now - last < parseDuration(config.alerts.rules[a.rule].cooldown as string | number);
       const episode = this.deps.store.alertHistory.open({ ...a, startedAt: now, notified: !cooling });
       this.open.set(key, episode);
       changed = true;
@@ -144,7 +154,11 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
 
   private notify(config: Config, n: Notification): void {
     const { retry, webhooks } = config.alerts;
-    const policy = { attempts: retry.attempts, initialMs: parseDuration(retry.initial), maxMs: parseDuration(retry.max) };
+    const policy = {
+      attempts: retry.attempts,
+      initialMs: parseDuration(retry.initial),
+      maxMs: parseDuration(retry.max),
+    };
     for (const hook of webhooks)
       if (severityAtLeast(n.episode.severity, hook.min_severity)) this.delivery.send(hook, n, policy);
   }

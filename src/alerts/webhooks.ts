@@ -32,7 +32,8 @@ export function renderNotification(
   const e = n.episode;
   const title = `${n.status === 'firing' ? 'FIRING' : 'RESOLVED'} [${e.severity}] ${e.rule}${e.subject ? ` ${e.subject}` : ''}`;
   if (format === 'slack') {
-    const icon = n.status === 'resolved' ? ':white_check_mark:' : e.severity === 'critical' ? ':rotating_light:' : ':warning:';
+    const icon =
+      n.status === 'resolved' ? ':white_check_mark:' : e.severity === 'critical' ? ':rotating_light:' : ':warning:';
     const text = `${icon} *${slackEscape(title)}* on ${slackEscape(host)}\n${slackEscape(e.summary)}`;
     return { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) };
   }

@@ -54,7 +54,7 @@ export const AlertRulesSchema = Type.Object(
       { severity: 'critical' },
     ),
     error_rate: rule(
-      'Share of a model\'s requests answered with a 5xx status (other than 503) over the window.',
+      "Share of a model's requests answered with a 5xx status (other than 503) over the window.",
       { severity: 'warning' },
       {
         window: window('5m'),
@@ -106,7 +106,7 @@ export const AlertRulesSchema = Type.Object(
       },
     ),
     token_quota: rule(
-      "An API token has used more than a share of its daily token limit (tokens without a limit never fire).",
+      'An API token has used more than a share of its daily token limit (tokens without a limit never fire).',
       { severity: 'info', cooldown: '12h' },
       { percent: Percent(80, 'Fires above this percentage of the daily limit.') },
     ),

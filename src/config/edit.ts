@@ -65,7 +65,11 @@ export function createConfigEditor(file: string, env: NodeJS.ProcessEnv = proces
     const doc = parseDocument(text, { keepSourceTokens: false });
     if (doc.errors.length) throw new ConfigChanged(`${file} is not valid YAML right now: ${doc.errors[0]!.message}`);
     change(doc);
-    const next = doc.toString({ lineWidth: 0, indentSeq: seqIndented(text) });
+    const next = doc.toString({
+      lineWidth: 0,
+      indentSeq: seqIndented(text),
+      flowCollectionPadding: /[[{] [^\s\]}]/.test(text),
+    });
     // Throws ConfigError with file:line problems: nothing invalid reaches the file.
     parseConfig(next, file, env);
     await writeFileAtomic(file, next);

@@ -51,7 +51,9 @@ export function createAlertHistoryRepo(db: Database.Database) {
   const prune = db.prepare('DELETE FROM alert_history WHERE resolved_at IS NOT NULL AND resolved_at < ?');
   return {
     open(e: Omit<AlertEpisode, 'id' | 'resolvedAt'>): AlertEpisode {
-      const id = Number(open.run(e.rule, e.subject, e.severity, e.summary, e.startedAt, e.notified ? 1 : 0).lastInsertRowid);
+      const id = Number(
+        open.run(e.rule, e.subject, e.severity, e.summary, e.startedAt, e.notified ? 1 : 0).lastInsertRowid,
+      );
       return { ...e, id, resolvedAt: undefined };
     },
     resolve: (id: number, at: number): void => void close.run(at, id),

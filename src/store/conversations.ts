@@ -49,8 +49,11 @@ export function createConversationsRepo(db: Database.Database, clock: () => numb
   const list = db.prepare(`SELECT id, title, model, created_at, updated_at FROM conversations
     WHERE owner = ? ORDER BY updated_at DESC, id LIMIT ?`);
   const one = db.prepare('SELECT * FROM conversations WHERE id = ? AND owner = ?');
-  const messages = db.prepare('SELECT role, content, images FROM conversation_messages WHERE conversation_id = ? ORDER BY seq');
-  const insert = db.prepare(`INSERT INTO conversations (id, owner, title, model, system, options, created_at, updated_at)
+  const messages = db.prepare(
+    'SELECT role, content, images FROM conversation_messages WHERE conversation_id = ? ORDER BY seq',
+  );
+  const insert =
+    db.prepare(`INSERT INTO conversations (id, owner, title, model, system, options, created_at, updated_at)
     VALUES (@id, @owner, @title, @model, @system, @options, @at, @at)`);
   const update = db.prepare(`UPDATE conversations SET title = @title, model = @model, system = @system,
     options = @options, updated_at = @at WHERE id = @id AND owner = @owner`);
@@ -75,14 +78,21 @@ export function createConversationsRepo(db: Database.Database, clock: () => numb
   const get = (owner: string, id: string): Conversation | undefined => {
     const row = one.get(id, owner) as Row | undefined;
     if (!row) return undefined;
-    const msgs = (messages.all(id) as { role: ConversationMessage['role']; content: string; images: string | null }[]).map(
+    const msgs = (
+      messages.all(id) as { role: ConversationMessage['role']; content: string; images: string | null }[]
+    ).map(
       (m): ConversationMessage => ({
         role: m.role,
         content: m.content,
         ...(m.images ? { images: JSON.parse(m.images) as string[] } : {}),
       }),
     );
-    return { ...summary(row), system: row.system, options: JSON.parse(row.options) as Record<string, unknown>, messages: msgs };
+    return {
+      ...summary(row),
+      system: row.system,
+      options: JSON.parse(row.options) as Record<string, unknown>,
+      messages: msgs,
+    };
   };
 
   return {

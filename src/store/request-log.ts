@@ -43,7 +43,16 @@ export interface RequestLogRow {
 /** What usage reports and alert rules read of a request. */
 export type RequestSample = Pick<
   RequestLogRow,
-  'at' | 'principal' | 'token_id' | 'model' | 'status' | 'prompt_tokens' | 'eval_tokens' | 'ttft_ms' | 'total_ms' | 'queue_wait_ms'
+  | 'at'
+  | 'principal'
+  | 'token_id'
+  | 'model'
+  | 'status'
+  | 'prompt_tokens'
+  | 'eval_tokens'
+  | 'ttft_ms'
+  | 'total_ms'
+  | 'queue_wait_ms'
 >;
 
 /**

@@ -60,7 +60,8 @@ export function registerSettingsRoutes(app: FastifyInstance, ctx: AdminContext):
       const reload = await applied;
       return send(request, reply, model, { saved: { changes: request.auditDetail, reload } });
     } catch (err) {
-      if (err instanceof ConfigChanged) return send(request, reply.code(409), model, { conflict: err.message, entered });
+      if (err instanceof ConfigChanged)
+        return send(request, reply.code(409), model, { conflict: err.message, entered });
       if (err instanceof ConfigError) return send(request, reply.code(400), model, { problems: err.problems, entered });
       if (err instanceof BadRequest || err instanceof Forbidden)
         return send(request, reply.code(err.status), model, { problems: [err.message], entered });
