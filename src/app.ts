@@ -87,6 +87,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     log: app.log.child({ module: 'alerts' }),
   });
   registerAlertMetrics(metrics.registry, alerts, scheduler);
+  app.decorate('alerts', alerts);
   app.addHook('onReady', async () => alerts.start());
   app.addHook('onClose', async () => alerts.stop());
   // Registered after the metrics hook, so a request's log line also means its metrics are recorded.

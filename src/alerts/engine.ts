@@ -28,6 +28,13 @@ export interface AlertEngineEvents {
   evaluated: [];
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app's alert engine (firing alerts, history, evaluation events). */
+    alerts: AlertEngine;
+  }
+}
+
 const keyOf = (a: { rule: string; subject: string }): string => `${a.rule}\0${a.subject}`;
 
 /**
