@@ -87,8 +87,8 @@ describe('alerts delivered to webhooks', () => {
     expect(t.gw.app.alerts.firing().map((a) => a.rule)).toContain('model_crash_loop');
     const viewer = await loginAs(t, 'viewer');
     const page = (await t.gw.app.inject({ url: '/admin/alerts', headers: { cookie: viewer.cookie } })).body;
-    expect(page).toMatch(/data-testid="alert-banner"[^]*broken:latest is crash-looping/);
-    expect(page).toMatch(/data-testid="firing"[^]*model_crash_loop[^]*broken:latest/);
+    expect(page).toMatch(/data-testid="alert-banner"[\s\S]*broken:latest is crash-looping/);
+    expect(page).toMatch(/data-testid="firing"[\s\S]*model_crash_loop[\s\S]*broken:latest/);
     // The page names a webhook's host, never its secret-bearing URL.
     expect(page).toContain('slack → <code>127.0.0.1:');
     expect(page).not.toContain('s3cret');
