@@ -114,7 +114,9 @@ describe('alerts delivered to webhooks', () => {
 
   it('a queue-full burst fires once per episode and resolves when the window has passed', async () => {
     expect((await post(`${t.url}/api/generate`, { model: 'busy', prompt: '' })).status).toBe(200);
-    const burst = async (): Promise<number[]> => {
+    // One slot, no queue: while a request holds the slot, others are refused. A request lasts a few
+    // hundred ms on the tiny model, so of a concurrent burst at most one or two get through.
+    const burst = async (): Promise<number> => {
       const ctrl = new AbortController();
       const long = await post(
         `${t.url}/api/generate`,
@@ -123,18 +125,21 @@ describe('alerts delivered to webhooks', () => {
       );
       const reader = long.body!.getReader();
       await reader.read(); // the first token: the only slot is taken
-      const refused = await Promise.all(
+      const answers = await Promise.all(
         Array.from({ length: 6 }, () => post(`${t.url}/api/generate`, { model: 'busy', prompt: 'x', stream: false })),
       );
       ctrl.abort();
       await reader.cancel().catch(() => undefined);
-      return refused.map((r) => r.status);
+      const refused = answers.filter((r) => r.status === 503);
+      for (const r of refused) expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(answers.every((r) => r.status === 503 || r.status === 200)).toBe(true);
+      return refused.length;
     };
-    expect(await burst()).toEqual([503, 503, 503, 503, 503, 503]);
+    expect(await burst()).toBeGreaterThanOrEqual(4);
     const fired = await hooks.waitFor('/json', is('firing', 'queue_full', 'busy:latest'));
     expect(note(fired.body).summary).toMatch(/busy:latest: .*% of requests refused with 503/);
     // Another burst while it fires: still one notification.
-    expect(await burst()).toEqual([503, 503, 503, 503, 503, 503]);
+    expect(await burst()).toBeGreaterThanOrEqual(4);
     await evaluations(3);
     expect(hooks.accepted('/json', is('firing', 'queue_full', 'busy:latest'))).toHaveLength(1);
     // A warning: the Slack hook only takes critical ones.
