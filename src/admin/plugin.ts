@@ -14,6 +14,7 @@ import { registerLoginRoutes } from './routes/login.js';
 import { registerModelRoutes } from './routes/model.js';
 import { registerSettingsRoutes } from './routes/settings.js';
 import { registerAlertRoutes } from './routes/alerts.js';
+import { registerConversationRoutes } from './routes/conversations.js';
 import { registerToolRoutes } from './routes/tools.js';
 import { registerSystemRoutes } from './routes/system.js';
 
@@ -104,6 +105,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     registerModelRoutes(admin, ctx);
     registerSettingsRoutes(admin, ctx);
     registerAlertRoutes(admin, ctx);
+    registerConversationRoutes(admin, ctx);
     registerConfigRoutes(admin, ctx);
     registerSystemRoutes(admin, ctx);
     registerToolRoutes(admin, ctx);
