@@ -6,6 +6,7 @@ import { serve } from './commands/serve.js';
 import { doctor } from './commands/doctor.js';
 import { tokenCommand, userCommand } from './auth/cli.js';
 import { storeCommand } from './commands/store.js';
+import { reportCommand } from './commands/report.js';
 
 const DEFAULT_CONFIG = 'config/corral.yaml';
 
@@ -39,6 +40,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   user: (args) => userCommand(args),
   token: (args) => tokenCommand(args),
   store: (args) => storeCommand(args),
+  report: (args) => reportCommand(args),
 };
 
 const [name = 'serve', ...rest] = process.argv.slice(2);

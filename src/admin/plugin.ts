@@ -15,6 +15,7 @@ import { registerModelRoutes } from './routes/model.js';
 import { registerSettingsRoutes } from './routes/settings.js';
 import { registerAlertRoutes } from './routes/alerts.js';
 import { registerConversationRoutes } from './routes/conversations.js';
+import { registerUsageRoutes } from './routes/usage.js';
 import { registerToolRoutes } from './routes/tools.js';
 import { registerSystemRoutes } from './routes/system.js';
 
@@ -106,6 +107,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     registerSettingsRoutes(admin, ctx);
     registerAlertRoutes(admin, ctx);
     registerConversationRoutes(admin, ctx);
+    registerUsageRoutes(admin, ctx);
     registerConfigRoutes(admin, ctx);
     registerSystemRoutes(admin, ctx);
     registerToolRoutes(admin, ctx);

@@ -74,6 +74,8 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
     audit: 'model.settings',
   }),
   'GET /admin/activity': viewer('recent requests and charts'),
+  'GET /admin/usage': viewer('usage and latency per model or token over a range'),
+  'GET /admin/usage.csv': viewer('the usage table as CSV'),
   'GET /admin/alerts': viewer('firing alerts, their history, the rules and webhooks'),
   'GET /admin/fragments/alert-banner': viewer('the banner of firing alerts (polled by every page)'),
   'GET /admin/playground': viewer('chat playground'),
