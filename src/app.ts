@@ -113,6 +113,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     store: opts.store,
     config: opts.auth,
     open: { 'metrics.public': config.metrics.public },
+    operationLimits: () => opts.api.config().operation_limits,
   });
   const passwords = opts.passwords ?? createPasswords();
   await registerAuthRoutes(app, { store: opts.store, passwords });

@@ -15,6 +15,8 @@ export interface RouteRule {
   keepAlive?: true;
   /** A config switch that makes the route public; see the auth plugin's `open` option. */
   publicIf?: 'metrics.public';
+  /** Counted against `operation_limits` for non-admins. */
+  operation?: 'pull' | 'create' | 'model';
 }
 
 const viewer = (what: string, extra: Partial<RouteRule> = {}): RouteRule => ({ access: 'viewer', what, ...extra });
@@ -50,9 +52,12 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /v1/models': viewer('OpenAI model list (only those the caller may use)'),
   'GET /v1/models/:id': viewer('one model'),
 
-  'POST /api/pull': operator('download a model', { audit: 'model.pull' }),
-  'POST /api/copy': operator('copy a model under a new name', { audit: 'model.copy' }),
-  'POST /api/create': operator('create a model from files, a Modelfile or another model', { audit: 'model.create' }),
+  'POST /api/pull': operator('download a model', { audit: 'model.pull', operation: 'pull' }),
+  'POST /api/copy': operator('copy a model under a new name', { audit: 'model.copy', operation: 'create' }),
+  'POST /api/create': operator('create a model from files, a Modelfile or another model', {
+    audit: 'model.create',
+    operation: 'create',
+  }),
   'HEAD /api/blobs/:digest': operator('whether a blob is already uploaded'),
   'POST /api/blobs/:digest': operator('upload a blob (a GGUF or adapter for /api/create)', { audit: 'blob.upload' }),
   'POST /api/push': operator('push a model (not supported: 501)', { audit: 'model.push' }),
@@ -88,9 +93,9 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/config': viewer('the config file'),
   'GET /admin/system': viewer('host, disks and llama-server binary'),
   'GET /admin/pull': operator('pull page'),
-  'POST /admin/actions/load': operator('load a model', { audit: 'model.load' }),
-  'POST /admin/actions/unload': operator('unload a model', { audit: 'model.unload' }),
-  'POST /admin/actions/restart': operator('restart a model', { audit: 'model.restart' }),
+  'POST /admin/actions/load': operator('load a model', { audit: 'model.load', operation: 'model' }),
+  'POST /admin/actions/unload': operator('unload a model', { audit: 'model.unload', operation: 'model' }),
+  'POST /admin/actions/restart': operator('restart a model', { audit: 'model.restart', operation: 'model' }),
   'GET /admin/tokens': admin('API tokens'),
   'POST /admin/tokens': admin("create an API token (at most the creator's role)", { audit: 'token.create' }),
   'POST /admin/tokens/revoke': admin('revoke an API token', { audit: 'token.revoke' }),
