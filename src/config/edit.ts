@@ -68,12 +68,13 @@ export function createConfigEditor(file: string, env: NodeJS.ProcessEnv = proces
     const next = doc.toString({
       lineWidth: 0,
       indentSeq: seqIndented(text),
-      flowCollectionPadding: /[[{] [^\s\]}]/.test(text),
+      flowCollectionPadding: /[[{] [^\s\]}]/.test(text.replace(/(^|\s)#.*$/gm, '')),
     });
+    const merged = keepLayout(text, next);
     // Throws ConfigError with file:line problems: nothing invalid reaches the file.
-    parseConfig(next, file, env);
-    await writeFileAtomic(file, next);
-    return { text: next, version: fileVersion(next) };
+    parseConfig(merged, file, env);
+    await writeFileAtomic(file, merged);
+    return { text: merged, version: fileVersion(merged) };
   };
   return {
     file,
@@ -101,4 +102,41 @@ export function setOrDelete(doc: Document, path: (string | number)[], value: unk
     return;
   }
   doc.setIn(path, value);
+}
+
+/** A line compared without the spacing the serialiser normalises: before a trailing comment, inside brackets. */
+const shape = (line: string): string =>
+  line
+    .replace(/\s+#/, ' #')
+    .replace(/([[{])\s+/g, '$1')
+    .replace(/\s+([\]}])/g, '$1')
+    .trimEnd();
+
+/**
+ * The serialiser re-renders every line; lines the edit did not change are taken back from the
+ * original text (aligned by a longest common subsequence of their shapes), so untouched lines keep
+ * their exact spacing, such as comments aligned in a column.
+ */
+export function keepLayout(original: string, next: string): string {
+  const a = original.split('\n');
+  const b = next.split('\n');
+  const sa = a.map(shape);
+  const sb = b.map(shape);
+  // lcs[i][j]: length of the longest common subsequence of sa[i..] and sb[j..].
+  const lcs = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--)
+      lcs[i]![j] = sa[i] === sb[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (j < b.length) {
+    if (i < a.length && sa[i] === sb[j]) {
+      out.push(a[i]!);
+      i++;
+      j++;
+    } else if (i < a.length && lcs[i + 1]![j]! >= lcs[i]![j + 1]!) i++;
+    else out.push(b[j++]!);
+  }
+  return out.join('\n');
 }

@@ -69,6 +69,27 @@ models:
 `);
   });
 
+  it('leaves every line it did not change as it was, aligned comments included (the shipped config)', async () => {
+    const shipped = await readFile(new URL('../../config/corral.yaml', import.meta.url), 'utf8');
+    await writeFile(file, shipped);
+    const config = parseConfig(shipped, file, {});
+    const m = model({ name: 'disc:latest', source: 'discovered', path: join(dir, 'disc.gguf') });
+    const before = settingsOf(config, m);
+    const { text } = await createConfigEditor(file, {}).edit(fileVersion(shipped), (doc) =>
+      applySettings(doc, {
+        config,
+        configFile: file,
+        model: m,
+        changes: diffSettings(before, { ...before, ctx_size: 2048 }),
+      }),
+    );
+    const kept = new Set(text.split('\n'));
+    const changed = shipped.split('\n').filter((l) => !kept.has(l));
+    expect(changed).toEqual(['models: {}']);
+    expect(text).toContain('models:\n  disc:\n    path: disc.gguf\n    ctx_size: 2048\n#  qwen:');
+    expect(text).toContain('  host: 127.0.0.1          # beyond loopback');
+  });
+
   it('unsetting a field removes it, and an emptied options map goes too', async () => {
     const { text } = await save((s) => ({ ...s, temperature: undefined, args: [] }));
     expect(text).not.toContain('options');
