@@ -33,7 +33,7 @@ export interface Observations {
 type Rules = Config['alerts']['rules'];
 const ms = (d: string | number): number => parseDuration(d);
 const pct = (n: number): string => `${Math.round(n * 10) / 10}%`;
-const secs = (millis: number): string => `${(millis / 1000).toFixed(millis < 10_000 ? 2 : 0)} s`;
+const secs = (millis: number): string => `${Number((millis / 1000).toFixed(2))} s`;
 const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 
 /** The requests of the last `window` grouped by model. */
