@@ -104,13 +104,18 @@ export function setOrDelete(doc: Document, path: (string | number)[], value: unk
   doc.setIn(path, value);
 }
 
-/** A line compared without the spacing the serialiser normalises: before a trailing comment, inside brackets. */
+/**
+ * A line compared without the spacing the serialiser normalises: before a trailing comment, inside
+ * brackets, and the indentation of a comment line (it may move a comment under the key before it).
+ */
 const shape = (line: string): string =>
-  line
-    .replace(/\s+#/, ' #')
-    .replace(/([[{])\s+/g, '$1')
-    .replace(/\s+([\]}])/g, '$1')
-    .trimEnd();
+  /^\s*#/.test(line)
+    ? line.trim()
+    : line
+        .replace(/\s+#/, ' #')
+        .replace(/([[{])\s+/g, '$1')
+        .replace(/\s+([\]}])/g, '$1')
+        .trimEnd();
 
 /**
  * The serialiser re-renders every line; lines the edit did not change are taken back from the
