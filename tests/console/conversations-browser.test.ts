@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { CHROMIUM } from '../helpers/chromium.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { tinyPng } from '../fixtures/png.js';
-import { ensureUser, login, PASSWORD } from '../admin/helpers.js';
+import { ensureUser, login } from '../admin/helpers.js';
+import { browserLoggedIn, type BrowserSession } from './browser-session.js';
 
 const fixtures = inject('fixtures');
 
@@ -22,10 +22,9 @@ interface Stored {
 
 describe.skipIf(!existsSync(CHROMIUM))('playground conversations in the browser', () => {
   let t: TestGateway;
-  let context: BrowserContext;
+  let browser: BrowserSession;
   let page: Page;
-  let profile: string;
-  const errors: string[] = [];
+  let errors: string[];
 
   /** The conversation as the server stored it, read with the page's own session. */
   const stored = async (id: string): Promise<Stored> =>
@@ -44,26 +43,13 @@ describe.skipIf(!existsSync(CHROMIUM))('playground conversations in the browser'
     });
     await ensureUser(t, 'vera', 'viewer');
     await ensureUser(t, 'other', 'viewer');
-    profile = await mkdtemp(join(tmpdir(), 'corral-chromium-'));
-    context = await launchChromium(profile, { viewport: { width: 1200, height: 900 } });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    await page.goto(`${t.url}/admin/login`);
-    await page.fill('input[name="username"]', 'vera');
-    await page.fill('input[name="password"]', PASSWORD);
-    await Promise.all([
-      page.waitForURL(`${t.url}/admin`),
-      page.click('form[action="/admin/login"] button[type="submit"]'),
-    ]);
+    browser = await browserLoggedIn(t, 'vera');
+    ({ page, errors } = browser);
   });
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await t?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('keeps a conversation with its system prompt and options across a page reload', async () => {
@@ -171,7 +157,7 @@ describe.skipIf(!existsSync(CHROMIUM))('playground conversations in the browser'
   });
 
   it('attaches an image for a model with a projector, and shows it again after a reload', async () => {
-    const png = join(profile, 'dot.png');
+    const png = join(browser.profile, 'dot.png');
     await writeFile(png, tinyPng(8, 8));
     await page.goto(`${t.url}/admin/playground?model=tiny:latest`);
     expect(await page.locator('[data-images]').isHidden()).toBe(true);

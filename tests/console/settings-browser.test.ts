@@ -1,16 +1,15 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import type { ReloadState } from '../../src/gateway.js';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { CHROMIUM } from '../helpers/chromium.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { until } from '../scheduler/helpers.js';
-import { ensureUser, PASSWORD } from '../admin/helpers.js';
+import { ensureUser } from '../admin/helpers.js';
+import { browserLoggedIn, type BrowserSession } from './browser-session.js';
 
 const fixtures = inject('fixtures');
 
@@ -36,9 +35,8 @@ models:
 
 describe.skipIf(!existsSync(CHROMIUM))('model settings from the browser', () => {
   let t: TestGateway;
-  let context: BrowserContext;
+  let browser: BrowserSession;
   let page: Page;
-  let profile: string;
 
   const rewrite = async (text: string): Promise<ReloadState> => {
     const reloaded = once(t.gw.events, 'reload') as Promise<[ReloadState]>;
@@ -50,22 +48,13 @@ describe.skipIf(!existsSync(CHROMIUM))('model settings from the browser', () => 
     t = await startGateway({ models: { tiny: { path: fixtures.models.chat } } });
     expect((await rewrite(configText(fixtures.llamaServer, fixtures.models.chat))).ok).toBe(true);
     await ensureUser(t, 'olivia', 'operator');
-    profile = await mkdtemp(join(tmpdir(), 'corral-chromium-'));
-    context = await launchChromium(profile, { viewport: { width: 1200, height: 900 } });
-    page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(`${t.url}/admin/login`);
-    await page.fill('input[name="username"]', 'olivia');
-    await page.fill('input[name="password"]', PASSWORD);
-    await Promise.all([
-      page.waitForURL(`${t.url}/admin`),
-      page.click('form[action="/admin/login"] button[type="submit"]'),
-    ]);
+    browser = await browserLoggedIn(t, 'olivia');
+    page = browser.page;
   });
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await t?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('saves temperature and context into the YAML, restarts the running model with the new context, audits the diff', async () => {
