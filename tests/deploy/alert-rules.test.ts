@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AlertRulesSchema } from '../../src/config/alerts-schema.js';
-import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { exportedNames, metricNames } from '../helpers/promql.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { metricNames, scrapeAfterOneAnswer } from '../helpers/promql.js';
 
 const root = new URL('../../', import.meta.url);
 const rulesFile = new URL('deploy/prometheus/alerts.yaml', root).pathname;
@@ -21,16 +21,9 @@ interface Rule {
 describe('deploy/prometheus/alerts.yaml', () => {
   let t: TestGateway;
   let rules: Rule[];
+  let exported: Set<string>;
   beforeAll(async () => {
-    const { models } = inject('fixtures');
-    t = await startGateway({ models: { chat: { path: models.chat } } });
-    const res = await post(`${t.url}/api/generate`, {
-      model: 'chat',
-      prompt: 'hi',
-      stream: false,
-      options: { num_predict: 2 },
-    });
-    expect(res.status).toBe(200);
+    ({ t, exported } = await scrapeAfterOneAnswer());
     const doc = parse(await readFile(rulesFile, 'utf8')) as { groups: { rules: Rule[] }[] };
     rules = doc.groups.flatMap((g) => g.rules);
   });
@@ -48,7 +41,6 @@ describe('deploy/prometheus/alerts.yaml', () => {
   });
 
   it("reads only metrics that a real Corral's /metrics exports", async () => {
-    const exported = exportedNames(await (await fetch(`${t.url}/metrics`)).text());
     const unknown = rules.flatMap((r) =>
       metricNames(r.expr)
         .filter((n) => !exported.has(n))

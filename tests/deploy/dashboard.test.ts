@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { exportedNames, metricNames } from '../helpers/promql.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { metricNames, scrapeAfterOneAnswer } from '../helpers/promql.js';
 
 const root = new URL('../../', import.meta.url);
 
@@ -40,17 +40,7 @@ describe('deploy/grafana/corral.json', () => {
   let t: TestGateway;
   let exported: Set<string>;
   beforeAll(async () => {
-    const { models } = inject('fixtures');
-    t = await startGateway({ models: { chat: { path: models.chat } } });
-    // One answer, so the model is loaded and its llama-server's own metrics are in the scrape too.
-    const res = await post(`${t.url}/api/generate`, {
-      model: 'chat',
-      prompt: 'hi',
-      stream: false,
-      options: { num_predict: 2 },
-    });
-    expect(res.status).toBe(200);
-    exported = exportedNames(await (await fetch(`${t.url}/metrics`)).text());
+    ({ t, exported } = await scrapeAfterOneAnswer());
   });
   afterAll(() => t?.close());
 

@@ -1,3 +1,6 @@
+import { inject } from 'vitest';
+import { post, startGateway, type TestGateway } from './gateway.js';
+
 /** Every series name a Prometheus exposition text offers, histogram and summary parts included. */
 export function exportedNames(text: string): Set<string> {
   const names = new Set<string>();
@@ -28,4 +31,21 @@ export function metricNames(expr: string): string[] {
     if (!KEYWORDS.has(m[1]!.toLowerCase())) names.push(m[1]!);
   }
   return names;
+}
+
+/**
+ * A real Corral with one model loaded (so its llama-server's metrics are in the scrape too) and the
+ * series names its /metrics exports.
+ */
+export async function scrapeAfterOneAnswer(): Promise<{ t: TestGateway; exported: Set<string> }> {
+  const { models } = inject('fixtures');
+  const t = await startGateway({ models: { chat: { path: models.chat } } });
+  const res = await post(`${t.url}/api/generate`, {
+    model: 'chat',
+    prompt: 'hi',
+    stream: false,
+    options: { num_predict: 2 },
+  });
+  if (res.status !== 200) throw new Error(`generate answered ${res.status}`);
+  return { t, exported: exportedNames(await (await fetch(`${t.url}/metrics`)).text()) };
 }
