@@ -22,7 +22,7 @@ interface Outcome {
   problems?: string[] | undefined;
   conflict?: string | undefined;
   /** What the user typed, shown again after a refusal. */
-  entered?: ModelSettings | undefined;
+  entered?: Record<string, unknown> | undefined;
 }
 
 /** The Settings form of a model page: defaults, llama-server args and scheduling, saved into the YAML file. */
@@ -43,12 +43,15 @@ export function registerSettingsRoutes(app: FastifyInstance, ctx: AdminContext):
     if (!file || !EDITABLE.has(model.source))
       return reply.code(409).type('text/plain; charset=utf-8').send('this model has no settings in a config file');
     const body = (request.body ?? {}) as Record<string, unknown>;
-    let entered: ModelSettings | undefined;
+    const entered = body;
     try {
       const current = settingsOf(deps.config(), model);
       // A form without the args field (the viewer's and operator's: it is disabled for them) keeps them.
-      entered = { ...parseSettingsForm(body), ...(body.args === undefined ? { args: current.args } : {}) };
-      const changes = diffSettings(current, entered);
+      const wanted: ModelSettings = {
+        ...parseSettingsForm(body),
+        ...(body.args === undefined ? { args: current.args } : {}),
+      };
+      const changes = diffSettings(current, wanted);
       if (changes.some((c) => c.field === 'args') && !can(request, 'admin'))
         throw new Forbidden('only admins may change llama-server args (they decide what a process runs)');
       if (changes.length === 0) return send(request, reply, model, { saved: { changes: '', reload: undefined } });
@@ -100,12 +103,24 @@ export async function settingsView(
     .recent({ action: 'model.settings', limit: 200 })
     .filter((r) => r.target === model.name)
     .slice(0, 10);
+  const s = settingsOf(config, model);
+  const typed = outcome.entered;
   return {
     m: model,
     editable: file !== undefined && EDITABLE.has(model.source),
     file,
     version: fileVersion(text),
-    s: outcome.entered ?? settingsOf(config, model),
+    /** A field's value as the form shows it: what was typed after a refusal, else the saved setting. */
+    v: (name: keyof ModelSettings): string => {
+      if (typed && typeof typed[name] === 'string') return typed[name] as string;
+      const value = s[name];
+      return Array.isArray(value)
+        ? value.join(name === 'aliases' ? ', ' : '\n')
+        : value === undefined
+          ? ''
+          : String(value);
+    },
+    pinned: typed ? typed.pinned === 'on' : s.pinned,
     defaults: config.defaults,
     canEdit: can(request, 'operator'),
     canArgs: can(request, 'admin'),
