@@ -157,7 +157,10 @@ export function applySettings(
   if (isMap(options) && options.items.length === 0) doc.deleteIn([...entry, 'options']);
 }
 
-/** Takes the model out of every swap group but `group`, and into `group` (created if needed), editing lists in place. */
+/**
+ * Takes the model out of every swap group but `group` and into `group` (created if needed), editing
+ * the lists in place so their comments stay.
+ */
 function moveToGroup(doc: Document, config: Config, model: CatalogModel, key: string, group: string | undefined) {
   const isMember = memberOf(model);
   for (const g of Object.keys(config.scheduler.groups)) {

@@ -30,7 +30,8 @@ export function renderNotification(
   host = hostname(),
 ): { headers: Record<string, string>; body: string } {
   const e = n.episode;
-  const title = `${n.status === 'firing' ? 'FIRING' : 'RESOLVED'} [${e.severity}] ${e.rule}${e.subject ? ` ${e.subject}` : ''}`;
+  const subject = e.subject ? ` ${e.subject}` : '';
+  const title = `${n.status === 'firing' ? 'FIRING' : 'RESOLVED'} [${e.severity}] ${e.rule}${subject}`;
   if (format === 'slack') {
     const icon =
       n.status === 'resolved' ? ':white_check_mark:' : e.severity === 'critical' ? ':rotating_light:' : ':warning:';

@@ -73,7 +73,8 @@ export async function reportCommand(args: string[], io: StoreCliIo = defaultIo, 
     io.out(usageTable(report));
     if (comparison)
       io.out(
-        `\nCompared with ${values.compare} (${earlier!.since} – ${earlier!.until}):\n${comparisonText(comparison, threshold)}`,
+        `\nCompared with ${values.compare} (${earlier!.since} – ${earlier!.until}):\n` +
+          comparisonText(comparison, threshold),
       );
   }
   return comparison?.some((c) => c.regressed) ? 1 : 0;

@@ -45,7 +45,8 @@ const minRequests = (fallback: number) =>
 export const AlertRulesSchema = Type.Object(
   {
     model_failed: rule(
-      'A model failed to load or its llama-server crashed (per model; clears on a good load, or once the window passes without a failure).',
+      'A model failed to load or its llama-server crashed (per model; clears on a good load, or once the window ' +
+        'passes without a failure).',
       { severity: 'warning' },
       { window: window('10m') },
     ),

@@ -10,7 +10,8 @@ export async function ensureDebianPackage(opts: { binary: string; pkg: string; w
   if (await isExecutable(opts.binary)) return;
   if (process.getuid?.() !== 0) {
     process.stderr.write(
-      `[provision] ${opts.binary} is missing and this is not root: install it with "apt-get install -y ${opts.pkg}" (${opts.why})\n`,
+      `[provision] ${opts.binary} is missing and this is not root: ` +
+        `install it with "apt-get install -y ${opts.pkg}" (${opts.why})\n`,
     );
     return;
   }
