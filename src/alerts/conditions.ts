@@ -1,8 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { parseDuration, parseSize } from '../config/duration.js';
 import type { Severity } from '../store/alert-history.js';
-import type { RequestSample } from '../store/request-log.js';
-import { percentile } from './percentile.js';
+import type { ModelTotals, Traffic } from './traffic.js';
 
 export type RuleName = keyof Config['alerts']['rules'];
 
@@ -18,8 +17,9 @@ export interface Active {
 /** What the rules judge, gathered once per evaluation. */
 export interface Observations {
   now: number;
-  /** Requests that named a model, over the longest window of the request rules. */
-  requests: RequestSample[];
+  /** Per model, over each request rule's window: counts (failed = 5xx but 503, refused = 503) and p95s. */
+  totals: Traffic['totals'];
+  p95: Traffic['p95'];
   /** Per model: the last failure not followed by a good load. */
   failures: Map<string, { at: number; reason: string }>;
   /** Per model: the crash loop the scheduler gave up on, while no good load followed. */
@@ -36,54 +36,30 @@ const pct = (n: number): string => `${Math.round(n * 10) / 10}%`;
 const secs = (millis: number): string => `${Number((millis / 1000).toFixed(2))} s`;
 const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 
-/** The requests of the last `window` grouped by model. */
-function byModel(requests: RequestSample[], since: number): Map<string, RequestSample[]> {
-  const out = new Map<string, RequestSample[]>();
-  for (const r of requests) {
-    if (r.at < since || !r.model) continue;
-    let list = out.get(r.model);
-    if (!list) out.set(r.model, (list = []));
-    list.push(r);
-  }
-  return out;
-}
+type Hit = { subject: string; summary: string };
 
 function shareRule(
-  o: Observations,
+  rows: ModelTotals[],
   rule: Rules['error_rate'],
-  matches: (status: number) => boolean,
-  describe: (model: string, share: string, n: number, total: number, window: string) => string,
-): { subject: string; summary: string }[] {
-  const out: { subject: string; summary: string }[] = [];
-  for (const [model, rows] of byModel(o.requests, o.now - ms(rule.window))) {
-    if (rows.length < rule.min_requests) continue;
-    const n = rows.filter((r) => matches(r.status)).length;
-    const share = (n / rows.length) * 100;
-    if (share > rule.percent)
-      out.push({ subject: model, summary: describe(model, pct(share), n, rows.length, String(rule.window)) });
-  }
-  return out;
+  count: (t: ModelTotals) => number,
+  describe: (model: string, share: string, n: number, total: number) => string,
+): Hit[] {
+  return rows
+    .filter((t) => t.requests >= rule.min_requests && (count(t) / t.requests) * 100 > rule.percent)
+    .map((t) => ({
+      subject: t.key,
+      summary: describe(t.key, pct((count(t) / t.requests) * 100), count(t), t.requests),
+    }));
 }
 
-function p95Rule(
-  o: Observations,
-  rule: Rules['ttft_p95'],
-  pick: (r: RequestSample) => number | null,
-  what: string,
-): { subject: string; summary: string }[] {
-  const out: { subject: string; summary: string }[] = [];
+function p95Rule(stats: Map<string, { count: number; p95: number }>, rule: Rules['ttft_p95'], what: string): Hit[] {
   const limit = ms(rule.threshold);
-  for (const [model, rows] of byModel(o.requests, o.now - ms(rule.window))) {
-    const values = rows.map(pick).filter((v): v is number => v !== null);
-    if (values.length < rule.min_requests) continue;
-    const p95 = percentile(values, 0.95)!;
-    if (p95 > limit)
-      out.push({
-        subject: model,
-        summary: `${model}: p95 ${what} ${secs(p95)} over ${rule.window} (above ${secs(limit)})`,
-      });
-  }
-  return out;
+  return [...stats]
+    .filter(([, s]) => s.count >= rule.min_requests && s.p95 > limit)
+    .map(([model, s]) => ({
+      subject: model,
+      summary: `${model}: p95 ${what} ${secs(s.p95)} over ${rule.window} (above ${secs(limit)})`,
+    }));
 }
 
 /** Each rule's firing subjects under `rules`, from one set of observations. */
@@ -105,23 +81,24 @@ export function evaluateRules(rules: Rules, o: Observations): Active[] {
     [
       'error_rate',
       shareRule(
-        o,
+        o.totals.error_rate,
         rules.error_rate,
-        (s) => s >= 500 && s !== 503,
-        (m, share, n, total, w) => `${m}: ${share} of requests failed (${n} of ${total} in ${w})`,
+        (t) => t.failed,
+        (m, share, n, total) => `${m}: ${share} of requests failed (${n} of ${total} in ${rules.error_rate.window})`,
       ),
     ],
     [
       'queue_full',
       shareRule(
-        o,
+        o.totals.queue_full,
         rules.queue_full,
-        (s) => s === 503,
-        (m, share, n, total, w) => `${m}: ${share} of requests refused with 503, queue full (${n} of ${total} in ${w})`,
+        (t) => t.refused,
+        (m, share, n, total) =>
+          `${m}: ${share} of requests refused with 503, queue full (${n} of ${total} in ${rules.queue_full.window})`,
       ),
     ],
-    ['ttft_p95', p95Rule(o, rules.ttft_p95, (r) => r.ttft_ms, 'time to first token')],
-    ['queue_wait_p95', p95Rule(o, rules.queue_wait_p95, (r) => r.queue_wait_ms, 'queue wait')],
+    ['ttft_p95', p95Rule(o.p95.ttft_p95, rules.ttft_p95, 'time to first token')],
+    ['queue_wait_p95', p95Rule(o.p95.queue_wait_p95, rules.queue_wait_p95, 'queue wait')],
     ['memory_budget', memoryRule(rules.memory_budget, o)],
     [
       'disk_free',
@@ -155,11 +132,4 @@ function memoryRule(rule: Rules['memory_budget'], o: Observations): { subject: s
       summary: `loaded models use ${pct(share)} of the memory budget (${gib(usedBytes)} of ${gib(budgetBytes)})`,
     },
   ];
-}
-
-/** The longest window any request rule looks at: how far back an evaluation reads the request log. */
-export function longestWindow(rules: Rules): number {
-  return Math.max(
-    ...[rules.error_rate, rules.queue_full, rules.ttft_p95, rules.queue_wait_p95].map((r) => ms(r.window)),
-  );
 }

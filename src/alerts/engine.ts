@@ -8,7 +8,8 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { FailureRecord } from '../scheduler/supervisor.js';
 import type { AlertEpisode } from '../store/alert-history.js';
 import type { Store } from '../store/database.js';
-import { evaluateRules, longestWindow, type Active, type Observations } from './conditions.js';
+import { evaluateRules, type Active, type Observations } from './conditions.js';
+import { observeTraffic, trafficWindow } from './traffic.js';
 import { createDelivery, severityAtLeast, type DeliveryLog, type Notification } from './webhooks.js';
 
 export interface AlertEngineDeps {
@@ -177,14 +178,15 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
     // A model whose crash history was forgotten (its config changed) is no longer in a loop.
     for (const name of this.crashLoops.keys())
       if (!status.failures.some((f) => f.name === name && f.gaveUp)) this.crashLoops.delete(name);
-    const requests = [...store.requestLog.between(now - longestWindow(config.alerts.rules), now + 1)];
+    const { rules } = config.alerts;
+    const traffic = await observeTraffic(store.requestLog.pages(now - trafficWindow(rules), now + 1), rules, now);
     const tokens = store.apiTokens
       .list()
       .filter((t) => t.tpd && !t.revoked_at)
       .map((t) => ({ name: t.name, used: store.tokenUsage.get(t.id, now), limit: t.tpd! }));
     return {
       now,
-      requests,
+      ...traffic,
       failures: new Map(this.failures),
       crashLoops: new Map(this.crashLoops),
       memory: { usedBytes: status.memoryUsedBytes, budgetBytes: status.memoryBudgetBytes },

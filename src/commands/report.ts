@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { parseDuration } from '../config/duration.js';
 import { compareReports, comparisonText } from '../reports/compare.js';
 import { buildUsageReport, usageCsv, usageTable, type GroupBy, type UsageReport } from '../reports/usage.js';
-import { requestsBetween } from '../store/request-log.js';
+import { requestPages } from '../store/request-log.js';
 import { databasePath, type StoreCliIo } from './store.js';
 
 const USAGE =
@@ -60,7 +60,7 @@ export async function reportCommand(args: string[], io: StoreCliIo = defaultIo, 
   let report: UsageReport;
   try {
     const since = Number.isFinite(sinceMs) ? now - sinceMs : 0;
-    report = buildUsageReport(requestsBetween(db, since, now + 1), { by: values.by as GroupBy, since, until: now });
+    report = await buildUsageReport(requestPages(db, since, now + 1), { by: values.by as GroupBy, since, until: now });
   } finally {
     db.close();
   }

@@ -1,5 +1,5 @@
-import { percentile } from '../alerts/percentile.js';
 import type { RequestSample } from '../store/request-log.js';
+import { percentile } from './percentile.js';
 
 export type GroupBy = 'model' | 'token';
 
@@ -29,11 +29,11 @@ export interface UsageReport {
   total: UsageRow;
 }
 
-/** Tokens per second of one request's generation (after its first token), as the Activity page shows it. */
+/** Tokens per second of one request's generation after its first token (one token has no speed). */
 export function tokensPerSecond(r: Pick<RequestSample, 'eval_tokens' | 'ttft_ms' | 'total_ms'>): number | undefined {
   if (!r.eval_tokens || r.eval_tokens < 2 || r.ttft_ms === null || r.total_ms === null) return undefined;
   const ms = r.total_ms - r.ttft_ms;
-  return ms > 0 ? r.eval_tokens / (ms / 1000) : undefined;
+  return ms > 0 ? (r.eval_tokens * 1000) / ms : undefined;
 }
 
 interface Acc {
@@ -66,32 +66,33 @@ function add(acc: Acc, r: RequestSample): void {
   if (tps !== undefined) acc.tps.push(tps);
 }
 
-const round = (v: number | undefined, digits: number): number | null =>
-  v === undefined ? null : Math.round(v * 10 ** digits) / 10 ** digits;
+const round = (v: number | undefined): number | null => (v === undefined ? null : Math.round(v * 10) / 10);
 
 function finish(acc: Acc): UsageRow {
   return {
     ...acc.row,
-    ttftP50: round(percentile(acc.ttft, 0.5), 1),
-    ttftP95: round(percentile(acc.ttft, 0.95), 1),
-    tpsP50: round(percentile(acc.tps, 0.5), 1),
-    tpsP95: round(percentile(acc.tps, 0.95), 1),
+    ttftP50: round(percentile(acc.ttft, 50)),
+    ttftP95: round(percentile(acc.ttft, 95)),
+    tpsP50: round(percentile(acc.tps, 50)),
+    tpsP95: round(percentile(acc.tps, 95)),
   };
 }
 
-/** Aggregates the request log of [since, until) by model or by who asked; rows sorted by requests. */
-export function buildUsageReport(
-  samples: Iterable<RequestSample>,
+/** Usage of [since, until) by model or by who asked, from the request log's pages; rows sorted by requests. */
+export async function buildUsageReport(
+  pages: AsyncIterable<RequestSample[]>,
   opts: { by: GroupBy; since: number; until: number },
-): UsageReport {
+): Promise<UsageReport> {
   const groups = new Map<string, Acc>();
   const total: Acc = { row: emptyRow('total'), ttft: [], tps: [] };
-  for (const r of samples) {
-    const key = (opts.by === 'model' ? r.model : r.principal) ?? '—';
-    let acc = groups.get(key);
-    if (!acc) groups.set(key, (acc = { row: emptyRow(key), ttft: [], tps: [] }));
-    add(acc, r);
-    add(total, r);
+  for await (const page of pages) {
+    for (const r of page) {
+      const key = (opts.by === 'model' ? r.model : r.principal) ?? '—';
+      let acc = groups.get(key);
+      if (!acc) groups.set(key, (acc = { row: emptyRow(key), ttft: [], tps: [] }));
+      add(acc, r);
+      add(total, r);
+    }
   }
   return {
     kind: 'corral-usage-report',

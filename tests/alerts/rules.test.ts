@@ -2,32 +2,27 @@ import { EventEmitter, once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { evaluateRules, type Observations } from '../../src/alerts/conditions.js';
 import { AlertEngine } from '../../src/alerts/engine.js';
-import { percentile } from '../../src/alerts/percentile.js';
 import { renderNotification } from '../../src/alerts/webhooks.js';
 import { defaultConfig, parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import { openDatabase, type Store } from '../../src/store/database.js';
-import type { RequestSample } from '../../src/store/request-log.js';
 import { startReceiver, type Receiver } from './webhook-receiver.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
-const request = (model: string, status: number, extra: Partial<RequestSample> = {}): RequestSample => ({
-  at: NOW - 1000,
-  principal: 'loopback',
-  token_id: null,
-  model,
-  status,
-  prompt_tokens: 10,
-  eval_tokens: 10,
-  ttft_ms: 100,
-  total_ms: 500,
-  queue_wait_ms: 0,
-  ...extra,
+/** Per-model totals as the request log's aggregates give them. */
+const totals = (key: string, requests: number, failed = 0, refused = 0) => ({
+  key,
+  requests,
+  promptTokens: 0,
+  completionTokens: 0,
+  failed,
+  refused,
 });
 const observe = (o: Partial<Observations>): Observations => ({
   now: NOW,
-  requests: [],
+  totals: { error_rate: [], queue_full: [] },
+  p95: { ttft_p95: new Map(), queue_wait_p95: new Map() },
   failures: new Map(),
   crashLoops: new Map(),
   memory: { usedBytes: 0, budgetBytes: 0 },
@@ -38,46 +33,30 @@ const observe = (o: Partial<Observations>): Observations => ({
 const rules = defaultConfig().alerts.rules;
 
 describe('alert rules', () => {
-  it('percentiles by nearest rank', () => {
-    expect(percentile([], 0.95)).toBeUndefined();
-    expect(percentile([5], 0.95)).toBe(5);
-    expect(
-      percentile(
-        Array.from({ length: 100 }, (_, i) => i + 1),
-        0.95,
-      ),
-    ).toBe(95);
-    expect(percentile([3, 1, 2], 0.5)).toBe(2);
-  });
-
-  it('error rate: fires above the share, per model, only with enough requests; 503 is not an error here', () => {
-    const reqs = [
-      ...Array.from({ length: 18 }, () => request('a', 200)),
-      request('a', 500),
-      request('a', 502),
-      request('a', 503),
-      ...Array.from({ length: 5 }, () => request('b', 500)),
-    ];
-    const hits = evaluateRules(rules, observe({ requests: reqs })).filter((h) => h.rule === 'error_rate');
-    // a: 2 of 21 = 9.5% ≤ 10%; b: 100% but only 5 requests (< 20).
-    expect(hits).toEqual([]);
-    reqs.push(request('a', 500));
-    const again = evaluateRules(rules, observe({ requests: reqs })).filter((h) => h.rule === 'error_rate');
-    expect(again).toEqual([
-      { rule: 'error_rate', subject: 'a', severity: 'warning', summary: 'a: 13.6% of requests failed (3 of 22 in 5m)' },
+  it('error rate and queue-full share: above the percentage, per model, only with enough requests', () => {
+    const hits = (o: Partial<Observations>) =>
+      evaluateRules(rules, observe(o)).map((h) => [h.rule, h.subject, h.summary]);
+    // a: 2 of 21 = 9.5% ≤ 10%; b: 100% but 5 requests (< 20).
+    expect(hits({ totals: { error_rate: [totals('a', 21, 2), totals('b', 5, 5)], queue_full: [] } })).toEqual([]);
+    expect(hits({ totals: { error_rate: [totals('a', 22, 3)], queue_full: [totals('a', 22, 0, 2)] } })).toEqual([
+      ['error_rate', 'a', 'a: 13.6% of requests failed (3 of 22 in 5m)'],
+      ['queue_full', 'a', 'a: 9.1% of requests refused with 503, queue full (2 of 22 in 5m)'],
     ]);
   });
 
-  it('ignores requests older than the window', () => {
-    const old = Array.from({ length: 30 }, () => request('a', 503, { at: NOW - 6 * 60_000 }));
-    expect(evaluateRules(rules, observe({ requests: old }))).toEqual([]);
-  });
-
-  it('p95 time to first token and queue wait above their thresholds', () => {
-    const slow = Array.from({ length: 20 }, (_, i) =>
-      request('a', 200, { ttft_ms: i < 18 ? 100 : 20_000, queue_wait_ms: 6000 }),
+  it('p95 time to first token and queue wait above their thresholds, with enough requests', () => {
+    const hits = evaluateRules(
+      rules,
+      observe({
+        p95: {
+          ttft_p95: new Map([
+            ['a', { count: 20, p95: 20_000 }],
+            ['b', { count: 5, p95: 60_000 }],
+          ]),
+          queue_wait_p95: new Map([['a', { count: 20, p95: 6000 }]]),
+        },
+      }),
     );
-    const hits = evaluateRules(rules, observe({ requests: slow }));
     expect(hits.map((h) => [h.rule, h.summary])).toEqual([
       ['ttft_p95', 'a: p95 time to first token 20 s over 5m (above 10 s)'],
       ['queue_wait_p95', 'a: p95 queue wait 6 s over 5m (above 5 s)'],

@@ -40,15 +40,14 @@ export function usagePeriod(q: Query, now = Date.now()): { by: GroupBy; since: n
 
 /** Usage and latency per model or per token over a chosen range, and its CSV export. */
 export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  const report = (request: FastifyRequest): { report: UsageReport; q: Query; range: string } => {
+  const report = async (request: FastifyRequest): Promise<{ report: UsageReport; q: Query; range: string }> => {
     const q = request.query as Query;
     const p = usagePeriod(q);
-    const samples = ctx.deps.store.requestLog.between(p.since, p.until);
-    return { report: buildUsageReport(samples, p), q, range: p.range };
+    return { report: await buildUsageReport(ctx.deps.store.requestLog.pages(p.since, p.until), p), q, range: p.range };
   };
 
   app.get('/admin/usage', async (request, reply) => {
-    const { report: r, q, range } = report(request);
+    const { report: r, q, range } = await report(request);
     const query = new URLSearchParams(Object.entries(q).filter(([, v]) => typeof v === 'string' && v !== ''));
     return ctx.page(request, reply, 'usage', 'Usage and latency', {
       r,
@@ -64,7 +63,7 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: AdminContext): vo
   });
 
   app.get('/admin/usage.csv', async (request, reply) => {
-    const { report: r } = report(request);
+    const { report: r } = await report(request);
     const name = `corral-usage-by-${r.by}-${r.since.slice(0, 10)}-${r.until.slice(0, 10)}.csv`;
     return reply
       .type('text/csv; charset=utf-8')
