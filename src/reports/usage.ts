@@ -137,9 +137,12 @@ export function cells(r: UsageRow): string[] {
   ];
 }
 
-/** RFC 4180: every field quoted, quotes doubled; one header line. */
+/**
+ * RFC 4180: every field quoted, quotes doubled; one header line. A name starting like a formula
+ * (a token called "=HYPERLINK(…)") gets a leading apostrophe so a spreadsheet shows it as text.
+ */
 export function usageCsv(report: UsageReport): string {
-  const q = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+  const q = (s: string): string => `"${(/^[=+\-@\t\r]/.test(s) ? `'${s}` : s).replace(/"/g, '""')}"`;
   const lines = [
     [report.by, ...COLUMNS],
     ...report.rows.map((r) => [r.key, ...cells(r)]),

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { observeTraffic } from '../../src/alerts/traffic.js';
 import { defaultConfig } from '../../src/config/load.js';
-import { buildUsageReport, tokensPerSecond } from '../../src/reports/usage.js';
+import { buildUsageReport, tokensPerSecond, usageCsv } from '../../src/reports/usage.js';
 import { openDatabase, type Store } from '../../src/store/database.js';
 import { requestPages, type RequestLogEntry } from '../../src/store/request-log.js';
 
@@ -135,5 +135,36 @@ describe('reading and aggregating the request log', () => {
         95,
       ),
     });
+  });
+});
+
+describe('CSV export', () => {
+  it('quotes every field and defuses names that a spreadsheet would run as formulas', () => {
+    const row = (key: string) => ({
+      key,
+      requests: 1,
+      promptTokens: 2,
+      completionTokens: 3,
+      errors: { 503: 1 },
+      ttftP50: 1.5,
+      ttftP95: null,
+      tpsP50: null,
+      tpsP95: null,
+    });
+    const csv = usageCsv({
+      kind: 'corral-usage-report',
+      by: 'token',
+      since: '',
+      until: '',
+      rows: [row('=HYPERLINK("x")'), row('say "hi"')],
+      total: row('total'),
+    });
+    expect(csv.split('\r\n')).toEqual([
+      '"token","requests","prompt tokens","completion tokens","errors","ttft p50 ms","ttft p95 ms","tokens/s p50","tokens/s p95"',
+      `"'=HYPERLINK(""x"")","1","2","3","503×1","1.5","","",""`,
+      '"say ""hi""","1","2","3","503×1","1.5","","",""',
+      '"total","1","2","3","503×1","1.5","","",""',
+      '',
+    ]);
   });
 });
