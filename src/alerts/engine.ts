@@ -10,7 +10,7 @@ import type { AlertEpisode } from '../store/alert-history.js';
 import type { Store } from '../store/database.js';
 import { evaluateRules, type Active, type Observations } from './conditions.js';
 import { observeTraffic, trafficWindow } from './traffic.js';
-import { createDelivery, severityAtLeast, type DeliveryLog, type Notification } from './webhooks.js';
+import { createDelivery, severityAtLeast, type DeliveryLog, type Notification, type RetryPolicy } from './webhooks.js';
 
 export interface AlertEngineDeps {
   config(): Config;
@@ -115,6 +115,24 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
     return this.last;
   }
 
+  /** Sends a made-up "info" alert to every webhook, whatever its severity filter; returns how many. */
+  sendTest(actor: string): number {
+    const config = this.deps.config();
+    const episode = {
+      id: 0,
+      rule: 'test',
+      subject: '',
+      severity: 'info' as const,
+      summary: `A test notification from Corral, sent by ${actor} from the Alerts page.`,
+      startedAt: this.now(),
+      resolvedAt: undefined,
+      notified: true,
+    };
+    for (const hook of config.alerts.webhooks)
+      this.delivery.send(hook, { status: 'firing', episode }, retryPolicy(config));
+    return config.alerts.webhooks.length;
+  }
+
   /** Waits until queued webhook deliveries are done. */
   delivered(): Promise<void> {
     return this.delivery.idle();
@@ -194,6 +212,11 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
       tokens,
     };
   }
+}
+
+function retryPolicy(config: Config): RetryPolicy {
+  const { retry } = config.alerts;
+  return { attempts: retry.attempts, initialMs: parseDuration(retry.initial), maxMs: parseDuration(retry.max) };
 }
 
 /** Free space once per filesystem (the first directory named on it stands for it). */

@@ -82,6 +82,7 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/usage': viewer('usage and latency per model or token over a range'),
   'GET /admin/usage.csv': viewer('the usage table as CSV'),
   'GET /admin/alerts': viewer('firing alerts, their history, the rules and webhooks'),
+  'POST /admin/alerts/test': admin('send a test notification to every webhook', { audit: 'alerts.test' }),
   'GET /admin/fragments/alert-banner': viewer('the banner of firing alerts (polled by every page)'),
   'GET /admin/playground': viewer('chat playground'),
   'GET /admin/conversations': viewer("the caller's playground conversations"),

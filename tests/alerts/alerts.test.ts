@@ -147,4 +147,37 @@ describe('alerts delivered to webhooks', () => {
     await hooks.waitFor('/json', is('resolved', 'queue_full', 'busy:latest'), 15_000);
     expect(t.gw.app.alerts.firing().some((a) => a.rule === 'queue_full')).toBe(false);
   });
+
+  it('an admin can send a test notification to every webhook from the Alerts page', async () => {
+    const admin = await loginAs(t, 'admin');
+    const res = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/alerts/test',
+      headers: {
+        cookie: admin.cookie,
+        'x-csrf-token': admin.csrf,
+        'hx-request': 'true',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      payload: `_csrf=${admin.csrf}`,
+    });
+    expect(res.body).toContain('Sent a test notification to 3 webhooks');
+    const json = await hooks.waitFor('/json', (b) => note(b).rule === 'test');
+    expect(note(json.body)).toMatchObject({ status: 'firing', severity: 'info' });
+    expect(note(json.body).summary).toContain('sent by admin');
+    // Sent to the Slack hook as well, although it takes only critical alerts.
+    await hooks.waitFor('/slack', (b) => b.includes('[info] test'));
+    await hooks.waitFor('/ntfy', (b) => b.includes('test notification'));
+    expect(t.gw.store.auditLog.recent({ action: 'alerts.test' })[0]).toMatchObject({
+      actor: 'admin',
+      outcome: 'success',
+    });
+    const viewer = await loginAs(t, 'viewer');
+    const refused = await t.gw.app.inject({
+      method: 'POST',
+      url: '/admin/alerts/test',
+      headers: { cookie: viewer.cookie, 'x-csrf-token': viewer.csrf },
+    });
+    expect(refused.statusCode).toBe(403);
+  });
 });

@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { AdminContext } from '../context.js';
+import { can, csrfOf, isHtmx, type AdminContext } from '../context.js';
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const time = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
@@ -37,8 +40,20 @@ export function registerAlertRoutes(app: FastifyInstance, ctx: AdminContext): vo
       enabled: alerts.enabled,
       interval: alerts.interval,
       webhooks: alerts.webhooks.map((w) => ({ format: w.format, host: hostOf(w.url), min_severity: w.min_severity })),
+      canTest: can(request, 'admin'),
+      csrf: csrfOf(request),
       time,
     });
+  });
+
+  app.post('/admin/alerts/test', async (request, reply) => {
+    const sent = deps.alerts?.sendTest(request.principal?.name ?? 'someone') ?? 0;
+    request.auditDetail = `to ${sent} webhook${sent === 1 ? '' : 's'}`;
+    const text = sent
+      ? `Sent a test notification to ${sent} webhook${sent === 1 ? '' : 's'}; failures are retried and logged.`
+      : 'No webhook is configured (alerts.webhooks).';
+    if (!isHtmx(request)) return reply.redirect('/admin/alerts', 303);
+    return reply.type('text/html; charset=utf-8').send(`<p id="test-result" role="status">${escapeHtml(text)}</p>`);
   });
 
   app.get('/admin/fragments/alert-banner', async (_request, reply) => {
