@@ -25,6 +25,9 @@ import { createMetrics } from './metrics/registry.js';
 import { installRequestMetrics, type RequestRecord } from './metrics/request-hooks.js';
 import { registerMetricsRoute } from './metrics/route.js';
 import { collectScheduler } from './metrics/scheduler-collector.js';
+import { AlertEngine } from './alerts/engine.js';
+import { registerAlertMetrics } from './alerts/metrics.js';
+import { requestedModel } from './metrics/requested-model.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -77,10 +80,26 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   // The request log is written first, so a listener (the admin's live Activity page) reads the new row.
   const finishedListeners = new Set<(record: RequestRecord) => void>();
-  const observe = installRequestMetrics(app, metrics, (record) => {
-    opts.onRequestFinished?.(record);
-    for (const listener of finishedListeners) listener(record);
+  const observe = installRequestMetrics(
+    app,
+    metrics,
+    (record) => {
+      opts.onRequestFinished?.(record);
+      for (const listener of finishedListeners) listener(record);
+    },
+    requestedModel(catalog),
+  );
+  const alerts = new AlertEngine({
+    config: opts.api.config,
+    scheduler,
+    store: opts.store,
+    dirs: () => [opts.admin?.dataDir?.() ?? config.data_dir, ...catalog.modelDirs],
+    log: app.log.child({ module: 'alerts' }),
   });
+  registerAlertMetrics(metrics.registry, alerts, scheduler);
+  app.decorate('alerts', alerts);
+  app.addHook('onReady', async () => alerts.start());
+  app.addHook('onClose', async () => alerts.stop());
   // Registered after the metrics hook, so a request's log line also means its metrics are recorded.
   app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
@@ -104,6 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     store: opts.store,
     config: opts.auth,
     open: { 'metrics.public': config.metrics.public },
+    operationLimits: () => opts.api.config().operation_limits,
   });
   const passwords = opts.passwords ?? createPasswords();
   await registerAuthRoutes(app, { store: opts.store, passwords });
@@ -126,6 +146,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       finishedListeners.add(listener);
       return () => finishedListeners.delete(listener);
     },
+    alerts,
   });
   return app;
 }

@@ -49,6 +49,10 @@ const run: Record<string, (values: Values, args: string[]) => Promise<number>> =
     const { storeCommand } = await import('./commands/store.js');
     return storeCommand(args);
   },
+  async report(_v, args) {
+    const { reportCommand } = await import('./commands/report.js');
+    return reportCommand(args);
+  },
 };
 
 function version(): string {

@@ -225,6 +225,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         source: async () => (loaded.file ? readFile(loaded.file, 'utf8').catch(() => loaded.source) : loaded.source),
         lastReload: () => reloadResult(lastReload),
         reload: async () => reloadResult(await reload())!,
+        nextReload: (timeoutMs) =>
+          new Promise((done) => {
+            const onReload = (state: ReloadState): void => {
+              clearTimeout(timer);
+              done(reloadResult(state));
+            };
+            const timer = setTimeout(() => {
+              events.off('reload', onReload);
+              done(undefined);
+            }, timeoutMs);
+            events.once('reload', onReload);
+          }),
       },
       logsDir: () => resolve(cwd, config.logs_dir),
       dataDir: () => resolve(cwd, config.data_dir),

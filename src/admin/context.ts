@@ -49,6 +49,7 @@ export function isHtmx(request: FastifyRequest): boolean {
 export const NAV = [
   { href: '/admin', label: 'Dashboard', role: 'viewer' },
   { href: '/admin/activity', label: 'Activity', role: 'viewer' },
+  { href: '/admin/alerts', label: 'Alerts', role: 'viewer' },
   { href: '/admin/playground', label: 'Playground', role: 'viewer' },
   { href: '/admin/pull', label: 'Pull', role: 'operator' },
   { href: '/admin/tokens', label: 'Tokens', role: 'admin' },

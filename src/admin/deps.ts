@@ -1,3 +1,4 @@
+import type { AlertEngine } from '../alerts/engine.js';
 import type { ApiDeps } from '../api/deps.js';
 import type { BackendStatus } from '../provision/backend-status.js';
 import type { ResolvedBinary } from '../provision/llama-binary.js';
@@ -21,6 +22,8 @@ export interface ConfigControl {
   source(): Promise<string>;
   lastReload(): ReloadResult | undefined;
   reload(): Promise<ReloadResult>;
+  /** Settles with the next reload's result (the watcher's, after a save), or undefined after `timeoutMs`. */
+  nextReload?(timeoutMs: number): Promise<ReloadResult | undefined>;
 }
 
 /** What the admin UI needs; handed in by app.ts. Optional parts render an "not available" notice. */
@@ -39,4 +42,6 @@ export interface AdminDeps extends ApiDeps {
   accounts: Accounts;
   /** Calls `listener` after each finished request (after its request log row is written); returns an unsubscribe. */
   onRequestFinished?: ((listener: (record: RequestRecord) => void) => () => void) | undefined;
+  /** Alert rules, their firing alerts and history. */
+  alerts?: AlertEngine | undefined;
 }

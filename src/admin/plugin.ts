@@ -13,6 +13,10 @@ import { registerConfigRoutes } from './routes/config.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerLoginRoutes } from './routes/login.js';
 import { registerModelRoutes } from './routes/model.js';
+import { registerSettingsRoutes } from './routes/settings.js';
+import { registerAlertRoutes } from './routes/alerts.js';
+import { registerConversationRoutes } from './routes/conversations.js';
+import { registerUsageRoutes } from './routes/usage.js';
 import { registerToolRoutes } from './routes/tools.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -87,6 +91,9 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
       ],
       ['admin.js', [join(assetDir, 'admin.js'), 'text/javascript; charset=utf-8']],
       ['admin.css', [join(assetDir, 'admin.css'), 'text/css; charset=utf-8']],
+      ['console.css', [join(assetDir, 'console.css'), 'text/css; charset=utf-8']],
+      ['console.js', [join(assetDir, 'console.js'), 'text/javascript; charset=utf-8']],
+      ['playground.js', [join(assetDir, 'playground.js'), 'text/javascript; charset=utf-8']],
       ['favicon.svg', [join(assetDir, 'favicon.svg'), 'image/svg+xml']],
     ]);
     const cache = new Map<string, Buffer>();
@@ -113,6 +120,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
           user,
           csrf: csrfOf(request),
           nav: navFor(user?.role, path),
+          firingAlerts: deps.alerts?.firing() ?? [],
           htmx: isHtmx(request),
           configBanner: user ? rejectedReload(deps) : undefined,
         });
@@ -128,6 +136,10 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     registerLoginRoutes(admin, ctx);
     registerDashboardRoutes(admin, ctx);
     registerModelRoutes(admin, ctx);
+    registerSettingsRoutes(admin, ctx);
+    registerAlertRoutes(admin, ctx);
+    registerConversationRoutes(admin, ctx);
+    registerUsageRoutes(admin, ctx);
     registerConfigRoutes(admin, ctx);
     registerSystemRoutes(admin, ctx);
     registerToolRoutes(admin, ctx);

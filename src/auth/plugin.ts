@@ -5,7 +5,13 @@ import { Forbidden } from '../errors.js';
 import type { Store } from '../store/database.js';
 import { verifyCsrf } from './csrf.js';
 import { assertModelAllowed, roleAllows, type Principal, type Role } from './principal.js';
-import { createRateLimiter, createTokenLimits, type RateLimiter } from './rate-limit.js';
+import {
+  createOperationLimits,
+  createRateLimiter,
+  createTokenLimits,
+  type OperationLimits,
+  type RateLimiter,
+} from './rate-limit.js';
 import { ANSWERED, type AuthAudit, createPrincipalResolver, pathOf } from './resolve-principal.js';
 import { ROUTE_RULES, ruleFor, type RouteRule } from './roles.js';
 import { createSessionManager, type SessionManager } from './sessions.js';
@@ -23,6 +29,8 @@ declare module 'fastify' {
     authSession: AuthSessionInfo | null;
     /** What an operator/admin action acted on, for the audit log. */
     auditTarget: string | null;
+    /** What the action changed (e.g. a settings diff), appended to the audit entry's detail. */
+    auditDetail: string | null;
   }
   interface FastifyInstance {
     corralAuth: CorralAuth;
@@ -50,6 +58,8 @@ export interface AuthPluginOptions {
   rules?: Readonly<Record<string, RouteRule>>;
   /** Config switches named by a rule's `publicIf`. */
   open?: { 'metrics.public'?: boolean };
+  /** Per-operation limits for non-admins, read per request (hot-reloaded). */
+  operationLimits?: () => OperationLimits;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -109,7 +119,7 @@ function auditAction(store: Store, rule: RouteRule, request: FastifyRequest, sta
       target: request.auditTarget,
       outcome: status < 400 ? 'success' : 'failure',
       ip: request.clientIp,
-      detail: `${p.kind} status ${status}`,
+      detail: `${p.kind} status ${status}${request.auditDetail ? `: ${request.auditDetail}` : ''}`,
     },
     now,
   );
@@ -125,7 +135,10 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   const { store, config } = options;
   const rules = options.rules ?? ROUTE_RULES;
   const now = options.now ?? Date.now;
-  const enforceLimits = createTokenLimits(store, options.rateLimiter ?? createRateLimiter(now), now);
+  const limiter = options.rateLimiter ?? createRateLimiter(now);
+  const enforceLimits = createTokenLimits(store, limiter, now);
+  const { operationLimits } = options;
+  const enforceOperation = operationLimits ? createOperationLimits(limiter, operationLimits) : undefined;
   const sessions =
     options.sessions ??
     createSessionManager({
@@ -159,6 +172,7 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   app.decorateRequest('principal', null);
   app.decorateRequest('authSession', null);
   app.decorateRequest('auditTarget', null);
+  app.decorateRequest('auditDetail', null);
 
   const access = (rule: RouteRule): RouteRule['access'] =>
     rule.publicIf && options.open?.[rule.publicIf] ? 'public' : rule.access;
@@ -187,10 +201,15 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   app.addHook('preHandler', async (request) => {
     const rule = ruleOf(request);
     if (request.authSession && !SAFE_METHODS.has(request.method) && rule.csrf !== false) verifyCsrf(request);
-    if (rule.keepAlive && request.principal && schedulesModel(request.body)) {
+    const principal = request.principal;
+    if (!principal || !authorized.has(request)) return;
+    let operation = rule.operation;
+    if (rule.keepAlive && schedulesModel(request.body)) {
       const why = 'keep_alive 0 (unload) and a negative keep_alive (pin) need the operator role';
-      requireRole(request, request.principal, 'operator', why);
+      requireRole(request, principal, 'operator', why);
+      operation = 'model';
     }
+    if (operation) enforceOperation?.(principal, operation);
   });
 
   // After the response: auditing an operator/admin action never delays it.

@@ -1,6 +1,7 @@
 import { RateLimited } from '../errors.js';
 import type { Store } from '../store/database.js';
 import { dayKey } from '../store/token-usage.js';
+import { parseDuration } from '../config/duration.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -9,18 +10,18 @@ import type { Principal } from './principal.js';
  * In memory: limits reset on restart, which errs on the side of letting requests through.
  */
 export interface RateLimiter {
-  /** 0 when allowed (and counted), else seconds until the next request would be allowed. */
-  take(key: string, perMinute: number): number;
+  /** 0 when allowed (and counted), else seconds until the next one would be allowed; `limit` per `windowMs`. */
+  take(key: string, limit: number, windowMs?: number): number;
 }
 
 export function createRateLimiter(now: () => number = Date.now, maxKeys = 10_000): RateLimiter {
   const buckets = new Map<string, { tokens: number; at: number }>();
   return {
-    take(key, perMinute) {
+    take(key, limit, windowMs = 60_000) {
       const t = now();
-      const ratePerMs = perMinute / 60_000;
-      const b = buckets.get(key) ?? { tokens: perMinute, at: t };
-      b.tokens = Math.min(perMinute, b.tokens + (t - b.at) * ratePerMs);
+      const ratePerMs = limit / windowMs;
+      const b = buckets.get(key) ?? { tokens: limit, at: t };
+      b.tokens = Math.min(limit, b.tokens + (t - b.at) * ratePerMs);
       b.at = t;
       // Re-insert to keep the Map in least-recently-used order for eviction below.
       buckets.delete(key);
@@ -49,5 +50,39 @@ export function createTokenLimits(store: Store, limiter: RateLimiter, now: () =>
       const midnight = Date.parse(`${dayKey(t)}T00:00:00Z`) + 86_400_000;
       throw new RateLimited(`daily limit of ${row.tpd} tokens reached`, (midnight - t) / 1000);
     }
+  };
+}
+
+export type Operation = 'pull' | 'create' | 'model';
+export type OperationLimits = Record<Operation, { count: number; per: string | number }>;
+
+const OPERATION_NAMES: Record<Operation, string> = {
+  pull: 'pulls',
+  create: 'creates and copies',
+  model: 'model loads, unloads and restarts',
+};
+
+/**
+ * Per-operation limits for everyone but admins (pulls fill disks, loads and unloads disturb every
+ * user of a model): a bucket per operation and user or token, 429 with Retry-After beyond it.
+ */
+export function createOperationLimits(limiter: RateLimiter, limits: () => OperationLimits) {
+  return (principal: Principal, op: Operation): void => {
+    if (principal.role === 'admin') return;
+    const { count, per } = limits()[op];
+    if (count <= 0) return;
+    const windowMs = parseDuration(per);
+    const who =
+      principal.kind === 'user'
+        ? `user:${principal.userId}`
+        : principal.kind === 'token'
+          ? `token:${principal.tokenId}`
+          : principal.kind;
+    const wait = limiter.take(`op:${op}:${who}`, count, windowMs);
+    if (wait > 0)
+      throw new RateLimited(
+        `too many ${OPERATION_NAMES[op]}: at most ${count} per ${per} for non-admins; try again later`,
+        wait,
+      );
   };
 }

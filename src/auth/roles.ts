@@ -15,6 +15,8 @@ export interface RouteRule {
   keepAlive?: true;
   /** A config switch that makes the route public; see the auth plugin's `open` option. */
   publicIf?: 'metrics.public';
+  /** Counted against `operation_limits` for non-admins. */
+  operation?: 'pull' | 'create' | 'model';
 }
 
 const viewer = (what: string, extra: Partial<RouteRule> = {}): RouteRule => ({ access: 'viewer', what, ...extra });
@@ -50,9 +52,12 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /v1/models': viewer('OpenAI model list (only those the caller may use)'),
   'GET /v1/models/:id': viewer('one model'),
 
-  'POST /api/pull': operator('download a model', { audit: 'model.pull' }),
-  'POST /api/copy': operator('copy a model under a new name', { audit: 'model.copy' }),
-  'POST /api/create': operator('create a model from files, a Modelfile or another model', { audit: 'model.create' }),
+  'POST /api/pull': operator('download a model', { audit: 'model.pull', operation: 'pull' }),
+  'POST /api/copy': operator('copy a model under a new name', { audit: 'model.copy', operation: 'create' }),
+  'POST /api/create': operator('create a model from files, a Modelfile or another model', {
+    audit: 'model.create',
+    operation: 'create',
+  }),
   'HEAD /api/blobs/:digest': operator('whether a blob is already uploaded'),
   'POST /api/blobs/:digest': operator('upload a blob (a GGUF or adapter for /api/create)', { audit: 'blob.upload' }),
   'POST /api/push': operator('push a model (not supported: 501)', { audit: 'model.push' }),
@@ -70,15 +75,29 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/events': viewer('dashboard live feed (SSE)'),
   'GET /admin/model': viewer('model page'),
   'GET /admin/model/logs': viewer("a model's live log (SSE)"),
+  'POST /admin/model/settings': operator("save a model's settings into the config file (args: admins only)", {
+    audit: 'model.settings',
+  }),
   'GET /admin/activity': viewer('recent requests and charts'),
   'GET /admin/activity/events': viewer('activity live feed (SSE)'),
+  'GET /admin/usage': viewer('usage and latency per model or token over a range'),
+  'GET /admin/usage.csv': viewer('the usage table as CSV'),
+  'GET /admin/alerts': viewer('firing alerts, their history, the rules and webhooks'),
+  'POST /admin/alerts/test': admin('send a test notification to every webhook', { audit: 'alerts.test' }),
+  'GET /admin/fragments/alert-banner': viewer('the banner of firing alerts (polled by every page)'),
   'GET /admin/playground': viewer('chat playground'),
+  'GET /admin/conversations': viewer("the caller's playground conversations"),
+  'POST /admin/conversations': viewer('start a playground conversation'),
+  'GET /admin/conversations/:id': viewer("one of the caller's conversations, with its messages"),
+  'PATCH /admin/conversations/:id': viewer("rename or save one of the caller's conversations"),
+  'DELETE /admin/conversations/:id': viewer("delete one of the caller's conversations"),
+  'GET /admin/conversations/:id/export': viewer('download a conversation as JSON or Markdown'),
   'GET /admin/config': viewer('the config file'),
   'GET /admin/system': viewer('host, disks and llama-server binary'),
   'GET /admin/pull': operator('pull page'),
-  'POST /admin/actions/load': operator('load a model', { audit: 'model.load' }),
-  'POST /admin/actions/unload': operator('unload a model', { audit: 'model.unload' }),
-  'POST /admin/actions/restart': operator('restart a model', { audit: 'model.restart' }),
+  'POST /admin/actions/load': operator('load a model', { audit: 'model.load', operation: 'model' }),
+  'POST /admin/actions/unload': operator('unload a model', { audit: 'model.unload', operation: 'model' }),
+  'POST /admin/actions/restart': operator('restart a model', { audit: 'model.restart', operation: 'model' }),
   'GET /admin/tokens': admin('API tokens'),
   'POST /admin/tokens': admin("create an API token (at most the creator's role)", { audit: 'token.create' }),
   'POST /admin/tokens/revoke': admin('revoke an API token', { audit: 'token.revoke' }),

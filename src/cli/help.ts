@@ -33,7 +33,7 @@ export function mainHelp(): string {
     '',
     'common options:',
     ...table([
-      ['-c, --config FILE', 'config file (serve, doctor, user, token, store)'],
+      ['-c, --config FILE', 'config file (every command but provision)'],
       ['-h, --help', 'help'],
       ['-v, --version', "Corral's version"],
     ]),

@@ -147,6 +147,28 @@ export const COMMANDS: CommandSpec[] = [
     env: ['CORRAL_CONFIG'],
     positionals: true,
   },
+  {
+    name: 'report',
+    usage: 'corral report [options]',
+    summary: 'usage and latency per model or token from the request log; --compare flags regressions',
+    details: [
+      'Exits 1 when --compare finds a model whose p95 time to first token rose, or whose median tokens/s',
+      'fell, by more than --threshold percent (models with fewer than --min-requests requests are skipped).',
+    ],
+    options: {
+      config,
+      db,
+      since: { type: 'string', value: 'DURATION', description: 'how far back to look (default 7d)' },
+      by: { type: 'string', value: 'KEY', description: 'model (default) or token' },
+      json: { type: 'boolean', description: 'print the report as JSON (keep it for a later --compare)' },
+      csv: { type: 'boolean', description: 'print the report as CSV' },
+      compare: { type: 'string', value: 'FILE', description: 'an earlier `--json` report to compare with' },
+      threshold: { type: 'string', value: 'PCT', description: 'regression threshold in percent (default 10)' },
+      'min-requests': { type: 'string', value: 'N', description: 'requests a model needs to be compared (default 5)' },
+      help,
+    },
+    env: ['CORRAL_CONFIG'],
+  },
 ];
 
 export function findCommand(name: string): CommandSpec | undefined {

@@ -15,7 +15,7 @@ const defaultIo: StoreCliIo = {
 };
 
 /** The database a command works on: `--db`, else `store.path` of the config Corral would read. */
-async function databasePath(db: string | undefined, config: string | undefined): Promise<string> {
+export async function databasePath(db: string | undefined, config: string | undefined): Promise<string> {
   if (db) return resolve(db);
   const loaded = await loadConfig(config ?? process.env.CORRAL_CONFIG ?? 'config/corral.yaml', { optional: true });
   return resolve(loaded.config.store.path);

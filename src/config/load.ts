@@ -77,6 +77,16 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
     [['store', 'request_log_retention'], config.store.request_log_retention],
     [['store', 'audit_log_retention'], config.store.audit_log_retention],
   ];
+  durations.push([['alerts', 'interval'], config.alerts.interval]);
+  for (const [key, value] of Object.entries(config.alerts.retry))
+    if (key !== 'attempts') durations.push([['alerts', 'retry', key], value]);
+  for (const [name, rule] of Object.entries(config.alerts.rules)) {
+    for (const [key, value] of Object.entries(rule))
+      if (key === 'cooldown' || key === 'window' || key === 'threshold')
+        durations.push([['alerts', 'rules', name, key], value]);
+  }
+  for (const [name, limit] of Object.entries(config.operation_limits))
+    durations.push([['operation_limits', name, 'per'], limit.per]);
   for (const [name, entry] of Object.entries(config.models)) {
     if (entry.keep_alive !== undefined) durations.push([['models', name, 'keep_alive'], entry.keep_alive]);
   }
@@ -90,6 +100,7 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
   const sizes: [string[], string | number][] = [
     [['llama_server', 'log_max_size'], config.llama_server.log_max_size],
     [['disk_reserve'], config.disk_reserve],
+    [['alerts', 'rules', 'disk_free', 'min_free'], config.alerts.rules.disk_free.min_free],
   ];
   if (config.scheduler.memory_budget !== 'auto')
     sizes.push([['scheduler', 'memory_budget'], config.scheduler.memory_budget]);

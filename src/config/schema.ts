@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { AlertsSchema, OperationLimitsSchema } from './alerts-schema.js';
 
 /**
  * The whole configuration. Every field has a default so an empty file (or no file) is a working config.
@@ -434,6 +435,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Downloading models with `/api/pull`.' },
     ),
+    alerts: AlertsSchema,
+    operation_limits: OperationLimitsSchema,
   },
   { additionalProperties: false },
 );

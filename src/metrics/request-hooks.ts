@@ -52,6 +52,8 @@ export function installRequestMetrics(
   app: FastifyInstance,
   metrics: CorralMetrics,
   onFinished?: (record: RequestRecord) => void,
+  /** The model a request was for when it failed before a slot was leased (e.g. 503 queue full). */
+  modelOf?: (request: FastifyRequest) => string | undefined,
 ): ApiObserver {
   // Keyed by request object: nothing is added to Fastify's request shape and entries die with it.
   const stats = new WeakMap<FastifyRequest, Stats>();
@@ -70,6 +72,7 @@ export function installRequestMetrics(
     const s = stats.get(request);
     if (!s || s.finished) return;
     s.finished = true;
+    if (s.model === undefined && status >= 400) s.model = modelOf?.(request);
     const route = request.routeOptions.url ?? 'unmatched';
     const model = s.model ?? '';
     const durationMs = msSince(s.start);

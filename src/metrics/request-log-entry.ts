@@ -22,6 +22,7 @@ export function requestLogEntry(r: RequestRecord): RequestLogEntry | undefined {
     evalTokens: r.generatedTokens ?? null,
     loadMs: r.loadDurationMs ?? null,
     ttftMs: r.ttftMs ?? null,
+    queueWaitMs: r.queueWaitMs ?? null,
     totalMs: r.durationMs,
     requestId: r.id,
     at: r.at.getTime(),

@@ -324,9 +324,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (isBusy(entry) || this.entries.get(entry.model.name) !== entry || entry.runner.state !== 'ready') return;
     if (entry.stale !== undefined) {
       const name = entry.model.name;
-      void this.unload(name, entry.stale).then(() => {
+      const why = entry.stale;
+      void this.unload(name, why).then(() => {
         const next = this.deps.resolve?.(name);
-        if (next?.pinned && !this.closed && !this.draining) this.load(next).catch(() => {});
+        // A model restarted for new settings comes back with them; one removed from the config stays stopped.
+        const back = next?.pinned || (next !== undefined && why === CONFIG_CHANGED);
+        if (back && !this.closed && !this.draining) this.load(next).catch(() => {});
       });
       return;
     }
@@ -380,7 +383,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!next) {
         entry.stale = 'removed from config';
       } else if ((next.fingerprint ?? '') !== (entry.model.fingerprint ?? '')) {
-        entry.stale = 'config changed';
+        entry.stale = CONFIG_CHANGED;
         this.supervisor.reset(name);
       } else {
         entry.model = next;
@@ -433,3 +436,4 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 }
 
 const CRASHED = 'crashed';
+const CONFIG_CHANGED = 'config changed';

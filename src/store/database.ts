@@ -11,6 +11,8 @@ import { createRequestLogRepo } from './request-log.js';
 import { createSettingsRepo } from './settings.js';
 import { createTokenUsageRepo } from './token-usage.js';
 import { createSetupTokensRepo } from './setup-tokens.js';
+import { createConversationsRepo } from './conversations.js';
+import { createAlertHistoryRepo } from './alert-history.js';
 
 export interface StoreOptions {
   /** Only for tests that start from an older schema. */
@@ -46,6 +48,8 @@ export function openDatabase(path: string, options: StoreOptions = {}) {
     settings: createSettingsRepo(db),
     tokenUsage: createTokenUsageRepo(db, writes),
     setupTokens: createSetupTokensRepo(db),
+    conversations: createConversationsRepo(db),
+    alertHistory: createAlertHistoryRepo(db),
     /**
      * Why the store is no longer safe to write, if it is not: SQLite keeps writing to a database or
      * WAL file that was deleted (or replaced) under it, and those writes are lost at the next start.

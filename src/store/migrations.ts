@@ -118,6 +118,43 @@ export const MIGRATIONS: readonly Migration[] = [
     // The first characters of the secret, so a token in a client's config can be matched to its row.
     sql: `ALTER TABLE api_tokens ADD COLUMN prefix TEXT;`,
   },
+  {
+    version: 7,
+    name: 'alert history, playground conversations, queue wait in the request log',
+    sql: `
+      ALTER TABLE request_log ADD COLUMN queue_wait_ms REAL;
+      CREATE TABLE alert_history (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        notified INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX alert_history_started ON alert_history(started_at);
+      CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        title TEXT NOT NULL,
+        model TEXT NOT NULL,
+        system TEXT NOT NULL DEFAULT '',
+        options TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX conversations_owner ON conversations(owner, updated_at);
+      CREATE TABLE conversation_messages (
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        images TEXT,
+        PRIMARY KEY (conversation_id, seq)
+      );
+    `,
+  },
 ];
 
 /** Applies, in order and each in its own transaction, the migrations newer than the recorded version. */

@@ -13,5 +13,7 @@ export function pruneLogs(store: Store, config: Config['store'], now = Date.now(
     // Usage older than a day no longer counts against any limit; keep as long as the request log.
     tokenUsage: Number.isFinite(requestMs) ? store.tokenUsage.pruneBefore(now - requestMs) : 0,
     sessions: store.sessions.pruneBefore(now - 86_400_000),
+    // Resolved alerts are part of the operational record: kept as long as the audit log.
+    alertHistory: Number.isFinite(auditMs) ? store.alertHistory.pruneBefore(now - auditMs) : 0,
   };
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { roleAllows, type Role } from '../../src/auth/principal.js';
-import { rolesMarkdown } from '../../src/auth/roles-doc.js';
+import { rolesMarkdown } from '../tools/roles-reference.js';
 import { createApiToken } from '../../src/auth/tokens.js';
 import { loginAs, type Session } from '../admin/helpers.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';

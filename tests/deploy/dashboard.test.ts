@@ -1,41 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { metricNames, scrapeAfterOneAnswer } from '../helpers/promql.js';
 
 const root = new URL('../../', import.meta.url);
-
-/** Every series name a Prometheus exposition text offers, histogram and summary parts included. */
-export function exportedNames(text: string): Set<string> {
-  const names = new Set<string>();
-  for (const line of text.split('\n')) {
-    const type = /^# TYPE (\S+) (\S+)/.exec(line);
-    if (type) {
-      const [, name, kind] = type as unknown as [string, string, string];
-      names.add(name);
-      if (kind === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
-      if (kind === 'summary') for (const s of ['_sum', '_count']) names.add(name + s);
-    } else if (line && !line.startsWith('#')) names.add(/^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0] ?? '');
-  }
-  names.delete('');
-  return names;
-}
-
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
-
-/** The metric names a PromQL expression reads: identifiers that are not functions, keywords or labels. */
-export function metricNames(expr: string): string[] {
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, '')
-    .replace(/\[[^\]]*\]/g, '')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
-  const names: string[] = [];
-  for (const m of bare.matchAll(/(?<![$\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![a-zA-Z0-9_:])(?!\s*\()/g)) {
-    if (!KEYWORDS.has(m[1]!.toLowerCase())) names.push(m[1]!);
-  }
-  return names;
-}
 
 interface Panel {
   title?: string;
@@ -71,17 +40,7 @@ describe('deploy/grafana/corral.json', () => {
   let t: TestGateway;
   let exported: Set<string>;
   beforeAll(async () => {
-    const { models } = inject('fixtures');
-    t = await startGateway({ models: { chat: { path: models.chat } } });
-    // One answer, so the model is loaded and its llama-server's own metrics are in the scrape too.
-    const res = await post(`${t.url}/api/generate`, {
-      model: 'chat',
-      prompt: 'hi',
-      stream: false,
-      options: { num_predict: 2 },
-    });
-    expect(res.status).toBe(200);
-    exported = exportedNames(await (await fetch(`${t.url}/metrics`)).text());
+    ({ t, exported } = await scrapeAfterOneAnswer());
   });
   afterAll(() => t?.close());
 

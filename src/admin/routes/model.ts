@@ -12,6 +12,7 @@ import type { AdminDeps } from '../deps.js';
 import { recentRequests } from '../request-records.js';
 import { openSse } from '../sse.js';
 import { buildDashboard, formatBytes } from '../view-models.js';
+import { settingsView } from './settings.js';
 
 function commandLine(deps: AdminDeps, m: CatalogModel, runner: Runner | undefined): string[] {
   if (runner) return [runner.spec.binary, ...runner.argv];
@@ -67,6 +68,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
       metadata: metadataRows(m),
       command: commandLine(deps, m, runnerOf(m.name)).map(quote).join(' '),
       recent,
+      settings: await settingsView(ctx, request, m),
     });
   });
 

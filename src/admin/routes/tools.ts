@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { capabilities } from '../../catalog/catalog.js';
 import { can, type AdminContext } from '../context.js';
+import { ownerOf } from './conversations.js';
 import { formatBytes } from '../view-models.js';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { deletePlan } from '../../models/delete-plan.js';
@@ -24,11 +26,15 @@ export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): voi
     const models = ctx.deps.catalog
       .list()
       .filter((m) => !m.embedding)
-      .map((m) => m.name);
+      .map((m) => ({ name: m.name, vision: capabilities(m).includes('vision') }));
     const q = request.query as Record<string, unknown>;
+    const conversations = ctx.deps.store.conversations.list(ownerOf(request));
+    const current = typeof q.c === 'string' ? conversations.find((c) => c.id === q.c) : undefined;
     return ctx.page(request, reply, 'playground', 'Playground', {
       models,
-      selected: typeof q.model === 'string' ? q.model : models[0],
+      selected: current?.model ?? (typeof q.model === 'string' ? q.model : models[0]?.name),
+      conversations,
+      current: current?.id,
     });
   });
 

@@ -1,6 +1,4 @@
-import { writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { ROUTE_RULES, type RouteRule } from './roles.js';
+import { ROUTE_RULES, type RouteRule } from '../../src/auth/roles.js';
 
 const WHO: Record<RouteRule['access'], string> = {
   public: 'anyone',
@@ -48,8 +46,4 @@ export function rolesMarkdown(rules: Readonly<Record<string, RouteRule>> = ROUTE
     ...table(isAdmin),
     '',
   ].join('\n');
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  writeFileSync(process.argv[2] ?? 'docs/roles.md', rolesMarkdown());
 }
