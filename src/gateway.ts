@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { readFile } from 'node:fs/promises';
@@ -8,26 +7,30 @@ import { createAccounts } from './auth/accounts.js';
 import { createPasswords } from './auth/passwords.js';
 import { createApiToken } from './auth/tokens.js';
 import { buildApp } from './app.js';
-import { Catalog, normalizeModelName, type CatalogModel } from './catalog/catalog.js';
-import { diffConfig } from './config/diff.js';
-import { watchFile } from './config/watch.js';
+import { Catalog, type CatalogModel } from './catalog/catalog.js';
 import { binaryCheck, configCheck, writableDirCheck } from './health/checks.js';
-import { parseDuration, parseSize } from './config/duration.js';
+import { parseDuration } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
+import { ConfigReloader, type ReloadState, type ReloaderEvents } from './config/reloader.js';
+import type { Principal } from './auth/principal.js';
 import type { Config } from './config/schema.js';
+import { HttpLlamaClient } from './llama/http-client.js';
+import { requestLogWriter } from './metrics/request-log.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
-import { runnerArgs } from './runner/args.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { deathSignalLauncher } from './runner/death-signal.js';
 import { offloadDevices } from './runner/devices.js';
-import { modelLogFile } from './runner/log-file.js';
 import { Runner } from './runner/runner.js';
-import { nvidiaVram, resolveBudget } from './scheduler/budget.js';
-import { estimateMemory } from './scheduler/memory.js';
+import { createSocketDir, type SocketDir } from './runner/socket-dir.js';
+import { runnerSpec, type RunnerSettings } from './runner/spec.js';
+import { nvidiaVram } from './scheduler/budget.js';
+import { ModelPlans, type Machine, schedulerPolicy } from './scheduler/plans.js';
 import { Scheduler } from './scheduler/scheduler.js';
-import type { SchedulableModel, SchedulerPolicy } from './scheduler/types.js';
+import type { SchedulableModel } from './scheduler/types.js';
 import { openDatabase, type Store } from './store/database.js';
 import { pruneLogs } from './store/retention.js';
+
+export type { ReloadState } from './config/reloader.js';
 
 export interface GatewayOptions {
   configFile: string;
@@ -41,18 +44,7 @@ export interface GatewayOptions {
   watchConfig?: boolean;
 }
 
-/** The outcome of the last config reload, for logs and the admin UI. */
-export interface ReloadState {
-  at: Date;
-  ok: boolean;
-  /** file:line problems when the new config was rejected (the last good one keeps serving). */
-  problems: string[];
-  changes: string[];
-}
-
-export interface GatewayEvents {
-  reload: [state: ReloadState];
-}
+export type GatewayEvents = ReloaderEvents;
 
 export interface Gateway {
   app: FastifyInstance;
@@ -69,7 +61,8 @@ export interface Gateway {
   reaped: ReapResult[];
   /** Settles once the pinned models' first loads have finished (or failed). */
   pinned: Promise<void>;
-  events: EventEmitter<GatewayEvents>;
+  /** Emits `reload` with each reload's outcome. */
+  events: ConfigReloader;
   /** Re-reads the config file and applies the difference (what the file watcher calls). */
   reload(): Promise<ReloadState>;
   reloadState(): ReloadState | undefined;
@@ -81,255 +74,204 @@ export interface Gateway {
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const env = opts.env ?? process.env;
   const cwd = resolve(opts.cwd ?? process.cwd());
-  let loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
-  let config = loaded.config;
-  const provision = (c: Config): Promise<ResolvedBinary> =>
-    ensureLlamaServer({
-      configured: c.llama_server.binary,
-      env,
-      progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
-    });
-  let binary = await provision(config);
-  const catalog = new Catalog({ config, baseDir: loaded.baseDir, cwd });
+  const loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
+  const first = loaded.config;
+  const machine = await inspectMachine(first, env);
+  const catalog = new Catalog({ config: first, baseDir: loaded.baseDir, cwd });
   await catalog.refresh();
+  // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and sockets.
+  const pids = new PidRegistry(join(resolve(cwd, first.data_dir), 'pids'));
+  const reaped = await pids.reapOrphans(parseDuration(first.llama_server.stop_timeout));
+  const socketDir = privateSocketDir(first, env);
 
-  // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and ports.
-  const pids = new PidRegistry(join(resolve(cwd, config.data_dir), 'pids'));
-  const reaped = await pids.reapOrphans(parseDuration(config.llama_server.stop_timeout));
-
-  // Whether llama-server keeps everything in RAM, which the kernel frees as an evicted child exits.
-  const cpuOnly = async (path: string): Promise<boolean> => (await offloadDevices(path))?.length === 0;
-  const [vramBytes, firstCpuOnly, launcher] = await Promise.all([
-    nvidiaVram(),
-    cpuOnly(binary.path),
-    deathSignalLauncher(),
-  ]);
-  let binaryCpuOnly = firstCpuOnly;
-  const makePolicy = (c: Config): SchedulerPolicy => ({
-    maxLoadedModels: c.scheduler.max_loaded_models,
-    memoryBudget: resolveBudget(c.scheduler, { vramBytes }),
-    groups: Object.fromEntries(
-      Object.entries(c.scheduler.groups).map(([g, members]) => [
-        g,
-        members.map((m) => catalog.resolve(m)?.name ?? normalizeModelName(m)),
-      ]),
-    ),
-    evictionWaitMs: parseDuration(c.scheduler.eviction_wait),
-    overlapEviction: c.scheduler.overlap_eviction === 'auto' ? binaryCpuOnly : c.scheduler.overlap_eviction,
-    backoff: {
-      initialMs: parseDuration(c.scheduler.restart_backoff.initial),
-      maxMs: parseDuration(c.scheduler.restart_backoff.max),
-      maxRestarts: c.scheduler.restart_backoff.max_restarts,
-      resetAfterMs: parseDuration(c.scheduler.restart_backoff.reset_after),
+  let policy = schedulerPolicy(first, catalog, machine);
+  let binarySetting = first.llama_server.binary;
+  const reloader: ConfigReloader = new ConfigReloader(loaded, {
+    env,
+    watch: opts.watchConfig,
+    apply: async (next) => {
+      if (next.config.llama_server.binary !== binarySetting) {
+        Object.assign(machine, await probeBinary(next.config, env));
+        binarySetting = next.config.llama_server.binary;
+      }
+      catalog.reconfigure({ config: next.config, baseDir: next.baseDir, cwd });
+      await catalog.refresh();
+      policy = schedulerPolicy(next.config, catalog, machine);
+      const changes = scheduler.reconcile();
+      void scheduler.loadPinned(plans.pinned());
+      return changes;
     },
   });
-  let policy = makePolicy(config);
-
-  // A catalogue entry's schedulable form depends only on it, the config and the binary, all replaced
-  // (not mutated) on reload; memoised so requests and scrapes do not rebuild argv and fingerprint.
-  const schedulableCache = new WeakMap<CatalogModel, { config: Config; binary: string; value: SchedulableModel }>();
-  const schedulable = (m: CatalogModel): SchedulableModel => {
-    const hit = schedulableCache.get(m);
-    if (hit && hit.config === config && hit.binary === binary.path) return hit.value;
-    const value = computeSchedulable(m);
-    schedulableCache.set(m, { config, binary: binary.path, value });
-    return value;
-  };
-  const computeSchedulable = (m: CatalogModel): SchedulableModel => {
-    const parallel = m.parallel ?? config.defaults.parallel;
-    const ctxSize = m.ctxSize ?? config.defaults.ctx_size;
-    const shape = {
-      fileBytes: m.size,
-      blockCount: m.gguf.blockCount,
-      embeddingLength: m.gguf.embeddingLength,
-      headCount: m.gguf.headCount,
-      headCountKv: m.gguf.headCountKv,
-    };
-    const launch = { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj };
-    return {
-      name: m.name,
-      path: m.path,
-      parallel,
-      queueSize: m.queueSize ?? config.defaults.queue_size,
-      ctxSize,
-      keepAliveMs: parseDuration(m.keepAlive ?? config.defaults.keep_alive),
-      memoryBytes: estimateMemory(shape, (ctxSize || m.gguf.contextLength || 4096) * parallel),
-      memoryAt: (ctx) => estimateMemory(shape, (ctx || m.gguf.contextLength || 4096) * parallel),
-      pinned: m.pinned,
-      // Anything that changes how the process starts: binary, argv (model args, global args, ctx, parallel), the file itself.
-      fingerprint: JSON.stringify([
-        binary.path,
-        runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel }),
-        m.size,
-        m.modifiedAt.getTime(),
-      ]),
-      launch,
-    };
-  };
-  const resolveModel = (name: string): SchedulableModel | undefined => {
-    const m = catalog.resolve(name);
-    return m ? schedulable(m) : undefined;
-  };
-  const pinnedModels = (): SchedulableModel[] =>
-    catalog
-      .list()
-      .filter((m) => m.pinned)
-      .map(schedulable);
-
+  const config = (): Config => reloader.current().config;
+  const plans = new ModelPlans({ catalog, config, binary: () => machine.binary.path });
+  const settings = (): RunnerSettings => ({
+    binary: machine.binary.path,
+    cwd,
+    env,
+    pids,
+    launcher: machine.launcher,
+    socketDir,
+    connect: (endpoint) => new HttpLlamaClient(endpoint),
+  });
   const scheduler = new Scheduler({
-    makeRunner: (model, ctxSize) =>
-      new Runner({
-        model: model.name,
-        binary: binary.path,
-        args: runnerArgs(model.launch, { globalArgs: config.llama_server.args, ctxSize, parallel: model.parallel }),
-        logFile: modelLogFile(resolve(cwd, config.logs_dir), model.name),
-        logMaxBytes: parseSize(config.llama_server.log_max_size),
-        startupTimeoutMs: parseDuration(config.llama_server.startup_timeout),
-        stopTimeoutMs: parseDuration(config.llama_server.stop_timeout),
-        env,
-        pids,
-        launcher,
-      }),
+    makeRunner: (m, ctxSize) => new Runner(runnerSpec(m.launch, ctxSize, m.parallel, config(), settings())),
     policy: () => policy,
-    resolve: resolveModel,
+    resolve: plans.resolve,
   });
 
-  const store = openDatabase(resolve(cwd, config.store.path));
-  // Retention: prune old request/audit rows now and hourly (reads the current config each time).
-  const prune = (): void => void pruneLogs(store, config.store);
-  prune();
-  const pruneTimer = setInterval(prune, 3_600_000);
-  pruneTimer.unref();
-  const passwords = createPasswords();
-  const app = await buildApp({
-    api: { catalog, scheduler, config: () => config, schedulable },
+  const store = openDatabase(resolve(cwd, first.store.path));
+  const app = await composeApp({ catalog, scheduler, plans, store, reloader, cwd, machine, logger: opts.logger });
+  // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
+  catalog.onWarning = (w) => app.log.warn(w);
+  if (!socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
+  reloader.on('reload', (state) => logReload(app, state));
+  const draining = refuseWhileDraining(app);
+  const pinned = scheduler.loadPinned(plans.pinned());
+  const pruner = startPruning(store, config);
+
+  return {
+    app,
+    scheduler,
+    catalog,
+    schedulable: plans.schedulable,
+    get binary() {
+      return machine.binary;
+    },
+    config,
+    get loaded() {
+      return reloader.current();
+    },
     store,
-    auth: config.auth,
+    pids,
+    reaped,
+    pinned,
+    events: reloader,
+    reload: () => reloader.reload(),
+    reloadState: () => reloader.state(),
+    async close(closeOpts = {}) {
+      draining.start();
+      await reloader.close();
+      if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
+      await app.close();
+      await scheduler.shutdown();
+      socketDir?.remove();
+      clearInterval(pruner);
+      store.close();
+    },
+  };
+}
+
+/** What the gateway learns about the machine once: the binary and what it offloads to, the launcher. */
+interface MachineFacts extends Machine {
+  binary: ResolvedBinary;
+  launcher: string[] | undefined;
+}
+
+async function inspectMachine(config: Config, env: NodeJS.ProcessEnv): Promise<MachineFacts> {
+  const [binary, vramBytes, launcher] = await Promise.all([
+    probeBinary(config, env),
+    nvidiaVram(),
+    deathSignalLauncher(),
+  ]);
+  return { ...binary, vramBytes, launcher };
+}
+
+/** The configured llama-server (built if needed), and whether it keeps everything in RAM, which the kernel frees as an evicted child exits. */
+async function probeBinary(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+): Promise<{ binary: ResolvedBinary; cpuOnly: boolean }> {
+  const binary = await ensureLlamaServer({
+    configured: config.llama_server.binary,
+    env,
+    progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
+  });
+  return { binary, cpuOnly: (await offloadDevices(binary.path))?.length === 0 };
+}
+
+/** The children's private socket directory, or undefined for loopback TCP with keys (see the transport key). */
+function privateSocketDir(config: Config, env: NodeJS.ProcessEnv): SocketDir | undefined {
+  const transport = config.llama_server.transport;
+  if (transport === 'tcp') return undefined;
+  const dir = createSocketDir(env);
+  if (!dir && transport === 'unix')
+    throw new Error('llama_server.transport is "unix" but no private socket directory could be created');
+  return dir;
+}
+
+interface AppParts {
+  catalog: Catalog;
+  scheduler: Scheduler;
+  plans: ModelPlans;
+  store: Store;
+  reloader: ConfigReloader;
+  cwd: string;
+  machine: MachineFacts;
+  logger: FastifyServerOptions['logger'];
+}
+
+async function composeApp(p: AppParts): Promise<FastifyInstance> {
+  const { store, reloader, cwd, machine } = p;
+  const config = (): Config => reloader.current().config;
+  const loaded = (): LoadedConfig => reloader.current();
+  const passwords = createPasswords();
+  let recordUsage: (principal: Principal | null | undefined, tokens: number) => void = () => {};
+  const app = await buildApp({
+    api: { catalog: p.catalog, scheduler: p.scheduler, config, schedulable: p.plans.schedulable },
+    store,
+    auth: config().auth,
     passwords,
     admin: {
-      binary,
+      binary: machine.binary,
       configControl: {
-        file: () => loaded.file,
-        source: async () => (loaded.file ? readFile(loaded.file, 'utf8').catch(() => loaded.source) : loaded.source),
-        lastReload: () => reloadResult(lastReload),
-        reload: async () => reloadResult(await reload())!,
+        file: () => loaded().file,
+        source: async () =>
+          loaded().file ? readFile(loaded().file!, 'utf8').catch(() => loaded().source) : loaded().source,
+        lastReload: () => reloadResult(reloader.state()),
+        reload: async () => reloadResult(await reloader.reload())!,
       },
-      logsDir: () => resolve(cwd, config.logs_dir),
-      dataDir: () => resolve(cwd, config.data_dir),
+      logsDir: () => resolve(cwd, config().logs_dir),
+      dataDir: () => resolve(cwd, config().data_dir),
       accounts: accountsFromStore(store, createAccounts({ store, passwords }), (o) => createApiToken(store, o)),
       requestLog: requestLogFromStore(store),
     },
-    logger: opts.logger,
-    bodyLimit: config.server.body_limit,
+    logger: p.logger,
+    bodyLimit: config().server.body_limit,
     readiness: [
-      configCheck(() => config),
-      writableDirCheck('data directory', () => resolve(cwd, config.data_dir)),
+      configCheck(config),
+      writableDirCheck('data directory', () => resolve(cwd, config().data_dir)),
       // llama-server's output goes nowhere else: a model cannot start without its log file.
-      writableDirCheck('logs directory', () => resolve(cwd, config.logs_dir)),
+      writableDirCheck('logs directory', () => resolve(cwd, config().logs_dir)),
       { name: 'store', check: () => void store.db.prepare('SELECT 1').get() },
-      binaryCheck(() => binary.path),
+      binaryCheck(() => machine.binary.path),
     ],
-    onRequestFinished: (r) => {
-      // Only inference requests (those that named a model) go to the request log and token budgets.
-      if (r.model === undefined) return;
-      const principal = r.request.principal;
-      store.requestLog.write({
-        principal: principal?.name ?? 'anonymous',
-        tokenId: principal?.tokenId ?? null,
-        userId: principal?.userId ?? null,
-        model: r.model,
-        endpoint: r.route,
-        status: r.status,
-        promptTokens: r.promptTokens ?? null,
-        evalTokens: r.generatedTokens ?? null,
-        loadMs: r.loadDurationMs ?? null,
-        ttftMs: r.ttftMs ?? null,
-        totalMs: r.durationMs,
-        requestId: r.id,
-        at: r.at.getTime(),
-      });
-      const used = (r.promptTokens ?? 0) + (r.generatedTokens ?? 0);
-      if (used > 0) app.corralAuth.recordTokenUsage(principal, used);
-    },
+    onRequestFinished: requestLogWriter(store.requestLog, (principal, tokens) => recordUsage(principal, tokens)),
   });
+  recordUsage = (principal, tokens) => app.corralAuth.recordTokenUsage(principal, tokens);
+  return app;
+}
 
-  // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
-  catalog.onWarning = (w) => app.log.warn(w);
-
+/** Once started, new requests are refused with 503 while running ones finish. */
+function refuseWhileDraining(app: FastifyInstance): { start(): void } {
   let draining = false;
   app.addHook('onRequest', async (_request, reply) => {
     if (!draining) return;
     reply.header('connection', 'close');
     return reply.code(503).send({ error: 'Corral is shutting down' });
   });
+  return { start: () => void (draining = true) };
+}
 
-  const events = new EventEmitter<GatewayEvents>();
-  let lastReload: ReloadState | undefined;
-  const report = (state: ReloadState): ReloadState => {
-    lastReload = state;
-    if (state.ok) app.log.info({ changes: state.changes }, 'config reloaded');
-    else app.log.error({ problems: state.problems }, 'config reload rejected; still serving the last good config');
-    events.emit('reload', state);
-    return state;
-  };
-  const reload = async (): Promise<ReloadState> => {
-    if (!loaded.file) return report({ at: new Date(), ok: false, problems: ['no config file to reload'], changes: [] });
-    try {
-      const next = await loadConfig(loaded.file, { env });
-      const changes = diffConfig(config, next.config);
-      if (next.config.llama_server.binary !== config.llama_server.binary) {
-        binary = await provision(next.config);
-        binaryCpuOnly = await cpuOnly(binary.path);
-      }
-      loaded = next;
-      config = next.config;
-      catalog.reconfigure({ config, baseDir: next.baseDir, cwd });
-      await catalog.refresh();
-      policy = makePolicy(config);
-      changes.push(...scheduler.reconcile());
-      void scheduler.loadPinned(pinnedModels());
-      return report({ at: new Date(), ok: true, problems: [], changes });
-    } catch (err) {
-      const problems = (err as { problems?: string[] }).problems ?? [(err as Error).message];
-      return report({ at: new Date(), ok: false, problems, changes: [] });
-    }
-  };
-  const watcher =
-    loaded.file && (opts.watchConfig ?? true)
-      ? watchFile(loaded.file, { onChange: async () => void (await reload()) })
-      : undefined;
+/** Retention: prunes old request/audit rows now and hourly (reading the current config each time). */
+function startPruning(store: Store, config: () => Config): NodeJS.Timeout {
+  const prune = (): void => void pruneLogs(store, config().store);
+  prune();
+  return setInterval(prune, 3_600_000).unref();
+}
 
-  const pinned = scheduler.loadPinned(pinnedModels());
-
-  return {
-    app,
-    scheduler,
-    catalog,
-    schedulable,
-    get binary() {
-      return binary;
-    },
-    config: () => config,
-    get loaded() {
-      return loaded;
-    },
-    store,
-    pids,
-    reaped,
-    pinned,
-    events,
-    reload,
-    reloadState: () => lastReload,
-    async close(closeOpts = {}) {
-      draining = true;
-      await watcher?.close();
-      if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
-      await app.close();
-      await scheduler.shutdown();
-      clearInterval(pruneTimer);
-      store.close();
-    },
-  };
+function logReload(app: FastifyInstance, state: ReloadState): void {
+  if (state.ok) app.log.info({ changes: state.changes }, 'config reloaded');
+  else app.log.error({ problems: state.problems }, 'config reload rejected; still serving the last good config');
 }
 
 /** The reload outcome in the admin UI's words. */

@@ -57,6 +57,21 @@ export const ConfigSchema = Type.Object(
          * moves to `<name>.log.1`, replacing the previous one.
          */
         log_max_size: Type.Union([Type.Integer({ minimum: 0 }), Type.String()], { default: '20MB' }),
+        transport: Type.Union([Type.Literal('auto'), Type.Literal('unix'), Type.Literal('tcp')], {
+          default: 'auto',
+          description:
+            'How Corral reaches its llama-server children. "unix": each listens on a Unix socket in a directory ' +
+            'only this user can enter, so no other local user or process can bypass Corral. "tcp": loopback TCP ' +
+            'with a random API key per child. "auto": unix where a private socket directory can be made, else tcp. ' +
+            'Takes effect after a restart of Corral.',
+        }),
+        pass_env: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'Children inherit only the variables llama-server and GPU runtimes read (PATH, HOME, LANG, LC_*, CUDA_*, ' +
+            "HIP_*, GGML_*, LLAMA_*, ...), never Corral's secrets. Name more here: NAME, or PREFIX* for all that " +
+            'start with PREFIX.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

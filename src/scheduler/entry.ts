@@ -1,5 +1,4 @@
-import type { Runner } from '../runner/runner.js';
-import type { LoadedModel, SchedulableModel } from './types.js';
+import type { LoadedModel, SchedulableModel, SupervisedRunner } from './types.js';
 
 /** What the scheduler keeps per model, and how that looks from outside (/api/ps, admin UI). */
 export interface Waiter {
@@ -9,7 +8,7 @@ export interface Waiter {
 
 export interface Entry {
   model: SchedulableModel;
-  runner: Runner;
+  runner: SupervisedRunner;
   ctxSize: number;
   memoryBytes: number;
   inFlight: number;

@@ -1,16 +1,27 @@
 import { EventEmitter } from 'node:events';
-import { ClientGone, InsufficientMemory, ModelLoadFailed, QueueFull, RunnerCrashed, ShuttingDown } from '../errors.js';
+import {
+  ClientGone,
+  InsufficientMemory,
+  ModelLoadFailed,
+  QueueFull,
+  RunnerCrashed,
+  ShuttingDown,
+  UpstreamUnreachable,
+} from '../errors.js';
+import type { LlamaClient } from '../llama/client.js';
 import type { RunnerFailure } from '../runner/runner.js';
 import { planRoom, rivals, type Resident } from './eviction.js';
 import { Supervisor } from './supervisor.js';
 import { abortable } from './abortable.js';
 import { armExpiry, clearExpiry } from './keep-alive.js';
 import { describeEntry, dispatchLimit, isBusy, type Entry, type Waiter } from './entry.js';
+import { exitHandled, neverSent } from './never-sent.js';
 import {
   DEFAULT_POLICY,
   type SchedulableModel,
   type AcquireOptions,
   type Lease,
+  type LeaseInfo,
   type LoadedModel,
   type SchedulerStatus,
   type SchedulerPolicy,
@@ -47,11 +58,52 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
+   * Runs `fn` with the client of a ready child of `model`, holding one of its slots until `fn` settles.
+   * A child can die after it was leased but before it was reached: its socket refuses the connection
+   * while the gateway has not yet handled the exit. Such a request never reached llama-server, so once
+   * the exit is handled (the crashed runner forgotten) `fn` runs once more on a fresh runner, instead of
+   * failing with 502 where a retry a few milliseconds later would succeed. Only a request that never
+   * left the gateway counts: one whose connection broke later may be what crashed the child, and must
+   * not crash the next one too. So `fn` may run twice, and must not have answered its client when it
+   * throws such an error (it has not: nothing was received to answer with).
+   */
+  async withLease<T>(
+    model: SchedulableModel,
+    opts: AcquireOptions,
+    fn: (client: LlamaClient, lease: LeaseInfo) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const { lease, runner } = await this.acquireRunner(model, opts);
+      try {
+        const client = lease.client;
+        if (!client)
+          throw new UpstreamUnreachable(
+            `llama-server for model "${model.name}" exited before the request reached it`,
+            false,
+          );
+        const value = await fn(client, lease);
+        lease.release();
+        return value;
+      } catch (err) {
+        lease.release();
+        if (attempt > 1 || opts.signal?.aborted || !neverSent(err)) throw err;
+        if (!(await exitHandled(runner, opts.signal))) throw err;
+        this.emit('retried', model.name);
+      }
+    }
+  }
+
+  /** A slot on `model`'s runner, held until `release()` (see acquireRunner). */
+  async acquire(model: SchedulableModel, opts: AcquireOptions = {}): Promise<Lease> {
+    return (await this.acquireRunner(model, opts)).lease;
+  }
+
+  /**
    * Waits for a slot on `model`'s runner, loading it first if needed. A request queued here when the
    * runner crashes never reached it: it is queued once more, on the fresh runner the retry starts.
    * Once only, so a model that keeps crashing fails its requests instead of cycling them.
    */
-  async acquire(model: SchedulableModel, opts: AcquireOptions = {}): Promise<Lease> {
+  private async acquireRunner(model: SchedulableModel, opts: AcquireOptions): Promise<Granted> {
     try {
       return await this.acquireOnce(model, opts);
     } catch (err) {
@@ -60,7 +112,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  private async acquireOnce(model: SchedulableModel, opts: AcquireOptions): Promise<Lease> {
+  private async acquireOnce(model: SchedulableModel, opts: AcquireOptions): Promise<Granted> {
     if (this.closed || this.draining) throw new ShuttingDown('Corral is shutting down');
     const blocked = this.supervisor.blocked(model.name);
     if (blocked) throw new ModelLoadFailed(blocked);
@@ -116,8 +168,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     entry.keepAliveMs = opts.keepAliveMs ?? model.keepAliveMs;
     this.emit('changed');
     let released = false;
-    return {
-      runner: entry.runner,
+    const lease: Lease = {
+      client: entry.runner.client,
       loadDurationMs,
       queueWaitMs: loadDurationMs > 0 ? Math.max(0, queueWaitMs) : this.now() - began - loadDurationMs,
       release: () => {
@@ -126,6 +178,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.release(entry);
       },
     };
+    return { lease, runner: entry.runner };
   }
 
   private createEntry(model: SchedulableModel, ctxSize: number): Entry {
@@ -429,3 +482,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 }
 
 const CRASHED = 'crashed';
+
+interface Granted {
+  lease: Lease;
+  runner: Entry['runner'];
+}
