@@ -1,14 +1,26 @@
 /** The scheduler's public shapes: what callers pass in and what they get back. */
 import type { LlamaClient } from '../llama/client.js';
 import type { RunnerModel } from '../runner/args.js';
-import type { Runner, RunnerFailure, RunnerState } from '../runner/runner.js';
+import type { RunnerEvents, RunnerFailure, RunnerState } from '../runner/runner.js';
 import type { BackoffPolicy, FailureRecord } from './supervisor.js';
 
+type Listener<K extends keyof RunnerEvents> = (...args: RunnerEvents[K]) => void;
+
 /** What the scheduler uses of a runner (runner/runner.ts); scheduler unit tests give it a scripted one. */
-export type SupervisedRunner = Pick<
-  Runner,
-  'state' | 'pid' | 'readyAt' | 'failure' | 'client' | 'command' | 'start' | 'stop' | 'on' | 'once' | 'off'
->;
+export interface SupervisedRunner {
+  readonly state: RunnerState;
+  readonly pid: number | undefined;
+  readonly readyAt: Date | undefined;
+  readonly failure: RunnerFailure | undefined;
+  readonly client: LlamaClient | undefined;
+  /** The child's command line, for the admin UI. */
+  readonly command: string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  on<K extends keyof RunnerEvents>(event: K, listener: Listener<K>): unknown;
+  once<K extends keyof RunnerEvents>(event: K, listener: Listener<K>): unknown;
+  off<K extends keyof RunnerEvents>(event: K, listener: Listener<K>): unknown;
+}
 
 /** The scheduler's view of a model: only what policy needs. */
 export interface SchedulableModel {
