@@ -85,15 +85,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const socketDir = privateSocketDir(first, env);
 
   let policy = schedulerPolicy(first, catalog, machine);
-  let binarySetting = first.llama_server.binary;
   const reloader: ConfigReloader = new ConfigReloader(loaded, {
     env,
     watch: opts.watchConfig,
-    apply: async (next) => {
-      if (next.config.llama_server.binary !== binarySetting) {
-        Object.assign(machine, await probeBinary(next.config, env));
-        binarySetting = next.config.llama_server.binary;
-      }
+    apply: async (next, previous) => {
+      await reprovision(machine, previous.config, next.config, env);
       catalog.reconfigure({ config: next.config, baseDir: next.baseDir, cwd });
       await catalog.refresh();
       policy = schedulerPolicy(next.config, catalog, machine);
@@ -104,17 +100,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const config = (): Config => reloader.current().config;
   const plans = new ModelPlans({ catalog, config, binary: () => machine.binary.path });
-  const settings = (): RunnerSettings => ({
-    binary: machine.binary.path,
-    cwd,
-    env,
-    pids,
-    launcher: machine.launcher,
-    socketDir,
-    connect: (endpoint) => new HttpLlamaClient(endpoint),
-  });
+  const runners = { cwd, env, pids, machine, socketDir };
   const scheduler = new Scheduler({
-    makeRunner: (m, ctxSize) => new Runner(runnerSpec(m.launch, ctxSize, m.parallel, config(), settings())),
+    makeRunner: (m, ctxSize) => new Runner(runnerSpec(m.launch, ctxSize, m.parallel, config(), settings(runners))),
     policy: () => policy,
     resolve: plans.resolve,
   });
@@ -187,6 +175,35 @@ async function probeBinary(
     progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
   });
   return { binary, cpuOnly: (await offloadDevices(binary.path))?.length === 0 };
+}
+
+/** What every runner shares: the binary and launcher as currently known, the socket directory, the client. */
+function settings(r: {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  pids: PidRegistry;
+  machine: MachineFacts;
+  socketDir: SocketDir | undefined;
+}): RunnerSettings {
+  return {
+    binary: r.machine.binary.path,
+    cwd: r.cwd,
+    env: r.env,
+    pids: r.pids,
+    launcher: r.machine.launcher,
+    socketDir: r.socketDir,
+    connect: (endpoint) => new HttpLlamaClient(endpoint),
+  };
+}
+
+/** A reload that names another binary provisions and probes it before anything else changes. */
+async function reprovision(
+  machine: MachineFacts,
+  before: Config,
+  after: Config,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  if (after.llama_server.binary !== before.llama_server.binary) Object.assign(machine, await probeBinary(after, env));
 }
 
 /** The children's private socket directory, or undefined for loopback TCP with keys (see the transport key). */

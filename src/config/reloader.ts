@@ -19,10 +19,11 @@ export interface ReloaderEvents {
 export interface ReloaderOptions {
   env: NodeJS.ProcessEnv;
   /**
-   * Puts a validated config into effect and returns what that changed beyond the file's own diff (the
-   * models that restart). Throwing rejects the reload; the previous config stays in effect.
+   * Puts a validated config into effect (current() already returns it) and returns what that changed
+   * beyond the file's own diff (the models that restart). Throwing rejects the reload; the previous
+   * config is current again.
    */
-  apply(next: LoadedConfig): Promise<string[]>;
+  apply(next: LoadedConfig, previous: LoadedConfig): Promise<string[]>;
   /** Reload when the file changes (default true when there is a file). */
   watch?: boolean | undefined;
 }
@@ -62,7 +63,7 @@ export class ConfigReloader extends EventEmitter<ReloaderEvents> {
       const previous = this.loaded;
       this.loaded = next;
       try {
-        changes.push(...(await this.opts.apply(next)));
+        changes.push(...(await this.opts.apply(next, previous)));
       } catch (err) {
         this.loaded = previous;
         throw err;

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import {
-  ClientGone,
   InsufficientMemory,
   ModelLoadFailed,
   QueueFull,
@@ -10,11 +9,12 @@ import {
 } from '../errors.js';
 import type { LlamaClient } from '../llama/client.js';
 import type { RunnerFailure } from '../runner/runner.js';
-import { planRoom, rivals, type Resident } from './eviction.js';
+import { planRoom, rivals } from './eviction.js';
 import { Supervisor } from './supervisor.js';
-import { abortable } from './abortable.js';
+import { abortable, nextEvent } from './abortable.js';
 import { armExpiry, clearExpiry } from './keep-alive.js';
-import { describeEntry, dispatchLimit, isBusy, type Entry, type Waiter } from './entry.js';
+import { asResident, describeEntry, dispatchLimit, enqueue, isBusy, type Entry } from './entry.js';
+import { RestartTimers } from './restart-timers.js';
 import { exitHandled, neverSent } from './never-sent.js';
 import {
   DEFAULT_POLICY,
@@ -40,7 +40,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private draining = false;
   private readonly now: () => number;
   private readonly supervisor: Supervisor;
-  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restarts = new RestartTimers();
   /** Serialises admission decisions; otherwise two loads could each count on the same free room. */
   private admission: Promise<void> = Promise.resolve();
   /** Evicted runners still exiting when the load they made room for went ahead (overlapEviction). */
@@ -113,20 +113,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async acquireOnce(model: SchedulableModel, opts: AcquireOptions): Promise<Granted> {
-    if (this.closed || this.draining) throw new ShuttingDown('Corral is shutting down');
-    const blocked = this.supervisor.blocked(model.name);
-    if (blocked) throw new ModelLoadFailed(blocked);
+    this.refuseEarly(model);
     const began = this.now();
     const ctxSize = opts.numCtx && opts.numCtx > 0 ? opts.numCtx : model.ctxSize;
-    let entry = this.entries.get(model.name);
-    // num_ctx policy: a larger context than the running process has restarts it while idle; a
-    // smaller or equal one reuses it (llama-server's context is fixed per process, and a restart
-    // of a busy model would break its requests, so a busy one is reused as is).
-    if (entry && !isBusy(entry) && (entry.stale !== undefined || entry.ctxSize < ctxSize)) {
-      await this.unload(model.name, entry.stale ?? 'context size change');
-      entry = this.entries.get(model.name);
+    let found = this.entries.get(model.name);
+    if (this.needsRestart(found, ctxSize)) {
+      await this.unload(model.name, found.stale ?? 'context size change');
+      found = this.entries.get(model.name);
     }
-    entry ??= this.createEntry(model, ctxSize);
+    const entry = found ?? this.createEntry(model, ctxSize);
+    // Checked and counted in one step: concurrent requests cannot both take the last place.
     if (entry.inFlight + entry.queue.length + entry.pending >= entry.model.parallel + entry.model.queueSize) {
       throw new QueueFull(
         `server busy, please try again: model "${model.name}" has ${entry.inFlight} requests running and ${entry.queue.length + entry.pending} waiting (maximum pending requests exceeded)`,
@@ -137,7 +133,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearExpiry(entry);
     entry.pending++;
     this.emit('changed');
-
     let loadDurationMs = 0;
     try {
       if (entry.runner.state !== 'ready') {
@@ -154,10 +149,30 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     } finally {
       entry.pending--;
     }
+    return this.grant(entry, opts, began, loadDurationMs);
+  }
 
+  /** Refuses a request at once while shutting down, or for a model that is crash-looping. */
+  private refuseEarly(model: SchedulableModel): void {
+    if (this.closed || this.draining) throw new ShuttingDown('Corral is shutting down');
+    const blocked = this.supervisor.blocked(model.name);
+    if (blocked) throw new ModelLoadFailed(blocked);
+  }
+
+  /**
+   * num_ctx policy: a larger context than the running process has restarts it while idle; a smaller or
+   * equal one reuses it (llama-server's context is fixed per process, and a restart of a busy model
+   * would break its requests, so a busy one is reused as is).
+   */
+  private needsRestart(entry: Entry | undefined, ctxSize: number): entry is Entry {
+    return entry !== undefined && !isBusy(entry) && (entry.stale !== undefined || entry.ctxSize < ctxSize);
+  }
+
+  /** A slot on a ready entry, now or when one frees up. */
+  private async grant(entry: Entry, opts: AcquireOptions, began: number, loadDurationMs: number): Promise<Granted> {
     const queueStart = this.now();
     if (entry.inFlight >= dispatchLimit(entry.model)) {
-      await this.waitForSlot(entry, opts.signal).catch((err: unknown) => {
+      await enqueue(entry, opts.signal, () => this.emit('changed')).catch((err: unknown) => {
         this.settle(entry);
         throw err;
       });
@@ -165,7 +180,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       entry.inFlight++;
     }
     const queueWaitMs = this.now() - queueStart;
-    entry.keepAliveMs = opts.keepAliveMs ?? model.keepAliveMs;
+    entry.keepAliveMs = opts.keepAliveMs ?? entry.model.keepAliveMs;
     this.emit('changed');
     let released = false;
     const lease: Lease = {
@@ -220,7 +235,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         throw new ModelLoadFailed(`model "${entry.model.name}" was unloaded before it finished loading`);
       await entry.runner.start();
       ok = true;
-      this.cancelRestart(entry.model.name);
+      this.restarts.cancel(entry.model.name);
       this.emit('loaded', entry.model.name, this.now() - started);
     } catch (err) {
       this.forget(entry, 'load failed');
@@ -248,15 +263,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (;;) {
       if (this.entries.get(name) !== entry) return;
       const policy = this.policy();
-      const residents: Resident[] = [...this.entries.values()]
-        .filter((e) => e !== entry && e.admitted)
-        .map((e) => ({
-          name: e.model.name,
-          memoryBytes: e.memoryBytes,
-          lastUsed: e.lastUsed,
-          busy: isBusy(e),
-          pinned: e.model.pinned,
-        }));
+      const residents = [...this.entries.values()].filter((e) => e !== entry && e.admitted).map(asResident);
       const plan = planRoom(
         { name, memoryBytes: entry.memoryBytes, exclusiveWith: rivals(name, policy.groups) },
         residents,
@@ -277,7 +284,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           Math.ceil(policy.evictionWaitMs / 1000),
         );
       }
-      await this.nextChange(remaining);
+      await nextEvent(this, 'changed', remaining);
     }
   }
 
@@ -285,18 +292,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private untilExited(stop: Promise<unknown>): void {
     const tracked = stop.catch(() => {}).finally(() => this.exiting.delete(tracked));
     this.exiting.add(tracked);
-  }
-
-  private nextChange(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.off('changed', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.on('changed', done);
-    });
   }
 
   private onFailure(entry: Entry, failure: RunnerFailure): void {
@@ -309,48 +304,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const model = this.deps.resolve?.(name) ?? entry.model;
     if (!model.pinned || this.closed || this.draining) return;
-    this.cancelRestart(name);
-    const timer = setTimeout(() => {
-      this.restartTimers.delete(name);
+    this.restarts.set(name, delayMs, () => {
       if (this.closed || this.draining || this.entries.has(name)) return;
       const current = this.deps.resolve?.(name) ?? model;
       if (!current.pinned) return;
       this.emit('restarting', name, record.consecutive);
       // A failure re-enters onFailure through the runner's state event, which schedules the next try.
       this.load(current).catch(() => {});
-    }, delayMs);
-    timer.unref();
-    this.restartTimers.set(name, timer);
-  }
-
-  private cancelRestart(name: string): void {
-    const t = this.restartTimers.get(name);
-    if (t) clearTimeout(t);
-    this.restartTimers.delete(name);
-  }
-
-  private waitForSlot(entry: Entry, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      };
-      const onAbort = (): void => {
-        const i = entry.queue.indexOf(waiter);
-        if (i !== -1) entry.queue.splice(i, 1);
-        this.emit('changed');
-        reject(new ClientGone('client disconnected while queued'));
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      entry.queue.push(waiter);
-      this.emit('changed');
     });
   }
 
@@ -403,7 +363,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async loadPinned(models: SchedulableModel[]): Promise<void> {
     await Promise.allSettled(
       models
-        .filter((m) => m.pinned && !this.entries.has(m.name) && !this.restartTimers.has(m.name))
+        .filter((m) => m.pinned && !this.entries.has(m.name) && !this.restarts.has(m.name))
         .map((m) => this.load(m)),
     );
   }
@@ -462,20 +422,20 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Refuses new work and waits (bounded) for running and queued requests to finish. Returns true when drained. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    for (const name of this.restartTimers.keys()) this.cancelRestart(name);
+    this.restarts.cancelAll();
     const deadline = this.now() + timeoutMs;
     for (;;) {
       if (![...this.entries.values()].some((e) => e.inFlight > 0 || e.queue.length > 0 || e.pending > 0)) return true;
       const remaining = deadline - this.now();
       if (remaining <= 0) return false;
-      await this.nextChange(remaining);
+      await nextEvent(this, 'changed', remaining);
     }
   }
 
   /** Stops accepting work and stops every runner. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    for (const name of [...this.restartTimers.keys()]) this.cancelRestart(name);
+    this.restarts.cancelAll();
     await Promise.all([...this.entries.keys()].map((name) => this.unload(name, 'shutdown')));
     await Promise.all(this.exiting);
   }
