@@ -1,3 +1,4 @@
+import { inject } from 'vitest';
 import { HttpLlamaClient } from '../../src/llama/http-client.js';
 import type { RunnerSpec } from '../../src/runner/runner.js';
 import { createSocketDir, type SocketDir } from '../../src/runner/socket-dir.js';
@@ -19,4 +20,24 @@ export async function bodyText(body: NodeJS.ReadableStream): Promise<string> {
   let text = '';
   for await (const chunk of body) text += String(chunk);
   return text;
+}
+
+/** A Runner spec for the tiny chat fixture on one thread with 256 tokens of context, logging to `logFile`. */
+export function tinySpec(
+  plumbing: Pick<RunnerSpec, 'socketDir' | 'connect'>,
+  logFile: string,
+  extra: Partial<RunnerSpec> = {},
+): RunnerSpec {
+  const fixtures = inject('fixtures');
+  return {
+    socketDir: plumbing.socketDir,
+    connect: plumbing.connect,
+    model: 'tiny',
+    binary: fixtures.llamaServer,
+    args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
+    logFile,
+    startupTimeoutMs: 30_000,
+    stopTimeoutMs: 5_000,
+    ...extra,
+  };
 }

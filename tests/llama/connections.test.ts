@@ -5,15 +5,14 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError, UpstreamUnreachable } from '../../src/errors.js';
 import { Transport } from '../../src/llama/transport.js';
 import { Runner } from '../../src/runner/runner.js';
-import { runnerPlumbing } from '../helpers/runner.js';
+import { runnerPlumbing, tinySpec } from '../helpers/runner.js';
 
 /** Connection handling against a real llama-server, whose streamed answers end their connection. */
 let runner: Runner;
-const fixtures = inject('fixtures');
 const logs = mkdtempSync(join(tmpdir(), 'corral-conn-'));
 const chat = (stream: boolean) => ({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream });
 const plumbing = runnerPlumbing();
@@ -27,15 +26,7 @@ const postJson = (
 ) => http.send('POST', path, JSON.stringify(body), { signal, stream: body.stream === true });
 
 beforeAll(async () => {
-  runner = new Runner({
-    ...plumbing,
-    model: 'tiny',
-    binary: fixtures.llamaServer,
-    args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-    logFile: join(logs, 'tiny.log'),
-    startupTimeoutMs: 30_000,
-    stopTimeoutMs: 5_000,
-  });
+  runner = new Runner(tinySpec(plumbing, join(logs, 'tiny.log')));
   await runner.start();
   socketPath = (runner.endpoint as { socketPath: string }).socketPath;
 });

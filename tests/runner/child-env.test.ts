@@ -1,12 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { childEnvironment } from '../../src/runner/child-env.js';
 import { Runner, type RunnerSpec } from '../../src/runner/runner.js';
-import { runnerPlumbing } from '../helpers/runner.js';
+import { runnerPlumbing, tinySpec } from '../helpers/runner.js';
 
-const fixtures = inject('fixtures');
 let runner: Runner | undefined;
 const logs = mkdtempSync(join(tmpdir(), 'corral-env-'));
 const plumbing = runnerPlumbing();
@@ -26,16 +25,7 @@ function environOf(pid: number): Record<string, string> {
   return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 }
 
-const spec = (extra: Partial<RunnerSpec> = {}): RunnerSpec => ({
-  ...plumbing,
-  model: 'tiny',
-  binary: fixtures.llamaServer,
-  args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-  logFile: join(logs, 'tiny.log'),
-  startupTimeoutMs: 30_000,
-  stopTimeoutMs: 5_000,
-  ...extra,
-});
+const spec = (extra: Partial<RunnerSpec> = {}): RunnerSpec => tinySpec(plumbing, join(logs, 'tiny.log'), extra);
 
 describe('llama-server child environment', () => {
   it('inherits the gateway environment except its allocator tuning, plus the model env', async () => {

@@ -9,7 +9,7 @@ import type { LlamaEndpoint } from '../../src/llama/client.js';
 import { Runner, type RunnerSpec } from '../../src/runner/runner.js';
 import { MAX_SOCKET_PATH } from '../../src/runner/socket-dir.js';
 import { startGateway } from '../helpers/gateway.js';
-import { runnerPlumbing } from '../helpers/runner.js';
+import { runnerPlumbing, tinySpec } from '../helpers/runner.js';
 import { running } from '../scheduler/helpers.js';
 
 const fixtures = inject('fixtures');
@@ -26,17 +26,8 @@ afterAll(() => {
   rmSync(logs, { recursive: true, force: true });
 });
 
-const spec = (plumbing: Partial<RunnerSpec>, extra: Partial<RunnerSpec> = {}): RunnerSpec => ({
-  connect: unix.connect,
-  ...plumbing,
-  model: 'tiny',
-  binary: fixtures.llamaServer,
-  args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],
-  logFile: join(logs, 'tiny.log'),
-  startupTimeoutMs: 30_000,
-  stopTimeoutMs: 5_000,
-  ...extra,
-});
+const spec = (plumbing: Pick<RunnerSpec, 'socketDir' | 'connect'>, extra: Partial<RunnerSpec> = {}): RunnerSpec =>
+  tinySpec(plumbing, join(logs, 'tiny.log'), extra);
 
 /** The inodes of a process's sockets, from its file descriptors. */
 function socketInodes(pid: number): string[] {
