@@ -218,6 +218,21 @@ export const ConfigSchema = Type.Object(
           description:
             "Each model's log file (`<logs_dir>/<model>.log`) is kept under this size: its content moves to `<model>.log.1`, replacing the previous one. 0 = unbounded.",
         }),
+        transport: Type.Union([Type.Literal('auto'), Type.Literal('unix'), Type.Literal('tcp')], {
+          default: 'auto',
+          description:
+            'How Corral reaches its llama-server children. "unix": each listens on a Unix socket in a directory ' +
+            'only this user can enter, so no other local user or process can bypass Corral. "tcp": loopback TCP ' +
+            'with a random API key per child. "auto": unix where a private socket directory can be made, else tcp. ' +
+            'Takes effect after a restart of Corral.',
+        }),
+        pass_env: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'Children inherit only the variables llama-server and GPU runtimes read (PATH, HOME, LANG, LC_*, CUDA_*, ' +
+            "HIP_*, GGML_*, LLAMA_*, ...), never Corral's secrets. Name more here: NAME, or PREFIX* for all that " +
+            'start with PREFIX.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'How llama-server children are started and stopped.' },
     ),

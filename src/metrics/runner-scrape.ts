@@ -6,19 +6,12 @@ import { relabelInto, renderFamilies, type Family } from './relabel.js';
  * label. A slow or dead child is skipped after `timeoutMs` so one bad runner never stalls a scrape.
  */
 export async function scrapeRunners(scheduler: Scheduler, timeoutMs = 500): Promise<string> {
-  const ready = scheduler.loaded().filter((l) => l.runner.state === 'ready' && l.runner.pool);
+  const ready = scheduler.loaded().filter((l) => l.runner.state === 'ready' && l.runner.client);
   const texts = await Promise.all(
     ready.map(async (l) => {
       try {
-        const res = await l.runner.pool!.request({
-          path: '/metrics',
-          method: 'GET',
-          signal: AbortSignal.timeout(timeoutMs),
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        });
-        const text = await res.body.text();
-        return res.statusCode === 200 ? { model: l.name, text } : undefined;
+        const text = await l.runner.client!.metrics({ signal: AbortSignal.timeout(timeoutMs) });
+        return { model: l.name, text };
       } catch {
         return undefined;
       }

@@ -1,17 +1,4 @@
 import { spawn } from 'node:child_process';
-import { GATEWAY_ENV } from '../memory-settings.js';
-
-/**
- * Variables `corral` sets to tune the gateway's own allocator (see memory-settings.ts). They are not
- * meant for llama-server; a model's `env` can still set them for it.
- */
-const GATEWAY_ONLY_ENV = Object.keys(GATEWAY_ENV);
-
-function withoutGatewayTuning(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out = { ...env };
-  for (const name of GATEWAY_ONLY_ENV) delete out[name];
-  return out;
-}
 
 export interface ChildExit {
   /** undefined when killed by a signal or never started. */
@@ -27,16 +14,16 @@ export interface Child {
 
 /**
  * Starts a long-running child as the leader of its own process group, stdout and stderr both written
- * to `output` (a file descriptor the caller may close once this returns), the given variables added to
- * the gateway's environment. Plain child_process rather than execa, which the
- * gateway would otherwise keep resident (about a hundred modules) for this one call.
+ * to `output` (a file descriptor the caller may close once this returns), with exactly the environment
+ * `env` (see child-env.ts). Plain child_process rather than execa, which the gateway would otherwise
+ * keep resident (about a hundred modules) for this one call.
  */
-export function spawnChild(file: string, args: string[], output: number, env?: NodeJS.ProcessEnv): Child {
+export function spawnChild(file: string, args: string[], output: number, env: NodeJS.ProcessEnv): Child {
   const proc = spawn(file, args, {
     // Own process group: a stop signal reaches anything the child forks.
     detached: true,
     stdio: ['ignore', output, output],
-    env: { ...withoutGatewayTuning(process.env), ...env },
+    env,
   });
   const exited = new Promise<ChildExit>((resolve) => {
     proc.once('close', (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined }));

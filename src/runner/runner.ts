@@ -1,13 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync } from 'node:fs';
+import { closeSync, rmSync } from 'node:fs';
 import { ModelLoadFailed } from '../errors.js';
-import { createPool, type UpstreamPool } from '../upstream/pool.js';
+import type { LlamaClient, LlamaEndpoint } from '../llama/client.js';
 import { spawnChild, type Child } from './child.js';
+import { childEnvironment } from './child-env.js';
 import { followFile } from './follow-file.js';
 import { freePort } from './free-port.js';
-import { lastLines, openChildLog, trimLog } from './log-file.js';
+import { lastLines, openChildLog, trimLog, type ChildLog } from './log-file.js';
 import { describeExit, explainFailure } from './log-lines.js';
 import { signalGroup } from './signal-group.js';
+import type { SocketDir } from './socket-dir.js';
 
 export type RunnerState = 'stopped' | 'starting' | 'ready' | 'stopping' | 'failed';
 
@@ -17,6 +20,14 @@ export interface RunnerSpec {
   binary: string;
   /** Everything after the binary except --host/--port, which the runner chooses. */
   args: string[];
+  /**
+   * Where children listen: a Unix socket in this private directory. Without one, loopback TCP on a free
+   * port with a random per-start API key that only the gateway knows (passed in the child's environment,
+   * which other users cannot read, unlike its command line).
+   */
+  socketDir?: SocketDir | undefined;
+  /** Makes the client the scheduler hands out for this child; called once per start. */
+  connect(endpoint: LlamaEndpoint): LlamaClient;
   /** The child's stdout and stderr go here, appended; the gateway reads it back only on demand. */
   logFile: string;
   /** The log file is kept under this many bytes (0 or unset: unbounded), checked every `logCheckMs`. */
@@ -24,7 +35,12 @@ export interface RunnerSpec {
   logCheckMs?: number | undefined;
   startupTimeoutMs: number;
   stopTimeoutMs: number;
+  /** Variables set for this child on top of what it inherits. */
   env?: NodeJS.ProcessEnv;
+  /** The gateway's environment, of which the child gets only what llama-server needs (child-env.ts). */
+  inheritEnv?: NodeJS.ProcessEnv | undefined;
+  /** More variables to inherit by name, or `PREFIX*` (config `llama_server.pass_env`). */
+  passEnv?: readonly string[] | undefined;
   /** Records live children so a gateway killed with -9 can reap them on its next start. */
   pids?: PidRecorder | undefined;
   /** Command that runs the binary in its own place, e.g. `setpriv --pdeathsig KILL --` (death-signal.ts). */
@@ -62,7 +78,9 @@ const HOST = '127.0.0.1';
  */
 const RESIGNAL_MS = 500;
 /** Printed by llama-server once the model is loaded and the server accepts requests. */
-const READY_LINE = /model loaded|listening on http|all slots are idle/;
+const READY_LINE = /model loaded|listening on |all slots are idle/;
+/** A /health probe that hangs is given up after this long. */
+const PROBE_TIMEOUT_MS = 2_000;
 
 /**
  * One supervised llama-server child: stopped → starting → ready → stopping → stopped, or failed.
@@ -70,13 +88,14 @@ const READY_LINE = /model loaded|listening on http|all slots are idle/;
  */
 export class Runner extends EventEmitter<RunnerEvents> {
   state: RunnerState = 'stopped';
-  port = 0;
+  /** Where the current (or last) child listens. */
+  endpoint: LlamaEndpoint | undefined;
   pid: number | undefined;
   startedAt: Date | undefined;
   readyAt: Date | undefined;
   failure: RunnerFailure | undefined;
-  /** Connection pool to the child, kept alive between requests; streamed generations take a connection of their own (upstream/stream-post.ts). */
-  pool: UpstreamPool | undefined;
+  /** The client of the current child; closed (its calls fail as never delivered) once the child exits. */
+  client: LlamaClient | undefined;
   /** Byte offset in the log file where the current (or last) run's output begins. */
   logStart = 0;
 
@@ -89,12 +108,16 @@ export class Runner extends EventEmitter<RunnerEvents> {
     super();
   }
 
-  get baseUrl(): string {
-    return `http://${HOST}:${this.port}`;
+  /** The current (or next) child's command line, for the admin UI. */
+  get command(): string[] {
+    return [this.spec.binary, ...this.argv];
   }
 
   get argv(): string[] {
-    return [...this.spec.args, '--host', HOST, '--port', String(this.port)];
+    const ep = this.endpoint;
+    if (ep === undefined) return [...this.spec.args, '--host', '<chosen at start>'];
+    if ('socketPath' in ep) return [...this.spec.args, '--host', ep.socketPath];
+    return [...this.spec.args, '--host', ep.host, '--port', String(ep.port)];
   }
 
   private setState(state: RunnerState): void {
@@ -130,21 +153,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
   private async doStart(): Promise<void> {
     this.stopping = false;
     this.failure = undefined;
-    this.port = await freePort(HOST);
-    const maxLog = this.spec.logMaxBytes ?? 0;
-    let log;
-    try {
-      log = openChildLog(
-        this.spec.logFile,
-        `--- ${new Date().toISOString()} starting ${this.spec.binary} ${this.argv.join(' ')}`,
-        maxLog,
-      );
-    } catch (err) {
-      const reason = `cannot write its log file (logs_dir): ${(err as Error).message}`;
-      this.fail({ reason, lastLines: [] });
-      throw new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${reason}`);
-    }
-    this.logStart = log.start;
+    const endpoint = await this.listenAt();
+    const log = this.openLog();
     this.setState('starting');
     this.startedAt = new Date();
     this.readyAt = undefined;
@@ -153,14 +163,67 @@ export class Runner extends EventEmitter<RunnerEvents> {
     let child: Child;
     try {
       const [file, ...args] = [...(this.spec.launcher ?? []), this.spec.binary, ...this.argv];
-      child = spawnChild(file!, args, log.fd, this.spec.env);
+      child = spawnChild(file!, args, log.fd, this.childEnv(endpoint));
     } finally {
       closeSync(log.fd);
     }
+    const watch = this.supervise(child);
+    // From here on every failure stops the child: nothing may outlive a start that did not succeed.
+    try {
+      if (child.pid !== undefined) this.spec.pids?.add(child.pid, { model: this.spec.model, binary: this.spec.binary });
+      this.client = this.spec.connect(endpoint);
+      await Promise.race([watch.earlyExit, this.waitHealthy(this.client)]);
+    } catch (err) {
+      throw await this.abandonStart(err);
+    }
+    watch.ready();
+    this.readyAt = new Date();
+    this.setState('ready');
+  }
+
+  /** A fresh socket path (a stale file left by a killed child would make the bind fail), or a port and key. */
+  private async listenAt(): Promise<LlamaEndpoint> {
+    const dir = this.spec.socketDir;
+    if (dir) {
+      const socketPath = dir.socketPath(`${randomBytes(6).toString('hex')}.sock`);
+      rmSync(socketPath, { force: true });
+      this.endpoint = { socketPath };
+    } else {
+      this.endpoint = { host: HOST, port: await freePort(HOST), apiKey: randomBytes(24).toString('base64url') };
+    }
+    return this.endpoint;
+  }
+
+  private childEnv(endpoint: LlamaEndpoint): NodeJS.ProcessEnv {
+    const env = { ...childEnvironment(this.spec.inheritEnv ?? process.env, this.spec.passEnv), ...this.spec.env };
+    // llama-server reads its key from LLAMA_API_KEY: unlike argv, /proc/<pid>/environ is private to the user.
+    if ('apiKey' in endpoint) env.LLAMA_API_KEY = endpoint.apiKey;
+    return env;
+  }
+
+  private openLog(): ChildLog {
+    const startLine = `--- ${new Date().toISOString()} starting ${this.command.join(' ')}`;
+    try {
+      const log = openChildLog(this.spec.logFile, startLine, this.spec.logMaxBytes ?? 0);
+      this.logStart = log.start;
+      return log;
+    } catch (err) {
+      const reason = `cannot write its log file (logs_dir): ${(err as Error).message}`;
+      this.fail({ reason, lastLines: [] });
+      throw new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${reason}`);
+    }
+  }
+
+  /**
+   * Watches the child until it exits: keeps its log under the limit, and on exit forgets its pid, closes
+   * its client, removes its socket and reports why. `earlyExit` rejects if the child exits before
+   * `ready()` is called, with the child's own error line.
+   */
+  private supervise(child: Child): { earlyExit: Promise<never>; ready(): void } {
     this.child = child;
     this.pid = child.pid;
     const pid = child.pid;
-    if (pid !== undefined) this.spec.pids?.add(pid, { model: this.spec.model, binary: this.spec.binary });
+    const maxLog = this.spec.logMaxBytes ?? 0;
     const trimmer =
       maxLog > 0
         ? setInterval(() => void this.keepLogUnder(maxLog), this.spec.logCheckMs ?? 10_000).unref()
@@ -168,9 +231,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     let exitedEarly: ((err: Error) => void) | undefined;
     const earlyExit = new Promise<never>((_, reject) => (exitedEarly = reject));
     earlyExit.catch(() => {});
-    this.exited = child.exited.then(async (result) => {
-      const code = result.exitCode;
-      const signal = result.signal;
+    this.exited = child.exited.then(async ({ exitCode: code, signal }) => {
       const expected = this.stopping;
       clearInterval(trimmer);
       // Read before anything changes: from here on the exit is handled in one synchronous step, so no
@@ -179,8 +240,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
       if (pid !== undefined) this.spec.pids?.remove(pid);
       this.child = undefined;
       this.pid = undefined;
-      void this.pool?.destroy().catch(() => {});
-      this.pool = undefined;
+      this.client?.close();
+      this.client = undefined;
+      const ep = this.endpoint;
+      if (ep && 'socketPath' in ep) rmSync(ep.socketPath, { force: true });
       if (!expected) {
         const why = describeExit(code, signal, lastLines);
         this.fail({
@@ -195,30 +258,21 @@ export class Runner extends EventEmitter<RunnerEvents> {
       }
       this.emit('exit', { code, signal, expected }, this);
     });
-    // Idle sockets are dropped before llama-server's own 5 s keep-alive timeout closes them under us.
-    this.pool = createPool(this.baseUrl, {
-      connections: 256,
-      pipelining: 1,
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 4_000,
-    });
-    try {
-      await Promise.race([earlyExit, this.waitHealthy(this.pool)]);
-    } catch (err) {
-      const abandoned = this.stopping;
-      if (this.child !== undefined) await this.stop();
-      // A start cut short by stop() is a decision, not a failure: supervision must not count it.
-      if (abandoned) throw new ModelLoadFailed(`model "${this.spec.model}" was stopped while loading`);
-      if (this.state !== 'failed' || !this.failure) {
-        this.fail({ reason: (err as Error).message, lastLines: await this.lastLines(20).catch(() => []) });
-      }
-      throw err instanceof ModelLoadFailed
-        ? err
-        : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
+    return { earlyExit, ready: () => (exitedEarly = undefined) };
+  }
+
+  /** Stops a child whose start failed or was cut short, and says why as a ModelLoadFailed. */
+  private async abandonStart(err: unknown): Promise<ModelLoadFailed> {
+    const abandoned = this.stopping;
+    if (this.child !== undefined) await this.stop();
+    // A start cut short by stop() is a decision, not a failure: supervision must not count it.
+    if (abandoned) return new ModelLoadFailed(`model "${this.spec.model}" was stopped while loading`);
+    if (this.state !== 'failed' || !this.failure) {
+      this.fail({ reason: (err as Error).message, lastLines: await this.lastLines(20).catch(() => []) });
     }
-    this.readyAt = new Date();
-    exitedEarly = undefined;
-    this.setState('ready');
+    return err instanceof ModelLoadFailed
+      ? err
+      : new ModelLoadFailed(`model "${this.spec.model}" failed to load: ${(err as Error).message}`);
   }
 
   /**
@@ -227,7 +281,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
    * next one, if it arrives during a poll), so a long interval late in a big model's load adds no
    * latency to the first request. The log file is followed only for this.
    */
-  private async waitHealthy(pool: UpstreamPool): Promise<void> {
+  private async waitHealthy(client: LlamaClient): Promise<void> {
     const deadline = Date.now() + this.spec.startupTimeoutMs;
     let delay = 2;
     let wake: (() => void) | undefined;
@@ -240,13 +294,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
     try {
       while (Date.now() < deadline) {
         if (this.stopping) throw new Error('stopped while starting');
-        try {
-          const res = await pool.request({ path: '/health', method: 'GET', headersTimeout: 2000, bodyTimeout: 2000 });
-          await res.body.dump();
-          if (res.statusCode === 200) return;
-        } catch {
-          // not listening yet
-        }
+        // false while not listening yet, or loading
+        if (await client.health({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })) return;
         if (readySeen) {
           readySeen = false;
           continue;

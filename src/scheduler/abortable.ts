@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { ClientGone } from '../errors.js';
 
 /** Waits for a promise the caller does not own (a shared load), giving up when the client goes away. */
@@ -17,5 +18,18 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
         reject(e as Error);
       },
     );
+  });
+}
+
+/** Resolves at the emitter's next `event`, or after `timeoutMs`, whichever comes first. */
+export function nextEvent(emitter: EventEmitter, event: string, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      emitter.off(event, done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    emitter.on(event, done);
   });
 }

@@ -1,5 +1,6 @@
-import type { Runner } from '../runner/runner.js';
-import type { LoadedModel, SchedulableModel } from './types.js';
+import { ClientGone } from '../errors.js';
+import type { Resident } from './eviction.js';
+import type { LoadedModel, SchedulableModel, SupervisedRunner } from './types.js';
 
 /** What the scheduler keeps per model, and how that looks from outside (/api/ps, admin UI). */
 export interface Waiter {
@@ -9,7 +10,7 @@ export interface Waiter {
 
 export interface Entry {
   model: SchedulableModel;
-  runner: Runner;
+  runner: SupervisedRunner;
   ctxSize: number;
   /** The num_gpu it was started with, when a request named one. */
   numGpu: number | undefined;
@@ -41,6 +42,15 @@ export const dispatchLimit = (m: { parallel: number; queueSize: number }): numbe
 export const isBusy = (e: Entry): boolean =>
   e.inFlight > 0 || e.queue.length > 0 || e.pending > 0 || e.loading !== undefined;
 
+/** What eviction planning sees of a loaded model. */
+export const asResident = (e: Entry): Resident => ({
+  name: e.model.name,
+  memoryBytes: e.memoryBytes,
+  lastUsed: e.lastUsed,
+  busy: isBusy(e),
+  pinned: e.model.pinned,
+});
+
 /** What Ollama shows for a model that never expires (now + ~292 years, its max duration). */
 export const FOREVER = new Date(Date.UTC(2318, 0, 1));
 
@@ -69,4 +79,30 @@ export function describeEntry(e: Entry, now: number): LoadedModel {
     stale: e.stale,
     failure: e.runner.failure,
   };
+}
+
+/** Waits in the entry's queue until release() hands over a slot; a client that leaves is taken out. */
+export function enqueue(entry: Entry, signal: AbortSignal | undefined, changed: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const waiter: Waiter = {
+      resolve: () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      reject: (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    };
+    const onAbort = (): void => {
+      const i = entry.queue.indexOf(waiter);
+      if (i !== -1) entry.queue.splice(i, 1);
+      changed();
+      reject(new ClientGone('client disconnected while queued'));
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    entry.queue.push(waiter);
+    changed();
+  });
 }

@@ -1,16 +1,27 @@
 import { EventEmitter } from 'node:events';
-import { ClientGone, InsufficientMemory, ModelLoadFailed, QueueFull, RunnerCrashed, ShuttingDown } from '../errors.js';
+import {
+  InsufficientMemory,
+  ModelLoadFailed,
+  QueueFull,
+  RunnerCrashed,
+  ShuttingDown,
+  UpstreamUnreachable,
+} from '../errors.js';
+import type { LlamaClient } from '../llama/client.js';
 import type { RunnerFailure } from '../runner/runner.js';
-import { planRoom, rivals, type Resident } from './eviction.js';
+import { planRoom, rivals } from './eviction.js';
 import { Supervisor } from './supervisor.js';
-import { abortable } from './abortable.js';
+import { abortable, nextEvent } from './abortable.js';
 import { armExpiry, clearExpiry } from './keep-alive.js';
-import { describeEntry, dispatchLimit, isBusy, type Entry, type Waiter } from './entry.js';
+import { asResident, describeEntry, dispatchLimit, enqueue, isBusy, type Entry } from './entry.js';
+import { RestartTimers } from './restart-timers.js';
+import { exitHandled, neverSent } from './never-sent.js';
 import {
   DEFAULT_POLICY,
   type SchedulableModel,
   type AcquireOptions,
   type Lease,
+  type LeaseInfo,
   type LoadedModel,
   type SchedulerStatus,
   type SchedulerPolicy,
@@ -29,7 +40,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private draining = false;
   private readonly now: () => number;
   private readonly supervisor: Supervisor;
-  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restarts = new RestartTimers();
   /** Serialises admission decisions; otherwise two loads could each count on the same free room. */
   private admission: Promise<void> = Promise.resolve();
   /** Evicted runners still exiting when the load they made room for went ahead (overlapEviction). */
@@ -47,11 +58,52 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
+   * Runs `fn` with the client of a ready child of `model`, holding one of its slots until `fn` settles.
+   * A child can die after it was leased but before it was reached: its socket refuses the connection
+   * while the gateway has not yet handled the exit. Such a request never reached llama-server, so once
+   * the exit is handled (the crashed runner forgotten) `fn` runs once more on a fresh runner, instead of
+   * failing with 502 where a retry a few milliseconds later would succeed. Only a request that never
+   * left the gateway counts: one whose connection broke later may be what crashed the child, and must
+   * not crash the next one too. So `fn` may run twice, and must not have answered its client when it
+   * throws such an error (it has not: nothing was received to answer with).
+   */
+  async withLease<T>(
+    model: SchedulableModel,
+    opts: AcquireOptions,
+    fn: (client: LlamaClient, lease: LeaseInfo) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const { lease, runner } = await this.acquireRunner(model, opts);
+      try {
+        const client = lease.client;
+        if (!client)
+          throw new UpstreamUnreachable(
+            `llama-server for model "${model.name}" exited before the request reached it`,
+            false,
+          );
+        const value = await fn(client, lease);
+        lease.release();
+        return value;
+      } catch (err) {
+        lease.release();
+        if (attempt > 1 || opts.signal?.aborted || !neverSent(err)) throw err;
+        if (!(await exitHandled(runner, opts.signal))) throw err;
+        this.emit('retried', model.name);
+      }
+    }
+  }
+
+  /** A slot on `model`'s runner, held until `release()` (see acquireRunner). */
+  async acquire(model: SchedulableModel, opts: AcquireOptions = {}): Promise<Lease> {
+    return (await this.acquireRunner(model, opts)).lease;
+  }
+
+  /**
    * Waits for a slot on `model`'s runner, loading it first if needed. A request queued here when the
    * runner crashes never reached it: it is queued once more, on the fresh runner the retry starts.
    * Once only, so a model that keeps crashing fails its requests instead of cycling them.
    */
-  async acquire(model: SchedulableModel, opts: AcquireOptions = {}): Promise<Lease> {
+  private async acquireRunner(model: SchedulableModel, opts: AcquireOptions): Promise<Granted> {
     try {
       return await this.acquireOnce(model, opts);
     } catch (err) {
@@ -60,24 +112,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  private async acquireOnce(model: SchedulableModel, opts: AcquireOptions): Promise<Lease> {
-    if (this.closed || this.draining) throw new ShuttingDown('Corral is shutting down');
-    const blocked = this.supervisor.blocked(model.name);
-    if (blocked) throw new ModelLoadFailed(blocked);
+  private async acquireOnce(model: SchedulableModel, opts: AcquireOptions): Promise<Granted> {
+    this.refuseEarly(model);
     const began = this.now();
     const ctxSize = opts.numCtx && opts.numCtx > 0 ? opts.numCtx : model.ctxSize;
     const numGpu = opts.numGpu !== undefined && opts.numGpu >= 0 ? Math.floor(opts.numGpu) : undefined;
-    let entry = this.entries.get(model.name);
-    // num_ctx policy: a larger context than the running process has restarts it while idle; a
-    // smaller or equal one reuses it (llama-server's context is fixed per process, and a restart
-    // of a busy model would break its requests, so a busy one is reused as is).
-    // num_gpu (Ollama's layers on the GPU) likewise, when a request names one.
-    const otherGpu = numGpu !== undefined && entry !== undefined && entry.numGpu !== numGpu;
-    if (entry && !isBusy(entry) && (entry.stale !== undefined || entry.ctxSize < ctxSize || otherGpu)) {
-      await this.unload(model.name, entry.stale ?? (otherGpu ? 'num_gpu change' : 'context size change'));
-      entry = this.entries.get(model.name);
+    let found = this.entries.get(model.name);
+    const restart = this.restartReason(found, ctxSize, numGpu);
+    if (found && restart) {
+      await this.unload(model.name, restart);
+      found = this.entries.get(model.name);
     }
-    entry ??= this.createEntry(model, ctxSize, numGpu);
+    const entry = found ?? this.createEntry(model, ctxSize, numGpu);
+    // Checked and counted in one step: concurrent requests cannot both take the last place.
     if (entry.inFlight + entry.queue.length + entry.pending >= entry.model.parallel + entry.model.queueSize) {
       throw new QueueFull(
         `server busy, please try again: model "${model.name}" has ${entry.inFlight} requests running and ${entry.queue.length + entry.pending} waiting (maximum pending requests exceeded)`,
@@ -88,7 +135,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearExpiry(entry);
     entry.pending++;
     this.emit('changed');
-
     let loadDurationMs = 0;
     try {
       if (entry.runner.state !== 'ready') {
@@ -105,10 +151,40 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     } finally {
       entry.pending--;
     }
+    return this.grant(entry, opts, began, loadDurationMs);
+  }
 
+  /** Refuses a request at once while shutting down, or for a model that is crash-looping. */
+  private refuseEarly(model: SchedulableModel): void {
+    if (this.closed || this.draining) throw new ShuttingDown('Corral is shutting down');
+    const blocked = this.supervisor.blocked(model.name);
+    if (blocked) throw new ModelLoadFailed(blocked);
+  }
+
+  /**
+   * num_ctx policy: a larger context than the running process has restarts it while idle; a smaller or
+   * equal one reuses it (llama-server's context is fixed per process, and a restart of a busy model
+   * would break its requests, so a busy one is reused as is).
+   */
+  /**
+   * Why an idle model's process must restart before this request, if it must. llama-server's context
+   * is fixed per process: a larger num_ctx than it has restarts it, a smaller or equal one reuses it;
+   * so does a request naming another num_gpu (Ollama's layers on the GPU). A busy model is reused as
+   * it is, since a restart would break its requests.
+   */
+  private restartReason(entry: Entry | undefined, ctxSize: number, numGpu: number | undefined): string | undefined {
+    if (entry === undefined || isBusy(entry)) return undefined;
+    if (entry.stale !== undefined) return entry.stale;
+    if (entry.ctxSize < ctxSize) return 'context size change';
+    if (numGpu !== undefined && entry.numGpu !== numGpu) return 'num_gpu change';
+    return undefined;
+  }
+
+  /** A slot on a ready entry, now or when one frees up. */
+  private async grant(entry: Entry, opts: AcquireOptions, began: number, loadDurationMs: number): Promise<Granted> {
     const queueStart = this.now();
     if (entry.inFlight >= dispatchLimit(entry.model)) {
-      await this.waitForSlot(entry, opts.signal).catch((err: unknown) => {
+      await enqueue(entry, opts.signal, () => this.emit('changed')).catch((err: unknown) => {
         this.settle(entry);
         throw err;
       });
@@ -116,11 +192,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       entry.inFlight++;
     }
     const queueWaitMs = this.now() - queueStart;
-    entry.keepAliveMs = opts.keepAliveMs ?? model.keepAliveMs;
+    entry.keepAliveMs = opts.keepAliveMs ?? entry.model.keepAliveMs;
     this.emit('changed');
     let released = false;
-    return {
-      runner: entry.runner,
+    const lease: Lease = {
+      client: entry.runner.client,
       loadDurationMs,
       queueWaitMs: loadDurationMs > 0 ? Math.max(0, queueWaitMs) : this.now() - began - loadDurationMs,
       release: () => {
@@ -129,6 +205,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.release(entry);
       },
     };
+    return { lease, runner: entry.runner };
   }
 
   private createEntry(model: SchedulableModel, ctxSize: number, numGpu?: number): Entry {
@@ -171,7 +248,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         throw new ModelLoadFailed(`model "${entry.model.name}" was unloaded before it finished loading`);
       await entry.runner.start();
       ok = true;
-      this.cancelRestart(entry.model.name);
+      this.restarts.cancel(entry.model.name);
       this.emit('loaded', entry.model.name, this.now() - started);
     } catch (err) {
       this.forget(entry, 'load failed');
@@ -199,15 +276,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (;;) {
       if (this.entries.get(name) !== entry) return;
       const policy = this.policy();
-      const residents: Resident[] = [...this.entries.values()]
-        .filter((e) => e !== entry && e.admitted)
-        .map((e) => ({
-          name: e.model.name,
-          memoryBytes: e.memoryBytes,
-          lastUsed: e.lastUsed,
-          busy: isBusy(e),
-          pinned: e.model.pinned,
-        }));
+      const residents = [...this.entries.values()].filter((e) => e !== entry && e.admitted).map(asResident);
       const plan = planRoom(
         { name, memoryBytes: entry.memoryBytes, exclusiveWith: rivals(name, policy.groups) },
         residents,
@@ -228,7 +297,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           Math.ceil(policy.evictionWaitMs / 1000),
         );
       }
-      await this.nextChange(remaining);
+      await nextEvent(this, 'changed', remaining);
     }
   }
 
@@ -236,18 +305,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private untilExited(stop: Promise<unknown>): void {
     const tracked = stop.catch(() => {}).finally(() => this.exiting.delete(tracked));
     this.exiting.add(tracked);
-  }
-
-  private nextChange(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.off('changed', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.on('changed', done);
-    });
   }
 
   private onFailure(entry: Entry, failure: RunnerFailure): void {
@@ -260,48 +317,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const model = this.deps.resolve?.(name) ?? entry.model;
     if (!model.pinned || this.closed || this.draining) return;
-    this.cancelRestart(name);
-    const timer = setTimeout(() => {
-      this.restartTimers.delete(name);
+    this.restarts.set(name, delayMs, () => {
       if (this.closed || this.draining || this.entries.has(name)) return;
       const current = this.deps.resolve?.(name) ?? model;
       if (!current.pinned) return;
       this.emit('restarting', name, record.consecutive);
       // A failure re-enters onFailure through the runner's state event, which schedules the next try.
       this.load(current).catch(() => {});
-    }, delayMs);
-    timer.unref();
-    this.restartTimers.set(name, timer);
-  }
-
-  private cancelRestart(name: string): void {
-    const t = this.restartTimers.get(name);
-    if (t) clearTimeout(t);
-    this.restartTimers.delete(name);
-  }
-
-  private waitForSlot(entry: Entry, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      };
-      const onAbort = (): void => {
-        const i = entry.queue.indexOf(waiter);
-        if (i !== -1) entry.queue.splice(i, 1);
-        this.emit('changed');
-        reject(new ClientGone('client disconnected while queued'));
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      entry.queue.push(waiter);
-      this.emit('changed');
     });
   }
 
@@ -357,7 +379,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async loadPinned(models: SchedulableModel[]): Promise<void> {
     await Promise.allSettled(
       models
-        .filter((m) => m.pinned && !this.entries.has(m.name) && !this.restartTimers.has(m.name))
+        .filter((m) => m.pinned && !this.entries.has(m.name) && !this.restarts.has(m.name))
         .map((m) => this.load(m)),
     );
   }
@@ -416,20 +438,20 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Refuses new work and waits (bounded) for running and queued requests to finish. Returns true when drained. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
-    for (const name of this.restartTimers.keys()) this.cancelRestart(name);
+    this.restarts.cancelAll();
     const deadline = this.now() + timeoutMs;
     for (;;) {
       if (![...this.entries.values()].some((e) => e.inFlight > 0 || e.queue.length > 0 || e.pending > 0)) return true;
       const remaining = deadline - this.now();
       if (remaining <= 0) return false;
-      await this.nextChange(remaining);
+      await nextEvent(this, 'changed', remaining);
     }
   }
 
   /** Stops accepting work and stops every runner. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    for (const name of [...this.restartTimers.keys()]) this.cancelRestart(name);
+    this.restarts.cancelAll();
     await Promise.all([...this.entries.keys()].map((name) => this.unload(name, 'shutdown')));
     await Promise.all(this.exiting);
   }
@@ -437,3 +459,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
 const CRASHED = 'crashed';
 const CONFIG_CHANGED = 'config changed';
+
+interface Granted {
+  lease: Lease;
+  runner: Entry['runner'];
+}

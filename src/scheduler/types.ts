@@ -1,7 +1,26 @@
 /** The scheduler's public shapes: what callers pass in and what they get back. */
-import type { Runner, RunnerFailure, RunnerState } from '../runner/runner.js';
+import type { LlamaClient } from '../llama/client.js';
 import type { RunnerModel } from '../runner/args.js';
+import type { RunnerEvents, RunnerFailure, RunnerState } from '../runner/runner.js';
 import type { BackoffPolicy, FailureRecord } from './supervisor.js';
+
+type Listener<K extends keyof RunnerEvents> = (...args: RunnerEvents[K]) => void;
+
+/** What the scheduler uses of a runner (runner/runner.ts); scheduler unit tests give it a scripted one. */
+export interface SupervisedRunner {
+  readonly state: RunnerState;
+  readonly pid: number | undefined;
+  readonly readyAt: Date | undefined;
+  readonly failure: RunnerFailure | undefined;
+  readonly client: LlamaClient | undefined;
+  /** The child's command line, for the admin UI. */
+  readonly command: string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  on<K extends keyof RunnerEvents>(event: K, listener: Listener<K>): unknown;
+  once<K extends keyof RunnerEvents>(event: K, listener: Listener<K>): unknown;
+  off<K extends keyof RunnerEvents>(event: K, listener: Listener<K>): unknown;
+}
 
 /** The scheduler's view of a model: only what policy needs. */
 export interface SchedulableModel {
@@ -31,18 +50,23 @@ export interface AcquireOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface Lease {
-  runner: Runner;
+/** What a request learns about the slot it was given. */
+export interface LeaseInfo {
   /** Time spent waiting for the model to load for this request (0 when already loaded). */
   loadDurationMs: number;
   /** Time spent waiting for a free slot. */
   queueWaitMs: number;
+}
+
+export interface Lease extends LeaseInfo {
+  /** The child's client; undefined when it exited between the grant and this read. */
+  client: LlamaClient | undefined;
   release(): void;
 }
 
 export interface LoadedModel {
   name: string;
-  runner: Runner;
+  runner: SupervisedRunner;
   state: RunnerState;
   pid: number | undefined;
   ctxSize: number;
@@ -103,10 +127,12 @@ export interface SchedulerEvents {
   restarting: [name: string, attempt: number];
   /** A model reached max_restarts: no more automatic restarts; requests get its error. */
   'gave-up': [name: string, record: FailureRecord];
+  /** A request never reached a child that had died; it runs once more on a fresh one (see withLease). */
+  retried: [name: string];
 }
 
 export interface SchedulerDeps {
-  makeRunner(model: SchedulableModel, ctxSize: number, load?: { numGpu?: number | undefined }): Runner;
+  makeRunner(model: SchedulableModel, ctxSize: number, load?: { numGpu?: number | undefined }): SupervisedRunner;
   now?: () => number;
   /** Read on every decision, so a config reload applies without rebuilding the scheduler. */
   policy?: () => SchedulerPolicy;

@@ -239,7 +239,7 @@ describe('actions', () => {
     });
     const startsAt = (es: { data: string }[]) => es.findIndex((e) => /starting .*llama-server/.test(e.data));
     const live = await resumed.until(
-      (es) => startsAt(es) !== -1 && es.slice(startsAt(es)).some((e) => /listening on http/.test(e.data)),
+      (es) => startsAt(es) !== -1 && es.slice(startsAt(es)).some((e) => /listening on /.test(e.data)),
     );
     resumed.close();
     expect(live[startsAt(live)]!.id).toBeGreaterThan(start.id);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Ollama } from 'ollama';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
+import { bodyText } from '../helpers/runner.js';
 import { ndjson, post, startGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** A Hermes/Qwen-style Jinja template: llama-server recognises its tool calls and <think> blocks. */
@@ -110,22 +111,25 @@ describe('generate extras', () => {
     const whole = await ollama.generate({ model: 'bytes', prompt: 'caf', raw: true, options });
     expect(whole.response).toBe('é ok€ end');
     const runner = t.gw.scheduler.loaded().find((l) => l.name === 'bytes:latest')!.runner;
+    const direct = (path: string, body: object) => runner.client!.forward({ path, body });
     const llama = async <T>(path: string, body: object): Promise<T> =>
-      (await post(`${runner.baseUrl}${path}`, body)).json() as Promise<T>;
+      JSON.parse(await bodyText((await direct(path, body)).body)) as T;
     const { tokens: ids } = await llama<{ tokens: number[] }>('/tokenize', {
       content: 'café ok€ end',
       add_special: true,
     });
-    const direct = await (
-      await post(`${runner.baseUrl}/completion`, {
-        prompt: 'caf',
-        n_predict: options.num_predict,
-        temperature: 0,
-        stream: true,
-        return_tokens: true,
-      })
-    ).text();
-    const streamedIds = direct
+    const directText = await bodyText(
+      (
+        await direct('/completion', {
+          prompt: 'caf',
+          n_predict: options.num_predict,
+          temperature: 0,
+          stream: true,
+          return_tokens: true,
+        })
+      ).body,
+    );
+    const streamedIds = directText
       .split('\n')
       .filter((l) => l.startsWith('data: '))
       .flatMap((l) => (JSON.parse(l.slice(6)) as { tokens?: number[] }).tokens ?? []);
@@ -299,7 +303,9 @@ describe('copy, create, delete, push', () => {
     });
     expect(res.eval_count).toBe(1);
     const runner = t.gw.scheduler.loaded().find((l) => l.name === 'jinja:latest')!.runner;
-    const props = (await (await runner.pool!.request({ path: '/props', method: 'GET' })).body.json()) as {
+    const props = JSON.parse(
+      await bodyText((await runner.client!.forward({ method: 'GET', path: '/props' })).body),
+    ) as {
       chat_template: string;
     };
     expect(props.chat_template).toBe(template);

@@ -1,18 +1,31 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { request } from 'undici';
+import type { Runner } from '../../src/runner/runner.js';
+import type { SupervisedRunner } from '../../src/scheduler/types.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { bodyText } from '../helpers/runner.js';
 import { until } from '../scheduler/helpers.js';
 
-/** Whether a socket listens on this loopback TCP port, from /proc/net/tcp (read synchronously). */
-function listening(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  return readFileSync('/proc/net/tcp', 'utf8')
+/** Whether a socket listens at this Unix socket path, from /proc/net/unix (read synchronously). */
+function listening(path: string): boolean {
+  return readFileSync('/proc/net/unix', 'utf8')
     .split('\n')
     .some((line) => {
       const fields = line.trim().split(/\s+/);
-      return `${fields[1]} `.endsWith(hex) && fields[3] === '0A';
+      // Flags 00010000: accepting connections.
+      return fields[7] === path && fields[3] === '00010000';
     });
+}
+
+const socketOf = (runner: SupervisedRunner): string =>
+  ((runner as Runner).endpoint as { socketPath: string }).socketPath;
+
+/** llama-server's own slot state, asked through the child's client. */
+async function processing(runner: SupervisedRunner | undefined): Promise<boolean> {
+  if (!runner?.client) return false;
+  const res = await runner.client.forward({ method: 'GET', path: '/slots' });
+  const slots = JSON.parse(await bodyText(res.body)) as { is_processing: boolean }[];
+  return slots.some((s) => s.is_processing);
 }
 
 let t: TestGateway;
@@ -39,10 +52,7 @@ async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<s
 }
 
 async function slotsBusy(): Promise<boolean> {
-  const runner = t.gw.scheduler.loaded()[0]!.runner;
-  const res = await request(`${runner.baseUrl}/slots`);
-  const slots = (await res.body.json()) as { is_processing: boolean }[];
-  return slots.some((s) => s.is_processing);
+  return processing(t.gw.scheduler.loaded()[0]!.runner);
 }
 
 describe('faults', () => {
@@ -78,6 +88,35 @@ describe('faults', () => {
     expect(t.gw.scheduler.loaded()[0]!.pid).not.toBe(killed);
   });
 
+  it('kill -9 of llama-server mid-stream ends a /v1 stream with an error event, then a clean end', async () => {
+    const res = await post(`${t.url}/v1/chat/completions`, {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'long' }],
+      stream: true,
+      max_tokens: 4000,
+      temperature: 1,
+    });
+    expect(res.status).toBe(200);
+    let text = '';
+    let killed = 0;
+    const decoder = new TextDecoder();
+    // A reset would make this loop throw ("terminated"); a clean end finishes it.
+    for await (const chunk of res.body! as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      if (!killed && text.split('\n\n').length > 4) {
+        killed = t.gw.scheduler.loaded()[0]!.pid!;
+        process.kill(killed, 'SIGKILL');
+      }
+    }
+    expect(killed).toBeGreaterThan(0);
+    const events = text.split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toMatch(/^data: /);
+    const last = JSON.parse(events.at(-1)!.slice(6)) as { error: { message: string; type: string } };
+    expect(last.error.type).toBe('server_error');
+    expect(last.error.message).toMatch(/llama-server stopped mid-answer/);
+    expect(text).not.toContain('[DONE]');
+  });
+
   it('a request that reaches a child killed before the gateway noticed is served by a fresh child', async () => {
     const warm = await post(`${t.url}/api/generate`, {
       model: 'tiny',
@@ -88,14 +127,15 @@ describe('faults', () => {
     expect(warm.status).toBe(200);
     const runner = t.gw.scheduler.loaded()[0]!.runner;
     const killed = runner.pid!;
+    const socket = socketOf(runner);
     process.kill(killed, 'SIGKILL');
-    // Wait, without yielding to the event loop, until the child is a zombie and its port is closed; the
+    // Wait, without yielding to the event loop, until the child is a zombie and its socket is closed; the
     // gateway learns of the exit only when its event loop runs again, after these requests are sent.
     // The zombie state alone is not enough: the main thread shows Z while other threads are still
     // exiting with the listening socket open, and a connection made then is reset after it was written.
     const deadline = Date.now() + 5000;
-    while (!/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${killed}/stat`, 'utf8')) || listening(runner.port)) {
-      if (Date.now() > deadline) throw new Error('killed child never became a zombie with its port closed');
+    while (!/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${killed}/stat`, 'utf8')) || listening(socket)) {
+      if (Date.now() > deadline) throw new Error('killed child never became a zombie with its socket closed');
     }
     const chat = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], stream: false };
     const pending = [
@@ -125,7 +165,7 @@ describe('faults', () => {
       options: { num_predict: 2 },
     });
     await until(t.gw.scheduler, () => t.gw.scheduler.loaded()[0]?.queued === 1);
-    const killed = held[0]!.runner.pid!;
+    const killed = t.gw.scheduler.loaded()[0]!.pid!;
     process.kill(killed, 'SIGKILL');
     // It never reached the dead child: it is queued again and answered by a fresh one.
     const res = await queued;
@@ -187,12 +227,7 @@ describe('a client that leaves stops its generation', () => {
   });
   afterAll(async () => g?.close());
 
-  const busy = async (): Promise<boolean> => {
-    const runner = g.gw.scheduler.loaded()[0]?.runner;
-    if (!runner) return false;
-    const slots = (await (await request(`${runner.baseUrl}/slots`)).body.json()) as { is_processing: boolean }[];
-    return slots.some((s) => s.is_processing);
-  };
+  const busy = (): Promise<boolean> => processing(g.gw.scheduler.loaded()[0]?.runner);
 
   const messages = [{ role: 'user', content: 'go on' }];
   const cases = [

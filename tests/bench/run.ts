@@ -24,6 +24,7 @@ import {
 import { median, now } from './stats.js';
 import { startToListening } from './listen.js';
 import { printTable } from './table.js';
+import { printTransport, transportRows } from './transport.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const sizes: Sizes = quick ? QUICK : FULL;
@@ -35,8 +36,8 @@ const LLAMA_ARGS = ['-t', '2', '--ignore-eos'];
 const t00 = now();
 const log = (line: string): void =>
   void process.stderr.write(`[bench ${((now() - t00) / 1000).toFixed(1)}s] ${line}\n`);
-/** BENCH_TARGETS=direct,router,corral runs a subset while developing. */
-const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral').split(','));
+/** BENCH_TARGETS=direct,router,corral,transport runs a subset while developing. */
+const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral,transport').split(','));
 
 const directArgs =
   (model: string, extra: string[]) =>
@@ -447,9 +448,14 @@ async function main(): Promise<void> {
     writeTinyModel(models.b, { name: 'bench2', seed: 12, embd: 512, layers: 8 }),
   ]);
   const cols: Record<string, Column> = {};
+  let transport: Record<string, Column> | undefined;
   const started = now();
   try {
     await warmUp(bin, models);
+    if (targets.has('transport')) {
+      log('transport: Corral with its child on TCP vs on a Unix socket, beside a raw TCP forwarder, interleaved');
+      transport = await transportRows(bin, models.a, work, LLAMA_ARGS, directArgs(models.a, LLAMA_ARGS), sizes, quick);
+    }
     const corralProc = targets.has('corral') ? await startCorral(bin, work, models) : undefined;
     try {
       await coldAndSwap(bin, dir, models, corralProc, cols);
@@ -464,10 +470,11 @@ async function main(): Promise<void> {
     await rm(work, { recursive: true, force: true });
   }
   printTable(cols, backend);
+  if (transport) printTransport(transport);
   const out = resolve(import.meta.dirname, '../../../tests/bench/results.json');
   await writeFile(
     out,
-    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), backend, sizes, results: cols }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), backend, sizes, results: cols, transport }, null, 2)}\n`,
   );
   log(`results written to ${out}`);
 }

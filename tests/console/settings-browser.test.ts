@@ -90,7 +90,7 @@ describe.skipIf(!existsSync(CHROMIUM))('model settings from the browser', () => 
     await restarted;
     const after = t.gw.scheduler.loaded().find((l) => l.name === 'tiny:latest')!;
     expect(after.ctxSize).toBe(1024);
-    expect(after.runner.argv.join(' ')).toMatch(/(^| )-c 1024( |$)/);
+    expect(after.runner.command.join(' ')).toMatch(/(^| )-c 1024( |$)/);
 
     const audit = t.gw.store.auditLog.recent({ action: 'model.settings' });
     expect(audit[0]).toMatchObject({ actor: 'olivia', target: 'tiny:latest', outcome: 'success' });

@@ -16,10 +16,12 @@ import { Runner } from '../../src/runner/runner.js';
 import { post, startGateway } from '../helpers/gateway.js';
 import { closeSync } from 'node:fs';
 import { once } from 'node:events';
-import { request } from 'undici';
+import { runnerPlumbing } from '../helpers/runner.js';
 
 let dir: string;
 const fixtures = inject('fixtures');
+// These runners listen on loopback TCP (the fallback transport), whose ready line names an http:// address.
+const plumbing = runnerPlumbing({ tcp: true });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'corral-logfile-'));
@@ -140,6 +142,7 @@ describe('a real llama-server run', () => {
   it('writes straight to the log file (no pipe through the gateway); a failed run explains itself from its own lines', async () => {
     const file = join(dir, 'tiny.log');
     const spec = {
+      ...plumbing,
       model: 'tiny',
       binary: fixtures.llamaServer,
       logFile: file,
@@ -179,13 +182,12 @@ describe('a real llama-server run', () => {
 
 const LIMIT = 1500;
 async function complete(runner: Runner): Promise<void> {
-  const res = await request(`${runner.baseUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+  const res = await runner.client!.forward({
+    path: '/v1/chat/completions',
+    body: { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 },
   });
-  expect(res.statusCode).toBe(200);
-  await res.body.dump();
+  expect(res.status).toBe(200);
+  res.body.resume();
 }
 
 describe('a bounded log file', () => {
@@ -193,6 +195,7 @@ describe('a bounded log file', () => {
     const file = join(dir, 'bounded.log');
     // Start-up output stays under the limit; the first answer's lines take the file over it.
     const runner = new Runner({
+      ...plumbing,
       model: 'tiny',
       binary: fixtures.llamaServer,
       args: ['-m', fixtures.models.chat, '-c', '256', '-t', '1', '--no-webui'],

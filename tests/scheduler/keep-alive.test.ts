@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startFakeGateway, type FakeGateway } from '../helpers/fake-gateway.js';
+import { post } from '../helpers/gateway.js';
 
-let t: TestGateway;
+let t: FakeGateway;
 const fixtures = inject('fixtures');
 
 beforeAll(async () => {
-  t = await startGateway({
+  t = await startFakeGateway({
     models: { tiny: { path: fixtures.models.chat }, hourly: { path: fixtures.models.chat2, keep_alive: '1h' } },
   });
 });

@@ -1,18 +1,19 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { ndjson, post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startFakeGateway, type FakeGateway } from '../helpers/fake-gateway.js';
+import { ndjson, post } from '../helpers/gateway.js';
 import { until } from './helpers.js';
 
 const fixtures = inject('fixtures');
-let t: TestGateway | undefined;
+let t: FakeGateway | undefined;
 afterEach(async () => {
   await t?.close();
   t = undefined;
 });
 
-const gen = (tg: TestGateway, model: string, body: Record<string, unknown> = {}) =>
+const gen = (tg: FakeGateway, model: string, body: Record<string, unknown> = {}) =>
   post(`${tg.url}/api/generate`, { model, prompt: 'x', stream: false, options: { num_predict: 1 }, ...body });
-const names = (tg: TestGateway) =>
+const names = (tg: FakeGateway) =>
   tg.gw.scheduler
     .loaded()
     .map((l) => l.name)
@@ -20,7 +21,7 @@ const names = (tg: TestGateway) =>
 
 describe('limits and eviction', () => {
   it('max_loaded_models 1: a second model evicts the idle first one (LRU)', async () => {
-    t = await startGateway({
+    t = await startFakeGateway({
       scheduler: { max_loaded_models: 1 },
       models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } },
     });
@@ -32,7 +33,7 @@ describe('limits and eviction', () => {
   });
 
   it('never evicts a model with a request in flight: the new load waits until it is idle', async () => {
-    t = await startGateway({
+    t = await startFakeGateway({
       scheduler: { max_loaded_models: 1 },
       models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } },
     });
@@ -49,7 +50,7 @@ describe('limits and eviction', () => {
 
   it('memory budget: a model that does not fit beside another evicts it', async () => {
     // Each tiny model is estimated at ~34 MB (0.5 MB weights, KV cache, 32 MiB compute buffer).
-    t = await startGateway({
+    t = await startFakeGateway({
       scheduler: { memory_budget: '50MB' },
       models: { a: { path: fixtures.models.chat }, b: { path: fixtures.models.chat2 } },
     });
@@ -71,7 +72,7 @@ describe('limits and eviction', () => {
   });
 
   it('a model that can never fit gets a clear error at once instead of thrashing', async () => {
-    t = await startGateway({ scheduler: { memory_budget: '10MB' }, models: { a: { path: fixtures.models.chat } } });
+    t = await startFakeGateway({ scheduler: { memory_budget: '10MB' }, models: { a: { path: fixtures.models.chat } } });
     const started = Date.now();
     const res = await gen(t, 'a');
     expect(res.status).toBe(507);
@@ -83,7 +84,7 @@ describe('limits and eviction', () => {
   });
 
   it('swap group: loading one member unloads the others; models outside the group stay', async () => {
-    t = await startGateway({
+    t = await startFakeGateway({
       scheduler: { groups: { pair: ['a', 'b'] } },
       models: {
         a: { path: fixtures.models.chat },
@@ -100,7 +101,7 @@ describe('limits and eviction', () => {
   });
 
   it('pinned models load at start, never expire and are never evicted', async () => {
-    t = await startGateway({
+    t = await startFakeGateway({
       scheduler: { max_loaded_models: 2 },
       models: {
         p: { path: fixtures.models.chat, pinned: true, keep_alive: 0 },

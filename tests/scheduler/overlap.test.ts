@@ -1,6 +1,12 @@
 import { once } from 'node:events';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { defaultConfig } from '../../src/config/load.js';
 import { offloadDevices, parseDeviceList } from '../../src/runner/devices.js';
+import { schedulerPolicy } from '../../src/scheduler/plans.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { pidOf, running } from './helpers.js';
 
@@ -29,9 +35,35 @@ function watchOrder(tg: TestGateway): string[] {
   return order;
 }
 
+/** A stand-in llama-server whose `--list-devices` prints `listing`. */
+async function standIn(dir: string, name: string, listing: string): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, `#!/bin/sh\nprintf '%s' '${listing}'\n`);
+  await chmod(file, 0o755);
+  return file;
+}
+
 describe('llama-server devices', () => {
-  it('the provisioned llama-server lists no GPU', async () => {
-    expect(await offloadDevices(fixtures.llamaServer)).toEqual([]);
+  it('the provisioned llama-server answers --list-devices in a form that is understood', async () => {
+    expect(Array.isArray(await offloadDevices(fixtures.llamaServer))).toBe(true);
+  });
+
+  it('overlap_eviction auto: on with a CPU-only llama-server, off with one that lists a GPU', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'corral-devices-'));
+    try {
+      const cpu = await standIn(dir, 'cpu', 'Available devices:\n  (none)\n');
+      const gpu = await standIn(dir, 'gpu', 'Available devices:\n  CUDA0: NVIDIA A100 (81000 MiB, 80000 MiB free)\n');
+      const config = defaultConfig();
+      const catalog = new Catalog({ config, baseDir: dir, cwd: dir });
+      const auto = async (bin: string) =>
+        schedulerPolicy(config, catalog, { vramBytes: 0, cpuOnly: (await offloadDevices(bin))?.length === 0 })
+          .overlapEviction;
+      expect(config.scheduler.overlap_eviction).toBe('auto');
+      expect(await auto(cpu)).toBe(true);
+      expect(await auto(gpu)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads GPU devices, and gives no answer for output it does not recognise', () => {
@@ -47,10 +79,11 @@ describe('llama-server devices', () => {
 });
 
 describe('eviction overlapping the next start', () => {
-  it('auto, CPU-only llama-server: the next model answers while the evicted child is still exiting, and shutdown waits for it', async () => {
+  it('overlap on (auto, with a CPU-only llama-server): the next model answers while the evicted child is still exiting, and shutdown waits for it', async () => {
+    // Set explicitly: auto's choice depends on the machine's devices (tested above with stand-ins).
     t = await startGateway({
       llama_server: { stop_timeout: '1s' },
-      scheduler: { groups: { pair: ['a', 'b'] } },
+      scheduler: { groups: { pair: ['a', 'b'] }, overlap_eviction: true },
       models: pair,
     });
     expect((await gen(t, 'a')).status).toBe(200);

@@ -46,7 +46,7 @@ describe('config hot reload', () => {
     expect(await unloaded).toEqual(['a:latest', 'config changed']);
     expect((await loaded)[0]).toBe('a:latest');
     expect(pidOf(t, 'a:latest')).not.toBe(pidA);
-    expect(t.gw.scheduler.loaded().find((l) => l.name === 'a:latest')!.runner.spec.args).toContain('256');
+    expect(t.gw.scheduler.loaded().find((l) => l.name === 'a:latest')!.runner.command).toContain('256');
     expect(pidOf(t, 'b:latest')).toBe(pidB);
   });
 

@@ -6,7 +6,7 @@ import { byCodeUnit } from '../../catalog/names.js';
 import { runnerArgs } from '../../runner/args.js';
 import { followFile } from '../../runner/follow-file.js';
 import { modelLogFile, resumeOffset } from '../../runner/log-file.js';
-import type { Runner } from '../../runner/runner.js';
+import type { SupervisedRunner } from '../../scheduler/types.js';
 import { modelParam, unknownModel, type AdminContext } from '../context.js';
 import type { AdminDeps } from '../deps.js';
 import { recentRequests } from '../request-records.js';
@@ -14,15 +14,15 @@ import { openSse } from '../sse.js';
 import { buildDashboard, formatBytes } from '../view-models.js';
 import { settingsView } from './settings.js';
 
-function commandLine(deps: AdminDeps, m: CatalogModel, runner: Runner | undefined): string[] {
-  if (runner) return [runner.spec.binary, ...runner.argv];
+function commandLine(deps: AdminDeps, m: CatalogModel, runner: SupervisedRunner | undefined): string[] {
+  if (runner) return runner.command;
   const s = deps.schedulable(m);
   const args = runnerArgs(s.launch, {
     globalArgs: deps.config().llama_server.args,
     ctxSize: s.ctxSize,
     parallel: s.parallel,
   });
-  return [deps.binary?.path ?? 'llama-server', ...args, '--host', '127.0.0.1', '--port', '<chosen at start>'];
+  return [deps.binary?.path ?? 'llama-server', ...args, '--host', '<chosen at start>'];
 }
 
 /** Scalar GGUF metadata only: token tables and other arrays run to megabytes. */
@@ -41,7 +41,8 @@ function quote(arg: string): string {
 /** Model detail page and its live log feed. */
 export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): void {
   const { deps } = ctx;
-  const runnerOf = (name: string): Runner | undefined => deps.scheduler.loaded().find((l) => l.name === name)?.runner;
+  const runnerOf = (name: string): SupervisedRunner | undefined =>
+    deps.scheduler.loaded().find((l) => l.name === name)?.runner;
 
   app.get('/admin/model', async (request, reply) => {
     const name = modelParam(request);

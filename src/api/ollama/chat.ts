@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
-import type { ToolCall } from '../../upstream/generation.js';
+import type { ChatMessage, ChatRequest, ToolCall } from '../../llama/client.js';
 import type { ApiDeps } from '../deps.js';
-import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
-import { startChat, thinkParams } from './chat-start.js';
-import { keepAliveMs, loadOptions, mergeOptions, samplingParams } from './options.js';
+import { outputFormat } from './format.js';
+import { loadOrUnload } from './load-unload.js';
+import { keepAliveMs, loadOptions, mergeOptions, sampling } from './options.js';
+import { conversation, renderedPrompt } from './prompt-path.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { ChatBody, type Message } from './schemas.js';
-import { loadOrUnload } from './load-unload.js';
-import { conversation, renderedPrompt, startRendered } from './prompt-path.js';
 
 /** Ollama tool-call arguments are an object; llama-server's are JSON text. */
 export function ollamaToolCalls(calls: ToolCall[]): { function: { name: string; arguments: unknown } }[] {
@@ -24,36 +24,19 @@ export function ollamaToolCalls(calls: ToolCall[]): { function: { name: string; 
   });
 }
 
-/** Ollama messages → OpenAI messages for llama-server's chat endpoint. */
-export function openAiMessages(messages: Message[], vision: boolean): Record<string, unknown>[] {
+/** Ollama messages as Corral's chat messages; images only for a model with a projector. */
+export function chatMessages(messages: Message[], model: CatalogModel): ChatMessage[] {
   return messages.map((m, i) => {
-    const out: Record<string, unknown> = { role: m.role, content: m.content ?? '' };
-    if (m.images?.length) {
-      if (!vision) throw new BadRequest(`messages[${i}]: this model does not support images (no mmproj configured)`);
-      out.content = [
-        { type: 'text', text: m.content ?? '' },
-        ...m.images.map((img) => ({
-          type: 'image_url',
-          image_url: { url: img.startsWith('data:') ? img : `data:image/png;base64,${img}` },
-        })),
-      ];
-    }
-    if (m.tool_calls?.length) {
-      out.tool_calls = m.tool_calls.map((tc, j) => ({
-        id: `call_${i}_${j}`,
-        type: 'function',
-        function: {
-          name: tc.function.name,
-          arguments:
-            typeof tc.function.arguments === 'string'
-              ? tc.function.arguments
-              : JSON.stringify(tc.function.arguments ?? {}),
-        },
-      }));
-    }
-    if (m.role === 'tool' && m.tool_name) out.name = m.tool_name;
-    if (m.thinking && m.role === 'assistant') out.reasoning_content = m.thinking;
-    return out;
+    if (m.images?.length && !model.mmproj)
+      throw new BadRequest(`messages[${i}]: this model does not support images (no mmproj configured)`);
+    return {
+      role: m.role,
+      content: m.content ?? '',
+      images: m.images,
+      toolCalls: m.tool_calls?.map((tc) => ({ name: tc.function.name, arguments: tc.function.arguments })),
+      toolName: m.tool_name,
+      thinking: m.thinking,
+    };
   });
 }
 
@@ -77,14 +60,13 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
     const options = mergeOptions(model.options, body.options);
     const withSystem = conversation(model, messages);
     const rendered = renderedPrompt(model, withSystem, body.tools, body.think);
-    const payload: Record<string, unknown> = {
-      messages: openAiMessages(withSystem, Boolean(model.mmproj)),
-      ...samplingParams(options),
-      ...thinkParams(body.think),
-      cache_prompt: true,
+    const chat: ChatRequest = {
+      messages: chatMessages(withSystem, model),
+      sampling: sampling(options),
+      tools: body.tools?.length ? body.tools : undefined,
+      think: body.think,
+      format: outputFormat(body.format),
     };
-    if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
-    if (body.tools?.length) payload.tools = body.tools;
     const shape: OllamaShape = {
       delta: (ev) => ({
         model: name,
@@ -117,8 +99,8 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
       shape,
       start:
         rendered === undefined
-          ? startChat(payload, body.format, body.think, upstreamHeaders(request))
-          : startRendered(rendered, samplingParams(options), body.format, upstreamHeaders(request)),
+          ? (client, call) => client.chat(chat, call)
+          : (client, call) => client.complete({ prompt: rendered, sampling: chat.sampling, format: chat.format }, call),
     });
   });
 }

@@ -2,10 +2,8 @@ import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
-import { embed, slotContext, tokenize } from '../../upstream/embeddings.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
-import { leaseAndStart } from '../lease.js';
 import { requireModel } from '../model-lookup.js';
 import { keepAliveMs, loadOptions, mergeOptions } from './options.js';
 
@@ -68,19 +66,14 @@ async function runEmbed(
   options: Record<string, unknown>,
 ): Promise<EmbedRun> {
   const signal = clientAbortSignal(reply);
-  const { lease, value: slotCtx } = await leaseAndStart(
-    deps,
-    request,
-    model,
-    { keepAliveMs: keepAlive, ...loadOptions(options), signal },
-    (runner) => slotContext(runner.pool!, signal),
-  );
-  try {
-    const pool = lease.runner.pool!;
-    const limit = slotCtx - 1; // one position for BOS
+  const call = { signal, requestId: request.id };
+  const lease = { keepAliveMs: keepAlive, ...loadOptions(options), signal };
+  return deps.scheduler.withLease(deps.schedulable(model), lease, async (client, info) => {
+    deps.observe?.leased?.(request, model.name, info);
+    const limit = (await client.slotContext(call)) - 1; // one position for BOS
     const prepared: (string | number[])[] = [];
     for (const [i, text] of inputs.entries()) {
-      const tokens = await tokenize(pool, text, signal);
+      const tokens = await client.tokenize(text, { addSpecial: false }, call);
       if (tokens.length <= limit) prepared.push(text);
       else if (truncate) prepared.push(tokens.slice(0, limit));
       else
@@ -88,13 +81,11 @@ async function runEmbed(
           `input${inputs.length > 1 ? `[${i}]` : ''} length (${tokens.length} tokens) exceeds the context length (${limit + 1}) and "truncate" is false`,
         );
     }
-    if (prepared.length === 0) return { vectors: [], promptTokens: 0, loadDurationMs: lease.loadDurationMs };
-    const result = await embed(pool, prepared, signal);
+    if (prepared.length === 0) return { vectors: [], promptTokens: 0, loadDurationMs: info.loadDurationMs };
+    const result = await client.embed(prepared, call);
     request.log.debug({ n: prepared.length }, 'embedded');
-    return { ...result, loadDurationMs: lease.loadDurationMs };
-  } finally {
-    lease.release();
-  }
+    return { ...result, loadDurationMs: info.loadDurationMs };
+  });
 }
 
 export function registerEmbed(app: FastifyInstance, deps: ApiDeps): void {

@@ -1,21 +1,12 @@
 import { BadRequest } from '../../errors.js';
+import type { OutputFormat } from '../../llama/client.js';
 
-/** Ollama `format` ("json" or a JSON schema) → llama-server's OpenAI `response_format`. */
-export function responseFormat(format: unknown): Record<string, unknown> | undefined {
+/** Ollama `format`: "json" or a JSON schema object. */
+export function outputFormat(format: unknown): OutputFormat | undefined {
   if (format === undefined || format === null || format === '') return undefined;
-  if (format === 'json') return { type: 'json_object' };
-  if (typeof format === 'object' && !Array.isArray(format))
-    return { type: 'json_schema', json_schema: { schema: format } };
+  if (format === 'json') return { json: 'any' };
+  if (typeof format === 'object' && !Array.isArray(format)) return { json: 'schema', schema: format };
   throw new BadRequest(
     `invalid value for "format": expected "json" or a JSON schema object, got ${JSON.stringify(format)}`,
   );
-}
-
-/** The same for llama-server's native /completion, which takes a `json_schema` field. */
-export function completionSchema(format: unknown): Record<string, unknown> | undefined {
-  const rf = responseFormat(format);
-  if (!rf) return undefined;
-  return {
-    json_schema: rf.type === 'json_object' ? { type: 'object' } : (rf.json_schema as { schema: unknown }).schema,
-  };
 }

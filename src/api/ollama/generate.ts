@@ -1,17 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
-import { applyTemplate, streamCompletion, tokenizeText, type GenerationEvent } from '../../upstream/generation.js';
+import type { CallOptions, GenerationEvent, LlamaClient, OutputFormat, Sampling } from '../../llama/client.js';
 import type { ApiDeps } from '../deps.js';
-import { upstreamHeaders } from '../request-id.js';
 import { requireModel } from '../model-lookup.js';
-import { openAiMessages } from './chat.js';
-import { startChat, thinkParams } from './chat-start.js';
-import { completionSchema } from './format.js';
+import { chatMessages } from './chat.js';
+import { outputFormat } from './format.js';
 import { looksLikeJinja, renderOllamaPrompt, requestTemplateError } from './go-template.js';
-import { renderedPrompt } from './prompt-path.js';
 import { loadOrUnload } from './load-unload.js';
-import { keepAliveMs, loadOptions, mergeOptions, samplingParams } from './options.js';
+import { keepAliveMs, loadOptions, mergeOptions, sampling } from './options.js';
+import { renderedPrompt } from './prompt-path.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
 import { GenerateBody } from './schemas.js';
 
@@ -44,6 +42,41 @@ function requireFim(model: CatalogModel): void {
     );
 }
 
+interface PromptSource {
+  model: CatalogModel;
+  body: GenerateBody;
+  system: string | undefined;
+  sampling: Sampling;
+  format: OutputFormat | undefined;
+}
+
+/**
+ * The prompt as the model sees it (raw, an Ollama template, or the model's own template), completed
+ * with `context` reported (see withContext).
+ */
+async function* complete(client: LlamaClient, p: PromptSource, call: CallOptions): AsyncGenerator<GenerationEvent> {
+  const { body, system } = p;
+  const context = body.context ?? [];
+  const turn = [
+    ...(system && !context.length ? [{ role: 'system' as const, content: system }] : []),
+    { role: 'user' as const, content: body.prompt ?? '' },
+  ];
+  let text: string;
+  if (body.raw) text = body.prompt ?? '';
+  else if (body.template !== undefined)
+    text = renderOllamaPrompt(body.template, { messages: turn, think: body.think }, requestTemplateError);
+  else if (p.model.goTemplate) text = renderedPrompt(p.model, turn, undefined, body.think)!;
+  else text = await client.applyTemplate(turn, {}, call);
+  // A continuation appends to the given token ids; llama-server takes tokens followed by text.
+  const prompt = context.length ? [...context, text] : text;
+  yield* withContext(
+    context,
+    text,
+    (t) => client.tokenize(t, { addSpecial: !context.length }, call),
+    client.complete({ prompt, sampling: p.sampling, format: p.format, returnTokens: true }, call),
+  );
+}
+
 export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: GenerateBody } }, async (request, reply) => {
     const body = request.body;
@@ -64,7 +97,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       );
     }
     const options = mergeOptions(model.options, body.options);
-    const sampling = samplingParams(options);
+    const settings = sampling(options);
     const shape: OllamaShape = {
       delta: (ev) =>
         ev.thinking !== undefined
@@ -85,83 +118,31 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     };
     const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, ...loadOptions(options), shape };
     const system = body.system ?? model.system;
-    const schema = completionSchema(body.format);
+    const format = outputFormat(body.format);
 
     if (body.suffix) {
-      const payload = {
-        input_prefix: body.prompt ?? '',
-        input_suffix: body.suffix,
-        ...sampling,
-        ...schema,
-        return_tokens: true,
-        cache_prompt: true,
-      };
-      return serveGeneration(request, reply, deps, {
-        ...common,
-        start: (runner, signal) => streamCompletion(runner.pool!, payload, signal, upstreamHeaders(request), '/infill'),
-      });
+      const infill = { prefix: body.prompt ?? '', suffix: body.suffix, sampling: settings, format, returnTokens: true };
+      return serveGeneration(request, reply, deps, { ...common, start: (client, call) => client.infill(infill, call) });
     }
 
     // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
     if (!body.raw && !model.goTemplate && (body.think !== undefined || body.images?.length)) {
       if (body.context?.length) throw new BadRequest('"context" cannot be combined with "think" or "images"');
-      const messages = openAiMessages(
+      const messages = chatMessages(
         [
           ...(system ? [{ role: 'system' as const, content: system }] : []),
           { role: 'user' as const, content: body.prompt ?? '', images: body.images },
         ],
-        Boolean(model.mmproj),
+        model,
       );
-      const payload: Record<string, unknown> = {
-        messages,
-        ...sampling,
-        ...thinkParams(body.think),
-        cache_prompt: true,
-      };
-      if (typeof payload.n_predict === 'number') payload.max_tokens = payload.n_predict;
-      return serveGeneration(request, reply, deps, {
-        ...common,
-        start: startChat(payload, body.format, body.think, upstreamHeaders(request)),
-      });
+      const chat = { messages, sampling: settings, think: body.think, format };
+      return serveGeneration(request, reply, deps, { ...common, start: (client, call) => client.chat(chat, call) });
     }
 
-    const context = body.context ?? [];
+    const prompt: PromptSource = { model, body, system, sampling: settings, format };
     return serveGeneration(request, reply, deps, {
       ...common,
-      start: (runner, signal) => {
-        const pool = runner.pool!;
-        return (async function* () {
-          let text: string;
-          const turn = [
-            ...(system && !context.length ? [{ role: 'system', content: system }] : []),
-            { role: 'user', content: body.prompt ?? '', images: body.images },
-          ];
-          if (body.raw) text = body.prompt ?? '';
-          else if (body.template !== undefined)
-            text = renderOllamaPrompt(body.template, { messages: turn, think: body.think }, requestTemplateError);
-          else if (model.goTemplate) text = renderedPrompt(model, turn, undefined, body.think)!;
-          else
-            text = await applyTemplate(
-              pool,
-              {
-                messages: [
-                  ...(system && !context.length ? [{ role: 'system', content: system }] : []),
-                  { role: 'user', content: body.prompt ?? '' },
-                ],
-              },
-              signal,
-            );
-          // A continuation appends to the given token ids; llama-server takes tokens followed by text.
-          const prompt = context.length ? [...context, text] : text;
-          const payload = { prompt, ...sampling, ...schema, return_tokens: true, cache_prompt: true };
-          yield* withContext(
-            context,
-            text,
-            (t) => tokenizeText(pool, t, !context.length, signal),
-            streamCompletion(pool, payload, signal, upstreamHeaders(request)),
-          );
-        })();
-      },
+      start: (client, call) => complete(client, prompt, call),
     });
   });
 }

@@ -1,24 +1,27 @@
 import { BadRequest } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
+import type { Sampling } from '../../llama/client.js';
 
-/** Ollama `options` that map one-to-one onto a llama-server sampling field. */
-const SAMPLING: Record<string, string> = {
-  num_predict: 'n_predict',
+type NumericSampling = keyof Omit<Sampling, 'stop'>;
+
+/** Ollama `options` that map one-to-one onto a sampling setting. */
+const SAMPLING: Record<string, NumericSampling> = {
+  num_predict: 'maxTokens',
   temperature: 'temperature',
-  top_k: 'top_k',
-  top_p: 'top_p',
-  min_p: 'min_p',
-  typical_p: 'typical_p',
+  top_k: 'topK',
+  top_p: 'topP',
+  min_p: 'minP',
+  typical_p: 'typicalP',
   seed: 'seed',
-  repeat_penalty: 'repeat_penalty',
-  repeat_last_n: 'repeat_last_n',
-  presence_penalty: 'presence_penalty',
-  frequency_penalty: 'frequency_penalty',
+  repeat_penalty: 'repeatPenalty',
+  repeat_last_n: 'repeatLastN',
+  presence_penalty: 'presencePenalty',
+  frequency_penalty: 'frequencyPenalty',
   mirostat: 'mirostat',
-  mirostat_tau: 'mirostat_tau',
-  mirostat_eta: 'mirostat_eta',
-  num_keep: 'n_keep',
-  tfs_z: 'tfs_z',
+  mirostat_tau: 'mirostatTau',
+  mirostat_eta: 'mirostatEta',
+  num_keep: 'keep',
+  tfs_z: 'tfsZ',
 };
 
 /** Options that only take effect when a process starts; num_ctx and num_gpu restart an idle model, the rest are ignored. */
@@ -42,9 +45,9 @@ const LOAD_TIME = new Set([
   'rope_frequency_scale',
 ]);
 
-/** Translates merged Ollama options into llama-server request fields, validating types as Ollama does. */
-export function samplingParams(options: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/** Translates merged Ollama options into sampling settings, validating types as Ollama does. */
+export function sampling(options: Record<string, unknown>): Sampling {
+  const out: Sampling = {};
   for (const [key, value] of Object.entries(options)) {
     if (value === null || value === undefined) continue;
     const target = SAMPLING[key];
@@ -65,8 +68,8 @@ export function samplingParams(options: Record<string, unknown>): Record<string,
     }
     // Unknown options are ignored, as Ollama does.
   }
-  // Ollama: -1 = unlimited, -2 = fill the context. llama-server: -1 = unlimited, -2 = until context is full.
-  if (typeof out.n_predict === 'number' && out.n_predict < -2) out.n_predict = -1;
+  // Ollama: -1 = unlimited, -2 = fill the context; anything lower is taken as unlimited.
+  if (out.maxTokens !== undefined && out.maxTokens < -2) out.maxTokens = -1;
   return out;
 }
 

@@ -1,8 +1,5 @@
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
-import type { Runner } from '../../runner/runner.js';
-import { streamCompletion, type GenerationEvent } from '../../upstream/generation.js';
-import { completionSchema } from './format.js';
 import { modelTemplateError, renderOllamaPrompt, type PromptMessage } from './go-template.js';
 import type { Message } from './schemas.js';
 
@@ -35,15 +32,4 @@ export function renderedPrompt(
       `model "${model.name}": images need the model's chat template in llama-server, and this GGUF has none`,
     );
   return renderOllamaPrompt(model.goTemplate, { messages, tools, think }, modelTemplateError(model.name));
-}
-
-/** Completes a prompt rendered by renderedPrompt, with the request's sampling and format. */
-export function startRendered(
-  prompt: string,
-  sampling: Record<string, unknown>,
-  format: unknown,
-  headers: Record<string, string>,
-): (runner: Runner, signal: AbortSignal) => AsyncGenerator<GenerationEvent> {
-  const body = { prompt, ...sampling, ...completionSchema(format), cache_prompt: true };
-  return (runner, signal) => streamCompletion(runner.pool!, body, signal, headers);
 }

@@ -1,16 +1,11 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Runner } from '../../runner/runner.js';
-import type { GenerationEvent } from '../../upstream/generation.js';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { errorMessage } from '../../errors.js';
-import type { ApiDeps } from '../deps.js';
+import type { CallOptions, DoneEvent, GenerationEvent, LlamaClient, LlamaTimings } from '../../llama/client.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { endTogether } from '../coalesce-end.js';
-import { leaseAndStart } from '../lease.js';
-import { ollamaStats, type OllamaStats } from './timings.js';
-
-type DoneEvent = Extract<GenerationEvent, { kind: 'done' }>;
+import type { ApiDeps } from '../deps.js';
 
 export interface Aggregate {
   content: string;
@@ -29,14 +24,41 @@ export interface GenerationRequest {
   keepAliveMs: number | undefined;
   numCtx: number | undefined;
   numGpu?: number | undefined;
-  start(runner: Runner, signal: AbortSignal): AsyncGenerator<GenerationEvent>;
+  /** Starts the generation on the leased child; may run twice (see Scheduler.withLease). */
+  start(client: LlamaClient, call: CallOptions): AsyncGenerator<GenerationEvent>;
   shape: OllamaShape;
 }
 
+/** Ollama's final-chunk statistics: nanosecond integers. */
+export interface OllamaStats {
+  total_duration: number;
+  load_duration: number;
+  prompt_eval_count: number;
+  prompt_eval_duration: number;
+  eval_count: number;
+  eval_duration: number;
+}
+
+const NS_PER_MS = 1e6;
+
+export function ollamaStats(timings: LlamaTimings | undefined, startedAt: bigint, loadDurationMs: number): OllamaStats {
+  return {
+    total_duration: Number(process.hrtime.bigint() - startedAt),
+    load_duration: Math.round(loadDurationMs * NS_PER_MS),
+    // Ollama counts the whole prompt, cached part included; llama-server's prompt_n leaves the cache out,
+    // so a repeated prompt (an image especially) would look like it was never read.
+    prompt_eval_count: (timings?.prompt_n ?? 0) + (timings?.cache_n ?? 0),
+    prompt_eval_duration: Math.round((timings?.prompt_ms ?? 0) * NS_PER_MS),
+    eval_count: timings?.predicted_n ?? 0,
+    eval_duration: Math.round((timings?.predicted_ms ?? 0) * NS_PER_MS),
+  };
+}
+
 /**
- * Acquires a runner, runs the generation and answers as NDJSON (stream) or one JSON object.
- * Errors before the first event become a normal error response with its status code; errors
- * after it become a final `{"error"}` line, so a stream never ends silently or hangs.
+ * Leases a child, runs the generation and answers as NDJSON (stream) or one JSON object, holding the
+ * slot until the answer is complete. The first event is pulled before anything is answered, so errors
+ * before it (an upstream refusal, a load failure) become a normal error response with their status;
+ * errors after it become a final `{"error"}` line, so a stream never ends silently or hangs.
  */
 export async function serveGeneration(
   request: FastifyRequest,
@@ -46,77 +68,64 @@ export async function serveGeneration(
 ): Promise<FastifyReply> {
   const startedAt = process.hrtime.bigint();
   const signal = clientAbortSignal(reply);
-  const observe = deps.observe;
-  // The first event is pulled before anything is answered: upstream refusals keep their status, and a
-  // child that died before the request reached it is replaced (see leaseAndStart).
-  const { lease, value } = await leaseAndStart(
-    deps,
-    request,
-    gen.model,
-    { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, numGpu: gen.numGpu, signal },
-    async (runner) => {
-      const events = gen.start(runner, signal);
-      return { events, first: await events.next() };
-    },
-  );
-  const { events, first } = value;
-  let released = false;
-  const release = (): void => {
-    if (!released) lease.release();
-    released = true;
-  };
-  try {
-    if (!gen.stream) {
-      const aggregate: Aggregate = { content: '', thinking: '' };
-      for (let step = first; !step.done; step = await events.next()) {
-        const ev = step.value;
-        if (ev.kind === 'delta') {
-          if (observe && aggregate.content === '' && aggregate.thinking === '') observe.firstToken?.(request);
-          if (ev.content) aggregate.content += ev.content;
-          if (ev.thinking) aggregate.thinking += ev.thinking;
-        } else {
-          release();
-          observe?.usage?.(request, ev.timings?.prompt_n ?? 0, ev.timings?.predicted_n ?? 0);
-          return reply.send(gen.shape.final(ev, ollamaStats(ev.timings, startedAt, lease.loadDurationMs), aggregate));
-        }
-      }
-      throw new Error('generation ended without a final event');
-    }
-    observe?.firstToken?.(request);
+  const call = { signal, requestId: request.id };
+  const lease = { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, numGpu: gen.numGpu, signal };
+  const firstToken = (): void => deps.observe?.firstToken?.(request);
+  return deps.scheduler.withLease(deps.schedulable(gen.model), lease, async (client, info) => {
+    deps.observe?.leased?.(request, gen.model.name, info);
+    const events = gen.start(client, call);
+    const first = await events.next();
+    const stats = (done: DoneEvent): OllamaStats => ollamaStats(done.timings, startedAt, info.loadDurationMs);
+    const finish = (done: DoneEvent): void =>
+      deps.observe?.usage?.(request, done.timings?.prompt_n ?? 0, done.timings?.predicted_n ?? 0);
+    if (!gen.stream) return reply.send(await whole(first, events, gen.shape, stats, finish, firstToken));
+    firstToken();
     // A bare Readable that lines are pushed into: a PassThrough would add a Writable stage per token.
     // Lines are small and come at generation speed, so they are not held back for a slow client.
     const out = new Readable({ read() {} });
     reply.header('content-type', 'application/x-ndjson').send(out);
-    void pump(
-      first,
-      events,
-      out,
-      gen.shape,
-      startedAt,
-      lease.loadDurationMs,
-      request,
-      release,
-      observe,
-      endTogether(reply.raw),
-    );
+    await pump(first, events, out, { shape: gen.shape, stats, finish, beforeLast: endTogether(reply.raw), request });
     return reply;
-  } catch (err) {
-    release();
-    throw err;
+  });
+}
+
+/** A non-streamed answer: the deltas joined into the final object. */
+async function whole(
+  first: IteratorResult<GenerationEvent>,
+  events: AsyncGenerator<GenerationEvent>,
+  shape: OllamaShape,
+  stats: (done: DoneEvent) => OllamaStats,
+  finish: (done: DoneEvent) => void,
+  firstToken: () => void,
+): Promise<object> {
+  const aggregate: Aggregate = { content: '', thinking: '' };
+  for (let step = first; !step.done; step = await events.next()) {
+    const ev = step.value;
+    if (ev.kind === 'done') {
+      finish(ev);
+      return shape.final(ev, stats(ev), aggregate);
+    }
+    if (aggregate.content === '' && aggregate.thinking === '') firstToken();
+    if (ev.content) aggregate.content += ev.content;
+    if (ev.thinking) aggregate.thinking += ev.thinking;
   }
+  throw new Error('generation ended without a final event');
+}
+
+interface PumpContext {
+  shape: OllamaShape;
+  stats(done: DoneEvent): OllamaStats;
+  finish(done: DoneEvent): void;
+  /** Called right before the last line, so it and the end leave in one write (see endTogether). */
+  beforeLast(): void;
+  request: FastifyRequest;
 }
 
 async function pump(
   first: IteratorResult<GenerationEvent>,
   events: AsyncGenerator<GenerationEvent>,
   out: Readable,
-  shape: OllamaShape,
-  startedAt: bigint,
-  loadDurationMs: number,
-  request: FastifyRequest,
-  release: () => void,
-  observe: ApiDeps['observe'],
-  beforeLast: () => void,
+  ctx: PumpContext,
 ): Promise<void> {
   // A client that went away has had `out` destroyed; its lines are dropped.
   let ended = false;
@@ -131,21 +140,18 @@ async function pump(
     for (let step = first; !step.done; step = await events.next()) {
       const ev = step.value;
       if (ev.kind === 'delta') {
-        line(shape.delta(ev));
+        line(ctx.shape.delta(ev));
       } else {
-        release();
-        observe?.usage?.(request, ev.timings?.prompt_n ?? 0, ev.timings?.predicted_n ?? 0);
-        // The last line and the end, in the same tick, leave in one write (see endTogether).
-        beforeLast();
-        line(shape.final(ev, ollamaStats(ev.timings, startedAt, loadDurationMs), undefined));
+        ctx.finish(ev);
+        ctx.beforeLast();
+        line(ctx.shape.final(ev, ctx.stats(ev), undefined));
         end();
       }
     }
   } catch (err) {
-    if (!out.destroyed) request.log.warn({ err: errorMessage(err) }, 'stream failed mid-way');
+    if (!out.destroyed) ctx.request.log.warn({ err: errorMessage(err) }, 'stream failed mid-way');
     line({ error: errorMessage(err) });
   } finally {
-    release();
     end();
   }
 }

@@ -2,18 +2,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { visibleModels } from '../../auth/principal.js';
 import { BadRequest } from '../../errors.js';
-import { postJson } from '../../upstream/client.js';
+import { withSamplingDefaults } from '../../llama/dialect.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAbortSignal } from '../client-abort.js';
 import { endSseTogether } from '../coalesce-end.js';
-import { leaseAndStart } from '../lease.js';
 import { lastResult } from '../last-result.js';
 import { requireModel } from '../model-lookup.js';
-import { keepAliveMs, samplingParams } from '../ollama/options.js';
+import { keepAliveMs, sampling } from '../ollama/options.js';
 import type { CatalogModel } from '../../catalog/catalog.js';
-import { upstreamHeaders } from '../request-id.js';
-import { tapUsage } from '../../metrics/usage-tap.js';
 import { firstRemoteUrl, mediaUrls } from './media.js';
+import { relay, streamErrorEvent } from './relay.js';
+import { tapUsage } from './usage-tap.js';
 
 const open = { additionalProperties: true } as const;
 const WithModel = Type.Object({ model: Type.String() }, open);
@@ -93,11 +92,7 @@ export function withModelDefaults(
   path: string,
 ): Record<string, unknown> {
   if (path === '/v1/embeddings') return body;
-  const defaults = samplingParams(model.options);
-  // llama-server prefers n_predict over max_tokens, so a default must not shadow the request's limit.
-  if (body.max_tokens !== undefined || body.max_completion_tokens !== undefined || body.n_predict !== undefined)
-    delete defaults.n_predict;
-  const out: Record<string, unknown> = { ...defaults, ...body };
+  const out = withSamplingDefaults(body, sampling(model.options));
   const messages = body.messages;
   if (
     path === '/v1/chat/completions' &&
@@ -132,37 +127,33 @@ async function forward(
     );
   }
   const signal = clientAbortSignal(reply);
-  const { lease, value: upstream } = await leaseAndStart(
-    deps,
-    request,
-    model,
-    { keepAliveMs: keepAliveMs(body.keep_alive), signal },
-    (runner) =>
-      postJson(
-        runner.pool!,
-        path,
-        { ...withModelDefaults(model, body, path), model: model.name },
-        signal,
-        upstreamHeaders(request),
-      ),
-  );
-  const observe = deps.observe;
-  upstream.body.once('close', () => lease.release());
-  const type = upstream.headers['content-type'];
-  if (type) reply.header('content-type', type);
-  const length = upstream.headers['content-length'];
-  // The body passes byte for byte, so its length holds: no chunked framing (and no terminator write).
-  if (length !== undefined) reply.header('content-length', length);
-  if (String(type).includes('text/event-stream')) {
-    reply.header('cache-control', 'no-cache');
-    endSseTogether(upstream.body, reply.raw);
-  }
-  if (observe)
-    tapUsage(
-      upstream.body,
-      reply.raw,
-      () => observe.firstToken?.(request),
-      (p, g) => observe.usage?.(request, p, g),
-    );
-  return reply.code(upstream.status).send(upstream.body);
+  const call = { signal, requestId: request.id };
+  const upstreamBody = { ...withModelDefaults(model, body, path), model: model.name };
+  const lease = { keepAliveMs: keepAliveMs(body.keep_alive), signal };
+  return deps.scheduler.withLease(deps.schedulable(model), lease, async (client, info) => {
+    deps.observe?.leased?.(request, model.name, info);
+    const upstream = await client.forward({ path, body: upstreamBody }, call);
+    const type = upstream.headers['content-type'];
+    const sse = String(type).includes('text/event-stream');
+    const { out, done } = relay(upstream.body, sse ? streamErrorEvent(path) : undefined);
+    if (type) reply.header('content-type', type);
+    const length = upstream.headers['content-length'];
+    // The body passes byte for byte, so its length holds: no chunked framing (and no terminator write).
+    if (length !== undefined) reply.header('content-length', length);
+    if (sse) {
+      reply.header('cache-control', 'no-cache');
+      endSseTogether(out, reply.raw);
+    }
+    const observe = deps.observe;
+    if (observe)
+      tapUsage(
+        out,
+        reply.raw,
+        () => observe.firstToken?.(request),
+        (p, g) => observe.usage?.(request, p, g),
+      );
+    reply.code(upstream.status).send(out);
+    await done;
+    return reply;
+  });
 }

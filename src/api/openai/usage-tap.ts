@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { whenPiped } from '../api/when-piped.js';
+import { whenPiped } from '../when-piped.js';
 
 /** llama-server's last event (or whole non-stream answer) carries `timings` with these counts. */
 const PROMPT = /"prompt_n":(\d+)/g;
