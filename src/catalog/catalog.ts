@@ -138,6 +138,8 @@ async function siblingProjector(path: string): Promise<string | undefined> {
 export class Catalog extends EventEmitter<CatalogEvents> {
   private models = new Map<string, CatalogModel>();
   private sorted: readonly CatalogModel[] | undefined;
+  private scanning: Promise<void> | undefined;
+  private nextScan: Promise<void> | undefined;
   private byAlias = new Map<string, string>();
   /** Names of split models with shards missing → why, so using one says more than "not found". */
   private incomplete = new Map<string, string>();
@@ -172,7 +174,29 @@ export class Catalog extends EventEmitter<CatalogEvents> {
     return resolveStores(this.opts.config, this.opts.cwd, this.opts.env ?? process.env);
   }
 
-  async refresh(): Promise<void> {
+  /**
+   * Re-reads every source. Refreshes never overlap: one that started earlier could finish last and put
+   * back a file a later one saw go (or drop one it saw arrive). A refresh asked for while one runs
+   * waits for it and runs once more after it, shared by everyone who asked meanwhile.
+   */
+  refresh(): Promise<void> {
+    if (this.nextScan) return this.nextScan;
+    if (!this.scanning) {
+      this.scanning = this.scan().finally(() => {
+        this.scanning = undefined;
+      });
+      return this.scanning;
+    }
+    this.nextScan = this.scanning
+      .catch(() => {})
+      .then(() => {
+        this.nextScan = undefined;
+        return this.refresh();
+      });
+    return this.nextScan;
+  }
+
+  private async scan(): Promise<void> {
     const { config, baseDir } = this.opts;
     const warnings: string[] = [];
     const models = new Map<string, CatalogModel>();
