@@ -243,8 +243,10 @@ describe('a quantize that is cut short leaves nothing behind', () => {
 });
 
 describe('Corral killed mid-quantize', () => {
+  // The test runs the real CLI, so it needs the compiled output (a build, if any, gets the hook's time).
+  beforeAll(async () => void (await builtCli()));
+
   it('takes llama-quantize with it; the next start removes the partial output', async () => {
-    await builtCli();
     const root = await mkdtemp(join(tmpdir(), 'corral-quantize-kill-'));
     const tool = await hangingQuantize(root);
     const configFile = join(root, 'corral.yaml');
