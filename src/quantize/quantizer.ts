@@ -103,6 +103,7 @@ export class Quantizer {
     const status = `quantizing ${job.sourceType} model to ${job.type.requested}`;
     const progress = (completed: number): void =>
       job.emit({ status, digest: PLACEHOLDER_DIGEST, total: job.size, completed });
+    const signal = AbortSignal.any([job.signal, this.closing.signal]);
     try {
       progress(0);
       await runLlamaQuantize({
@@ -112,7 +113,7 @@ export class Quantizer {
         type: job.type.type,
         launcher: this.deps.launcher(),
         env: this.deps.childEnv(),
-        signal: AbortSignal.any([job.signal, this.closing.signal]),
+        signal,
         onProgress: (done, total) => progress(Math.floor((job.size * done) / total)),
         onSpawn: (pid) => this.deps.pids?.add(pid, { model: `quantize ${job.input}`, binary: tool }),
         onExit: (pid) => this.deps.pids?.remove(pid),
@@ -121,6 +122,8 @@ export class Quantizer {
       await readGguf(scratch);
       const digest = await sha256File(scratch);
       const { size } = await stat(scratch);
+      // Hashing a large result takes a while: a client that left meanwhile gets no model either.
+      signal.throwIfAborted();
       // Blobs are content-addressed: one that is there already is this very file.
       if (!(await store.hasBlob(digest))) await rename(scratch, store.blobFile(digest));
       return { digest, size };
