@@ -190,9 +190,10 @@ describe('a quantize that is cut short leaves nothing behind', () => {
   let t: TestGateway;
   let tool: Awaited<ReturnType<typeof hangingQuantize>>;
   let blobs: string;
+  let root: string;
 
   beforeAll(async () => {
-    const root = await mkdtemp(join(tmpdir(), 'corral-quantize-'));
+    root = await mkdtemp(join(tmpdir(), 'corral-quantize-'));
     tool = await hangingQuantize(root);
     t = await startGateway({
       llama_server: { binary: join(tool.bin, 'llama-server') },
@@ -200,7 +201,10 @@ describe('a quantize that is cut short leaves nothing behind', () => {
     });
     blobs = join(t.dir, 'data', 'ollama', 'blobs');
   });
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await rm(root, { recursive: true, force: true });
+  });
 
   it('a client that disconnects mid-quantize: the child is killed and its partial output removed', async () => {
     const ollama = new Ollama({ host: t.url });
