@@ -17,6 +17,8 @@ import { requestLogWriter } from './metrics/request-log.js';
 import { type BackendStatus, inspectBackend } from './provision/backend-status.js';
 import type { Machine as Hardware } from './provision/detect.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
+import { Quantizer } from './quantize/quantizer.js';
+import { childEnvironment } from './runner/child-env.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { deathSignalLauncher } from './runner/death-signal.js';
 import { Runner } from './runner/runner.js';
@@ -117,8 +119,28 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // without a restart; a model whose file went or changed is unloaded or restarted once idle.
   let files = await watchCatalog(catalog, () => void scheduler.reconcile());
 
+  const quantizer = new Quantizer({
+    binary: () => machine.binary.path,
+    backend: () => config().llama_server.backend,
+    launcher: () => machine.launcher,
+    env,
+    childEnv: () => childEnvironment(env, config().llama_server.pass_env),
+    pids,
+  });
+  const leftovers = await quantizer.sweep(catalog.stores.target);
   const store = openDatabase(resolve(cwd, first.store.path));
-  const app = await composeApp({ catalog, scheduler, plans, store, reloader, cwd, machine, logger: opts.logger });
+  const app = await composeApp({
+    catalog,
+    scheduler,
+    plans,
+    quantizer,
+    store,
+    reloader,
+    cwd,
+    machine,
+    logger: opts.logger,
+  });
+  for (const file of leftovers) app.log.warn({ file }, 'removed what an interrupted quantize left in the blobs');
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
   if (!socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
@@ -151,6 +173,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     reloadState: () => reloader.state(),
     async close(closeOpts = {}) {
       draining.start();
+      // Quantizing can take many minutes: cancelled now rather than after the drain.
+      await quantizer.close();
       await reloader.close();
       await files.close();
       if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
@@ -248,6 +272,7 @@ interface AppParts {
   catalog: Catalog;
   scheduler: Scheduler;
   plans: ModelPlans;
+  quantizer: Quantizer;
   store: Store;
   reloader: ConfigReloader;
   cwd: string;
@@ -261,7 +286,13 @@ async function composeApp(p: AppParts): Promise<FastifyInstance> {
   const passwords = createPasswords();
   let recordUsage: (principal: Principal | null | undefined, tokens: number) => void = () => {};
   const app = await buildApp({
-    api: { catalog: p.catalog, scheduler: p.scheduler, config, schedulable: p.plans.schedulable },
+    api: {
+      catalog: p.catalog,
+      scheduler: p.scheduler,
+      config,
+      schedulable: p.plans.schedulable,
+      quantizer: p.quantizer,
+    },
     store,
     auth: config().auth,
     passwords,

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Catalog, CatalogModel } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
+import type { Quantizer } from '../quantize/quantizer.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulableModel } from '../scheduler/types.js';
 
@@ -12,6 +13,8 @@ export interface ApiDeps {
   config(): Config;
   /** How a catalogue entry becomes something the scheduler can run under the current config. */
   schedulable(model: CatalogModel): SchedulableModel;
+  /** Runs llama-quantize for /api/create's `quantize` (without one, quantizing answers 501). */
+  quantizer?: Quantizer | undefined;
   observe?: ApiObserver;
 }
 

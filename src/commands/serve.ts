@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { type DestinationStream, destination } from 'pino';
-import { createGateway } from '../gateway.js';
+import { createGateway, type Gateway } from '../gateway.js';
 import { parseDuration } from '../config/duration.js';
-import { ensureAdmin, startupAuthCheck } from '../auth/bootstrap.js';
+import { type EnsureAdminResult, ensureAdmin, startupAuthCheck } from '../auth/bootstrap.js';
 import { missingMemorySettings } from '../memory-settings.js';
 
 export interface ServeFlags {
@@ -64,11 +64,23 @@ export async function serve(flags: ServeFlags): Promise<number> {
     optionalConfig: true,
     logger: { level: log.level, stream: await logStream(log.format) },
   });
-  const { app } = gateway;
   const config = gateway.config();
   void gateway.pinned;
   const host = flags.host ?? process.env.CORRAL_HOST ?? config.server.host;
   const port = flags.port ?? envPort ?? config.server.port;
+  logStartup(gateway, host);
+  const boot = await ensureAdmin(gateway.store, process.env, gateway.app.log);
+  for (const r of gateway.reaped) gateway.app.log.warn(r, 'stopped a llama-server left behind by a previous run');
+  logSchedulerEvents(gateway);
+  await gateway.app.listen({ host, port });
+  greet(gateway, host, port, boot);
+  stopOnSignals(gateway);
+  return new Promise<number>(() => {});
+}
+
+/** What the gateway found at start: the binary and its backend, the models, missing runtime flags, auth risks. */
+function logStartup(gateway: Gateway, host: string): void {
+  const { app } = gateway;
   const bin = gateway.binary;
   app.log.info(
     { binary: bin.path, source: bin.reason, backend: gateway.backend.name, devices: gateway.backend.devices },
@@ -88,10 +100,13 @@ export async function serve(flags: ServeFlags): Promise<number> {
         'idle memory will be higher',
     );
   // Refuses auth.mode "off" beyond loopback unless forced; warns loudly for any non-loopback bind.
-  for (const warning of startupAuthCheck(config.auth, host)) app.log.warn(warning);
-  const boot = await ensureAdmin(gateway.store, process.env, app.log);
-  for (const r of gateway.reaped) app.log.warn(r, 'stopped a llama-server left behind by a previous run');
-  gateway.scheduler.on('failed', (name, rec) =>
+  for (const warning of startupAuthCheck(gateway.config().auth, host)) app.log.warn(warning);
+}
+
+/** The scheduler's failures, restarts, loads and unloads, as log lines. */
+function logSchedulerEvents(gateway: Gateway): void {
+  const { app, scheduler } = gateway;
+  scheduler.on('failed', (name, rec) =>
     app.log.error(
       {
         model: name,
@@ -103,15 +118,17 @@ export async function serve(flags: ServeFlags): Promise<number> {
       'llama-server failed',
     ),
   );
-  gateway.scheduler.on('restarting', (name, attempt) =>
-    app.log.warn({ model: name, attempt }, 'restarting pinned model'),
-  );
-  gateway.scheduler.on('gave-up', (name, rec) =>
+  scheduler.on('restarting', (name, attempt) => app.log.warn({ model: name, attempt }, 'restarting pinned model'));
+  scheduler.on('gave-up', (name, rec) =>
     app.log.error({ model: name, consecutive: rec.consecutive }, 'model is crash-looping; no more automatic restarts'),
   );
-  gateway.scheduler.on('loaded', (name, ms) => app.log.info({ model: name, ms }, 'model loaded'));
-  gateway.scheduler.on('unloaded', (name, reason) => app.log.info({ model: name, reason }, 'model unloaded'));
-  await app.listen({ host, port });
+  scheduler.on('loaded', (name, ms) => app.log.info({ model: name, ms }, 'model loaded'));
+  scheduler.on('unloaded', (name, reason) => app.log.info({ model: name, reason }, 'model unloaded'));
+}
+
+/** Once listening: the first-run warning in the log, and the welcome block on stderr. */
+function greet(gateway: Gateway, host: string, port: number, boot: EnsureAdminResult): void {
+  const { app } = gateway;
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
@@ -127,7 +144,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
       boot.status === 'setup' ? boot.expiresAt : undefined,
     ),
   );
+}
 
+/** SIGINT/SIGTERM: drain, stop every child, exit; a backstop exits anyway if stopping hangs. */
+function stopOnSignals(gateway: Gateway): void {
+  const { app } = gateway;
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -148,5 +169,4 @@ export async function serve(flags: ServeFlags): Promise<number> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  return new Promise<number>(() => {});
 }

@@ -348,7 +348,7 @@ export const ConfigSchema = Type.Object(
               minimum: 1,
               default: 5,
               description:
-                'Consecutive failures after which a model is crash-looping: it is not restarted, and requests get its error at once until `reset_after` has passed.',
+                'Consecutive failures after which a model is crash-looping: it is not restarted, and requests get its error at once until `reset_after` has passed or the way it starts changes (its config, its file).',
             }),
             reset_after: Duration('5m', {
               description: 'A model that stayed up this long, or last failed this long ago, starts counting afresh.',

@@ -27,8 +27,8 @@ export interface PullerDeps {
   policy(insecure: boolean): FetchPolicy;
   /** Re-reads the catalogue once a model is in place. */
   refresh(): Promise<void>;
-  /** Free bytes kept in reserve beyond the file itself. */
-  reserveBytes?: number;
+  /** Free bytes kept in reserve beyond the file itself, read at each pull (a reload may change it). */
+  reserveBytes?(): number;
   /** Download attempts per pull; each one resumes where the previous one stopped. */
   attempts?: number;
 }
@@ -215,7 +215,12 @@ export class Puller {
       const length = Number(res.headers.get('content-length') ?? NaN);
       total ??= Number.isFinite(length) ? have + length : undefined;
       expectedSha ??= publishedSha(res.headers);
-      if (attempt === 0 || have === 0) await this.checkSpace(dirname(target), (total ?? 0) - have);
+      if (attempt === 0 || have === 0)
+        await this.checkSpace(dirname(target), (total ?? 0) - have).catch(async (err: unknown) => {
+          // An unread body holds the connection (and the pull's end) until the server gives up on it.
+          await res.body?.cancel().catch(() => undefined);
+          throw err;
+        });
       const fh = await open(partial, have > 0 ? 'a' : 'w');
       let completed = have;
       let lastEmit = 0;
@@ -257,7 +262,7 @@ export class Puller {
 
   private async checkSpace(dir: string, needed: number): Promise<void> {
     if (needed <= 0) return;
-    await assertSpace(dir, needed, this.deps.reserveBytes ?? 256 * 1024 * 1024, 'pull');
+    await assertSpace(dir, needed, this.deps.reserveBytes?.() ?? 256 * 1024 * 1024, 'pull');
   }
 }
 

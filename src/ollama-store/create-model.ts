@@ -47,7 +47,7 @@ export async function createStoreModel(
   steps: ModelLayerStep[] = [],
 ): Promise<void> {
   const target = stores.target;
-  let layers: NewLayer[] = [
+  const layers: NewLayer[] = [
     ...(await baseLayers(stores, spec)),
     ...(await fileLayers(stores, spec.files, false, emit)),
   ];
@@ -57,12 +57,34 @@ export async function createStoreModel(
   layers.push(...adapters);
   const modelAt = layers.findIndex((l) => l.layer.mediaType === MEDIA.model);
   if (modelAt < 0) throw new BadRequest('no model layer: "files" must include a model GGUF');
-  for (const step of steps) {
-    const before = layers[modelAt]!.layer;
-    const after = await step(before, target.blobFile(before.digest), emit);
-    if (after.digest !== before.digest)
+  const made: string[] = [];
+  try {
+    for (const step of steps) {
+      const before = layers[modelAt]!.layer;
+      const after = await step(before, target.blobFile(before.digest), emit);
+      if (after.digest === before.digest) continue;
+      made.push(after.digest);
       layers[modelAt] = { layer: after, status: `creating new layer ${after.digest}` };
+    }
+    await finishModel(stores, spec, layers, modelAt, made.length > 0, emit);
+  } catch (err) {
+    // A step's blob (a quantized model) that no manifest came to use would stay on disk for nothing.
+    if (made.length) await target.removeUnreferenced(made);
+    throw err;
   }
+}
+
+/** The layers a create sets over the base's, the config blob and the manifest. */
+async function finishModel(
+  stores: Stores,
+  spec: StoreCreateSpec,
+  base: NewLayer[],
+  modelAt: number,
+  modelReplaced: boolean,
+  emit: Emit,
+): Promise<void> {
+  const target = stores.target;
+  let layers = base;
   const replace = async (types: string[], content: string | undefined, mediaType: string): Promise<void> => {
     if (content === undefined) return;
     layers = layers.filter((l) => !types.includes(l.layer.mediaType));
@@ -75,10 +97,10 @@ export async function createStoreModel(
   if (Object.keys(params).length) await replace([MEDIA.params], `${JSON.stringify(params)}\n`, MEDIA.params);
   if (spec.messages?.length) await replace([MEDIA.messages], `${JSON.stringify(spec.messages)}\n`, MEDIA.messages);
 
-  const model = layers[modelAt]!.layer;
+  const model = base[modelAt]!.layer;
   const config = await writeLayer(
     target,
-    await configFor(stores, spec, target.blobFile(model.digest)),
+    await configFor(stores, spec, target.blobFile(model.digest), modelReplaced),
     CONFIG_MEDIA_TYPE,
   );
   for (const l of layers) emit({ status: l.status });
@@ -160,14 +182,24 @@ async function existingParams(blobFile: (d: string) => string, layers: NewLayer[
   return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
 }
 
-/** model.ConfigV2: the base's own when there is one, else from the GGUF header, in Ollama's field order. */
-async function configFor(stores: Stores, spec: StoreCreateSpec, modelBlob: string): Promise<string> {
+/**
+ * model.ConfigV2: the base's own when there is one (with the new file_type when a step replaced the
+ * model), else from the GGUF header, in Ollama's field order.
+ */
+async function configFor(
+  stores: Stores,
+  spec: StoreCreateSpec,
+  modelBlob: string,
+  modelReplaced: boolean,
+): Promise<string> {
   const cfgDigest = spec.base?.manifest.config.digest;
-  if (cfgDigest && spec.files === undefined) {
-    const file = await blobInTarget(stores, cfgDigest);
-    if (file) return readFile(file, 'utf8');
-  }
+  const file = cfgDigest && spec.files === undefined ? await blobInTarget(stores, cfgDigest) : undefined;
+  if (file && !modelReplaced) return readFile(file, 'utf8');
   const g = await readGguf(modelBlob);
+  if (file) {
+    const own = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    return `${JSON.stringify({ ...own, file_type: g.quantization })}\n`;
+  }
   const config: ModelConfig & { architecture: string; os: string } = {
     model_format: 'gguf',
     model_family: g.architecture,

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { sha256File } from '../catalog/digest.js';
 import { BadRequest } from '../errors.js';
 import type { OllamaName } from './names.js';
 import { manifestDigests, parseManifest, type Layer, type OllamaStore } from './store.js';
@@ -36,21 +38,38 @@ export async function writeLayer(store: OllamaStore, content: string | Buffer, m
  */
 export async function blobInTarget(stores: Stores, digest: string): Promise<string | undefined> {
   const target = stores.target;
-  const file = target.blobFile(digest);
-  if (await target.hasBlob(digest)) return file;
+  if (await target.hasBlob(digest)) return target.blobFile(digest);
   for (const s of stores.all) {
-    if (s === target || !(await s.hasBlob(digest))) continue;
-    await mkdir(target.blobsDir, { recursive: true });
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await link(s.blobFile(digest), tmp).catch(() => copyFile(s.blobFile(digest), tmp));
-      await rename(tmp, file);
-    } finally {
-      await rm(tmp, { force: true });
-    }
-    return file;
+    if (s !== target && (await s.hasBlob(digest))) return placeBlob(target, s.blobFile(digest), digest, true);
   }
   return undefined;
+}
+
+/**
+ * A file from outside the stores (a configured or discovered model's projector) as a blob of `store`;
+ * returns its digest. Copied, not linked: the owner may rewrite the file in place, and a blob must not
+ * change (a copy-on-write clone where the filesystem has them). `created`: the store did not have it.
+ */
+export async function adoptFile(store: OllamaStore, path: string): Promise<{ digest: string; created: boolean }> {
+  const digest = await sha256File(path);
+  if (await store.hasBlob(digest)) return { digest, created: false };
+  await placeBlob(store, path, digest, false);
+  return { digest, created: true };
+}
+
+/** `source` under the blob name of `digest`, complete or not at all; `linkable`: `source` is a blob itself. */
+async function placeBlob(store: OllamaStore, source: string, digest: string, linkable: boolean): Promise<string> {
+  const file = store.blobFile(digest);
+  await mkdir(store.blobsDir, { recursive: true });
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const copy = (): Promise<void> => copyFile(source, tmp, constants.COPYFILE_FICLONE);
+  try {
+    await (linkable ? link(source, tmp).catch(copy) : copy());
+    await rename(tmp, file);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return file;
 }
 
 /** blobInTarget, or 400 telling the client to upload it first. */

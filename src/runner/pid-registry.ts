@@ -19,7 +19,8 @@ export interface ReapResult {
   graceful: boolean;
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` is a running process (a zombie is not). */
+export function processAlive(pid: number): boolean {
   // A zombie (dead, not yet reaped by its new parent) answers kill(0) but holds nothing.
   try {
     if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
@@ -88,17 +89,17 @@ export class PidRegistry implements PidRecorder {
     const reaped: ReapResult[] = [];
     await Promise.all(
       this.records().map(async (rec) => {
-        if (rec.gatewayPid !== process.pid && alive(rec.gatewayPid)) return;
-        if (alive(rec.pid) && stillOurs(rec)) {
+        if (rec.gatewayPid !== process.pid && processAlive(rec.gatewayPid)) return;
+        if (processAlive(rec.pid) && stillOurs(rec)) {
           signalGroup(rec.pid, 'SIGTERM');
           // Not our child any more (re-parented to init), so there is no exit event: poll, bounded.
           const deadline = Date.now() + graceMs;
           let delay = 10;
-          while (alive(rec.pid) && Date.now() < deadline) {
+          while (processAlive(rec.pid) && Date.now() < deadline) {
             await new Promise((r) => setTimeout(r, delay));
             delay = Math.min(delay * 2, 200);
           }
-          const graceful = !alive(rec.pid);
+          const graceful = !processAlive(rec.pid);
           if (!graceful) signalGroup(rec.pid, 'SIGKILL');
           reaped.push({ pid: rec.pid, model: rec.model, graceful });
         }

@@ -309,7 +309,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private onFailure(entry: Entry, failure: RunnerFailure): void {
     const name = entry.model.name;
-    const { delayMs, record } = this.supervisor.failed(name, failure);
+    const { delayMs, record } = this.supervisor.failed(name, failure, entry.model.fingerprint);
     this.emit('failed', name, record);
     if (delayMs === undefined) {
       this.emit('gave-up', name, record);
@@ -395,7 +395,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /**
    * Applies a config change: models that disappeared or would now start differently restart (or
-   * stop) once idle; the rest only pick up their new policy (keep_alive, queue, pinned).
+   * stop) once idle, and lose their crash history; the rest only pick up their new policy.
    */
   reconcile(): string[] {
     const changes: string[] = [];
@@ -413,6 +413,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       changes.push(`${name}: ${entry.stale}, ${isBusy(entry) ? 'restarts when idle' : 'restarting now'}`);
       this.settle(entry);
+    }
+    // A model that failed and has no process (a crash loop, a load that failed) starts afresh too.
+    for (const name of this.supervisor.forgetChanged((n) => this.deps.resolve?.(n))) {
+      if (this.entries.has(name)) continue;
+      this.restarts.cancel(name);
+      changes.push(`${name}: set up differently, its failures are forgotten`);
     }
     return changes;
   }

@@ -15,6 +15,8 @@ export interface FailureRecord {
   consecutive: number;
   /** True once `consecutive` reached max_restarts: no automatic restarts, requests get the error. */
   gaveUp: boolean;
+  /** How the model was set up when it last failed (the scheduler's fingerprint of its launch). */
+  fingerprint?: string | undefined;
 }
 
 /**
@@ -35,7 +37,11 @@ export class Supervisor {
   }
 
   /** Records a failure; returns the delay before an automatic restart, or undefined after giving up. */
-  failed(name: string, failure: RunnerFailure): { delayMs: number | undefined; record: FailureRecord } {
+  failed(
+    name: string,
+    failure: RunnerFailure,
+    fingerprint?: string,
+  ): { delayMs: number | undefined; record: FailureRecord } {
     const p = this.policy();
     const now = this.now();
     const upSince = this.readyAt.get(name);
@@ -45,6 +51,7 @@ export class Supervisor {
     const quiet = rec !== undefined && now - rec.failure.at.getTime() >= p.resetAfterMs;
     if (!rec || stableRun || quiet) rec = { name, failure, consecutive: 0, gaveUp: false };
     rec.failure = failure;
+    rec.fingerprint = fingerprint;
     rec.consecutive++;
     rec.gaveUp = rec.consecutive >= p.maxRestarts;
     this.records.set(name, rec);
@@ -66,6 +73,21 @@ export class Supervisor {
   /** Forgets a model's history, e.g. after its config changed or it was loaded successfully by hand. */
   reset(name: string): void {
     this.records.delete(name);
+  }
+
+  /**
+   * Forgets the history of every model now set up differently from when it failed, or gone: a fixed
+   * config gets a fresh start whether or not the model has a process. Returns their names.
+   */
+  forgetChanged(current: (name: string) => { fingerprint?: string | undefined } | undefined): string[] {
+    const forgotten: string[] = [];
+    for (const rec of [...this.records.values()]) {
+      const now = current(rec.name);
+      if (now && (now.fingerprint ?? '') === (rec.fingerprint ?? '')) continue;
+      this.records.delete(rec.name);
+      forgotten.push(rec.name);
+    }
+    return forgotten;
   }
 
   failures(): FailureRecord[] {

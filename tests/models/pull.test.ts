@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ beforeAll(async () => {
     'acme/cut-GGUF/cut-Q4_K_M.gguf': model,
     'acme/bad-GGUF/bad-Q4_K_M.gguf': model,
     'files/direct.gguf': model,
+    'files/reserve.gguf': model,
     'acme/vis-GGUF/vis-Q4_K_M.gguf': model,
     'acme/vis-GGUF/mmproj-vis-f16.gguf': Buffer.from('a projector'),
   });
@@ -87,6 +88,22 @@ describe('/api/pull', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'success' });
     expect((await ollama.show({ model: `${hub.url}/plain/files/direct.gguf` })).details.family).toBe('llama');
+  });
+
+  it('disk_reserve is read at each pull: after a reload that raises it, a pull is refused with 507', async () => {
+    const ref = `${hub.url}/plain/files/reserve.gguf`;
+    const config = await readFile(t.configFile, 'utf8');
+    await writeFile(t.configFile, `${config}disk_reserve: 1000TB\n`);
+    expect((await t.gw.reload()).ok).toBe(true);
+    try {
+      const refused = await post(`${t.url}/api/pull`, { model: ref, stream: false });
+      expect(refused.status).toBe(507);
+      expect(((await refused.json()) as { error: string }).error).toMatch(/^pull: not enough disk space/);
+    } finally {
+      await writeFile(t.configFile, config);
+      expect((await t.gw.reload()).ok).toBe(true);
+    }
+    expect((await post(`${t.url}/api/pull`, { model: ref, stream: false })).status).toBe(200);
   });
 
   it('resumes with Range after an interrupted download and verifies the sha256', async () => {

@@ -22,7 +22,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function puller(opts: { attempts?: number; reserveBytes?: number } = {}): Puller {
+function puller(opts: { attempts?: number; reserveBytes?: () => number } = {}): Puller {
   return new Puller({
     modelsDir: () => join(dir, 'models'),
     manifest: () => new Manifest(join(dir, 'models.json')),
@@ -65,7 +65,7 @@ describe('Puller', () => {
 
   it('checks free disk space before downloading', async () => {
     await expect(
-      run(puller({ reserveBytes: Number.MAX_SAFE_INTEGER }), 'hf.co/acme/b-GGUF:Q4_K_M'),
+      run(puller({ reserveBytes: () => Number.MAX_SAFE_INTEGER }), 'hf.co/acme/b-GGUF:Q4_K_M'),
     ).rejects.toMatchObject({ status: 507, message: expect.stringContaining('disk space') });
     expect(await readdir(join(dir, 'models', 'hf.co', 'acme', 'b-GGUF')).catch(() => [])).toEqual([]);
   });

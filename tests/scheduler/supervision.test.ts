@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { FailureRecord } from '../../src/scheduler/supervisor.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { pidOf } from './helpers.js';
+import { editConfig, pidOf } from './helpers.js';
 
 const fixtures = inject('fixtures');
 let t: TestGateway | undefined;
@@ -78,5 +78,44 @@ describe('supervision', () => {
     expect(tg.gw.scheduler.status().failures).toEqual([
       expect.objectContaining({ name: 'bad:latest', gaveUp: true, blocked: true }),
     ]);
+  });
+
+  it('fixing a crash-looping model without a process clears its breaker at the config reload', async () => {
+    t = await startGateway({
+      scheduler: { restart_backoff: backoff },
+      models: { bad: { path: fixtures.models.broken } },
+    });
+    for (let i = 0; i < 3; i++) expect((await gen(t, 'bad')).status).toBe(500);
+    const refused = await gen(t, 'bad');
+    expect(((await refused.json()) as { error: string }).error).toMatch(/crash-looping \(3 failures in a row\)/);
+    expect(t.gw.scheduler.loaded()).toEqual([]);
+
+    const state = await editConfig(t, (c) => void (c.models.bad.path = fixtures.models.chat));
+    expect(state.changes).toContain('bad:latest: set up differently, its failures are forgotten');
+    expect(t.gw.scheduler.status().failures).toEqual([]);
+    expect((await gen(t, 'bad')).status).toBe(200);
+  });
+
+  it('a crash-looping pinned model whose config is fixed loads at once', async () => {
+    t = await startGateway({
+      scheduler: { restart_backoff: backoff },
+      models: { bad: { path: fixtures.models.broken, pinned: true } },
+    });
+    await once(t.gw.scheduler, 'gave-up');
+    const loaded = once(t.gw.scheduler, 'loaded');
+    await editConfig(t, (c) => void (c.models.bad.path = fixtures.models.chat));
+    expect((await loaded)[0]).toBe('bad:latest');
+    expect(pidOf(t, 'bad:latest')).toBeDefined();
+  });
+
+  it('a reload that leaves a failed model as it was keeps its breaker', async () => {
+    t = await startGateway({
+      scheduler: { restart_backoff: backoff },
+      models: { bad: { path: fixtures.models.broken, pinned: true } },
+    });
+    await once(t.gw.scheduler, 'gave-up');
+    const state = await editConfig(t, (c) => void (c.defaults.keep_alive = '10m'));
+    expect(state.ok).toBe(true);
+    expect(t.gw.scheduler.status().failures).toEqual([expect.objectContaining({ name: 'bad:latest', blocked: true })]);
   });
 });

@@ -1,15 +1,26 @@
-import type { FastifyInstance } from 'fastify';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { assertModelAllowed } from '../../auth/principal.js';
 import { normalizeModelName, type CatalogModel } from '../../catalog/catalog.js';
 import { readGguf } from '../../catalog/gguf.js';
-import { BadRequest, ModelNotFound, NotImplemented } from '../../errors.js';
+import { BadRequest, ModelNotFound } from '../../errors.js';
 import type { ManagedEntry } from '../../models/manifest.js';
 import { addParameter, isGoTemplate, parseModelfile } from '../../models/modelfile.js';
-import { createStoreModel } from '../../ollama-store/create-model.js';
-import { requireBlob } from '../../ollama-store/layer-writer.js';
+import { createStoreModel, type StoreCreateSpec } from '../../ollama-store/create-model.js';
+import { adoptFile, requireBlob } from '../../ollama-store/layer-writer.js';
 import { displayName, parseDigest, requireOllamaName } from '../../ollama-store/names.js';
+import { clientAbortSignal } from '../client-abort.js';
 import type { ApiDeps } from '../deps.js';
+import {
+  cancelQuantizesOnClose,
+  planQuantize,
+  quantizeFile,
+  quantizeStep,
+  type QuantizePlan,
+  type QuantizeSource,
+} from './create-quantize.js';
 import { goTemplateProblem } from './go-template.js';
 import type { ManageContext } from './manage-context.js';
 import { nameOf, snapshot } from './manage.js';
@@ -79,6 +90,7 @@ function checkTemplate(template: string | undefined, ggufTemplate: string | unde
 
 /** POST /api/create: an Ollama manifest for uploaded files or Ollama-store bases, else a models.json entry. */
 export function registerCreate(app: FastifyInstance, deps: ApiDeps, ctx: ManageContext): void {
+  const awaitOnClose = cancelQuantizesOnClose(app, deps.quantizer);
   app.post<{ Body: CreateBody }>(
     '/api/create',
     { schema: { body: CreateBody } }, // who may call it: src/auth/roles.ts
@@ -88,23 +100,32 @@ export function registerCreate(app: FastifyInstance, deps: ApiDeps, ctx: ManageC
       const name = normalizeModelName(raw);
       request.auditTarget = name;
       assertModelAllowed(request.principal, name);
-      // The step a quantize will plug into (createStoreModel's ModelLayerStep); until then, said plainly.
-      if (body.quantize ?? body.quantization)
-        throw new NotImplemented('quantizing ("quantize") is not available in this Corral build');
       const plan = planOf(body);
       const base = plan.from !== undefined ? deps.catalog.resolve(plan.from) : undefined;
       if (plan.from !== undefined && !base) throw new ModelNotFound(plan.from);
       if (base) assertModelAllowed(request.principal, base.name);
+      const stream = body.stream !== false;
+      const respond: Respond = (run) => progressReply(reply, stream, run);
+      // Ollama's cmp.Or: the first of the two that is not empty.
+      const req = {
+        raw,
+        plan,
+        base,
+        body,
+        quantize: body.quantize || body.quantization,
+        signal: clientAbortSignal(reply),
+      };
+      if (req.quantize) awaitOnClose(reply);
       // As in Ollama, "from" wins over "files".
       const hasFiles = Object.keys(body.files ?? {}).length > 0;
-      if ((!base && hasFiles) || base?.source === 'ollama') {
-        const stream = body.stream !== false;
-        return createInStore(deps, ctx, { raw, plan, base, body }, (run) => progressReply(reply, stream, run));
-      }
+      if ((!base && hasFiles) || base?.source === 'ollama') return createInStore(deps, ctx, req, respond);
       if (!base) throw new BadRequest("neither 'from' or 'files' was specified");
       checkTemplate(plan.template, base.gguf.chatTemplate);
+      const source = { fileType: base.gguf.quantization, size: base.size };
+      const quantize = await planQuantize(deps, ctx, req.quantize, source, req.signal);
+      if (quantize) return createQuantized(deps, ctx, { ...req, base }, quantize, respond);
       const entry = await derivedEntry(ctx, base, plan, body.adapters);
-      return progressReply(reply, body.stream !== false, async (emit) => {
+      return respond(async (emit) => {
         emit({ status: 'reading model metadata' });
         if (entry.template !== base.template) emit({ status: 'creating template layer' });
         if (entry.system !== base.system) emit({ status: 'creating system layer' });
@@ -157,54 +178,122 @@ interface StoreCreate {
   plan: CreatePlan;
   base: CatalogModel | undefined;
   body: CreateBody;
+  /** The type to quantize the model to, as asked. */
+  quantize: string | undefined;
+  signal: AbortSignal;
 }
 
+type Emit = Parameters<typeof createStoreModel>[2];
+type Respond = (run: (emit: Emit) => Promise<void>) => Promise<FastifyReply>;
+
 /** Ollama's own way: layers and a manifest in the write store (an Ollama that shares the store sees the model too). */
-async function createInStore<T>(
-  deps: ApiDeps,
-  ctx: ManageContext,
-  req: StoreCreate,
-  reply: (run: (emit: Parameters<typeof createStoreModel>[2]) => Promise<void>) => Promise<T>,
-): Promise<T> {
+async function createInStore(deps: ApiDeps, ctx: ManageContext, req: StoreCreate, reply: Respond) {
   const target = requireOllamaName(req.raw);
   const fromStore = req.base;
-  if (fromStore) checkTemplate(req.plan.template, fromStore.gguf.chatTemplate);
-  else await checkFilesTemplate(ctx, req.body.files ?? {}, req.plan.template);
-  const key = normalizeModelName(displayName(target));
+  let source: QuantizeSource | undefined;
+  if (fromStore) {
+    checkTemplate(req.plan.template, fromStore.gguf.chatTemplate);
+    source = { fileType: fromStore.gguf.quantization, size: fromStore.size };
+  } else if (req.quantize || (req.plan.template !== undefined && isGoTemplate(req.plan.template))) {
+    const model = await modelFile(ctx, req.body.files ?? {});
+    checkTemplate(req.plan.template, model?.chatTemplate);
+    source = model;
+  }
+  const quantize = await planQuantize(deps, ctx, req.quantize, source, req.signal);
+  const steps = quantize ? [quantizeStep(quantize, ctx.stores().target)] : [];
   return reply(async (emit) => {
-    await createStoreModel(
-      ctx.stores(),
-      {
-        name: target,
-        base: fromStore ? { manifest: fromStore.ollama!.manifest, display: fromStore.displayName! } : undefined,
-        files: fromStore ? undefined : req.body.files,
-        adapters: req.body.adapters,
-        template: req.plan.template,
-        system: req.plan.system,
-        parameters: req.plan.parameters,
-        messages: req.plan.messages,
-        license: req.plan.license,
-      },
-      emit,
-    );
-    await ctx.manifest().update((data) => {
-      delete data.models[key];
-      delete data.hidden[key];
-    });
-    await deps.catalog.refresh();
-    emit({ status: 'success' });
+    const spec = specOf(req, target);
+    if (fromStore) spec.base = { manifest: fromStore.ollama!.manifest, display: fromStore.displayName! };
+    else spec.files = req.body.files;
+    await createStoreModel(ctx.stores(), spec, emit, steps);
+    await announce(deps, ctx, target, emit);
   });
 }
 
-/** checkTemplate against the uploaded model GGUF, before anything is answered. */
-async function checkFilesTemplate(ctx: ManageContext, files: Record<string, string>, template: string | undefined) {
-  if (template === undefined || !isGoTemplate(template)) return;
-  for (const digest of Object.values(files)) {
-    const d = parseDigest(digest);
+/**
+ * A configured, discovered or pulled GGUF quantized into the write store: a new Ollama-layout model
+ * with its base's template, system prompt, parameters, license, messages and projector.
+ */
+async function createQuantized(
+  deps: ApiDeps,
+  ctx: ManageContext,
+  req: StoreCreate & { base: CatalogModel },
+  quantize: QuantizePlan,
+  reply: Respond,
+) {
+  const target = requireOllamaName(req.raw);
+  const { base, plan } = req;
+  return reply(async (emit) => {
+    const store = ctx.stores().target;
+    const made: string[] = [];
+    try {
+      const model = await quantizeFile(quantize, store, { path: base.path, size: base.size }, emit);
+      made.push(model.digest);
+      const files: Record<string, string> = { [basename(base.path)]: model.digest };
+      if (base.mmproj) {
+        const projector = await adoptFile(store, base.mmproj);
+        if (projector.created) made.push(projector.digest);
+        files[`projector-${basename(base.mmproj)}`] = projector.digest;
+      }
+      const spec = specOf(req, target);
+      await createStoreModel(
+        ctx.stores(),
+        {
+          ...spec,
+          files,
+          template: plan.template ?? base.template,
+          system: plan.system ?? base.system,
+          parameters: { ...base.options, ...plan.parameters },
+          messages: plan.messages ?? base.messages,
+          license: plan.license ?? (base.license ? [base.license] : undefined),
+        },
+        emit,
+      );
+    } catch (err) {
+      // Nothing half-made stays: the quantized blob and a copied projector go unless a manifest uses them.
+      await store.removeUnreferenced(made);
+      throw err;
+    }
+    await announce(deps, ctx, target, emit);
+  });
+}
+
+function specOf(req: StoreCreate, name: StoreCreateSpec['name']): StoreCreateSpec {
+  return {
+    name,
+    adapters: req.body.adapters,
+    template: req.plan.template,
+    system: req.plan.system,
+    parameters: req.plan.parameters,
+    messages: req.plan.messages,
+    license: req.plan.license,
+  };
+}
+
+/** The new store model takes its name from any models.json entry of that name, and is listed. */
+async function announce(deps: ApiDeps, ctx: ManageContext, target: StoreCreateSpec['name'], emit: Emit) {
+  const key = normalizeModelName(displayName(target));
+  await ctx.manifest().update((data) => {
+    delete data.models[key];
+    delete data.hidden[key];
+  });
+  await deps.catalog.refresh();
+  emit({ status: 'success' });
+}
+
+/** The uploaded model GGUF (not an adapter or projector): its chat template, file type and size. */
+async function modelFile(
+  ctx: ManageContext,
+  files: Record<string, string>,
+): Promise<(QuantizeSource & { chatTemplate: string | undefined }) | undefined> {
+  for (const key of Object.keys(files).sort()) {
+    const d = parseDigest(files[key]!);
     if (!d) throw new BadRequest('invalid digest format');
-    const gguf = await readGguf(await requireBlob(ctx.stores(), d)).catch(() => undefined);
+    const path = await requireBlob(ctx.stores(), d);
+    const gguf = await readGguf(path).catch(() => undefined);
     const kind = gguf?.metadata['general.type'];
     if (gguf && kind !== 'adapter' && kind !== 'mmproj' && gguf.architecture !== 'clip')
-      return checkTemplate(template, gguf.chatTemplate);
+      return { chatTemplate: gguf.chatTemplate, fileType: gguf.quantization, size: (await stat(path)).size };
   }
+  return undefined;
 }

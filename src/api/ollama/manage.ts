@@ -72,7 +72,7 @@ export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void 
     manifest,
     huggingfaceUrl: () => deps.config().pull.huggingface_url,
     policy: ctx.policy,
-    reserveBytes: ctx.reserve(),
+    reserveBytes: ctx.reserve,
     refresh: () => deps.catalog.refresh(),
   });
   const registry = new RegistryPuller({
