@@ -367,6 +367,16 @@ export const ConfigSchema = Type.Object(
         description: 'Which models are loaded: limits, memory budget, eviction and restarts.',
       },
     ),
+    default_model: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'The model a request without a `model` field uses on the llama.cpp and OpenAI routes (`/infill`, ' +
+          '`/tokenize`, `/v1/*`, ...), as llama.vscode and other llama-server clients send none. Unset: the ' +
+          'only loaded model, if exactly one is. Ollama routes (`/api/*`) always need `model`.',
+        examples: ['qwen2.5-coder:1.5b'],
+      }),
+    ),
     models: Type.Record(Type.String(), ModelEntrySchema, {
       default: {},
       description:

@@ -3,6 +3,7 @@ import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../llama/client.js';
 import type { ApiDeps } from '../deps.js';
+import { textBytes } from '../prompt-cap.js';
 import { requireModel } from '../model-lookup.js';
 import { outputFormat } from './format.js';
 import { loadOrUnload } from './load-unload.js';
@@ -93,6 +94,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
     };
     return serveGeneration(request, reply, deps, {
       model,
+      promptBytes: textBytes(withSystem) + textBytes(body.tools),
       stream: body.stream !== false,
       keepAliveMs: keepAlive,
       ...loadOptions(options),

@@ -48,6 +48,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
         modified_at: m.modifiedAt.toISOString(),
         size: m.size,
         digest: m.digest.replace(/^sha256:/, ''),
+        capabilities: capabilities(m),
         details: details(m),
       })),
     });
