@@ -52,8 +52,8 @@ export async function embedInputs(
 
 /**
  * Each input as it is when it fits a slot's context (less one position for BOS), else cut to fit as
- * token ids, or refused. A text longer than the context could ever hold is cut (or refused) before it
- * is tokenized, so its length costs nothing.
+ * token ids, or refused. Only texts that might not fit are tokenized, and one longer than the context
+ * could ever hold is cut (or refused) before that, so its length costs nothing.
  */
 async function fitInputs(client: LlamaClient, job: EmbedJob, call: CallOptions): Promise<(string | number[])[]> {
   const ctx = await client.slotContext(call);
@@ -72,8 +72,14 @@ async function fitInputs(client: LlamaClient, job: EmbedJob, call: CallOptions):
       else refuse(`${input.length} tokens`);
       continue;
     }
-    const long = Buffer.byteLength(input) > maxBytes;
-    if (long && !job.truncate) refuse(`${Buffer.byteLength(input)} bytes`);
+    const bytes = Buffer.byteLength(input);
+    // A token covers at least a byte (SentencePiece may add one ▁ of its own): short texts fit unread.
+    if (bytes + 2 <= limit) {
+      prepared.push(input);
+      continue;
+    }
+    const long = bytes > maxBytes;
+    if (long && !job.truncate) refuse(`${bytes} bytes`);
     const text = long ? cutToBytes(input, maxBytes) : input;
     const tokens = await client.tokenize(text, { addSpecial: false }, call);
     if (tokens.length <= limit && !long) prepared.push(text);

@@ -25,6 +25,8 @@ export interface GgufInfo {
    * spell spaces as 3-byte ▁ and bytes as <0xAB>), so a text longer than context × this cannot fit.
    */
   maxTokenBytes: number;
+  /** Tokens in the vocabulary: valid token ids are below it. */
+  vocabSize: number;
   /** Bytes from the start of the (aligned) data section to the end of the file. */
   tensorBytes: number;
   /**
@@ -198,6 +200,7 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
   const metadata: Record<string, unknown> = {};
   let fimToken = false;
   let maxTokenBytes = 0;
+  let vocabSize = 0;
   for (let i = 0; i < kvCount; i++) {
     const key = r.string();
     const type = r.u32();
@@ -209,6 +212,7 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     const count = r.u64();
     if (of === 9) throw new GgufError(`${path}: nested arrays are not supported (${key})`);
     const scan = key === 'tokenizer.ggml.tokens' && of === 8;
+    if (scan) vocabSize = count;
     if (!opts.verbose) {
       metadata[key] = null;
       if (scan) {
@@ -280,6 +284,7 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     parameterSize: humanNumber(parameterCount),
     hasFim: fimToken || typeof metadata['tokenizer.ggml.fim_pre_token_id'] === 'number',
     maxTokenBytes,
+    vocabSize,
     tensorBytes: Math.max(0, size - dataStart),
     missingBytes: Math.max(0, dataStart + dataEnd - size),
     metadata,

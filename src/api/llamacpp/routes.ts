@@ -35,6 +35,16 @@ function rerankable(m: CatalogModel, body: Record<string, unknown>, ctx: number)
   for (const doc of documents as string[]) assertTextFits(m, ctx, query + Buffer.byteLength(doc));
 }
 
+/** llama-server looks token ids up unchecked (a 500 for one past its vocabulary). */
+function assertTokens(m: CatalogModel, tokens: number[]): void {
+  const size = m.gguf.vocabSize;
+  const bad = tokens.find((t) => t >= size);
+  if (size && bad !== undefined)
+    throw new BadRequest(
+      `invalid value for "tokens": ${bad} is not a token of model "${m.name}" (${size} in its vocabulary)`,
+    );
+}
+
 const ROUTES: NativeRoute[] = [
   {
     paths: ['/infill'],
@@ -58,7 +68,13 @@ const ROUTES: NativeRoute[] = [
     paths: ['/v1/rerank', '/rerank', '/v1/reranking', '/reranking'],
     upstream: '/v1/rerank',
     schema: Type.Object(
-      { model, query: Type.String(), documents: Type.Optional(Strings), texts: Type.Optional(Strings) },
+      {
+        model,
+        query: Type.String(),
+        documents: Type.Optional(Strings),
+        texts: Type.Optional(Strings),
+        top_n: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 })),
+      },
       open,
     ),
     check: rerankable,
@@ -71,7 +87,8 @@ const ROUTES: NativeRoute[] = [
   {
     paths: ['/detokenize'],
     upstream: '/detokenize',
-    schema: Type.Object({ model, tokens: Type.Array(Type.Integer()) }, open),
+    schema: Type.Object({ model, tokens: Type.Array(Type.Integer({ minimum: 0 })) }, open),
+    check: (m, body) => assertTokens(m, body.tokens as number[]),
   },
   {
     paths: ['/apply-template'],
