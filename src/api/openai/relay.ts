@@ -23,12 +23,13 @@ export function relay(
   errorEvent: ((message: string) => string) | undefined,
   head?: HeadFix,
 ): { out: Readable; done: Promise<void> } {
-  let holding = head !== undefined;
+  // 'first': collecting the first event; 'looking': waiting for `head`; 'open': passing chunks on.
+  let state: 'first' | 'looking' | 'open' = head ? 'first' : 'open';
   let held: Buffer[] = [];
   let ended = false;
   const out = new Readable({
     read: () => {
-      if (!holding) upstream.resume();
+      if (state === 'open') upstream.resume();
     },
     destroy: (err, cb) => {
       // A client that left: stop the generation too.
@@ -39,8 +40,10 @@ export function relay(
   const push = (chunk: Buffer): void => {
     if (!out.push(chunk)) upstream.pause();
   };
+  /** Sends what `head` added and what was held, then lets the upstream flow (once). */
   const release = (prefix?: Buffer): void => {
-    holding = false;
+    if (state === 'open') return;
+    state = 'open';
     if (out.destroyed) return;
     if (prefix) out.push(prefix);
     const first = Buffer.concat(held);
@@ -50,21 +53,24 @@ export function relay(
     else upstream.resume();
   };
   upstream.on('data', (chunk: Buffer) => {
-    if (!holding) return push(chunk);
+    if (state === 'open') return push(chunk);
     held.push(chunk);
+    if (state === 'looking') return;
     const first = Buffer.concat(held);
     held = [first];
     if (!first.includes(EVENT_END)) return;
+    state = 'looking';
     upstream.pause();
     head!(first).then(release, () => release());
   });
   upstream.once('end', () => {
     ended = true;
-    if (holding) release();
-    else out.push(null);
+    // While `head` looks, its release ends the stream.
+    if (state === 'first') release();
+    else if (state === 'open') out.push(null);
   });
   upstream.on('error', (err) => {
-    if (holding) release();
+    release();
     if (out.destroyed) return;
     if (!errorEvent) return void out.destroy(err);
     out.push(errorEvent(errorMessage(err)));
