@@ -85,7 +85,10 @@ export const ModelEntrySchema = Type.Object(
     embedding: Type.Optional(
       Type.Boolean({
         description:
-          'Serve embeddings (`--embeddings --pooling mean`) instead of generation. Unset: detected from the GGUF (a pooling type in its metadata, or a BERT or "embed" architecture or name).',
+          'Serve embeddings (`--embeddings`, with the pooling type in the GGUF, else mean) instead of generation. ' +
+          'Unset: detected from the GGUF (a pooling type in its metadata, or a BERT or "embed" architecture or ' +
+          'name). A GGUF with pooling type "rank" is a reranker and starts with `--rerank`. Other models embed ' +
+          'too, through a second child of the same file started for embeddings.',
         examples: [true],
       }),
     ),
