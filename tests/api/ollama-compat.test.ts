@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { OllamaEmbeddings } from '@langchain/ollama';
 import { Ollama } from 'ollama';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { bodyText } from '../helpers/runner.js';
@@ -89,6 +90,18 @@ describe('embeddings', () => {
     await ollama.embed({ model: 'tiny', input: 'bye', keep_alive: 0 });
     await unloaded;
     expect(t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest (embeddings)')).toBe(false);
+  });
+});
+
+describe('LangChain', () => {
+  it("OllamaEmbeddings with the user's chat model embeds documents and queries", async () => {
+    const embeddings = new OllamaEmbeddings({ model: 'tiny', baseUrl: t.url });
+    const docs = await embeddings.embedDocuments(['first document', 'second document']);
+    expect(docs).toHaveLength(2);
+    expect(docs[0]).toHaveLength(64);
+    const query = await embeddings.embedQuery('first document');
+    expect(query).toHaveLength(64);
+    for (const [i, x] of query.entries()) expect(x).toBeCloseTo(docs[0]![i]!, 5);
   });
 });
 
