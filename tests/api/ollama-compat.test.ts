@@ -81,7 +81,11 @@ describe('embeddings', () => {
     expect(child.memoryBytes).toBeGreaterThan(0);
     expect(t.gw.scheduler.status().memoryUsedBytes).toBe(before + child.memoryBytes);
     const ps = await ollama.ps();
-    expect(ps.models.map((m) => m.name)).toContain('tiny:latest (embeddings)');
+    expect(ps.models.find((m) => m.name === 'tiny:latest (embeddings)')).toMatchObject({
+      size: child.memoryBytes,
+      details: { family: 'llama' },
+      context_length: 512,
+    });
     // The chat model itself was not loaded for it.
     expect(t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest')).toBe(false);
     const unloaded = new Promise((resolve) =>
