@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../llama/client.js';
+import { refuseReranker } from '../capability.js';
 import type { ApiDeps } from '../deps.js';
 import { textBytes } from '../prompt-cap.js';
 import { requireModel } from '../model-lookup.js';
@@ -45,6 +46,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: ChatBody }>('/api/chat', { schema: { body: ChatBody } }, async (request, reply) => {
     const body = request.body;
     const model = requireModel(deps, body.model, request);
+    refuseReranker(model, 'generate text');
     const keepAlive = keepAliveMs(body.keep_alive);
     const name = model.name;
     const messages = body.messages ?? [];

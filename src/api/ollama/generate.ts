@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
 import type { CallOptions, GenerationEvent, LlamaClient, OutputFormat, Sampling } from '../../llama/client.js';
-import { requireFim } from '../capability.js';
+import { refuseReranker, requireFim } from '../capability.js';
 import type { ApiDeps } from '../deps.js';
 import { textBytes } from '../prompt-cap.js';
 import { requireModel } from '../model-lookup.js';
@@ -76,6 +76,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: GenerateBody } }, async (request, reply) => {
     const body = request.body;
     const model = requireModel(deps, body.model, request);
+    refuseReranker(model, 'generate text');
     const keepAlive = keepAliveMs(body.keep_alive);
     const name = model.name;
     if (!body.prompt && !body.images?.length && !body.context?.length && !body.suffix) {
