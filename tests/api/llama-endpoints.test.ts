@@ -62,6 +62,9 @@ describe('rerank', () => {
     const generate = await post(`${t.url}/api/generate`, { model: 'rerank', prompt: 'x' });
     expect(generate.status).toBe(400);
     expect(((await generate.json()) as { error: string }).error).toMatch(/is a reranker: .* cannot generate text/);
+    // Loading and unloading it through the Ollama API (what `ollama stop` sends) still works.
+    const unload = await post(`${t.url}/api/generate`, { model: 'rerank', keep_alive: 0 });
+    expect(((await unload.json()) as { done_reason: string }).done_reason).toBe('unload');
     const bad = await post(`${t.url}/v1/rerank`, { model: 'rerank', query: 'q', documents: [] });
     expect(bad.status).toBe(400);
   });

@@ -46,7 +46,6 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: ChatBody }>('/api/chat', { schema: { body: ChatBody } }, async (request, reply) => {
     const body = request.body;
     const model = requireModel(deps, body.model, request);
-    refuseReranker(model, 'generate text');
     const keepAlive = keepAliveMs(body.keep_alive);
     const name = model.name;
     const messages = body.messages ?? [];
@@ -60,6 +59,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
         done: true,
       };
     }
+    refuseReranker(model, 'generate text');
     const options = mergeOptions(model.options, body.options);
     const withSystem = conversation(model, messages);
     const rendered = renderedPrompt(model, withSystem, body.tools, body.think);

@@ -76,13 +76,14 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: GenerateBody } }, async (request, reply) => {
     const body = request.body;
     const model = requireModel(deps, body.model, request);
-    refuseReranker(model, 'generate text');
     const keepAlive = keepAliveMs(body.keep_alive);
     const name = model.name;
     if (!body.prompt && !body.images?.length && !body.context?.length && !body.suffix) {
       const reason = await loadOrUnload(deps, model, keepAlive);
       return { model: name, created_at: new Date().toISOString(), response: '', done: true, done_reason: reason };
     }
+    // A reranker loads and unloads as above (`ollama stop`), but does not generate.
+    refuseReranker(model, 'generate text');
     if (body.suffix) requireFim(model);
     if (body.images?.length && !model.mmproj)
       throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
