@@ -55,6 +55,21 @@ describe('bodies', () => {
   });
 });
 
+describe('what the first fuzzing answered with 500', () => {
+  it('tools: [{}] is a 400 with what llama-server found wrong; encoding_format: null is the default', async () => {
+    const messages = [{ role: 'user', content: 'x' }];
+    for (const path of ['/v1/chat/completions', '/api/chat']) {
+      const res = await post(`${t.url}${path}`, { model: 'tiny', messages, tools: [{}], stream: false });
+      expect([path, res.status]).toEqual([path, 400]);
+      expect(await errorText(res)).toMatch(/Failed to parse tools: Missing tool type/);
+    }
+    const embedded = await post(`${t.url}/v1/embeddings`, { model: 'tiny', input: 'x', encoding_format: null });
+    expect(embedded.status).toBe(200);
+    const nested = await post(`${t.url}/api/chat`, `{"model":"tiny","messages":${'['.repeat(100_000)}`);
+    expect(nested.status).toBe(400);
+  });
+});
+
 describe('prompts longer than the context', () => {
   it('are refused with 400 before a child is started for them', async () => {
     const prompt = 'hello world '.repeat(100_000);
