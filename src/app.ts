@@ -16,6 +16,7 @@ import { registerManageRoutes } from './api/ollama/manage.js';
 import { registerModelRoutes } from './api/ollama/models.js';
 import { registerRootRoutes } from './api/ollama/root.js';
 import { registerOpenAi } from './api/openai/routes.js';
+import { registerLlamaCpp } from './api/llamacpp/routes.js';
 import type { AdminDeps } from './admin/deps.js';
 import { registerAdmin } from './admin/plugin.js';
 import type { ReadinessCheck } from './health/checks.js';
@@ -136,6 +137,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerEmbed(app, api);
   registerManageRoutes(app, api);
   registerOpenAi(app, api);
+  registerLlamaCpp(app, api);
   await registerAdmin(app, {
     logsDir: () => opts.api.config().logs_dir,
     ...opts.admin,

@@ -80,10 +80,11 @@ export class RunnerCrashed extends ModelLoadFailed {}
 /** The upstream llama-server answered with an error or broke the connection. */
 export class UpstreamError extends CorralError {
   override readonly status: number = 500;
-  override readonly type = 'server_error';
+  override readonly type: string = 'server_error';
   constructor(message: string, status = 500, options?: ErrorOptions) {
     super(message, options);
     this.status = status;
+    if (status < 500) this.type = 'invalid_request_error';
   }
 }
 

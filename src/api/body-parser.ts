@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse as parseQuery } from 'node:querystring';
 import { isOpenAiPath } from './error-handler.js';
 import { jsonDepthExceeds } from './json-depth.js';
+import { parseJsonBody } from './json-text.js';
 
 function isApiPath(url: string): boolean {
   return url.startsWith('/api/') || isOpenAiPath(url);
@@ -36,7 +37,7 @@ export function installBodyParsers(app: FastifyInstance, opts: { maxDepth?: numb
       return;
     }
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(text));
     } catch (err) {
       const e = err as Error & { statusCode?: number; code?: string };
       e.statusCode = 400;

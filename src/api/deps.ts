@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Catalog, CatalogModel } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import type { Quantizer } from '../quantize/quantizer.js';
+import type { Purpose } from '../scheduler/plans.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulableModel } from '../scheduler/types.js';
 
@@ -11,8 +12,11 @@ export interface ApiDeps {
   scheduler: Scheduler;
   /** The current config (hot reload replaces it, so read it per request). */
   config(): Config;
-  /** How a catalogue entry becomes something the scheduler can run under the current config. */
-  schedulable(model: CatalogModel): SchedulableModel;
+  /**
+   * How a catalogue entry becomes something the scheduler can run under the current config; for
+   * 'embeddings', the child that embeds for it (its own, or an embedding child of a generative model).
+   */
+  schedulable(model: CatalogModel, purpose?: Purpose): SchedulableModel;
   /** Runs llama-quantize for /api/create's `quantize` (without one, quantizing answers 501). */
   quantizer?: Quantizer | undefined;
   observe?: ApiObserver;

@@ -20,8 +20,12 @@ export function describeValidation(errors: AjvError[]): string {
   return `invalid value for "${field || 'body'}": ${e.message ?? 'invalid'}`;
 }
 
+/** llama-server's own endpoints, which Corral routes by model like the /v1 ones. */
+const LLAMA_PATHS = /^\/(infill|tokenize|detokenize|apply-template|rerank|reranking)(\?|$)/;
+
+/** Paths whose errors take OpenAI's shape: /v1, and llama-server's own endpoints (which answer in it too). */
 export function isOpenAiPath(url: string): boolean {
-  return url.startsWith('/v1/') || url === '/v1';
+  return url.startsWith('/v1/') || url === '/v1' || LLAMA_PATHS.test(url);
 }
 
 /** Renders an error in the shape the caller's API speaks: Ollama `{"error"}` or OpenAI `{"error":{...}}`. */

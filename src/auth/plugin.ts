@@ -78,15 +78,15 @@ export function recordTokenUsage(
 }
 
 /** keep_alive 0 unloads the model for everyone and a negative one pins it: scheduling, not inference. */
-function schedulesModel(body: unknown): boolean {
+function schedulesModel(body: unknown): 'model.unload' | 'model.pin' | undefined {
   const value = body && typeof body === 'object' ? (body as Record<string, unknown>).keep_alive : undefined;
-  if (typeof value !== 'string' && typeof value !== 'number') return false;
-  if (value === '') return false;
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  if (value === '') return undefined;
   try {
     const ms = parseDuration(value);
-    return ms === 0 || ms === Infinity;
+    return ms === 0 ? 'model.unload' : ms === Infinity ? 'model.pin' : undefined;
   } catch {
-    return false; // the route answers 400 for it
+    return undefined; // the route answers 400 for it
   }
 }
 
@@ -161,6 +161,8 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
 
   // Requests that passed the role check; only those count as performed operator/admin actions.
   const authorized = new WeakSet<FastifyRequest>();
+  // Inference requests whose keep_alive unloads or pins their model: audited as that action.
+  const scheduling = new WeakMap<FastifyRequest, string>();
 
   app.decorate('corralAuth', {
     sessions,
@@ -204,10 +206,14 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     const principal = request.principal;
     if (!principal || !authorized.has(request)) return;
     let operation = rule.operation;
-    if (rule.keepAlive && schedulesModel(request.body)) {
+    const schedules = rule.keepAlive ? schedulesModel(request.body) : undefined;
+    if (schedules) {
       const why = 'keep_alive 0 (unload) and a negative keep_alive (pin) need the operator role';
       requireRole(request, principal, 'operator', why);
       operation = 'model';
+      scheduling.set(request, schedules);
+      const model = (request.body as { model?: unknown }).model;
+      if (typeof model === 'string') request.auditTarget = model.slice(0, 300);
     }
     if (operation) enforceOperation?.(principal, operation);
   });
@@ -215,9 +221,11 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   // After the response: auditing an operator/admin action never delays it.
   app.addHook('onResponse', async (request, reply) => {
     const rule = ruleOf(request);
-    if (authorized.has(request) && rule.access !== 'viewer' && rule.access !== 'public') {
+    if (!authorized.has(request)) return;
+    const schedules = scheduling.get(request);
+    if (schedules) auditAction(store, { ...rule, audit: schedules }, request, reply.statusCode, now());
+    else if (rule.access !== 'viewer' && rule.access !== 'public')
       auditAction(store, rule, request, reply.statusCode, now());
-    }
   });
 }
 

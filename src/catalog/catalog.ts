@@ -20,9 +20,9 @@ import type { OllamaName } from '../ollama-store/names.js';
 import type { Manifest, OllamaStore } from '../ollama-store/store.js';
 import { resolveStores, type Stores } from '../ollama-store/stores.js';
 import { listStoreModels } from './ollama-models.js';
-import { configModel, discoveredModel, managedModel, type ModelFiles } from './entries.js';
+import { configModel, discoveredModel, managedModel, type ModelFiles, reranks } from './entries.js';
 
-export { isEmbedding } from './entries.js';
+export { isEmbedding, poolingOf, reranks } from './entries.js';
 
 export type { GgufInfo } from './gguf.js';
 export { normalizeModelName } from './names.js';
@@ -78,8 +78,12 @@ export interface CatalogOptions {
   env?: NodeJS.ProcessEnv | undefined;
 }
 
-/** Ollama's capability names, derived from the header and config. */
+/**
+ * Ollama's capability names, derived from the header and config, plus "rerank" (no Ollama name) for
+ * a reranker, which neither completes nor embeds.
+ */
 export function capabilities(m: CatalogModel): string[] {
+  if (reranks(m)) return ['rerank'];
   const caps: string[] = [];
   if (!m.embedding) caps.push('completion');
   if (m.embedding) caps.push('embedding');

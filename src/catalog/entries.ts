@@ -83,11 +83,27 @@ export function managedModel(name: string, e: ManagedEntry, d: ModelFiles, mmpro
   };
 }
 
+/** llama.cpp's pooling types, by the number a GGUF's `<arch>.pooling_type` holds. */
+const POOLING = ['none', 'mean', 'cls', 'last', 'rank'] as const;
+export type Pooling = (typeof POOLING)[number];
+
+/** The pooling type a GGUF declares, if any. */
+export function poolingOf(info: GgufInfo): Pooling | undefined {
+  const n = info.metadata[`${info.architecture}.pooling_type`];
+  return typeof n === 'number' ? POOLING[n] : undefined;
+}
+
 export function isEmbedding(info: GgufInfo): boolean {
-  // llama.cpp writes a pooling type only for models meant to produce embeddings.
-  return (
-    info.metadata[`${info.architecture}.pooling_type`] !== undefined ||
-    /bert|embed/i.test(info.architecture) ||
-    /embed/i.test(info.name ?? '')
-  );
+  // llama.cpp writes a pooling type only for models meant to produce embeddings (or, "rank", to rerank).
+  const pooling = poolingOf(info);
+  if (pooling === 'rank') return false;
+  return pooling !== undefined || /bert|embed/i.test(info.architecture) || /embed/i.test(info.name ?? '');
+}
+
+/**
+ * A reranker scores documents against a query (llama-server `--rerank`): its GGUF says pooling type
+ * "rank", or its configured args start it as one.
+ */
+export function reranks(m: { gguf: GgufInfo; args: readonly string[] }): boolean {
+  return poolingOf(m.gguf) === 'rank' || m.args.some((a) => a === '--rerank' || a === '--reranking');
 }

@@ -20,6 +20,13 @@ export interface GgufInfo {
   headCountKv?: number;
   chatTemplate?: string;
   hasFim: boolean;
+  /**
+   * Bytes of the longest piece in the vocabulary: no token covers more of a text than this (pieces
+   * spell spaces as 3-byte ▁ and bytes as <0xAB>), so a text longer than context × this cannot fit.
+   */
+  maxTokenBytes: number;
+  /** Tokens in the vocabulary: valid token ids are below it. */
+  vocabSize: number;
   /** Bytes from the start of the (aligned) data section to the end of the file. */
   tensorBytes: number;
   /**
@@ -91,12 +98,16 @@ class Reader {
     return hi * 0x100000000 + lo;
   }
 
+  /** Length of the last string read with stringIn. */
+  lastLength = 0;
+
   /** Reads a string and reports whether it is one of `candidates`, without decoding it. */
   stringIn(candidates: Buffer[], lengths: Set<number>): boolean {
     const len = this.u64();
     this.need(len);
     const start = this.pos;
     this.pos += len;
+    this.lastLength = len;
     return (
       lengths.has(len) &&
       candidates.some((c) => c.length === len && this.buf.compare(c, 0, len, start, start + len) === 0)
@@ -188,6 +199,8 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
 
   const metadata: Record<string, unknown> = {};
   let fimToken = false;
+  let maxTokenBytes = 0;
+  let vocabSize = 0;
   for (let i = 0; i < kvCount; i++) {
     const key = r.string();
     const type = r.u32();
@@ -199,10 +212,14 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     const count = r.u64();
     if (of === 9) throw new GgufError(`${path}: nested arrays are not supported (${key})`);
     const scan = key === 'tokenizer.ggml.tokens' && of === 8;
+    if (scan) vocabSize = count;
     if (!opts.verbose) {
       metadata[key] = null;
       if (scan) {
-        for (let j = 0; j < count; j++) if (r.stringIn(FIM_TOKENS, FIM_LENGTHS)) fimToken = true;
+        for (let j = 0; j < count; j++) {
+          if (r.stringIn(FIM_TOKENS, FIM_LENGTHS)) fimToken = true;
+          if (r.lastLength > maxTokenBytes) maxTokenBytes = r.lastLength;
+        }
       } else if (of === 8) {
         for (let j = 0; j < count; j++) r.skip(r.u64());
       } else {
@@ -216,6 +233,7 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     for (let j = 0; j < count; j++) {
       const v = r.scalar(of);
       if (scan && FIM_TEXT.has(v as string)) fimToken = true;
+      if (scan) maxTokenBytes = Math.max(maxTokenBytes, Buffer.byteLength(v as string));
       values.push(v);
     }
     metadata[key] = values;
@@ -265,6 +283,8 @@ function parse(r: Reader, size: number, path: string, opts: ReadGgufOptions): Gg
     parameterCount,
     parameterSize: humanNumber(parameterCount),
     hasFim: fimToken || typeof metadata['tokenizer.ggml.fim_pre_token_id'] === 'number',
+    maxTokenBytes,
+    vocabSize,
     tensorBytes: Math.max(0, size - dataStart),
     missingBytes: Math.max(0, dataStart + dataEnd - size),
     metadata,

@@ -85,7 +85,10 @@ export const ModelEntrySchema = Type.Object(
     embedding: Type.Optional(
       Type.Boolean({
         description:
-          'Serve embeddings (`--embeddings --pooling mean`) instead of generation. Unset: detected from the GGUF (a pooling type in its metadata, or a BERT or "embed" architecture or name).',
+          'Serve embeddings (`--embeddings`, with the pooling type in the GGUF, else mean) instead of generation. ' +
+          'Unset: detected from the GGUF (a pooling type in its metadata, or a BERT or "embed" architecture or ' +
+          'name). A GGUF with pooling type "rank" is a reranker and starts with `--rerank`. Other models embed ' +
+          'too, through a second child of the same file started for embeddings.',
         examples: [true],
       }),
     ),
@@ -366,6 +369,16 @@ export const ConfigSchema = Type.Object(
         default: {},
         description: 'Which models are loaded: limits, memory budget, eviction and restarts.',
       },
+    ),
+    default_model: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'The model a request without a `model` field uses on the llama.cpp and OpenAI routes (`/infill`, ' +
+          '`/tokenize`, `/v1/*`, ...), as llama.vscode and other llama-server clients send none. Unset: the ' +
+          'only loaded model, if exactly one is. Ollama routes (`/api/*`) always need `model`.',
+        examples: ['qwen2.5-coder:1.5b'],
+      }),
     ),
     models: Type.Record(Type.String(), ModelEntrySchema, {
       default: {},

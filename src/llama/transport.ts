@@ -135,10 +135,20 @@ function isStale(err: Error): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
+/**
+ * What llama-server (v0.5.0) says when it throws while reading a request: a field of the wrong type
+ * or missing (nlohmann's json exceptions, its own parse checks), a token id past its vocabulary, an
+ * input to embed or rerank longer than its batch (one slot's context, see runner/args.ts). It
+ * answers those with 500; they are the request's fault, so the client gets 400.
+ */
+const REQUEST_FAULT =
+  /^(\[json\.exception\.|Failed to parse |'[^']*' is required|Missing |Unsupported |Expected |vector::_M_range_check|input \(\d+ tokens\) is too large)/;
+
 async function answeredError(body: Readable, status: number): Promise<UpstreamError> {
   // The message is a courtesy; the status says enough if the body cannot be read.
   const text = await readText(body).catch(() => '');
-  return new UpstreamError(upstreamMessage(text, status), Math.min(status, 500));
+  const message = upstreamMessage(text, status);
+  return new UpstreamError(message, status === 500 && REQUEST_FAULT.test(message) ? 400 : Math.min(status, 500));
 }
 
 /** A whole (small) answer body as text. */

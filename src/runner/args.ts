@@ -4,6 +4,12 @@ export interface RunnerModel {
   path: string;
   args: string[];
   embedding: boolean;
+  /** Start as a reranker (`--rerank`: embeddings with rank pooling); wins over `embedding`. */
+  rerank?: boolean | undefined;
+  /** The pooling of an embedding model (default mean). */
+  pooling?: 'mean' | 'cls' | 'last' | undefined;
+  /** The GGUF's trained context: what a context size of 0 means. */
+  contextLength?: number | undefined;
   mmproj?: string | undefined;
 }
 
@@ -35,7 +41,12 @@ export function runnerArgs(model: RunnerModel, opts: ArgsOptions): string[] {
   const args = ['-m', model.path, '--alias', model.name, '--no-webui', '--metrics', '--slots'];
   if (opts.ctxSize > 0) args.push('-c', String(opts.ctxSize * opts.parallel));
   args.push('-np', String(opts.parallel));
-  if (model.embedding) args.push('--embeddings', '--pooling', 'mean');
+  if (model.rerank) args.push('--rerank');
+  else if (model.embedding) args.push('--embeddings', '--pooling', model.pooling ?? 'mean');
+  // Each input to embed or rerank must fit one physical batch, which llama-server otherwise caps at
+  // 512 tokens whatever the context ("input is too large to process"): one slot's context.
+  const batch = opts.ctxSize > 0 ? opts.ctxSize : model.contextLength;
+  if ((model.rerank || model.embedding) && batch) args.push('-b', String(batch), '-ub', String(batch));
   if (model.mmproj) args.push('--mmproj', model.mmproj);
   const offload =
     opts.gpuLayers !== undefined && !setsGpuLayers(opts.globalArgs) && !setsGpuLayers(model.args)

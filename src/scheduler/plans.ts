@@ -1,10 +1,24 @@
-import { type Catalog, type CatalogModel, normalizeModelName } from '../catalog/catalog.js';
+import { type Catalog, type CatalogModel, normalizeModelName, poolingOf, reranks } from '../catalog/catalog.js';
 import { parseDuration } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
 import { runnerArgs } from '../runner/args.js';
 import { resolveBudget } from './budget.js';
 import { estimateMemory } from './memory.js';
 import type { SchedulableModel, SchedulerPolicy } from './types.js';
+
+/** What a scheduled child is for: a model as it is, or embeddings from a generative model's GGUF. */
+export type Purpose = 'serve' | 'embeddings';
+
+const EMBEDDINGS = ' (embeddings)';
+/** Embedding children of generative models need little context: inputs are cut to fit it. */
+const EMBEDDINGS_CONTEXT = 2048;
+
+/** The name a model's embedding child is scheduled (and listed in /api/ps) under. */
+export const embeddingsChild = (name: string): string => `${name}${EMBEDDINGS}`;
+
+/** The catalogue model a scheduled child serves: its own name, or the model its embedding child embeds for. */
+export const servedModel = (name: string): string =>
+  name.endsWith(EMBEDDINGS) ? name.slice(0, -EMBEDDINGS.length) : name;
 
 export interface PlanSources {
   catalog: Catalog;
@@ -22,31 +36,40 @@ export interface PlanSources {
 export class ModelPlans {
   // An entry's plan depends only on it, the config and the binary, all replaced (not mutated) on reload;
   // memoised so requests and scrapes do not rebuild argv and fingerprint.
-  private readonly cache = new WeakMap<CatalogModel, { config: Config; binary: string; plan: SchedulableModel }>();
+  private readonly cache = {
+    serve: new WeakMap<CatalogModel, Memo>(),
+    embeddings: new WeakMap<CatalogModel, Memo>(),
+  };
 
   constructor(private readonly sources: PlanSources) {}
 
-  /** Bound, so it can be handed out as a function. */
-  readonly schedulable = (m: CatalogModel): SchedulableModel => {
+  /**
+   * Bound, so it can be handed out as a function. For embeddings, a model that does not embed by
+   * itself gets a child of its own: the same GGUF started with --embeddings and a small context.
+   */
+  readonly schedulable = (m: CatalogModel, purpose: Purpose = 'serve'): SchedulableModel => {
+    const own = purpose === 'serve' || m.embedding || reranks(m);
+    const cache = this.cache[own ? 'serve' : 'embeddings'];
     const config = this.sources.config();
     const binary = this.sources.binary();
-    const hit = this.cache.get(m);
+    const hit = cache.get(m);
     if (hit && hit.config === config && hit.binary === binary) return hit.plan;
-    const plan = planModel(m, config, binary, this.sources.gpuLayers());
-    this.cache.set(m, { config, binary, plan });
+    const plan = planModel(own ? m : embeddingModel(m, config), config, binary, this.sources.gpuLayers());
+    cache.set(m, { config, binary, plan });
     return plan;
   };
 
   readonly resolve = (name: string): SchedulableModel | undefined => {
-    const m = this.sources.catalog.resolve(name);
-    return m ? this.schedulable(m) : undefined;
+    const served = servedModel(name);
+    const m = this.sources.catalog.resolve(served);
+    return m ? this.schedulable(m, served === name ? 'serve' : 'embeddings') : undefined;
   };
 
   pinned(): SchedulableModel[] {
     return this.sources.catalog
       .list()
       .filter((m) => m.pinned)
-      .map(this.schedulable);
+      .map((m) => this.schedulable(m));
   }
 }
 
@@ -66,7 +89,17 @@ export function planModel(
     headCountKv: m.gguf.headCountKv,
   };
   const memoryAt = (ctx: number): number => estimateMemory(shape, (ctx || m.gguf.contextLength || 4096) * parallel);
-  const launch = { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj };
+  const pooling = poolingOf(m.gguf);
+  const launch = {
+    name: m.name,
+    path: m.path,
+    args: m.args,
+    embedding: m.embedding,
+    rerank: reranks(m),
+    pooling: pooling === 'cls' || pooling === 'last' ? pooling : undefined,
+    contextLength: m.gguf.contextLength,
+    mmproj: m.mmproj,
+  };
   return {
     name: m.name,
     path: m.path,
@@ -86,6 +119,20 @@ export function planModel(
     ]),
     launch,
   };
+}
+
+interface Memo {
+  config: Config;
+  binary: string;
+  plan: SchedulableModel;
+}
+
+/** A generative model as its embedding child: embeddings on, no projector, at most a small context. */
+function embeddingModel(m: CatalogModel, config: Config): CatalogModel {
+  const trained = m.gguf.contextLength ?? EMBEDDINGS_CONTEXT;
+  const configured = m.ctxSize ?? config.defaults.ctx_size;
+  const ctxSize = Math.min(configured || trained, trained, EMBEDDINGS_CONTEXT);
+  return { ...m, name: embeddingsChild(m.name), embedding: true, ctxSize, mmproj: undefined, pinned: false };
 }
 
 /** What the machine adds to the config's policy: GPU memory, and whether llama-server keeps all in RAM. */

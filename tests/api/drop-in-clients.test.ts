@@ -1,8 +1,11 @@
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApiToken } from '../../src/auth/tokens.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { writeTinyModel } from '../fixtures/gguf-writer.js';
+import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { bodyText } from '../helpers/runner.js';
 
 const fixtures = inject('fixtures');
 const models = { tiny: { path: fixtures.models.chat } };
@@ -79,5 +82,54 @@ describe('required mode: x-api-key carries a Corral token', () => {
     }
     const openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'ollama', maxRetries: 0 });
     await expect(openai.models.list()).rejects.toMatchObject({ status: 401 });
+  });
+});
+
+describe('Anthropic streams whose first token is part of a character', () => {
+  let t: TestGateway;
+  /** After the prompt's last token ("\n") the model writes é one byte a token, then " ok". */
+  const script = ['<0x0A>', '<0xC3>', '<0xA9>', '▁ok', '</s>'];
+  beforeAll(async () => {
+    t = await startGateway();
+    await writeTinyModel(join(t.dir, 'data', 'models', 'bytes.gguf'), { name: 'bytes', seed: 7, script });
+    await t.gw.catalog.refresh();
+  });
+  afterAll(async () => t?.close());
+
+  const body = { model: 'bytes', max_tokens: 3, temperature: 0, messages, stream: true };
+
+  it("llama-server's own stream lacks message_start; Corral's starts with it, as llama-server would send it", async () => {
+    await post(`${t.url}/api/generate`, { model: 'bytes' });
+    const runner = t.gw.scheduler.loaded().find((l) => l.name === 'bytes:latest')!.runner;
+    const direct = await bodyText((await runner.client!.forward({ path: '/v1/messages', body })).body);
+    expect(direct).toMatch(/^event: content_block_start/);
+    const text = await (await post(`${t.url}/v1/messages`, body)).text();
+    const start = text.match(/^event: message_start\ndata: (.*)\n\n/);
+    const { input_tokens } = (await (await post(`${t.url}/v1/messages/count_tokens`, body)).json()) as {
+      input_tokens: number;
+    };
+    expect(JSON.parse(start![1]!)).toMatchObject({
+      type: 'message_start',
+      message: {
+        id: expect.stringMatching(/^msg_/),
+        type: 'message',
+        role: 'assistant',
+        content: [],
+        model: 'bytes:latest',
+        usage: { input_tokens, output_tokens: 0 },
+      },
+    });
+    expect(text.slice(start![0].length)).toBe(direct);
+  });
+
+  it('the Anthropic SDK streams it 20 times in a row', async () => {
+    const anthropic = new Anthropic({ baseURL: t.url, apiKey: 'sk-ant-placeholder', maxRetries: 0 });
+    for (let i = 0; i < 20; i++) {
+      const stream = anthropic.messages.stream({ model: 'bytes', max_tokens: 3, temperature: 0, messages });
+      const final = await stream.finalMessage();
+      expect(final.content).toEqual([{ type: 'text', text: 'é ok' }]);
+      expect(final.usage.input_tokens).toBeGreaterThan(0);
+      expect(final.usage.output_tokens).toBe(3);
+    }
   });
 });

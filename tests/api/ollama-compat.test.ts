@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { OllamaEmbeddings } from '@langchain/ollama';
 import { Ollama } from 'ollama';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { bodyText } from '../helpers/runner.js';
@@ -56,13 +57,55 @@ describe('embeddings', () => {
     expect(ok.embeddings).toHaveLength(1);
   });
 
-  it('legacy embeddings, and 400 for a non-embedding model or a bad field', async () => {
+  it('legacy embeddings, and 400 for a bad field or more dimensions than the model has', async () => {
     const legacy = await ollama.embeddings({ model: 'embed', prompt: 'hello' });
     expect(legacy.embedding.length).toBeGreaterThan(8);
-    await expect(ollama.embed({ model: 'tiny', input: 'x' })).rejects.toMatchObject({ status_code: 400 });
     const bad = await post(`${t.url}/api/embed`, { model: 'embed', input: 5 });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toContain('input');
+    await expect(ollama.embed({ model: 'embed', input: 'x', dimensions: 65 })).rejects.toMatchObject({
+      status_code: 400,
+      error: expect.stringMatching(/model "embed:latest" makes 64-dimensional embeddings/),
+    });
+  });
+
+  it('a chat model embeds, as with Ollama: an embedding child of its GGUF, budgeted and unloaded like any other', async () => {
+    const before = t.gw.scheduler.status().memoryUsedBytes;
+    const res = await ollama.embed({ model: 'tiny', input: ['hello', 'world'] });
+    expect(res.embeddings).toHaveLength(2);
+    expect(res.embeddings[0]).toHaveLength(64);
+    expect(norm(res.embeddings[0]!)).toBeCloseTo(1, 5);
+    expect(res.embeddings[0]).not.toEqual(res.embeddings[1]);
+    const child = t.gw.scheduler.loaded().find((l) => l.name === 'tiny:latest (embeddings)')!;
+    expect(child.runner.command.join(' ')).toContain('--embeddings --pooling mean');
+    expect(child.memoryBytes).toBeGreaterThan(0);
+    expect(t.gw.scheduler.status().memoryUsedBytes).toBe(before + child.memoryBytes);
+    const ps = await ollama.ps();
+    expect(ps.models.find((m) => m.name === 'tiny:latest (embeddings)')).toMatchObject({
+      size: child.memoryBytes,
+      details: { family: 'llama' },
+      context_length: 512,
+    });
+    // The chat model itself was not loaded for it.
+    expect(t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest')).toBe(false);
+    const unloaded = new Promise((resolve) =>
+      t.gw.scheduler.on('unloaded', (name) => name === 'tiny:latest (embeddings)' && resolve(name)),
+    );
+    await ollama.embed({ model: 'tiny', input: 'bye', keep_alive: 0 });
+    await unloaded;
+    expect(t.gw.scheduler.loaded().some((l) => l.name === 'tiny:latest (embeddings)')).toBe(false);
+  });
+});
+
+describe('LangChain', () => {
+  it("OllamaEmbeddings with the user's chat model embeds documents and queries", async () => {
+    const embeddings = new OllamaEmbeddings({ model: 'tiny', baseUrl: t.url });
+    const docs = await embeddings.embedDocuments(['first document', 'second document']);
+    expect(docs).toHaveLength(2);
+    expect(docs[0]).toHaveLength(64);
+    const query = await embeddings.embedQuery('first document');
+    expect(query).toHaveLength(64);
+    for (const [i, x] of query.entries()) expect(x).toBeCloseTo(docs[0]![i]!, 5);
   });
 });
 

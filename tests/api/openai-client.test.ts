@@ -136,6 +136,9 @@ describe('the official openai npm client against Corral', () => {
     const body = (await bad.json()) as { error: { message: string; type: string } };
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.message).toContain('messages');
-    await expect(openai.embeddings.create({ model: 'tiny', input: 'x' })).rejects.toMatchObject({ status: 400 });
+    await expect(openai.embeddings.create({ model: 'tiny', input: 'x', dimensions: 4096 })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('dimensions'),
+    });
   });
 });

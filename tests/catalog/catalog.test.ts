@@ -88,6 +88,7 @@ describe('Catalog', () => {
       'qwen2.5-0.5b-q4_k_m:latest discovered',
       'tiny-chat2:latest discovered',
       'tiny-chat:latest config',
+      'tiny-rerank:latest discovered',
       'tiny-tools:latest discovered',
       'tiny:latest config',
     ]);
@@ -176,6 +177,10 @@ describe('Catalog', () => {
       expect(e.embedding).toBe(true);
       expect(capabilities(e)).toEqual(['embedding']);
       expect(discovered.resolve('tiny-chat')!.embedding).toBe(false);
+      // Pooling type "rank": a reranker, which neither embeds nor completes.
+      const r = discovered.resolve('tiny-rerank')!;
+      expect(r.embedding).toBe(false);
+      expect(capabilities(r)).toEqual(['rerank']);
     });
   });
 

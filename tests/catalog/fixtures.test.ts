@@ -120,6 +120,18 @@ describe('tiny GGUF fixtures', () => {
       expect(body[0]!.embedding[0]).toHaveLength(64);
     });
 
+    it('ranks documents with the reranker started with --rerank: by their last character', async () => {
+      const { url } = await start(models.rerank, ['--rerank']);
+      const ranked = await post(`${url}/v1/rerank`, { query: 'which one?', documents: ['plain', 'best+', 'worst-'] });
+      const results = ranked.results as { index: number; relevance_score: number }[];
+      expect(results.map((r) => r.index)).toEqual([1, 0, 2]);
+      expect(results.map((r) => r.relevance_score)).toEqual([
+        expect.closeTo(1 / (1 + Math.exp(-2)), 3),
+        expect.closeTo(0.5, 4),
+        expect.closeTo(1 / (1 + Math.exp(2)), 3),
+      ]);
+    });
+
     it('serves /infill on the FIM model', async () => {
       const { url } = await start(models.fim);
       const done = await post(`${url}/infill`, { input_prefix: 'def f(', input_suffix: 'return x', n_predict: 6 });

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../llama/client.js';
+import { refuseReranker } from '../capability.js';
 import type { ApiDeps } from '../deps.js';
+import { textBytes } from '../prompt-cap.js';
 import { requireModel } from '../model-lookup.js';
 import { outputFormat } from './format.js';
 import { loadOrUnload } from './load-unload.js';
@@ -57,6 +59,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
         done: true,
       };
     }
+    refuseReranker(model, 'generate text');
     const options = mergeOptions(model.options, body.options);
     const withSystem = conversation(model, messages);
     const rendered = renderedPrompt(model, withSystem, body.tools, body.think);
@@ -93,6 +96,7 @@ export function registerChat(app: FastifyInstance, deps: ApiDeps): void {
     };
     return serveGeneration(request, reply, deps, {
       model,
+      promptBytes: textBytes(withSystem) + textBytes(body.tools),
       stream: body.stream !== false,
       keepAliveMs: keepAlive,
       ...loadOptions(options),

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { CatalogModel } from '../../catalog/catalog.js';
 import { BadRequest } from '../../errors.js';
 import type { CallOptions, GenerationEvent, LlamaClient, OutputFormat, Sampling } from '../../llama/client.js';
+import { refuseReranker, requireFim } from '../capability.js';
 import type { ApiDeps } from '../deps.js';
+import { textBytes } from '../prompt-cap.js';
 import { requireModel } from '../model-lookup.js';
 import { chatMessages } from './chat.js';
 import { outputFormat } from './format.js';
@@ -33,13 +35,6 @@ async function* withContext(
       yield { ...ev, tokens: [...context, ...ids] };
     } else yield ev;
   }
-}
-
-function requireFim(model: CatalogModel): void {
-  if (!model.gguf.hasFim)
-    throw new BadRequest(
-      `model "${model.name}" does not support insert: its GGUF has no fill-in-the-middle tokens, so "suffix" cannot be used`,
-    );
 }
 
 interface PromptSource {
@@ -87,6 +82,8 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
       const reason = await loadOrUnload(deps, model, keepAlive);
       return { model: name, created_at: new Date().toISOString(), response: '', done: true, done_reason: reason };
     }
+    // A reranker loads and unloads as above (`ollama stop`), but does not generate.
+    refuseReranker(model, 'generate text');
     if (body.suffix) requireFim(model);
     if (body.images?.length && !model.mmproj)
       throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
@@ -116,7 +113,14 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
         return { ...out, ...stats };
       },
     };
-    const common = { model, stream: body.stream !== false, keepAliveMs: keepAlive, ...loadOptions(options), shape };
+    const common = {
+      model,
+      promptBytes: textBytes([body.prompt, body.system, body.suffix, body.template]),
+      stream: body.stream !== false,
+      keepAliveMs: keepAlive,
+      ...loadOptions(options),
+      shape,
+    };
     const system = body.system ?? model.system;
     const format = outputFormat(body.format);
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { capabilities, type CatalogModel } from '../../catalog/catalog.js';
-import { type Principal, visibleModels } from '../../auth/principal.js';
+import { modelAllowed, type Principal, visibleModels } from '../../auth/principal.js';
+import { servedModel } from '../../scheduler/plans.js';
 import { BadRequest } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { requireModel } from '../model-lookup.js';
@@ -48,6 +49,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
         modified_at: m.modifiedAt.toISOString(),
         size: m.size,
         digest: m.digest.replace(/^sha256:/, ''),
+        capabilities: capabilities(m),
         details: details(m),
       })),
     });
@@ -61,16 +63,21 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   const runningModels = (principal?: Principal | null): { text: string; cacheable: boolean } => {
     let cacheable = true;
-    const models = visibleModels(principal, deps.scheduler.loaded())
+    const models = deps.scheduler
+      .loaded()
       .filter((l) => l.runner.state === 'ready' || l.runner.state === 'starting')
+      // An embedding child is listed under its own name, to those who may use the model it embeds for.
+      .filter((l) => modelAllowed(principal, servedModel(l.name)))
       .map((l) => {
-        const m = deps.catalog.resolve(l.name);
+        const served = servedModel(l.name);
+        const m = deps.catalog.resolve(served);
+        const own = served === l.name;
         // A busy model's expiry is shown as now + keep_alive: the one part that moves without a scheduler change.
         if (l.inFlight > 0 || l.queued > 0 || l.expiresAt === undefined) cacheable = false;
         return {
-          name: m?.displayName ?? l.name,
-          model: m?.displayName ?? l.name,
-          size: m ? (deps.schedulable(m).memoryBytes ?? m.size) : 0,
+          name: own ? (m?.displayName ?? l.name) : l.name,
+          model: own ? (m?.displayName ?? l.name) : l.name,
+          size: m ? deps.schedulable(m, own ? 'serve' : 'embeddings').memoryBytes : 0,
           digest: m?.digest.replace(/^sha256:/, '') ?? '',
           details: m ? details(m) : {},
           expires_at: (l.expiresAt ?? new Date()).toISOString(),

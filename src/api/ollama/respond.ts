@@ -6,6 +6,7 @@ import type { CallOptions, DoneEvent, GenerationEvent, LlamaClient, LlamaTimings
 import { clientAbortSignal } from '../client-abort.js';
 import { endTogether } from '../coalesce-end.js';
 import type { ApiDeps } from '../deps.js';
+import { assertTextFits, slotContext } from '../prompt-cap.js';
 
 export interface Aggregate {
   content: string;
@@ -24,6 +25,8 @@ export interface GenerationRequest {
   keepAliveMs: number | undefined;
   numCtx: number | undefined;
   numGpu?: number | undefined;
+  /** UTF-8 bytes of the prompt's text (messages, system, tools; not images), capped by the context. */
+  promptBytes: number;
   /** Starts the generation on the leased child; may run twice (see Scheduler.withLease). */
   start(client: LlamaClient, call: CallOptions): AsyncGenerator<GenerationEvent>;
   shape: OllamaShape;
@@ -67,6 +70,8 @@ export async function serveGeneration(
   gen: GenerationRequest,
 ): Promise<FastifyReply> {
   const startedAt = process.hrtime.bigint();
+  const model = gen.model;
+  assertTextFits(model, slotContext(model, deps.schedulable(model).ctxSize, gen.numCtx), gen.promptBytes);
   const signal = clientAbortSignal(reply);
   const call = { signal, requestId: request.id };
   const lease = { keepAliveMs: gen.keepAliveMs, numCtx: gen.numCtx, numGpu: gen.numGpu, signal };
