@@ -25,7 +25,8 @@ import { runnerSpec, type RunnerSettings } from './runner/spec.js';
 import { ModelPlans, type Machine, schedulerPolicy } from './scheduler/plans.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { SchedulableModel } from './scheduler/types.js';
-import { openDatabase, type Store } from './store/database.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 import { pruneLogs } from './store/retention.js';
 
 export type { ReloadState } from './config/reloader.js';
@@ -117,15 +118,22 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // without a restart; a model whose file went or changed is unloaded or restarted once idle.
   let files = await watchCatalog(catalog, () => void scheduler.reconcile());
 
-  const store = openDatabase(resolve(cwd, first.store.path));
+  // The app's logger exists only once the app does; the store reports to it from then on.
+  let storeLog: FastifyInstance['log'] | undefined;
+  const store = await openStore(first.store, cwd, {
+    onWriteError: (err) => storeLog?.error({ err }, 'deferred store write failed'),
+    onAvailability: (up, reason) =>
+      up ? storeLog?.info('store reachable again') : storeLog?.error({ reason }, 'store unreachable'),
+  });
   const app = await composeApp({ catalog, scheduler, plans, store, reloader, cwd, machine, logger: opts.logger });
+  storeLog = app.log.child({ module: 'store' });
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
   if (!socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
   reloader.on('reload', (state) => logReload(app, state));
   const draining = refuseWhileDraining(app);
   const pinned = scheduler.loadPinned(plans.pinned());
-  const pruner = startPruning(store, config);
+  const pruner = startPruning(store, config, app.log);
 
   return {
     app,
@@ -158,7 +166,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await scheduler.shutdown();
       socketDir?.remove();
       clearInterval(pruner);
-      store.close();
+      await store.close();
     },
   };
 }
@@ -324,8 +332,9 @@ function refuseWhileDraining(app: FastifyInstance): { start(): void } {
 }
 
 /** Retention: prunes old request/audit rows now and hourly (reading the current config each time). */
-function startPruning(store: Store, config: () => Config): NodeJS.Timeout {
-  const prune = (): void => void pruneLogs(store, config().store);
+function startPruning(store: Store, config: () => Config, log: FastifyInstance['log']): NodeJS.Timeout {
+  const prune = (): void =>
+    void pruneLogs(store, config().store).catch((err: unknown) => log.warn({ err }, 'log retention pruning failed'));
   prune();
   return setInterval(prune, 3_600_000).unref();
 }

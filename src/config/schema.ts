@@ -404,7 +404,23 @@ export const ConfigSchema = Type.Object(
         path: Type.String({
           default: 'data/corral.db',
           description:
-            'The SQLite database (users, token hashes, sessions, audit and request logs), relative to the working directory.',
+            'The SQLite database (users, token hashes, sessions, audit and request logs), relative to the working ' +
+            'directory. Not used when `url` is set.',
+        }),
+        url: Type.String({
+          default: '',
+          description:
+            'A PostgreSQL database to keep all of this in instead of SQLite, as `postgres://user:password@host:5432/db` ' +
+            '(`?sslmode=require` for TLS); several Corral nodes can share it. Empty: the SQLite file at `path`. ' +
+            'Put the password in an environment variable (`${PGPASSWORD}`) rather than in the file.',
+          examples: ['postgres://corral:${CORRAL_DB_PASSWORD}@db.internal:5432/corral'],
+        }),
+        pool_size: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 10,
+          description:
+            'PostgreSQL connections this node opens at most; the server must allow this many times the number of nodes.',
         }),
         request_log_retention: Duration('30d', { description: 'Request log rows older than this are deleted.' }),
         audit_log_retention: Duration('365d', { description: 'Audit log rows older than this are deleted.' }),
