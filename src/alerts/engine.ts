@@ -153,9 +153,9 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
 
   /**
    * Alerts that were firing when Corral stopped go on firing (no second notification); the first
-   * evaluation resolves those whose condition is gone.
+   * evaluation resolves those whose condition is gone. Done before the first evaluation.
    */
-  private async restore(): Promise<void> {
+  async restore(): Promise<void> {
     if (this.restored) return;
     for (const e of await this.deps.store.alertHistory.firing()) this.open.set(keyOf(e), e);
     this.restored = true;

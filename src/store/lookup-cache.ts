@@ -15,6 +15,8 @@ export interface LookupCache<V> {
   delete(key: string): void;
   /** Drops every entry whose row matches, e.g. all of one token after a revocation. */
   deleteWhere(match: (value: V) => boolean): void;
+  /** Changes the cached copy of a row, as a write made here changed the row itself. */
+  patch(key: string, change: (value: V) => V): void;
 }
 
 /**
@@ -72,6 +74,10 @@ export function createLookupCache<V>(options: LookupCacheOptions): LookupCache<V
       generation++;
       loading.clear();
       for (const [key, e] of entries) if (match(e.value)) entries.delete(key);
+    },
+    patch(key, change) {
+      const e = entries.get(key);
+      if (e) e.value = change(e.value);
     },
   };
 }

@@ -33,11 +33,12 @@ export function createSessionsRepo(db: SqlDb, writes: WriteQueue, cache: LookupC
         await writes.flush();
         return db.get<SessionRow>('SELECT * FROM sessions WHERE id_hash = ?', [idHash]);
       }),
-    /** Deferred, like every last-used stamp; the cached row moves with it so idle expiry sees the touch. */
+    /** Deferred, like every last-used stamp; a later stamp never moves it back. The cached row moves at once. */
     touch(idHash: string, now = Date.now()) {
       const sql = `UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END
         WHERE id_hash = ?`;
-      writes.enqueue({ sql, params: [now, now, idHash] }, `session:${idHash}`);
+      writes.enqueue({ sql, params: [now, now, idHash] });
+      cache.patch(idHash, (row) => ({ ...row, last_seen_at: Math.max(row.last_seen_at, now) }));
     },
     async revoke(idHash: string, now = Date.now()): Promise<boolean> {
       const changed = await db.run('UPDATE sessions SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL', [
