@@ -3,7 +3,7 @@ import type { Store } from '../../src/store/store.js';
 import { ENGINES, type Engine } from '../helpers/stores.js';
 
 /** Identities and limits: the same behaviour on SQLite and on PostgreSQL. */
-describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limits', ({ make }) => {
+describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limits', ({ name, make }) => {
   let engine: Engine;
   let store: Store;
   beforeAll(() => {
@@ -140,5 +140,16 @@ describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limit
     expect(await limiter.take('k', 3, 60_000)).toBeCloseTo(20, 0);
     t += 20_000;
     expect(await takes(2)).toEqual([0, expect.any(Number)]);
+  });
+
+  it('shares rate-limit buckets between processes on PostgreSQL, spending each request once', async () => {
+    await open();
+    const other = await engine.open();
+    const t = () => 5_000_000;
+    const [a, b] = [store.rateLimits.limiter(t), other.rateLimits.limiter(t)];
+    const waits = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).take('shared', 10, 60_000)));
+    const allowed = waits.filter((w) => w === 0).length;
+    // SQLite serves one node: each process keeps its own buckets in memory.
+    expect(allowed).toBe(name === 'postgres' ? 10 : 20);
   });
 });
