@@ -410,10 +410,11 @@ export const ConfigSchema = Type.Object(
         url: Type.String({
           default: '',
           description:
-            'A PostgreSQL database to keep all of this in instead of SQLite, as `postgres://user:password@host:5432/db` ' +
+            'A PostgreSQL database to keep the store in instead of SQLite, as `postgres://user:password@host:5432/db` ' +
             '(`?sslmode=require` for TLS); several Corral nodes can share it. Empty: the SQLite file at `path`. ' +
-            'Put the password in an environment variable (`${PGPASSWORD}`) rather than in the file.',
-          examples: ['postgres://corral:${CORRAL_DB_PASSWORD}@db.internal:5432/corral'],
+            'Keep the password out of the file: `${PGPASSWORD}` in the URL, or no password in it and PGPASSWORD ' +
+            'in the environment.',
+          examples: ['postgres://corral:${PGPASSWORD}@db.internal:5432/corral'],
         }),
         pool_size: Type.Integer({
           minimum: 1,

