@@ -3,8 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';
 import { sqliteClient } from './sqlite/client.js';
-import { createRepos, type Store } from './store.js';
-import { createWriteQueue } from './write-queue.js';
+import { assembleStore, type Store } from './store.js';
 
 export type { Store } from './store.js';
 
@@ -53,28 +52,18 @@ export function openDatabase(path: string, options: StoreOptions = {}): SqliteSt
     return undefined;
   };
 
-  const sql = sqliteClient(db);
-  const writes = createWriteQueue(sql, { onError: options.onWriteError });
-  const repos = createRepos(sql, writes, {
+  const store = assembleStore(sqliteClient(db), {
+    engine: 'sqlite',
     credentialCacheMs: options.credentialCacheMs ?? SQLITE_CREDENTIAL_CACHE_MS,
     now: options.now,
-  });
-  return {
-    engine: 'sqlite',
-    ...repos,
-    db,
-    writes,
+    onWriteError: options.onWriteError,
     async problem() {
       db.prepare('SELECT 1').get();
       return fileProblem();
     },
-    flush: () => writes.flush(),
-    async close() {
-      if (!db.open) return;
-      await writes.flush().catch(options.onWriteError ?? (() => {}));
-      db.close();
-    },
-  };
+    disconnect: () => void db.close(),
+  });
+  return { ...store, db };
 }
 
 /** The SQLite store also hands out its connection, for backups and tests. */

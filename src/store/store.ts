@@ -12,7 +12,7 @@ import { createSetupTokensRepo } from './setup-tokens.js';
 import type { SqlDb } from './sql.js';
 import { createTokenUsageRepo } from './token-usage.js';
 import { createUsersRepo, type UserRow } from './users.js';
-import type { WriteQueue } from './write-queue.js';
+import { createWriteQueue, type WriteQueue } from './write-queue.js';
 
 /** How long a credential validated while the database answered keeps working once it does not. */
 export const STALE_CREDENTIALS_MS = 60_000;
@@ -61,4 +61,33 @@ export interface Store extends Repos {
   close(): Promise<void>;
   /** PostgreSQL only: the connection pool and migration runner, for modules that keep tables of their own. */
   readonly postgres?: PostgresHandle;
+}
+
+/** What an engine adds to the repositories: how it checks itself and lets go of its connection. */
+export interface EngineParts<E extends Store['engine']> extends Partial<RepoOptions> {
+  engine: E;
+  credentialCacheMs: number;
+  onWriteError?: (err: unknown) => void;
+  problem(): Promise<string | undefined>;
+  /** Closes the connection; deferred writes are committed before. */
+  disconnect(): Promise<void> | void;
+}
+
+/** A store over `db`: the repositories, deferred writes, and the engine's own parts. */
+export function assembleStore<E extends Store['engine']>(db: SqlDb, parts: EngineParts<E>): Store & { engine: E } {
+  const writes = createWriteQueue(db, { onError: parts.onWriteError });
+  let closed = false;
+  return {
+    engine: parts.engine,
+    ...createRepos(db, writes, { credentialCacheMs: parts.credentialCacheMs, now: parts.now }),
+    writes,
+    problem: parts.problem,
+    flush: () => writes.flush(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await writes.flush().catch(parts.onWriteError ?? (() => {}));
+      await parts.disconnect();
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { openPostgresStore } from '../../src/store/postgres/store.js';
 import type { Store } from '../../src/store/store.js';
@@ -96,3 +97,17 @@ export const ENGINES: { name: Engine['name']; make: () => Engine }[] = [
   { name: 'sqlite', make: sqliteEngine },
   { name: 'postgres', make: postgresEngine },
 ];
+
+/**
+ * The hooks of a describe.each over ENGINES: one database for the describe, emptied after each
+ * test. `open` opens a store on it (several are several processes sharing it).
+ */
+export function useEngine(make: () => Engine): { engine(): Engine; open(options?: StoreOpenOptions): Promise<Store> } {
+  let engine: Engine;
+  beforeAll(() => {
+    engine = make();
+  });
+  afterEach(() => engine.reset());
+  afterAll(() => engine.done());
+  return { engine: () => engine, open: (options) => engine.open(options) };
+}

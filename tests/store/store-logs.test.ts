@@ -1,18 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pruneLogs } from '../../src/store/retention.js';
 import type { Store } from '../../src/store/store.js';
-import { ENGINES, type Engine } from '../helpers/stores.js';
+import { ENGINES, useEngine } from '../helpers/stores.js';
 
 /** Logs, history and conversations: the same behaviour on SQLite and on PostgreSQL. */
 describe.each(ENGINES)('store on $name: logs, alert history, conversations', ({ make }) => {
-  let engine: Engine;
+  const { engine: current, open: openStore } = useEngine(make);
   let store: Store;
-  beforeAll(() => {
-    engine = make();
-  });
-  afterEach(() => engine.reset());
-  afterAll(() => engine.done());
-  const open = async (o = {}) => (store = await engine.open(o));
+  const open = async (o = {}) => (store = await openStore(o));
   const day = 86_400_000;
   const now = Date.parse('2025-06-01T00:00:00Z');
 
@@ -126,7 +121,7 @@ describe.each(ENGINES)('store on $name: logs, alert history, conversations', ({ 
 
   it('lets two processes write concurrently without losing a row', async () => {
     const a = await open();
-    const b = await engine.open();
+    const b = await current().open();
     await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
         const s = i % 2 ? a : b;

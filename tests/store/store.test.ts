@@ -1,17 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
-import { ENGINES, type Engine } from '../helpers/stores.js';
+import { ENGINES, useEngine } from '../helpers/stores.js';
 
 /** Identities and limits: the same behaviour on SQLite and on PostgreSQL. */
 describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limits', ({ name, make }) => {
-  let engine: Engine;
+  const { engine: current, open: openStore } = useEngine(make);
   let store: Store;
-  beforeAll(() => {
-    engine = make();
-  });
-  afterEach(() => engine.reset());
-  afterAll(() => engine.done());
-  const open = async (o = {}) => (store = await engine.open(o));
+  const open = async (o = {}) => (store = await openStore(o));
 
   it('keeps users, finds them by name without case, and refuses a second user of the same name', async () => {
     await open();
@@ -53,7 +48,7 @@ describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limit
   it('sees a revocation made here at once, and one made by another process after the cache time', async () => {
     let t = 0;
     await open({ credentialCacheMs: 1000, now: () => t });
-    const other = await engine.open();
+    const other = await current().open();
     const id = await store.apiTokens.create({ name: 't', tokenHash: 'h1', role: 'viewer' });
     const id2 = await store.apiTokens.create({ name: 't2', tokenHash: 'h2', role: 'viewer' });
     expect((await store.apiTokens.findByHash('h1'))?.revoked_at).toBeNull();
@@ -80,7 +75,7 @@ describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limit
     store.sessions.touch('a', 500);
     store.sessions.touch('a', 400);
     await store.flush();
-    const fresh = await engine.open({ credentialCacheMs: 0 });
+    const fresh = await current().open({ credentialCacheMs: 0 });
     expect(await fresh.sessions.get('a')).toMatchObject({ user_id: user, last_seen_at: 500, ip: '127.0.0.1' });
     expect(await store.sessions.revoke('a', 600)).toBe(true);
     expect((await store.sessions.get('a'))?.revoked_at).toBe(600);
@@ -91,7 +86,7 @@ describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limit
 
   it('keeps settings, and the first of two processes to create one wins', async () => {
     await open();
-    const other = await engine.open();
+    const other = await current().open();
     expect(await store.settings.get('k')).toBeUndefined();
     await store.settings.set('k', 'v1');
     await store.settings.set('k', 'v2');
@@ -116,7 +111,7 @@ describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limit
 
   it('counts token usage from several processes exactly', async () => {
     await open();
-    const other = await engine.open();
+    const other = await current().open();
     const id = await store.apiTokens.create({ name: 't', tokenHash: 'h', role: 'viewer', tpd: 100 });
     const day = Date.parse('2025-06-01T12:00:00Z');
     for (let i = 0; i < 50; i++) (i % 2 ? store : other).tokenUsage.add(id, 3, day);
@@ -144,7 +139,7 @@ describe.each(ENGINES)('store on $name: users, tokens, sessions, settings, limit
 
   it('shares rate-limit buckets between processes on PostgreSQL, spending each request once', async () => {
     await open();
-    const other = await engine.open();
+    const other = await current().open();
     const t = () => 5_000_000;
     const [a, b] = [store.rateLimits.limiter(t), other.rateLimits.limiter(t)];
     const waits = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).take('shared', 10, 60_000)));

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreUnavailable } from '../../errors.js';
-import { createRepos, type Store } from '../store.js';
-import { createWriteQueue } from '../write-queue.js';
+import { assembleStore, type Store } from '../store.js';
 import { postgresClient } from './client.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { connectPostgres, type PostgresHandle, type PostgresOptions, redactUrl } from './pool.js';
@@ -30,17 +29,11 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await pg.close();
     throw new Error(`PostgreSQL store ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
   }
-  const sql = postgresClient(pg);
-  const writes = createWriteQueue(sql, { onError: options.onWriteError });
-  const repos = createRepos(sql, writes, {
+  const store = assembleStore(postgresClient(pg), {
+    engine: 'postgres',
     credentialCacheMs: options.credentialCacheMs ?? POSTGRES_CREDENTIAL_CACHE_MS,
     now: options.now,
-  });
-  return {
-    engine: 'postgres',
-    ...repos,
-    writes,
-    postgres: pg,
+    onWriteError: options.onWriteError,
     async problem() {
       if (!pg.available)
         return `PostgreSQL is unreachable (${pg.lastError}); serving only credentials seen in the last minute`;
@@ -51,12 +44,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         return `PostgreSQL: ${(err as Error).message}`;
       }
     },
-    flush: () => writes.flush(),
-    async close() {
-      await writes.flush().catch(options.onWriteError ?? (() => {}));
-      await pg.close();
-    },
-  };
+    disconnect: () => pg.close(),
+  });
+  return { ...store, postgres: pg };
 }
 
 /** Migrates, trying again every second while the server cannot be reached, for up to `waitMs`. */
