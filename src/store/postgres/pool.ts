@@ -91,77 +91,91 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     application_name: 'corral',
     types,
   });
-  let available = true;
-  let lastError: string | undefined;
-  let probe: NodeJS.Timeout | undefined;
-  let closed = false;
+  const health = trackAvailability(pool, options);
+  return {
+    pool,
+    get available() {
+      return health.available;
+    },
+    get lastError() {
+      return health.lastError;
+    },
+    query: (text, params = [], name) =>
+      health.guard(() => pool.query(name ? { name, text, values: [...params] } : { text, values: [...params] })),
+    transaction: (fn) => health.guard(() => inTransaction(pool, fn)),
+    migrate: (component, migrations) => health.guard(() => migratePostgres(pool, component, migrations)),
+    async close() {
+      health.stop();
+      await pool.end();
+    },
+  };
+}
 
+/**
+ * Whether the server answers: down at the first failure to reach it (then every call fails at once
+ * rather than waiting on a timeout), up again when a probe every `probeMs` reaches it.
+ */
+function trackAvailability(pool: pg.Pool, options: PostgresOptions) {
+  const state = { available: true, lastError: undefined as string | undefined };
+  let probe: NodeJS.Timeout | undefined;
+  let stopped = false;
   const up = () => {
     if (probe) clearInterval(probe);
     probe = undefined;
-    if (available) return;
-    available = true;
+    if (state.available) return;
+    state.available = true;
     options.onAvailability?.(true);
   };
   const down = (err: unknown) => {
-    lastError = (err as Error).message || String((err as { code?: string }).code ?? err);
-    if (!available || closed) return;
-    available = false;
-    options.onAvailability?.(false, lastError);
-    probe = setInterval(() => {
-      pool.query('SELECT 1').then(up, () => {});
-    }, options.probeMs ?? 1000).unref();
+    state.lastError = (err as Error).message || String((err as { code?: string }).code ?? err);
+    if (!state.available || stopped) return;
+    state.available = false;
+    options.onAvailability?.(false, state.lastError);
+    probe = setInterval(() => void pool.query('SELECT 1').then(up, () => {}), options.probeMs ?? 1000).unref();
   };
   // An idle connection the server dropped (a restart, a failover) is reported here, not to a query.
   pool.on('error', (err) => {
     if (isUnreachable(err)) down(err);
   });
-  const unavailable = () => new StoreUnavailable(`PostgreSQL is unreachable (${lastError})`);
-  /** Runs `op`; a failure to reach the server marks it down and becomes StoreUnavailable. */
-  const guard = async <T>(op: () => Promise<T>): Promise<T> => {
-    if (!available) throw unavailable();
-    try {
-      return await op();
-    } catch (err) {
-      if (!isUnreachable(err)) throw err;
-      down(err);
-      throw new StoreUnavailable(`PostgreSQL is unreachable (${lastError})`, { cause: err });
-    }
-  };
-
   return {
-    pool,
     get available() {
-      return available;
+      return state.available;
     },
     get lastError() {
-      return lastError;
+      return state.lastError;
     },
-    query: (text, params = [], name) =>
-      guard(() => pool.query(name ? { name, text, values: [...params] } : { text, values: [...params] })),
-    transaction: (fn) =>
-      guard(async () => {
-        const client = await pool.connect();
-        let failure: unknown;
-        try {
-          await client.query('BEGIN');
-          const result = await fn(client);
-          await client.query('COMMIT');
-          return result;
-        } catch (err) {
-          failure = err;
-          if (!isUnreachable(err)) await client.query('ROLLBACK').catch(() => {});
-          throw err;
-        } finally {
-          // A connection that failed mid-transaction is discarded rather than handed to the next caller.
-          client.release(failure !== undefined && isUnreachable(failure) ? (failure as Error) : undefined);
-        }
-      }),
-    migrate: (component, migrations) => guard(() => migratePostgres(pool, component, migrations)),
-    async close() {
-      closed = true;
+    /** Runs `op`; a failure to reach the server marks it down and becomes StoreUnavailable. */
+    async guard<T>(op: () => Promise<T>): Promise<T> {
+      if (!state.available) throw new StoreUnavailable(`PostgreSQL is unreachable (${state.lastError})`);
+      try {
+        return await op();
+      } catch (err) {
+        if (!isUnreachable(err)) throw err;
+        down(err);
+        throw new StoreUnavailable(`PostgreSQL is unreachable (${state.lastError})`, { cause: err });
+      }
+    },
+    stop() {
+      stopped = true;
       if (probe) clearInterval(probe);
-      await pool.end();
     },
   };
+}
+
+async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    failure = err;
+    if (!isUnreachable(err)) await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    // A connection that failed mid-transaction is discarded rather than handed to the next caller.
+    client.release(failure !== undefined && isUnreachable(failure) ? (failure as Error) : undefined);
+  }
 }
