@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createApiToken } from '../../src/auth/tokens.js';
-import { POSTGRES_CREDENTIAL_CACHE_MS } from '../../src/store/postgres/store.js';
+import { openPostgresStore, POSTGRES_CREDENTIAL_CACHE_MS } from '../../src/store/postgres/store.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TestPostgres } from '../setup/postgres-server.js';
 
@@ -81,4 +81,19 @@ it('serves credentials seen in the last minute while PostgreSQL is down, refuses
   const rows = await t.gw.store.requestLog.recent({ model: 'tiny:latest' });
   expect(rows.filter((r) => r.principal === 'seen')).toHaveLength(2);
   expect(t.gw.store.writes.pending).toBe(0);
+});
+
+it('waits at start for a server that is not up yet, and names an unreachable one without its password', async () => {
+  const url = await server.createDatabase();
+  await server.stop();
+  const password = new URL(url).password;
+  await expect(openPostgresStore(url, { startupWaitMs: 0 })).rejects.toThrow(
+    /PostgreSQL store postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/corral_test_\w+: .*ECONNREFUSED/,
+  );
+  await expect(openPostgresStore(url, { startupWaitMs: 0 })).rejects.not.toThrow(password);
+  const opening = openPostgresStore(url, { startupWaitMs: 30_000 });
+  await server.start();
+  const store = await opening;
+  expect(await store.problem()).toBeUndefined();
+  await store.close();
 });
