@@ -118,15 +118,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // without a restart; a model whose file went or changed is unloaded or restarted once idle.
   let files = await watchCatalog(catalog, () => void scheduler.reconcile());
 
-  // The app's logger exists only once the app does; the store reports to it from then on.
-  let storeLog: FastifyInstance['log'] | undefined;
-  const store = await openStore(first.store, cwd, {
-    onWriteError: (err) => storeLog?.error({ err }, 'deferred store write failed'),
-    onAvailability: (up, reason) =>
-      up ? storeLog?.info('store reachable again') : storeLog?.error({ reason }, 'store unreachable'),
-  });
+  const storeEvents = storeReporter();
+  const store = await openStore(first.store, cwd, storeEvents);
   const app = await composeApp({ catalog, scheduler, plans, store, reloader, cwd, machine, logger: opts.logger });
-  storeLog = app.log.child({ module: 'store' });
+  storeEvents.attach(app.log.child({ module: 'store' }));
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
   if (!socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
@@ -167,6 +162,23 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       socketDir?.remove();
       clearInterval(pruner);
       await store.close();
+    },
+  };
+}
+
+/**
+ * Where the store reports deferred-write failures and losing or regaining PostgreSQL: the app's log
+ * once it exists; before, while a start waits for the server, standard error says why it waits.
+ */
+function storeReporter() {
+  let log: FastifyInstance['log'] | undefined;
+  return {
+    attach: (l: FastifyInstance['log']) => void (log = l),
+    onWriteError: (err: unknown) => log?.error({ err }, 'deferred store write failed'),
+    onAvailability(up: boolean, reason?: string) {
+      if (log && up) log.info('store reachable again');
+      else if (log) log.error({ reason }, 'store unreachable');
+      else if (!up) process.stderr.write(`store unreachable at start (${reason}); trying again for up to 30 s\n`);
     },
   };
 }
