@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { migrate } from './migrations.js';
 import { POSTGRES_MIGRATIONS } from './postgres/migrations.js';
+import { withoutNul } from './postgres/client.js';
 import type { PostgresHandle } from './postgres/pool.js';
 
 /** A table copied from SQLite to PostgreSQL, and which of its rows. */
@@ -91,7 +92,8 @@ async function copyTable(source: Database.Database, client: pg.PoolClient, table
   let copied = 0;
   const insert = async () => {
     const values = batch.map((_, r) => `(${columns.map((_, c) => `$${r * columns.length + c + 1}`).join(', ')})`);
-    await client.query(`INSERT INTO ${table.name} (${columns.join(', ')}) VALUES ${values.join(', ')}`, batch.flat());
+    const sql = `INSERT INTO ${table.name} (${columns.join(', ')}) VALUES ${values.join(', ')}`;
+    await client.query(sql, withoutNul(batch.flat()));
     copied += batch.length;
     batch = [];
   };

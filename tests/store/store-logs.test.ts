@@ -109,6 +109,13 @@ describe.each(ENGINES)('store on $name: logs, alert history, conversations', ({ 
       { role: 'assistant', content: 'hello' },
     ]);
     expect(await store.conversations.get('user:2', c.id)).toBeUndefined();
+    // PostgreSQL's text holds no NUL character: such a message is kept without it there, not refused.
+    const nul = await store.conversations.create('user:1', {
+      model: 'm',
+      messages: [{ role: 'user', content: 'a\0b' }],
+    });
+    expect(nul.messages[0]!.content.replace('\0', '')).toBe('ab');
+    await store.conversations.remove('user:1', nul.id);
     expect(await store.conversations.update('user:2', c.id, { title: 'x' })).toBeUndefined();
     const u = await store.conversations.update('user:1', c.id, { title: 'Renamed', messages: [] });
     expect(u).toMatchObject({ title: 'Renamed', model: 'm', messages: [] });
