@@ -126,6 +126,19 @@ export class ChecksumMismatch extends CorralError {
   override readonly type = 'server_error';
 }
 
+/**
+ * The database (PostgreSQL) does not answer: the request is refused rather than served without the
+ * check or record it needed. Clients may retry; the gateway recovers by itself when it answers again.
+ */
+export class StoreUnavailable extends CorralError {
+  override readonly status = 503;
+  override readonly type = 'server_error';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.headers = { 'retry-after': '5' };
+  }
+}
+
 export class ShuttingDown extends CorralError {
   override readonly status = 503;
   override readonly type = 'server_error';

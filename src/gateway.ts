@@ -27,7 +27,8 @@ import { runnerSpec, type RunnerSettings } from './runner/spec.js';
 import { ModelPlans, type Machine, schedulerPolicy } from './scheduler/plans.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { SchedulableModel } from './scheduler/types.js';
-import { openDatabase, type Store } from './store/database.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 import { pruneLogs } from './store/retention.js';
 
 export type { ReloadState } from './config/reloader.js';
@@ -128,7 +129,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     pids,
   });
   const leftovers = await quantizer.sweep(catalog.stores.target);
-  const store = openDatabase(resolve(cwd, first.store.path));
+  const storeEvents = storeReporter();
+  const store = await openStore(first.store, cwd, storeEvents);
   const app = await composeApp({
     catalog,
     scheduler,
@@ -140,6 +142,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     machine,
     logger: opts.logger,
   });
+  storeEvents.attach(app.log.child({ module: 'store' }));
   for (const file of leftovers) app.log.warn({ file }, 'removed what an interrupted quantize left in the blobs');
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
@@ -147,7 +150,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   reloader.on('reload', (state) => logReload(app, state));
   const draining = refuseWhileDraining(app);
   const pinned = scheduler.loadPinned(plans.pinned());
-  const pruner = startPruning(store, config);
+  const pruner = startPruning(store, config, app.log);
 
   return {
     app,
@@ -182,7 +185,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await scheduler.shutdown();
       socketDir?.remove();
       clearInterval(pruner);
-      store.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Where the store reports deferred-write failures and losing or regaining PostgreSQL: the app's log
+ * once it exists; before, while a start waits for the server, standard error says why it waits.
+ */
+function storeReporter() {
+  let log: FastifyInstance['log'] | undefined;
+  return {
+    attach: (l: FastifyInstance['log']) => void (log = l),
+    onWriteError: (err: unknown) => log?.error({ err }, 'deferred store write failed'),
+    onAvailability(up: boolean, reason?: string) {
+      if (log && up) log.info('store reachable again');
+      else if (log) log.error({ reason }, 'store unreachable');
+      else if (!up) process.stderr.write(`store unreachable at start (${reason}); trying again for up to 30 s\n`);
     },
   };
 }
@@ -355,8 +375,9 @@ function refuseWhileDraining(app: FastifyInstance): { start(): void } {
 }
 
 /** Retention: prunes old request/audit rows now and hourly (reading the current config each time). */
-function startPruning(store: Store, config: () => Config): NodeJS.Timeout {
-  const prune = (): void => void pruneLogs(store, config().store);
+function startPruning(store: Store, config: () => Config, log: FastifyInstance['log']): NodeJS.Timeout {
+  const prune = (): void =>
+    void pruneLogs(store, config().store).catch((err: unknown) => log.warn({ err }, 'log retention pruning failed'));
   prune();
   return setInterval(prune, 3_600_000).unref();
 }

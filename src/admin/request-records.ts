@@ -1,4 +1,4 @@
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 
 export type Outcome = 'ok' | 'rejected' | 'cancelled' | 'client error' | 'failed';
 
@@ -36,11 +36,11 @@ export interface RequestRecord {
   durationMs: number;
 }
 
-export function recentRequests(
+export async function recentRequests(
   store: Store,
   q: { limit: number; model?: string | undefined; since?: Date | undefined },
-): RequestRecord[] {
-  const rows = store.requestLog.recent({
+): Promise<RequestRecord[]> {
+  const rows = await store.requestLog.recent({
     limit: q.limit,
     ...(q.model ? { model: q.model } : {}),
     ...(q.since ? { since: q.since.getTime() } : {}),

@@ -7,7 +7,7 @@ import { freeBytes } from '../fs/free-space.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { FailureRecord } from '../scheduler/supervisor.js';
 import type { AlertEpisode } from '../store/alert-history.js';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import { evaluateRules, type Active, type Observations } from './conditions.js';
 import { observeTraffic, trafficWindow } from './traffic.js';
 import { createDelivery, severityAtLeast, type DeliveryLog, type Notification, type RetryPolicy } from './webhooks.js';
@@ -52,15 +52,14 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
   private readonly run = coalesced(() => this.evaluate(), 20);
   private timer: NodeJS.Timeout | undefined;
   private last: Observations | undefined;
+  /** Whether the episodes still open in the store have been taken over (done before the first evaluation). */
+  private restored = false;
   private readonly subscriptions: [string, (...args: never[]) => void][];
 
   constructor(private readonly deps: AlertEngineDeps) {
     super();
     this.now = deps.now ?? Date.now;
     this.delivery = createDelivery(deps.log);
-    // Alerts that were firing when Corral stopped go on firing (no second notification); the first
-    // evaluation resolves those whose condition is gone.
-    for (const e of deps.store.alertHistory.firing()) this.open.set(keyOf(e), e);
     const soon = (): void => this.run.schedule();
     this.subscriptions = [
       [
@@ -141,41 +140,56 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
   async evaluate(): Promise<void> {
     const config = this.deps.config();
     try {
+      await this.restore();
       const o = await this.observe(config);
       this.last = o;
       const active = config.alerts.enabled ? evaluateRules(config.alerts.rules, o) : [];
-      this.apply(config, active, o.now);
+      await this.apply(config, active, o.now);
     } catch (err) {
       this.deps.log.error({ err }, 'alert evaluation failed');
     }
     this.emit('evaluated');
   }
 
-  private apply(config: Config, active: Active[], now: number): void {
+  /**
+   * Alerts that were firing when Corral stopped go on firing (no second notification); the first
+   * evaluation resolves those whose condition is gone. Done before the first evaluation.
+   */
+  async restore(): Promise<void> {
+    if (this.restored) return;
+    for (const e of await this.deps.store.alertHistory.firing()) this.open.set(keyOf(e), e);
+    this.restored = true;
+  }
+
+  private async apply(config: Config, active: Active[], now: number): Promise<void> {
     const seen = new Set<string>();
     let changed = false;
-    for (const a of active) {
-      const key = keyOf(a);
-      seen.add(key);
-      if (this.open.has(key)) continue;
-      const last = this.deps.store.alertHistory.lastNotifiedAt(a.rule, a.subject);
-      const cooling =
-        last !== undefined && now - last < parseDuration(config.alerts.rules[a.rule].cooldown as string | number);
-      const episode = this.deps.store.alertHistory.open({ ...a, startedAt: now, notified: !cooling });
-      this.open.set(key, episode);
-      changed = true;
-      this.deps.log.info({ rule: a.rule, subject: a.subject, severity: a.severity }, `alert firing: ${a.summary}`);
-      if (!cooling) this.notify(config, { status: 'firing', episode });
+    // Episodes recorded before a failure (an unreachable store) are announced all the same.
+    try {
+      for (const a of active) {
+        const key = keyOf(a);
+        seen.add(key);
+        if (this.open.has(key)) continue;
+        const last = await this.deps.store.alertHistory.lastNotifiedAt(a.rule, a.subject);
+        const cooling =
+          last !== undefined && now - last < parseDuration(config.alerts.rules[a.rule].cooldown as string | number);
+        const episode = await this.deps.store.alertHistory.open({ ...a, startedAt: now, notified: !cooling });
+        this.open.set(key, episode);
+        changed = true;
+        this.deps.log.info({ rule: a.rule, subject: a.subject, severity: a.severity }, `alert firing: ${a.summary}`);
+        if (!cooling) this.notify(config, { status: 'firing', episode });
+      }
+      for (const [key, episode] of this.open) {
+        if (seen.has(key)) continue;
+        await this.deps.store.alertHistory.resolve(episode.id, now);
+        this.open.delete(key);
+        changed = true;
+        this.deps.log.info({ rule: episode.rule, subject: episode.subject }, `alert resolved: ${episode.summary}`);
+        if (episode.notified) this.notify(config, { status: 'resolved', episode: { ...episode, resolvedAt: now } });
+      }
+    } finally {
+      if (changed) this.emit('change');
     }
-    for (const [key, episode] of this.open) {
-      if (seen.has(key)) continue;
-      this.open.delete(key);
-      this.deps.store.alertHistory.resolve(episode.id, now);
-      changed = true;
-      this.deps.log.info({ rule: episode.rule, subject: episode.subject }, `alert resolved: ${episode.summary}`);
-      if (episode.notified) this.notify(config, { status: 'resolved', episode: { ...episode, resolvedAt: now } });
-    }
-    if (changed) this.emit('change');
   }
 
   private notify(config: Config, n: Notification): void {
@@ -198,10 +212,10 @@ export class AlertEngine extends EventEmitter<AlertEngineEvents> {
       if (!status.failures.some((f) => f.name === name && f.gaveUp)) this.crashLoops.delete(name);
     const { rules } = config.alerts;
     const traffic = await observeTraffic(store.requestLog.pages(now - trafficWindow(rules), now + 1), rules, now);
-    const tokens = store.apiTokens
-      .list()
-      .filter((t) => t.tpd && !t.revoked_at)
-      .map((t) => ({ name: t.name, used: store.tokenUsage.get(t.id, now), limit: t.tpd! }));
+    const limited = (await store.apiTokens.list()).filter((t) => t.tpd && !t.revoked_at);
+    const tokens = await Promise.all(
+      limited.map(async (t) => ({ name: t.name, used: await store.tokenUsage.get(t.id, now), limit: t.tpd! })),
+    );
     return {
       now,
       ...traffic,

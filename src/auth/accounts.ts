@@ -1,5 +1,5 @@
 import { BadRequest, Conflict, NotFound } from '../errors.js';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import type { UserRow } from '../store/users.js';
 import { validatePassword, type Passwords } from './passwords.js';
 import { isRole, type Role } from './principal.js';
@@ -9,8 +9,8 @@ const USERNAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 /** Settings key of the time a user's login throttling was last lifted (read by the running server). */
 const unlockKey = (username: string) => `login_unlocked_at:${username.toLowerCase()}`;
 
-export function unlockedAt(store: Store, username: string): number {
-  return Number(store.settings.get(unlockKey(username)) ?? 0);
+export async function unlockedAt(store: Store, username: string): Promise<number> {
+  return Number((await store.settings.get(unlockKey(username))) ?? 0);
 }
 
 /** User management shared by the CLI, the bootstrap and (later) the admin UI; every change is audited. */
@@ -20,8 +20,8 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
   const audit = (actor: string, action: string, target: string, outcome: 'success' | 'failure', ip?: string) =>
     store.auditLog.write({ actor, action, target, outcome, ip: ip ?? null }, now());
 
-  const mustFind = (username: string) => {
-    const user = store.users.findByUsername(username);
+  const mustFind = async (username: string) => {
+    const user = await store.users.findByUsername(username);
     if (!user) throw new NotFound(`no user "${username}"`);
     return user;
   };
@@ -32,9 +32,9 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
       if (!isRole(role)) throw new BadRequest(`unknown role "${String(role)}"`);
       const problem = validatePassword(password);
       if (problem) throw new BadRequest(problem);
-      if (store.users.findByUsername(username)) throw new Conflict(`user "${username}" already exists`);
-      const id = store.users.create(username, await passwords.hash(password), role, now());
-      audit(actor, 'user.add', `${username} (${role})`, 'success');
+      if (await store.users.findByUsername(username)) throw new Conflict(`user "${username}" already exists`);
+      const id = await store.users.create(username, await passwords.hash(password), role, now());
+      await audit(actor, 'user.add', `${username} (${role})`, 'success');
       return id;
     },
 
@@ -42,51 +42,53 @@ export function createAccounts(deps: { store: Store; passwords: Passwords; now?:
     async setPassword(username: string, password: string, actor = 'system'): Promise<void> {
       const problem = validatePassword(password);
       if (problem) throw new BadRequest(problem);
-      const user = mustFind(username);
-      store.users.setPasswordHash(user.id, await passwords.hash(password), now());
-      store.sessions.revokeAllForUser(user.id, now());
-      store.settings.set(unlockKey(username), String(now()));
-      audit(actor, 'user.passwd', username, 'success');
+      const user = await mustFind(username);
+      await store.users.setPasswordHash(user.id, await passwords.hash(password), now());
+      await store.sessions.revokeAllForUser(user.id, now());
+      await store.settings.set(unlockKey(username), String(now()));
+      await audit(actor, 'user.passwd', username, 'success');
     },
 
-    setRole(username: string, role: Role, actor = 'system'): void {
+    async setRole(username: string, role: Role, actor = 'system'): Promise<void> {
       if (!isRole(role)) throw new BadRequest(`unknown role "${String(role)}"`);
-      const user = mustFind(username);
-      if (user.role === 'admin' && role !== 'admin' && store.users.adminCount() <= 1) {
+      const user = await mustFind(username);
+      if (user.role === 'admin' && role !== 'admin' && (await store.users.adminCount()) <= 1) {
         throw new Conflict('cannot demote the last admin');
       }
-      store.users.setRole(user.id, role, now());
-      audit(actor, 'user.role', `${username} (${role})`, 'success');
+      await store.users.setRole(user.id, role, now());
+      await audit(actor, 'user.role', `${username} (${role})`, 'success');
     },
 
     /** A disabled user cannot log in and loses every session at once; re-enabling restores the login. */
-    setDisabled(username: string, disabled: boolean, actor = 'system'): void {
-      const user = mustFind(username);
-      if (disabled && user.role === 'admin' && !user.disabled && store.users.adminCount() <= 1) {
+    async setDisabled(username: string, disabled: boolean, actor = 'system'): Promise<void> {
+      const user = await mustFind(username);
+      if (disabled && user.role === 'admin' && !user.disabled && (await store.users.adminCount()) <= 1) {
         throw new Conflict('cannot disable the last admin');
       }
-      store.users.setDisabled(user.id, disabled, now());
-      if (disabled) store.sessions.revokeAllForUser(user.id, now());
-      audit(actor, disabled ? 'user.disable' : 'user.enable', username, 'success');
+      await store.users.setDisabled(user.id, disabled, now());
+      if (disabled) await store.sessions.revokeAllForUser(user.id, now());
+      await audit(actor, disabled ? 'user.disable' : 'user.enable', username, 'success');
     },
 
     /** Lifts the login throttling of the user, from every address (e.g. after a password reset). */
-    unlock(username: string, actor = 'system'): void {
-      mustFind(username);
-      store.settings.set(unlockKey(username), String(now()));
-      audit(actor, 'user.unlock', username, 'success');
+    async unlock(username: string, actor = 'system'): Promise<void> {
+      await mustFind(username);
+      await store.settings.set(unlockKey(username), String(now()));
+      await audit(actor, 'user.unlock', username, 'success');
     },
 
-    deleteUser(username: string, actor = 'system'): void {
-      const user = mustFind(username);
-      if (user.role === 'admin' && store.users.adminCount() <= 1) throw new Conflict('cannot delete the last admin');
-      store.users.delete(user.id); // sessions go with it (ON DELETE CASCADE)
-      audit(actor, 'user.delete', username, 'success');
+    async deleteUser(username: string, actor = 'system'): Promise<void> {
+      const user = await mustFind(username);
+      if (user.role === 'admin' && (await store.users.adminCount()) <= 1) {
+        throw new Conflict('cannot delete the last admin');
+      }
+      await store.users.delete(user.id); // sessions go with it (ON DELETE CASCADE)
+      await audit(actor, 'user.delete', username, 'success');
     },
 
     /** The user on a correct password, else null; takes as long for unknown users as for known ones. */
     async authenticate(username: string, password: string): Promise<UserRow | null> {
-      const user = store.users.findByUsername(username);
+      const user = await store.users.findByUsername(username);
       if (!user) return passwords.verifyNobody(password).then(() => null);
       // A disabled account answers exactly like a wrong password, after the same bcrypt work.
       return (await passwords.verify(password, user.password_hash)) && !user.disabled ? user : null;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import { createAccounts } from './accounts.js';
 import { isLoopbackHost } from './client-ip.js';
 import { createPasswords, type Passwords } from './passwords.js';
@@ -27,7 +27,7 @@ export async function ensureAdmin(
   options: { passwords?: Passwords; now?: () => number; setupTtlMs?: number } = {},
 ): Promise<EnsureAdminResult> {
   const now = options.now ?? Date.now;
-  if (store.users.adminCount() > 0) return { status: 'exists' };
+  if ((await store.users.adminCount()) > 0) return { status: 'exists' };
   const password = env.CORRAL_ADMIN_PASSWORD;
   if (password) {
     const accounts = createAccounts({ store, passwords: options.passwords ?? createPasswords(), now });
@@ -38,7 +38,7 @@ export async function ensureAdmin(
   }
   const secret = randomBytes(24).toString('base64url');
   const expiresAt = now() + (options.setupTtlMs ?? 15 * 60_000);
-  store.setupTokens.create(sha256Hex(secret), expiresAt, now());
+  await store.setupTokens.create(sha256Hex(secret), expiresAt, now());
   const url = `/admin/setup?token=${secret}`;
   log.warn(`no admin user yet: open ${url} within ${Math.round((expiresAt - now()) / 60_000)} minutes to create one`);
   return { status: 'setup', url, expiresAt };

@@ -1,9 +1,8 @@
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findCommand, parseOptions } from '../cli/spec.js';
 import { parseDuration } from '../config/duration.js';
-import { loadConfig } from '../config/load.js';
-import { openDatabase, type Store } from '../store/database.js';
+import { openStore, storeConfigFor } from '../store/open.js';
+import type { Store } from '../store/store.js';
 import { createAccounts } from './accounts.js';
 import { createPasswords, type Passwords } from './passwords.js';
 import { isRole, type Role } from './principal.js';
@@ -39,21 +38,18 @@ type Values = Record<string, string | boolean | (string | boolean)[] | undefined
 const str = (v: Values[string]): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /**
- * The database the server uses: --db, else store.path of the same config the server reads (--config,
- * CORRAL_CONFIG, config/corral.yaml), relative to the working directory as the server resolves it.
+ * The database the server uses: --db (a SQLite file or a postgres:// URL), else the store of the
+ * same config the server reads (--config, CORRAL_CONFIG, config/corral.yaml), with paths relative
+ * to the working directory as the server resolves them.
  */
-async function storePath(values: Values): Promise<string> {
-  const db = str(values.db);
-  if (db) return db;
-  const named = str(values.config);
-  const file = named ?? process.env.CORRAL_CONFIG ?? 'config/corral.yaml';
-  const { config } = await loadConfig(resolve(file), { optional: named === undefined });
-  return resolve(config.store.path);
-}
-
 async function withStore<T>(values: Values, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = openDatabase(await storePath(values));
-  return fn(store).finally(() => store.close());
+  const config = await storeConfigFor(str(values.db), str(values.config));
+  const store = await openStore(config, process.cwd(), { startupWaitMs: 0 });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }
 
 const fmtTime = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
@@ -71,11 +67,11 @@ export async function userCommand(args: string[], io: CliIo = defaultIo): Promis
     const accounts = createAccounts({ store, passwords: io.passwords ?? createPasswords(), now: io.now });
     const password = async () => given ?? (await io.readPassword());
     if (sub === 'list') {
-      for (const u of accounts.list()) io.out(`${u.username}\t${u.role}\t${fmtTime(u.created_at)}`);
+      for (const u of await accounts.list()) io.out(`${u.username}\t${u.role}\t${fmtTime(u.created_at)}`);
       return 0;
     }
     if (sub === 'unlock' && username) {
-      accounts.unlock(username, 'cli');
+      await accounts.unlock(username, 'cli');
       io.out(`login throttling of "${username}" lifted`);
       return 0;
     }
@@ -124,7 +120,7 @@ export async function tokenCommand(args: string[], io: CliIo = defaultIo): Promi
         .filter(Boolean);
       const expires = str(values.expires);
       const ttl = expires === undefined ? undefined : parseDuration(expires);
-      const token = createApiToken(
+      const token = await createApiToken(
         store,
         {
           name,
@@ -137,7 +133,7 @@ export async function tokenCommand(args: string[], io: CliIo = defaultIo): Promi
         },
         now(),
       );
-      store.auditLog.write(
+      await store.auditLog.write(
         { actor: 'cli', action: 'token.create', target: `${token.id} ${name}`, outcome: 'success' },
         now(),
       );
@@ -146,7 +142,7 @@ export async function tokenCommand(args: string[], io: CliIo = defaultIo): Promi
       return 0;
     }
     if (sub === 'list') {
-      for (const t of store.apiTokens.list()) {
+      for (const t of await store.apiTokens.list()) {
         const state =
           t.revoked_at !== null ? 'revoked' : t.expires_at !== null && t.expires_at <= now() ? 'expired' : 'active';
         io.out(
@@ -166,8 +162,8 @@ export async function tokenCommand(args: string[], io: CliIo = defaultIo): Promi
       return 0;
     }
     if (sub === 'revoke' && id) {
-      const ok = store.apiTokens.revoke(Number(id), now());
-      store.auditLog.write(
+      const ok = await store.apiTokens.revoke(Number(id), now());
+      await store.auditLog.write(
         { actor: 'cli', action: 'token.revoke', target: id, outcome: ok ? 'success' : 'failure' },
         now(),
       );

@@ -2,16 +2,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
 import { Forbidden } from '../errors.js';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import { verifyCsrf } from './csrf.js';
 import { assertModelAllowed, roleAllows, type Principal, type Role } from './principal.js';
-import {
-  createOperationLimits,
-  createRateLimiter,
-  createTokenLimits,
-  type OperationLimits,
-  type RateLimiter,
-} from './rate-limit.js';
+import { createOperationLimits, createTokenLimits, type OperationLimits, type RateLimiter } from './rate-limit.js';
 import { ANSWERED, type AuthAudit, createPrincipalResolver, pathOf } from './resolve-principal.js';
 import { ROUTE_RULES, ruleFor, type RouteRule } from './roles.js';
 import { createSessionManager, type SessionManager } from './sessions.js';
@@ -109,10 +103,16 @@ function trackRoutes(app: FastifyInstance, rules: Readonly<Record<string, RouteR
 }
 
 /** An operator or admin action that changed something, with its outcome. */
-function auditAction(store: Store, rule: RouteRule, request: FastifyRequest, status: number, now: number): void {
+async function auditAction(
+  store: Store,
+  rule: RouteRule,
+  request: FastifyRequest,
+  status: number,
+  now: number,
+): Promise<void> {
   const p = request.principal;
   if (!p || SAFE_METHODS.has(request.method)) return;
-  store.auditLog.write(
+  await store.auditLog.write(
     {
       actor: p.name,
       action: rule.audit ?? `${request.method} ${request.routeOptions.url ?? pathOf(request.url)}`,
@@ -135,7 +135,7 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
   const { store, config } = options;
   const rules = options.rules ?? ROUTE_RULES;
   const now = options.now ?? Date.now;
-  const limiter = options.rateLimiter ?? createRateLimiter(now);
+  const limiter = options.rateLimiter ?? store.rateLimits.limiter(now);
   const enforceLimits = createTokenLimits(store, limiter, now);
   const { operationLimits } = options;
   const enforceOperation = operationLimits ? createOperationLimits(limiter, operationLimits) : undefined;
@@ -180,9 +180,9 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     rule.publicIf && options.open?.[rule.publicIf] ? 'public' : rule.access;
   const resolve = createPrincipalResolver({ store, mode: config.mode, sessions, now, audit, isSecure });
 
-  const requireRole = (request: FastifyRequest, principal: Principal, needed: Role, why?: string) => {
+  const requireRole = async (request: FastifyRequest, principal: Principal, needed: Role, why?: string) => {
     if (roleAllows(principal.role, needed)) return;
-    audit(request, principal.name, 'auth.role', 'denied', `needs ${needed}, has ${principal.role}`);
+    await audit(request, principal.name, 'auth.role', 'denied', `needs ${needed}, has ${principal.role}`);
     throw new Forbidden(why ?? `this action needs the ${needed} role`);
   };
 
@@ -195,9 +195,9 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     if (principal === ANSWERED) return reply;
     request.principal = principal;
     if (needed === 'public' || !principal) return;
-    requireRole(request, principal, needed);
+    await requireRole(request, principal, needed);
     authorized.add(request);
-    enforceLimits(principal);
+    await enforceLimits(principal);
   });
 
   app.addHook('preHandler', async (request) => {
@@ -209,13 +209,13 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     const schedules = rule.keepAlive ? schedulesModel(request.body) : undefined;
     if (schedules) {
       const why = 'keep_alive 0 (unload) and a negative keep_alive (pin) need the operator role';
-      requireRole(request, principal, 'operator', why);
+      await requireRole(request, principal, 'operator', why);
       operation = 'model';
       scheduling.set(request, schedules);
       const model = (request.body as { model?: unknown }).model;
       if (typeof model === 'string') request.auditTarget = model.slice(0, 300);
     }
-    if (operation) enforceOperation?.(principal, operation);
+    if (operation) await enforceOperation?.(principal, operation);
   });
 
   // After the response: auditing an operator/admin action never delays it.
@@ -223,9 +223,12 @@ async function authPluginImpl(app: FastifyInstance, options: AuthPluginOptions) 
     const rule = ruleOf(request);
     if (!authorized.has(request)) return;
     const schedules = scheduling.get(request);
-    if (schedules) auditAction(store, { ...rule, audit: schedules }, request, reply.statusCode, now());
-    else if (rule.access !== 'viewer' && rule.access !== 'public')
-      auditAction(store, rule, request, reply.statusCode, now());
+    const audited = schedules ? { ...rule, audit: schedules } : rule;
+    if (!schedules && (rule.access === 'viewer' || rule.access === 'public')) return;
+    // The response is gone: a record that cannot be written is an error in the log.
+    await auditAction(store, audited, request, reply.statusCode, now()).catch((err: unknown) =>
+      request.log.error({ err, action: audited.audit }, 'audit entry not written'),
+    );
   });
 }
 

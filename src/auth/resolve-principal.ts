@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { Unauthorized } from '../errors.js';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import { clearedSessionCookie, readSessionCookie } from './cookies.js';
 import { presentedCredential } from './credentials.js';
 import type { Principal } from './principal.js';
@@ -17,7 +17,7 @@ export type AuthAudit = (
   action: string,
   outcome: 'failure' | 'denied',
   detail?: string,
-) => void;
+) => Promise<void>;
 
 export function pathOf(url: string) {
   const q = url.indexOf('?');
@@ -68,10 +68,10 @@ export interface ResolverDeps {
 export function createPrincipalResolver(deps: ResolverDeps) {
   const { store, sessions, now, audit } = deps;
 
-  function tokenPrincipal(request: FastifyRequest, secret: string): Principal {
-    const check = checkApiToken(store, secret, now());
+  async function tokenPrincipal(request: FastifyRequest, secret: string): Promise<Principal> {
+    const check = await checkApiToken(store, secret, now());
     if (!check.ok) {
-      audit(request, check.row ? `token:${check.row.name}` : 'unknown', 'auth.token', 'failure', check.reason);
+      await audit(request, check.row ? `token:${check.row.name}` : 'unknown', 'auth.token', 'failure', check.reason);
       throw Object.assign(new Unauthorized(`invalid API token (${check.reason})`), {
         headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
       });
@@ -89,7 +89,7 @@ export function createPrincipalResolver(deps: ResolverDeps) {
       const u = check.user;
       return { kind: 'user', role: u.role, userId: u.id, name: u.username, models: null } satisfies Principal;
     }
-    if (check.reason === 'invalid') audit(request, 'unknown', 'auth.session', 'failure', 'bad signature');
+    if (check.reason === 'invalid') await audit(request, 'unknown', 'auth.session', 'failure', 'bad signature');
     const clear = { 'set-cookie': clearedSessionCookie(deps.isSecure(request)) };
     // The login and setup pages must stay reachable with a stale cookie, or the browser is stuck.
     if (publicRoute && isAdminPath(pathOf(request.url))) {
@@ -107,7 +107,7 @@ export function createPrincipalResolver(deps: ResolverDeps) {
     const admin = isAdminPath(pathOf(request.url));
     const presented = presentedCredential(request.headers);
     if (presented.kind === 'corral') {
-      const principal = tokenPrincipal(request, presented.secret);
+      const principal = await tokenPrincipal(request, presented.secret);
       if (admin && !publicRoute) return needLogin(request, reply, 'the admin UI requires a login, not an API token');
       return principal;
     }
@@ -120,7 +120,7 @@ export function createPrincipalResolver(deps: ResolverDeps) {
     }
     if (publicRoute) return null;
     if (presented.kind === 'foreign') {
-      audit(request, 'unknown', 'auth.token', 'failure', 'malformed');
+      await audit(request, 'unknown', 'auth.token', 'failure', 'malformed');
       return needLogin(request, reply, 'invalid API token (malformed): send a Corral token (corral_...)');
     }
     return needLogin(request, reply, 'missing API token (send "Authorization: Bearer <token>")');

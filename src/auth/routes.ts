@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden, Unauthorized, RateLimited } from '../errors.js';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import { createAccounts, unlockedAt } from './accounts.js';
 import { clearedSessionCookie, sessionCookie } from './cookies.js';
 import { validatePassword, type Passwords } from './passwords.js';
@@ -49,9 +49,9 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
   }
 
   /** Who tried to log in, for the audit log: a name that is no user may be a mistyped password. */
-  const actorOf = (username: string) => {
+  const actorOf = async (username: string) => {
     if (!username) return 'unknown';
-    return store.users.findByUsername(username) ? username : `unknown:${sha256Hex(username).slice(0, 12)}`;
+    return (await store.users.findByUsername(username)) ? username : `unknown:${sha256Hex(username).slice(0, 12)}`;
   };
 
   // Login CSRF: a cross-site form is refused by the edge's Origin check, and SameSite=Lax keeps
@@ -59,27 +59,27 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
   app.post('/admin/login', async (request, reply) => {
     const username = field(request.body, 'username');
     const password = field(request.body, 'password');
-    const wait = throttle.begin(request.clientIp, username);
+    const wait = await throttle.begin(request.clientIp, username);
     if (wait > 0) {
-      audit(request, actorOf(username), 'auth.login', 'denied', 'throttled');
+      await audit(request, await actorOf(username), 'auth.login', 'denied', 'throttled');
       if (wantsJson(request)) throw new RateLimited('too many failed logins, try again later', wait);
       return reply.header('retry-after', String(Math.ceil(wait))).redirect('/admin/login?error=throttled', 303);
     }
     const user = username && password ? await accounts.authenticate(username, password) : null;
     if (!user) {
-      audit(request, actorOf(username), 'auth.login', 'failure');
+      await audit(request, await actorOf(username), 'auth.login', 'failure');
       if (wantsJson(request)) throw new Unauthorized('invalid username or password');
       return reply.redirect('/admin/login?error=invalid', 303);
     }
     throttle.succeed(request.clientIp, username);
-    audit(request, user.username, 'auth.login', 'success');
+    await audit(request, user.username, 'auth.login', 'success');
     return startSession(request, reply, user);
   });
 
   // Requires a session and its CSRF token, both enforced by authPlugin (src/auth/roles.ts).
   app.post('/admin/logout', async (request, reply) => {
-    if (request.authSession) app.corralAuth.sessions.revoke(request.authSession.id);
-    audit(request, request.principal?.name ?? 'unknown', 'auth.logout', 'success');
+    if (request.authSession) await app.corralAuth.sessions.revoke(request.authSession.id);
+    await audit(request, request.principal?.name ?? 'unknown', 'auth.logout', 'success');
     reply.header('set-cookie', clearedSessionCookie(app.corralAuth.isSecure(request)));
     if (wantsJson(request)) return reply.send({ ok: true });
     return reply.redirect('/admin/login', 303);
@@ -101,12 +101,12 @@ export async function registerAuthRoutes(app: FastifyInstance, options: AuthRout
     // Checked before the token is consumed, so a too-short password does not burn the link.
     const problem = validatePassword(password);
     if (problem) throw new BadRequest(problem);
-    if (store.users.adminCount() > 0 || !store.setupTokens.consume(sha256Hex(token), now())) {
-      audit(request, 'unknown', 'auth.setup', 'denied');
+    if ((await store.users.adminCount()) > 0 || !(await store.setupTokens.consume(sha256Hex(token), now()))) {
+      await audit(request, 'unknown', 'auth.setup', 'denied');
       throw new Forbidden('setup link is invalid, used or expired; restart Corral for a new one');
     }
     await accounts.addUser(username, password, 'admin', 'setup');
-    audit(request, username, 'auth.setup', 'success');
-    return startSession(request, reply, store.users.findByUsername(username)!);
+    await audit(request, username, 'auth.setup', 'success');
+    return startSession(request, reply, (await store.users.findByUsername(username))!);
   });
 }

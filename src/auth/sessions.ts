@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import type { UserRow } from '../store/users.js';
 import { csrfTokenFor } from './csrf.js';
 import { sha256Hex } from './tokens.js';
@@ -32,12 +32,21 @@ export type SessionCheck =
 export function createSessionManager(options: SessionManagerOptions) {
   const { store, idleMs, absoluteMs } = options;
   const now = options.now ?? Date.now;
-  // Generated on first start and kept in the database so sessions survive restarts; every
-  // process sharing the file agrees on it.
-  const secret = new TextEncoder().encode(
-    store.settings.getOrCreate('session_jwt_secret', () => randomBytes(32).toString('base64url')),
-  );
-  const csrfKey = store.settings.getOrCreate('csrf_key', () => randomBytes(32).toString('base64url'));
+  // Generated on first use and kept in the database so sessions survive restarts; every process
+  // sharing the database agrees on them. Read once, on the first login or session cookie.
+  let keys: Promise<{ secret: Uint8Array; csrfKey: string }> | undefined;
+  const loadKeys = () =>
+    (keys ??= (async () => {
+      const make = () => randomBytes(32).toString('base64url');
+      const [jwt, csrfKey] = [
+        await store.settings.getOrCreate('session_jwt_secret', make),
+        await store.settings.getOrCreate('csrf_key', make),
+      ];
+      return { secret: new TextEncoder().encode(jwt), csrfKey };
+    })().catch((err: unknown) => {
+      keys = undefined; // an unreachable database is asked again next time
+      throw err;
+    }));
   // Stamping last-seen on every request would be a write per request; this granularity is enough for idle expiry.
   const touchEvery = Math.min(60_000, idleMs / 20);
   // Loaded on the first login or session cookie: API clients never need it, and its ~45 modules would
@@ -50,9 +59,10 @@ export function createSessionManager(options: SessionManagerOptions) {
     absoluteMs,
     async create(userId: number, meta: { ip?: string; userAgent?: string } = {}): Promise<NewSession> {
       const t = now();
+      const { secret, csrfKey } = await loadKeys();
       const sessionId = randomBytes(32).toString('base64url');
       const expiresAt = t + absoluteMs;
-      store.sessions.create({ idHash: sha256Hex(sessionId), userId, expiresAt, ...meta }, t);
+      await store.sessions.create({ idHash: sha256Hex(sessionId), userId, expiresAt, ...meta }, t);
       const { SignJWT } = await loadJose();
       const token = await new SignJWT({ sid: sessionId })
         .setProtectedHeader({ alg: 'HS256' })
@@ -68,6 +78,7 @@ export function createSessionManager(options: SessionManagerOptions) {
       let sid: unknown;
       let sub: string | undefined;
       const { jwtVerify } = await loadJose();
+      const { secret, csrfKey } = await loadKeys();
       try {
         const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(t) });
         sid = payload.sid;
@@ -78,11 +89,11 @@ export function createSessionManager(options: SessionManagerOptions) {
       }
       if (typeof sid !== 'string') return { ok: false, reason: 'invalid' };
       const idHash = sha256Hex(sid);
-      const row = store.sessions.get(idHash);
+      const row = await store.sessions.get(idHash);
       if (!row || String(row.user_id) !== sub) return { ok: false, reason: 'revoked' };
       if (row.revoked_at !== null) return { ok: false, reason: 'revoked' };
       if (row.expires_at <= t || row.last_seen_at + idleMs <= t) return { ok: false, reason: 'expired' };
-      const user = store.users.findById(row.user_id);
+      const user = await store.users.findById(row.user_id);
       if (!user || user.disabled) return { ok: false, reason: 'revoked' };
       if (t - row.last_seen_at >= touchEvery) store.sessions.touch(idHash, t);
       return { ok: true, sessionId: sid, user, csrfToken: csrfTokenFor(csrfKey, sid) };

@@ -17,12 +17,16 @@ export interface LoginThrottleOptions {
   /** Longest delay between attempts. */
   maxDelayMs?: number;
   /** When the user was last unlocked (ms); attempts counted before then are forgotten. */
-  unlockedAt?: (username: string) => number;
+  unlockedAt?: (username: string) => number | Promise<number>;
 }
 
 export interface LoginThrottle {
-  /** Counts the attempt and returns 0 when it may go on; else the seconds to wait (not counted). */
-  begin(ip: string, username: string): number;
+  /**
+   * Counts the attempt and returns 0 when it may go on; else the seconds to wait (not counted). The
+   * check and the count happen together after the unlock time is read, so concurrent attempts
+   * cannot all pass one check.
+   */
+  begin(ip: string, username: string): Promise<number>;
   /** A correct password: this (username, address) pair starts afresh and the address gets its try back. */
   succeed(ip: string, username: string): void;
 }
@@ -71,11 +75,12 @@ export function createLoginThrottle(options: LoginThrottleOptions = {}): LoginTh
   };
 
   return {
-    begin(ip, username) {
+    async begin(ip, username) {
+      const unlocked = await unlockedAt(username);
       const t = now();
       const uk = userKey(ip, username);
       const waitMs = Math.max(
-        wait(current(uk, t, unlockedAt(username)), freePerUser, t),
+        wait(current(uk, t, unlocked), freePerUser, t),
         wait(current(ipKey(ip), t), freePerAddress, t),
       );
       if (waitMs > 0) return waitMs / 1000;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Store } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import type { ApiTokenRow } from '../store/api-tokens.js';
 import type { NewApiToken } from '../store/api-tokens.js';
 
@@ -26,10 +26,10 @@ export type CreateTokenOptions = Omit<NewApiToken, 'tokenHash' | 'prefix'>;
 export const shownPrefix = (secret: string): string => secret.slice(0, TOKEN_PREFIX.length + 6);
 
 /** The secret is returned here and nowhere else: only its hash and prefix are stored. */
-export function createApiToken(store: Store, options: CreateTokenOptions, now = Date.now()) {
+export async function createApiToken(store: Store, options: CreateTokenOptions, now = Date.now()) {
   const { secret, hash } = generateSecret();
   const prefix = shownPrefix(secret);
-  const id = store.apiTokens.create({ ...options, tokenHash: hash, prefix }, now);
+  const id = await store.apiTokens.create({ ...options, tokenHash: hash, prefix }, now);
   return { id, secret, prefix };
 }
 
@@ -37,10 +37,10 @@ export type TokenCheck =
   | { ok: true; row: ApiTokenRow }
   | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'revoked'; row?: ApiTokenRow };
 
-export function checkApiToken(store: Store, secret: string, now = Date.now()): TokenCheck {
+export async function checkApiToken(store: Store, secret: string, now = Date.now()): Promise<TokenCheck> {
   if (!TOKEN_SHAPE.test(secret)) return { ok: false, reason: 'malformed' };
   const hash = sha256Hex(secret);
-  const row = store.apiTokens.findByHash(hash);
+  const row = await store.apiTokens.findByHash(hash);
   // The index lookup already matched; the constant-time compare guards against a lookup that
   // ever becomes a prefix or case-insensitive match.
   if (!row || !timingSafeEqual(Buffer.from(row.token_hash, 'hex'), Buffer.from(hash, 'hex'))) {

@@ -31,8 +31,8 @@ const config: OptionSpec = {
 const help: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help' };
 const db: OptionSpec = {
   type: 'string',
-  value: 'FILE',
-  description: "SQLite database (default: the config's store.path, data/corral.db)",
+  value: 'FILE|URL',
+  description: "SQLite file or postgres:// URL (default: the config's store.url, else store.path)",
 };
 const role: OptionSpec = { type: 'string', value: 'ROLE', description: 'viewer (default), operator or admin' };
 
@@ -136,12 +136,21 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'store',
-    usage: 'corral store backup FILE [options]',
-    summary: "copy the database while Corral runs (SQLite's online backup, integrity-checked)",
+    usage: 'corral store backup FILE [options] | migrate --from FILE --to URL',
+    summary: 'back up the SQLite database while Corral runs, or move it to PostgreSQL',
+    details: [
+      "backup: SQLite's online backup, integrity-checked, taken while Corral runs. A PostgreSQL store",
+      'is backed up with pg_dump instead (docs/operations.md).',
+      'migrate: copies users, token hashes, live sessions, settings, usage, the audit and request logs,',
+      'alert history and conversations from a SQLite file into an empty PostgreSQL database, in one',
+      'transaction; then set store.url to it.',
+    ],
     options: {
       config,
       db,
-      force: { type: 'boolean', description: 'replace FILE if it exists' },
+      force: { type: 'boolean', description: 'replace FILE if it exists (backup)' },
+      from: { type: 'string', value: 'FILE', description: 'the SQLite database to copy (migrate)' },
+      to: { type: 'string', value: 'URL', description: 'postgres://user:password@host:5432/db (migrate)' },
       help,
     },
     env: ['CORRAL_CONFIG'],

@@ -1,11 +1,12 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { parseDuration } from '../config/duration.js';
 import { compareReports, comparisonText } from '../reports/compare.js';
 import { buildUsageReport, usageCsv, usageTable, type GroupBy, type UsageReport } from '../reports/usage.js';
-import { requestPages } from '../store/request-log.js';
-import { databasePath, type StoreCliIo } from './store.js';
+import { openStore, storeConfigFor } from '../store/open.js';
+import type { StoreCliIo } from './store.js';
 
 const USAGE =
   'usage: corral report [--since 7d] [--by model|token] [--json | --csv] [--compare earlier.json] ' +
@@ -55,14 +56,16 @@ export async function reportCommand(args: string[], io: StoreCliIo = defaultIo, 
     io.err(USAGE);
     return 2;
   }
-  const path = await databasePath(values.db, values.config);
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const config = await storeConfigFor(values.db, values.config);
+  if (!config.url && !existsSync(resolve(config.path))) throw new Error(`${resolve(config.path)} does not exist`);
+  const store = await openStore(config, process.cwd(), { startupWaitMs: 0 });
   let report: UsageReport;
   try {
     const since = Number.isFinite(sinceMs) ? now - sinceMs : 0;
-    report = await buildUsageReport(requestPages(db, since, now + 1), { by: values.by as GroupBy, since, until: now });
+    const pages = store.requestLog.pages(since, now + 1);
+    report = await buildUsageReport(pages, { by: values.by as GroupBy, since, until: now });
   } finally {
-    db.close();
+    await store.close();
   }
   const earlier = values.compare ? await readReport(values.compare) : undefined;
   const comparison = earlier ? compareReports(earlier, report, { thresholdPct: threshold, minRequests }) : undefined;

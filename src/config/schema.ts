@@ -417,7 +417,24 @@ export const ConfigSchema = Type.Object(
         path: Type.String({
           default: 'data/corral.db',
           description:
-            'The SQLite database (users, token hashes, sessions, audit and request logs), relative to the working directory.',
+            'The SQLite database (users, token hashes, sessions, audit and request logs), relative to the working ' +
+            'directory. Not used when `url` is set.',
+        }),
+        url: Type.String({
+          default: '',
+          description:
+            'A PostgreSQL database to keep the store in instead of SQLite, as `postgres://user:password@host:5432/db` ' +
+            '(`?sslmode=require` for TLS); several Corral nodes can share it. Empty: the SQLite file at `path`. ' +
+            'Keep the password out of the file: `${PGPASSWORD}` in the URL, or no password in it and PGPASSWORD ' +
+            'in the environment.',
+          examples: ['postgres://corral:${PGPASSWORD}@db.internal:5432/corral'],
+        }),
+        pool_size: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 10,
+          description:
+            'PostgreSQL connections this node opens at most; the server must allow this many times the number of nodes.',
         }),
         request_log_retention: Duration('30d', { description: 'Request log rows older than this are deleted.' }),
         audit_log_retention: Duration('365d', { description: 'Audit log rows older than this are deleted.' }),

@@ -11,17 +11,16 @@ export interface ReadinessCheck {
   watch?: boolean;
 }
 
-/** The database answers, and its files are still the ones it opened (an inode check). */
-export function storeCheck(store: {
-  db: { prepare(sql: string): { get(): unknown } };
-  fileProblem(): string | undefined;
-}): ReadinessCheck {
+/**
+ * The database answers: SQLite's files are still the ones it opened (an inode check), PostgreSQL
+ * is reachable.
+ */
+export function storeCheck(store: { problem(): Promise<string | undefined> }): ReadinessCheck {
   return {
     name: 'store',
     watch: true,
-    check() {
-      store.db.prepare('SELECT 1').get();
-      const problem = store.fileProblem();
+    async check() {
+      const problem = await store.problem();
       if (problem) throw new Error(problem);
     },
   };

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type { SqlDb } from './sql.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -39,30 +39,35 @@ const episode = (r: Row): AlertEpisode => ({
 });
 
 /** One row per firing episode of an alert: opened when it fires, closed when it resolves. */
-export function createAlertHistoryRepo(db: Database.Database) {
-  const open = db.prepare(`INSERT INTO alert_history (rule, subject, severity, summary, started_at, notified)
-    VALUES (?, ?, ?, ?, ?, ?)`);
-  const close = db.prepare('UPDATE alert_history SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL');
-  const firing = db.prepare('SELECT * FROM alert_history WHERE resolved_at IS NULL ORDER BY started_at');
-  const recent = db.prepare('SELECT * FROM alert_history ORDER BY started_at DESC, id DESC LIMIT ?');
-  const lastNotified = db.prepare(
-    'SELECT MAX(started_at) AS at FROM alert_history WHERE rule = ? AND subject = ? AND notified = 1',
-  );
-  const prune = db.prepare('DELETE FROM alert_history WHERE resolved_at IS NOT NULL AND resolved_at < ?');
+export function createAlertHistoryRepo(db: SqlDb) {
   return {
-    open(e: Omit<AlertEpisode, 'id' | 'resolvedAt'>): AlertEpisode {
-      const id = Number(
-        open.run(e.rule, e.subject, e.severity, e.summary, e.startedAt, e.notified ? 1 : 0).lastInsertRowid,
+    async open(e: Omit<AlertEpisode, 'id' | 'resolvedAt'>): Promise<AlertEpisode> {
+      const row = await db.get<{ id: number }>(
+        `INSERT INTO alert_history (rule, subject, severity, summary, started_at, notified)
+        VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+        [e.rule, e.subject, e.severity, e.summary, e.startedAt, e.notified ? 1 : 0],
       );
-      return { ...e, id, resolvedAt: undefined };
+      return { ...e, id: row!.id, resolvedAt: undefined };
     },
-    resolve: (id: number, at: number): void => void close.run(at, id),
-    firing: (): AlertEpisode[] => (firing.all() as Row[]).map(episode),
-    recent: (limit = 200): AlertEpisode[] => (recent.all(limit) as Row[]).map(episode),
+    async resolve(id: number, at: number): Promise<void> {
+      await db.run('UPDATE alert_history SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL', [at, id]);
+    },
+    firing: async (): Promise<AlertEpisode[]> =>
+      (await db.all<Row>('SELECT * FROM alert_history WHERE resolved_at IS NULL ORDER BY started_at')).map(episode),
+    recent: async (limit = 200): Promise<AlertEpisode[]> =>
+      (await db.all<Row>('SELECT * FROM alert_history ORDER BY started_at DESC, id DESC LIMIT ?', [limit])).map(
+        episode,
+      ),
     /** When this alert last fired with a notification: the cooldown counts from there. */
-    lastNotifiedAt: (rule: string, subject: string): number | undefined =>
-      (lastNotified.get(rule, subject) as { at: number | null }).at ?? undefined,
-    pruneBefore: (ms: number) => prune.run(ms).changes,
+    lastNotifiedAt: async (rule: string, subject: string): Promise<number | undefined> =>
+      (
+        await db.get<{ at: number | null }>(
+          'SELECT MAX(started_at) AS at FROM alert_history WHERE rule = ? AND subject = ? AND notified = 1',
+          [rule, subject],
+        )
+      )?.at ?? undefined,
+    pruneBefore: (ms: number) =>
+      db.run('DELETE FROM alert_history WHERE resolved_at IS NOT NULL AND resolved_at < ?', [ms]),
   };
 }
 

@@ -1,5 +1,6 @@
-import type Database from 'better-sqlite3';
 import type { Role } from '../auth/principal.js';
+import type { LookupCache } from './lookup-cache.js';
+import type { SqlDb } from './sql.js';
 import type { WriteQueue } from './write-queue.js';
 
 export interface ApiTokenRow {
@@ -40,43 +41,51 @@ export function toTokenInfo(row: ApiTokenRow): ApiTokenInfo {
   return { ...rest, models: models === null ? null : (JSON.parse(models) as string[]) };
 }
 
-export function createApiTokensRepo(db: Database.Database, writes: WriteQueue) {
-  const insert = db.prepare(`INSERT INTO api_tokens
-    (name, token_hash, role, models, rpm, tpd, expires_at, created_at, created_by, prefix)
-    VALUES (@name, @tokenHash, @role, @models, @rpm, @tpd, @expiresAt, @createdAt, @createdBy, @prefix)`);
-  const byHash = db.prepare('SELECT * FROM api_tokens WHERE token_hash = ?');
-  const byId = db.prepare('SELECT * FROM api_tokens WHERE id = ?');
-  const all = db.prepare('SELECT * FROM api_tokens ORDER BY id');
-  const revoke = db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
-  const touch = db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
-
+/**
+ * `findByHash` and `findById` are the per-request lookups and go through `cache` (see
+ * lookup-cache.ts); a revocation made here drops the token from it at once.
+ */
+export function createApiTokensRepo(db: SqlDb, writes: WriteQueue, cache: LookupCache<ApiTokenRow>) {
+  const get = (column: 'token_hash' | 'id', value: string | number) =>
+    db.get<ApiTokenRow>(`SELECT * FROM api_tokens WHERE ${column} = ?`, [value]);
   return {
-    create(t: NewApiToken, now = Date.now()): number {
-      const result = insert.run({
-        name: t.name,
-        tokenHash: t.tokenHash,
-        role: t.role,
-        models: t.models ? JSON.stringify(t.models) : null,
-        rpm: t.rpm ?? null,
-        tpd: t.tpd ?? null,
-        expiresAt: t.expiresAt ?? null,
-        createdAt: now,
-        createdBy: t.createdBy ?? null,
-        prefix: t.prefix ?? null,
-      });
-      return Number(result.lastInsertRowid);
+    async create(t: NewApiToken, now = Date.now()): Promise<number> {
+      const row = await db.get<{ id: number }>(
+        `INSERT INTO api_tokens (name, token_hash, role, models, rpm, tpd, expires_at, created_at, created_by, prefix)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        [
+          t.name,
+          t.tokenHash,
+          t.role,
+          t.models ? JSON.stringify(t.models) : null,
+          t.rpm ?? null,
+          t.tpd ?? null,
+          t.expiresAt ?? null,
+          now,
+          t.createdBy ?? null,
+          t.prefix ?? null,
+        ],
+      );
+      return row!.id;
     },
-    findByHash: (hash: string) => byHash.get(hash) as ApiTokenRow | undefined,
-    findById: (id: number) => byId.get(id) as ApiTokenRow | undefined,
+    findByHash: (hash: string) => cache.get(`h:${hash}`, () => get('token_hash', hash)),
+    findById: (id: number) => cache.get(`i:${id}`, () => get('id', id)),
     /** Flushes first, so last-used stamps still queued show. */
-    list: () => {
-      writes.flush();
-      return (all.all() as ApiTokenRow[]).map(toTokenInfo);
+    async list(): Promise<ApiTokenInfo[]> {
+      await writes.flush();
+      return (await db.all<ApiTokenRow>('SELECT * FROM api_tokens ORDER BY id')).map(toTokenInfo);
     },
-    revoke: (id: number, now = Date.now()) => revoke.run(now, id).changes > 0,
+    async revoke(id: number, now = Date.now()): Promise<boolean> {
+      const changed = await db.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [
+        now,
+        id,
+      ]);
+      cache.deleteWhere((row) => row.id === id);
+      return changed > 0;
+    },
     /** Deferred: a last-used stamp is not worth delaying a response for. */
     touch(id: number, now = Date.now()) {
-      writes.enqueue(() => touch.run(now, id));
+      writes.enqueue({ sql: 'UPDATE api_tokens SET last_used_at = ? WHERE id = ?', params: [now, id] }, `token:${id}`);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import { type SqlDb, whereGiven } from './sql.js';
 
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
@@ -16,21 +16,23 @@ export interface AuditRow extends Required<AuditEntry> {
   at: number;
 }
 
-/** Written synchronously: an audit trail that can lose entries on a crash is not much of one. */
-export function createAuditLogRepo(db: Database.Database) {
-  const insert = db.prepare(`INSERT INTO audit_log (at, actor, action, target, outcome, ip, detail)
-    VALUES (?, ?, ?, ?, ?, ?, ?)`);
-  const recent = db.prepare(`SELECT * FROM audit_log
-    WHERE (@actor IS NULL OR actor = @actor) AND (@action IS NULL OR action = @action)
-    ORDER BY id DESC LIMIT @limit`);
-  const prune = db.prepare('DELETE FROM audit_log WHERE at < ?');
+/** Written at once, not deferred: an audit trail that can lose entries on a crash is not much of one. */
+export function createAuditLogRepo(db: SqlDb) {
   return {
-    write(e: AuditEntry, now = Date.now()) {
-      insert.run(now, e.actor, e.action, e.target ?? null, e.outcome, e.ip ?? null, e.detail ?? null);
+    async write(e: AuditEntry, now = Date.now()): Promise<void> {
+      await db.run(
+        'INSERT INTO audit_log (at, actor, action, target, outcome, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [now, e.actor, e.action, e.target ?? null, e.outcome, e.ip ?? null, e.detail ?? null],
+      );
     },
-    recent: (q: { actor?: string; action?: string; limit?: number } = {}) =>
-      recent.all({ actor: q.actor ?? null, action: q.action ?? null, limit: q.limit ?? 100 }) as AuditRow[],
-    pruneBefore: (ms: number) => prune.run(ms).changes,
+    recent(q: { actor?: string; action?: string; limit?: number } = {}): Promise<AuditRow[]> {
+      const filter = whereGiven({ 'actor = ?': q.actor, 'action = ?': q.action });
+      return db.all<AuditRow>(`SELECT * FROM audit_log ${filter.sql} ORDER BY id DESC LIMIT ?`, [
+        ...filter.params,
+        q.limit ?? 100,
+      ]);
+    },
+    pruneBefore: (ms: number) => db.run('DELETE FROM audit_log WHERE at < ?', [ms]),
   };
 }
 

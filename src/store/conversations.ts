@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import { type SqlDb, type Statement, statement } from './sql.js';
 
 export interface ConversationMessage {
   role: 'system' | 'user' | 'assistant';
@@ -41,99 +41,109 @@ interface Row {
   updated_at: number;
 }
 
+const summary = (r: Omit<Row, 'system' | 'options'>): ConversationSummary => ({
+  id: r.id,
+  title: r.title,
+  model: r.model,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+type MessageRow = { role: ConversationMessage['role']; content: string; images: string | null };
+
+const message = (m: MessageRow): ConversationMessage => ({
+  role: m.role,
+  content: m.content,
+  ...(m.images ? { images: JSON.parse(m.images) as string[] } : {}),
+});
+
+/** The statements that replace a conversation's messages with `list`. */
+const replaceMessages = (id: string, list: ConversationMessage[]): Statement[] => [
+  statement('DELETE FROM conversation_messages WHERE conversation_id = ?', id),
+  ...list.map((m, i) =>
+    statement(
+      'INSERT INTO conversation_messages (conversation_id, seq, role, content, images) VALUES (?, ?, ?, ?, ?)',
+      id,
+      i,
+      m.role,
+      m.content,
+      m.images?.length ? JSON.stringify(m.images) : null,
+    ),
+  ),
+];
+
 /**
  * Playground conversations, each owned by one principal ("user:3", "token:7", "loopback"): every
  * query names the owner, so one user can never read or change another's.
  */
-export function createConversationsRepo(db: Database.Database, clock: () => number = Date.now) {
-  const list = db.prepare(`SELECT id, title, model, created_at, updated_at FROM conversations
-    WHERE owner = ? ORDER BY updated_at DESC, id LIMIT ?`);
-  const one = db.prepare('SELECT * FROM conversations WHERE id = ? AND owner = ?');
-  const messages = db.prepare(
-    'SELECT role, content, images FROM conversation_messages WHERE conversation_id = ? ORDER BY seq',
-  );
-  const insert =
-    db.prepare(`INSERT INTO conversations (id, owner, title, model, system, options, created_at, updated_at)
-    VALUES (@id, @owner, @title, @model, @system, @options, @at, @at)`);
-  const update = db.prepare(`UPDATE conversations SET title = @title, model = @model, system = @system,
-    options = @options, updated_at = @at WHERE id = @id AND owner = @owner`);
-  const clear = db.prepare('DELETE FROM conversation_messages WHERE conversation_id = ?');
-  const addMessage = db.prepare(`INSERT INTO conversation_messages (conversation_id, seq, role, content, images)
-    VALUES (?, ?, ?, ?, ?)`);
-  const remove = db.prepare('DELETE FROM conversations WHERE id = ? AND owner = ?');
-
-  const summary = (r: Omit<Row, 'system' | 'options'>): ConversationSummary => ({
-    id: r.id,
-    title: r.title,
-    model: r.model,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  });
-  const writeMessages = (id: string, list: ConversationMessage[]): void => {
-    clear.run(id);
-    list.forEach((m, i) => {
-      addMessage.run(id, i, m.role, m.content, m.images?.length ? JSON.stringify(m.images) : null);
-    });
-  };
-  const get = (owner: string, id: string): Conversation | undefined => {
-    const row = one.get(id, owner) as Row | undefined;
+export function createConversationsRepo(db: SqlDb, clock: () => number = Date.now) {
+  const get = async (owner: string, id: string): Promise<Conversation | undefined> => {
+    const row = await db.get<Row>('SELECT * FROM conversations WHERE id = ? AND owner = ?', [id, owner]);
     if (!row) return undefined;
-    const msgs = (
-      messages.all(id) as { role: ConversationMessage['role']; content: string; images: string | null }[]
-    ).map(
-      (m): ConversationMessage => ({
-        role: m.role,
-        content: m.content,
-        ...(m.images ? { images: JSON.parse(m.images) as string[] } : {}),
-      }),
+    const messages = await db.all<MessageRow>(
+      'SELECT role, content, images FROM conversation_messages WHERE conversation_id = ? ORDER BY seq',
+      [id],
     );
     return {
       ...summary(row),
       system: row.system,
       options: JSON.parse(row.options) as Record<string, unknown>,
-      messages: msgs,
+      messages: messages.map(message),
     };
   };
 
   return {
-    list: (owner: string, limit = 200): ConversationSummary[] =>
-      (list.all(owner, limit) as Omit<Row, 'system' | 'options'>[]).map(summary),
+    list: async (owner: string, limit = 200): Promise<ConversationSummary[]> =>
+      (
+        await db.all<Omit<Row, 'system' | 'options'>>(
+          `SELECT id, title, model, created_at, updated_at FROM conversations
+          WHERE owner = ? ORDER BY updated_at DESC, id LIMIT ?`,
+          [owner, limit],
+        )
+      ).map(summary),
     get,
-    create(owner: string, f: ConversationFields & { model: string }): Conversation {
+    async create(owner: string, f: ConversationFields & { model: string }): Promise<Conversation> {
       const id = randomUUID();
-      db.transaction(() => {
-        insert.run({
+      const at = clock();
+      await db.batch([
+        statement(
+          `INSERT INTO conversations (id, owner, title, model, system, options, created_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           id,
           owner,
-          title: f.title ?? 'New conversation',
-          model: f.model,
-          system: f.system ?? '',
-          options: JSON.stringify(f.options ?? {}),
-          at: clock(),
-        });
-        if (f.messages) writeMessages(id, f.messages);
-      })();
-      return get(owner, id)!;
+          f.title ?? 'New conversation',
+          f.model,
+          f.system ?? '',
+          JSON.stringify(f.options ?? {}),
+          at,
+          at,
+        ),
+        ...(f.messages ? replaceMessages(id, f.messages) : []),
+      ]);
+      return (await get(owner, id))!;
     },
     /** Undefined when there is no such conversation of this owner. */
-    update(owner: string, id: string, f: ConversationFields): Conversation | undefined {
-      const current = get(owner, id);
+    async update(owner: string, id: string, f: ConversationFields): Promise<Conversation | undefined> {
+      const current = await get(owner, id);
       if (!current) return undefined;
-      db.transaction(() => {
-        update.run({
+      await db.batch([
+        statement(
+          `UPDATE conversations SET title = ?, model = ?, system = ?, options = ?, updated_at = ?
+          WHERE id = ? AND owner = ?`,
+          f.title ?? current.title,
+          f.model ?? current.model,
+          f.system ?? current.system,
+          JSON.stringify(f.options ?? current.options),
+          clock(),
           id,
           owner,
-          title: f.title ?? current.title,
-          model: f.model ?? current.model,
-          system: f.system ?? current.system,
-          options: JSON.stringify(f.options ?? current.options),
-          at: clock(),
-        });
-        if (f.messages) writeMessages(id, f.messages);
-      })();
+        ),
+        ...(f.messages ? replaceMessages(id, f.messages) : []),
+      ]);
       return get(owner, id);
     },
-    remove: (owner: string, id: string): boolean => remove.run(id, owner).changes > 0,
+    remove: async (owner: string, id: string): Promise<boolean> =>
+      (await db.run('DELETE FROM conversations WHERE id = ? AND owner = ?', [id, owner])) > 0,
   };
 }
 

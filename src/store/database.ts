@@ -2,17 +2,10 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';
-import { createWriteQueue } from './write-queue.js';
-import { createUsersRepo } from './users.js';
-import { createApiTokensRepo } from './api-tokens.js';
-import { createSessionsRepo } from './sessions.js';
-import { createAuditLogRepo } from './audit-log.js';
-import { createRequestLogRepo } from './request-log.js';
-import { createSettingsRepo } from './settings.js';
-import { createTokenUsageRepo } from './token-usage.js';
-import { createSetupTokensRepo } from './setup-tokens.js';
-import { createConversationsRepo } from './conversations.js';
-import { createAlertHistoryRepo } from './alert-history.js';
+import { sqliteClient } from './sqlite/client.js';
+import { assembleStore, type Store } from './store.js';
+
+export type { Store } from './store.js';
 
 export interface StoreOptions {
   /** Only for tests that start from an older schema. */
@@ -21,9 +14,19 @@ export interface StoreOptions {
   onWriteError?: (err: unknown) => void;
   /** Milliseconds to wait for another connection's write lock before failing. */
   busyTimeoutMs?: number;
+  /** See RepoOptions.credentialCacheMs. */
+  credentialCacheMs?: number;
+  now?: () => number;
 }
 
-export function openDatabase(path: string, options: StoreOptions = {}) {
+/**
+ * A token lookup in SQLite costs a few microseconds in this process, about what the cache saves;
+ * it is kept short so a revocation from the CLI (another process) applies within a second.
+ */
+export const SQLITE_CREDENTIAL_CACHE_MS = 1000;
+
+/** The SQLite store: one file, opened in this process, migrated to the current schema. */
+export function openDatabase(path: string, options: StoreOptions = {}): SqliteStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL lets the admin UI read while requests write; NORMAL is durable across process crashes
@@ -35,46 +38,39 @@ export function openDatabase(path: string, options: StoreOptions = {}) {
   migrate(db, options.migrations ?? MIGRATIONS);
 
   const files = path === ':memory:' ? [] : [path, `${path}-wal`].map((file) => ({ file, id: fileId(file) }));
-
-  const writes = createWriteQueue(db, options.onWriteError);
-  const store = {
-    db,
-    writes,
-    users: createUsersRepo(db),
-    apiTokens: createApiTokensRepo(db, writes),
-    sessions: createSessionsRepo(db, writes),
-    auditLog: createAuditLogRepo(db),
-    requestLog: createRequestLogRepo(db, writes),
-    settings: createSettingsRepo(db),
-    tokenUsage: createTokenUsageRepo(db, writes),
-    setupTokens: createSetupTokensRepo(db),
-    conversations: createConversationsRepo(db),
-    alertHistory: createAlertHistoryRepo(db),
-    /**
-     * Why the store is no longer safe to write, if it is not: SQLite keeps writing to a database or
-     * WAL file that was deleted (or replaced) under it, and those writes are lost at the next start.
-     */
-    fileProblem(): string | undefined {
-      for (const { file, id } of files) {
-        if (id === undefined) continue;
-        const now = fileId(file);
-        if (now === undefined) return `${file} was deleted while Corral runs: new writes will be lost; restart Corral`;
-        if (now !== id) return `${file} was replaced while Corral runs: new writes go elsewhere; restart Corral`;
-      }
-      return undefined;
-    },
-    /** Commits deferred writes; call before reading them back and on shutdown. */
-    flush: () => writes.flush(),
-    close() {
-      if (!db.open) return;
-      writes.flush();
-      db.close();
-    },
+  /**
+   * Why the store is no longer safe to write, if it is not: SQLite keeps writing to a database or
+   * WAL file that was deleted (or replaced) under it, and those writes are lost at the next start.
+   */
+  const fileProblem = (): string | undefined => {
+    for (const { file, id } of files) {
+      if (id === undefined) continue;
+      const now = fileId(file);
+      if (now === undefined) return `${file} was deleted while Corral runs: new writes will be lost; restart Corral`;
+      if (now !== id) return `${file} was replaced while Corral runs: new writes go elsewhere; restart Corral`;
+    }
+    return undefined;
   };
-  return store;
+
+  const store = assembleStore(sqliteClient(db), {
+    engine: 'sqlite',
+    credentialCacheMs: options.credentialCacheMs ?? SQLITE_CREDENTIAL_CACHE_MS,
+    now: options.now,
+    onWriteError: options.onWriteError,
+    async problem() {
+      db.prepare('SELECT 1').get();
+      return fileProblem();
+    },
+    disconnect: () => void db.close(),
+  });
+  return { ...store, db };
 }
 
-export type Store = ReturnType<typeof openDatabase>;
+/** The SQLite store also hands out its connection, for backups and tests. */
+export interface SqliteStore extends Store {
+  readonly engine: 'sqlite';
+  readonly db: Database.Database;
+}
 
 /** Device and inode: the same path naming a new file is another file. */
 function fileId(file: string): string | undefined {

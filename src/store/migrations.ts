@@ -8,7 +8,8 @@ export interface Migration {
 
 /**
  * Append-only: a released migration is never edited, because databases in the field have already
- * recorded its version as applied. Change the schema by adding a new entry.
+ * recorded its version as applied. Change the schema by adding a new entry, here and in
+ * postgres/migrations.ts: one set of repositories reads both engines.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {

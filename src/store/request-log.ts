@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import { type SqlDb, whereGiven } from './sql.js';
 import type { WriteQueue } from './write-queue.js';
 
 export interface RequestLogEntry {
@@ -53,19 +53,20 @@ export type RequestSample = Pick<
  * `at` index), so each page is one short indexed read and no statement stays open across a yield.
  */
 export async function* requestPages(
-  db: Database.Database,
+  db: SqlDb,
   since: number,
   until: number,
   pageSize = 2000,
 ): AsyncGenerator<RequestSample[]> {
-  const bounds = db
-    .prepare('SELECT MIN(id) AS first, MAX(id) AS last FROM request_log WHERE at >= ? AND at < ?')
-    .get(since, until) as { first: number | null; last: number | null };
-  if (bounds.first === null || bounds.last === null) return;
-  const page = db.prepare(`SELECT id, at, principal, model, status, prompt_tokens, eval_tokens, ttft_ms, total_ms,
-    queue_wait_ms FROM request_log WHERE id >= @from AND id <= @last ORDER BY id LIMIT @n`);
+  const bounds = await db.get<{ first: number | null; last: number | null }>(
+    'SELECT MIN(id) AS first, MAX(id) AS last FROM request_log WHERE at >= ? AND at < ?',
+    [since, until],
+  );
+  if (!bounds || bounds.first === null || bounds.last === null) return;
+  const page = `SELECT id, at, principal, model, status, prompt_tokens, eval_tokens, ttft_ms, total_ms, queue_wait_ms
+    FROM request_log WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?`;
   for (let from = bounds.first; from <= bounds.last; ) {
-    const rows = page.all({ from, last: bounds.last, n: pageSize }) as (RequestSample & { id: number })[];
+    const rows = await db.all<RequestSample & { id: number }>(page, [from, bounds.last, pageSize]);
     if (rows.length === 0) return;
     from = rows.at(-1)!.id + 1;
     yield rows.filter((r) => r.at >= since && r.at < until && r.model !== null);
@@ -73,48 +74,46 @@ export async function* requestPages(
   }
 }
 
-export function createRequestLogRepo(db: Database.Database, writes: WriteQueue, clock: () => number = Date.now) {
-  const insert = db.prepare(`INSERT INTO request_log
-    (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens, eval_tokens, load_ms, ttft_ms, total_ms,
-    request_id, queue_wait_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const recent = db.prepare(`SELECT * FROM request_log WHERE (@model IS NULL OR model = @model)
-    AND (@since IS NULL OR at >= @since) ORDER BY id DESC LIMIT @limit`);
-  const prune = db.prepare('DELETE FROM request_log WHERE at < ?');
+const INSERT = `INSERT INTO request_log (at, token_id, user_id, principal, model, endpoint, status, prompt_tokens,
+  eval_tokens, load_ms, ttft_ms, total_ms, request_id, queue_wait_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
+export function createRequestLogRepo(db: SqlDb, writes: WriteQueue, clock: () => number = Date.now) {
   return {
     /** Never blocks: the row is committed with others shortly after (see write-queue.ts). */
     write(e: RequestLogEntry) {
-      const at = e.at ?? clock();
-      writes.enqueue(() =>
-        insert.run(
-          at,
-          e.tokenId ?? null,
-          e.userId ?? null,
-          e.principal,
-          e.model ?? null,
-          e.endpoint,
-          e.status,
-          e.promptTokens ?? null,
-          e.evalTokens ?? null,
-          e.loadMs ?? null,
-          e.ttftMs ?? null,
-          e.totalMs ?? null,
-          e.requestId ?? null,
-          e.queueWaitMs ?? null,
-        ),
-      );
+      const params = [
+        e.at ?? clock(),
+        e.tokenId ?? null,
+        e.userId ?? null,
+        e.principal,
+        e.model ?? null,
+        e.endpoint,
+        e.status,
+        e.promptTokens ?? null,
+        e.evalTokens ?? null,
+        e.loadMs ?? null,
+        e.ttftMs ?? null,
+        e.totalMs ?? null,
+        e.requestId ?? null,
+        e.queueWaitMs ?? null,
+      ];
+      writes.enqueue({ sql: INSERT, params });
     },
     flush: () => writes.flush(),
-    recent(q: { model?: string; since?: number; limit?: number } = {}): RequestLogRow[] {
-      writes.flush();
-      return recent.all({ model: q.model ?? null, since: q.since ?? null, limit: q.limit ?? 100 }) as RequestLogRow[];
+    async recent(q: { model?: string; since?: number; limit?: number } = {}): Promise<RequestLogRow[]> {
+      await writes.flush();
+      const filter = whereGiven({ 'model = ?': q.model, 'at >= ?': q.since });
+      return db.all<RequestLogRow>(`SELECT * FROM request_log ${filter.sql} ORDER BY id DESC LIMIT ?`, [
+        ...filter.params,
+        q.limit ?? 100,
+      ]);
     },
     /** See requestPages; deferred writes are committed first, so what was just logged is counted. */
-    pages(since: number, until: number = clock() + 1): AsyncGenerator<RequestSample[]> {
-      writes.flush();
-      return requestPages(db, since, until);
+    async *pages(since: number, until: number = clock() + 1): AsyncGenerator<RequestSample[]> {
+      await writes.flush();
+      yield* requestPages(db, since, until);
     },
-    pruneBefore: (ms: number) => prune.run(ms).changes,
+    pruneBefore: (ms: number) => db.run('DELETE FROM request_log WHERE at < ?', [ms]),
   };
 }
 

@@ -1,4 +1,5 @@
-import type Database from 'better-sqlite3';
+import type { LookupCache } from './lookup-cache.js';
+import type { SqlDb } from './sql.js';
 import type { WriteQueue } from './write-queue.js';
 
 export interface SessionRow {
@@ -13,39 +14,54 @@ export interface SessionRow {
   user_agent: string | null;
 }
 
-export function createSessionsRepo(db: Database.Database, writes: WriteQueue) {
-  const insert =
-    db.prepare(`INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
-    VALUES (?, ?, ?, ?, ?, ?, ?)`);
-  const get = db.prepare('SELECT * FROM sessions WHERE id_hash = ?');
-  const touch = db.prepare('UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id_hash = ?');
-  const revoke = db.prepare('UPDATE sessions SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL');
-  const revokeUser = db.prepare('UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL');
-  const active = db.prepare(
-    'SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at',
-  );
-  const prune = db.prepare('DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?');
-
+/** `get` is the per-request lookup and goes through `cache`; revocations made here drop their sessions from it. */
+export function createSessionsRepo(db: SqlDb, writes: WriteQueue, cache: LookupCache<SessionRow>) {
   return {
-    create(
+    async create(
       s: { idHash: string; userId: number; expiresAt: number; ip?: string; userAgent?: string },
       now = Date.now(),
-    ) {
-      insert.run(s.idHash, s.userId, now, now, s.expiresAt, s.ip ?? null, s.userAgent ?? null);
+    ): Promise<void> {
+      await db.run(
+        `INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [s.idHash, s.userId, now, now, s.expiresAt, s.ip ?? null, s.userAgent ?? null],
+      );
     },
     /** Flushes first: idle expiry is judged on last_seen_at, which a queued touch may still be moving. */
-    get(idHash: string): SessionRow | undefined {
-      writes.flush();
-      return get.get(idHash) as SessionRow | undefined;
-    },
-    /** Deferred, like every last-used stamp. */
+    get: (idHash: string): Promise<SessionRow | undefined> =>
+      cache.get(idHash, async () => {
+        await writes.flush();
+        return db.get<SessionRow>('SELECT * FROM sessions WHERE id_hash = ?', [idHash]);
+      }),
+    /** Deferred, like every last-used stamp; a later stamp never moves it back. The cached row moves at once. */
     touch(idHash: string, now = Date.now()) {
-      writes.enqueue(() => touch.run(now, idHash));
+      const sql = `UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END
+        WHERE id_hash = ?`;
+      writes.enqueue({ sql, params: [now, now, idHash] });
+      cache.patch(idHash, (row) => ({ ...row, last_seen_at: Math.max(row.last_seen_at, now) }));
     },
-    revoke: (idHash: string, now = Date.now()) => revoke.run(now, idHash).changes > 0,
-    revokeAllForUser: (userId: number, now = Date.now()) => revokeUser.run(now, userId).changes,
-    activeForUser: (userId: number, now = Date.now()) => active.all(userId, now) as SessionRow[],
-    pruneBefore: (ms: number) => prune.run(ms, ms).changes,
+    async revoke(idHash: string, now = Date.now()): Promise<boolean> {
+      const changed = await db.run('UPDATE sessions SET revoked_at = ? WHERE id_hash = ? AND revoked_at IS NULL', [
+        now,
+        idHash,
+      ]);
+      cache.delete(idHash);
+      return changed > 0;
+    },
+    async revokeAllForUser(userId: number, now = Date.now()): Promise<number> {
+      const changed = await db.run('UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL', [
+        now,
+        userId,
+      ]);
+      cache.deleteWhere((row) => row.user_id === userId);
+      return changed;
+    },
+    activeForUser: (userId: number, now = Date.now()) =>
+      db.all<SessionRow>(
+        'SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at',
+        [userId, now],
+      ),
+    pruneBefore: (ms: number) => db.run('DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?', [ms, ms]),
   };
 }
 

@@ -1,20 +1,22 @@
-import type Database from 'better-sqlite3';
+import { type SqlDb, statement } from './sql.js';
 
 /** One-time tokens for creating the first admin through the browser; stored as SHA-256 only. */
-export function createSetupTokensRepo(db: Database.Database) {
-  const insert = db.prepare('INSERT INTO setup_tokens (token_hash, expires_at) VALUES (?, ?)');
-  const expireAll = db.prepare('UPDATE setup_tokens SET used_at = ? WHERE used_at IS NULL');
-  const consume = db.prepare(
-    'UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
-  );
+export function createSetupTokensRepo(db: SqlDb) {
   return {
     /** Any earlier unused token is voided: only the most recently printed URL works. */
-    create(hash: string, expiresAt: number, now = Date.now()) {
-      expireAll.run(now);
-      insert.run(hash, expiresAt);
+    async create(hash: string, expiresAt: number, now = Date.now()): Promise<void> {
+      await db.batch([
+        statement('UPDATE setup_tokens SET used_at = ? WHERE used_at IS NULL', now),
+        statement('INSERT INTO setup_tokens (token_hash, expires_at) VALUES (?, ?)', hash, expiresAt),
+      ]);
     },
     /** True exactly once for a valid, unexpired token. */
-    consume: (hash: string, now = Date.now()) => consume.run(now, hash, now).changes === 1,
+    consume: async (hash: string, now = Date.now()) =>
+      (await db.run('UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?', [
+        now,
+        hash,
+        now,
+      ])) === 1,
   };
 }
 

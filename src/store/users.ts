@@ -1,5 +1,6 @@
-import type Database from 'better-sqlite3';
 import type { Role } from '../auth/principal.js';
+import type { LookupCache } from './lookup-cache.js';
+import type { SqlDb } from './sql.js';
 
 export interface UserRow {
   id: number;
@@ -14,33 +15,44 @@ export interface UserRow {
 
 export type PublicUser = Omit<UserRow, 'password_hash'>;
 
-export function createUsersRepo(db: Database.Database) {
-  const byName = db.prepare('SELECT * FROM users WHERE username = ?');
-  const byId = db.prepare('SELECT * FROM users WHERE id = ?');
-  const insert = db.prepare(
-    'INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
-  );
-  const setHash = db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?');
-  const setRole = db.prepare('UPDATE users SET role = ?, updated_at = ? WHERE id = ?');
-  const del = db.prepare('DELETE FROM users WHERE id = ?');
-  const setDisabled = db.prepare('UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?');
-  const all = db.prepare('SELECT id, username, role, created_at, updated_at, disabled FROM users ORDER BY username');
-  const admins = db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0");
+/** Usernames compare without case on both engines (SQLite's NOCASE column, PostgreSQL's lower() index). */
+const BY_NAME = {
+  sqlite: 'SELECT * FROM users WHERE username = ?',
+  postgres: 'SELECT * FROM users WHERE lower(username) = lower(?)',
+} as const;
 
+/** `findById` serves each session check and goes through `cache`; changes made here drop the user from it. */
+export function createUsersRepo(db: SqlDb, cache: LookupCache<UserRow>) {
+  const byName = BY_NAME[db.dialect];
+  const change = async (id: number, sql: string, params: unknown[]) => {
+    const changed = await db.run(sql, params);
+    cache.delete(String(id));
+    return changed > 0;
+  };
   return {
     /** The caller hashes: the store never sees a clear password. */
-    create(username: string, passwordHash: string, role: Role, now = Date.now()): number {
-      return Number(insert.run(username, passwordHash, role, now, now).lastInsertRowid);
+    async create(username: string, passwordHash: string, role: Role, now = Date.now()): Promise<number> {
+      const row = await db.get<{ id: number }>(
+        'INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id',
+        [username, passwordHash, role, now, now],
+      );
+      return row!.id;
     },
-    findByUsername: (username: string) => byName.get(username) as UserRow | undefined,
-    findById: (id: number) => byId.get(id) as UserRow | undefined,
-    setPasswordHash: (id: number, hash: string, now = Date.now()) => setHash.run(hash, now, id).changes > 0,
-    setRole: (id: number, role: Role, now = Date.now()) => setRole.run(role, now, id).changes > 0,
-    delete: (id: number) => del.run(id).changes > 0,
+    findByUsername: (username: string) => db.get<UserRow>(byName, [username]),
+    findById: (id: number) => cache.get(String(id), () => db.get<UserRow>('SELECT * FROM users WHERE id = ?', [id])),
+    setPasswordHash: (id: number, hash: string, now = Date.now()) =>
+      change(id, 'UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?', [hash, now, id]),
+    setRole: (id: number, role: Role, now = Date.now()) =>
+      change(id, 'UPDATE users SET role = ?, updated_at = ? WHERE id = ?', [role, now, id]),
+    delete: (id: number) => change(id, 'DELETE FROM users WHERE id = ?', [id]),
     setDisabled: (id: number, disabled: boolean, now = Date.now()) =>
-      setDisabled.run(disabled ? 1 : 0, now, id).changes > 0,
-    list: () => all.all() as PublicUser[],
-    adminCount: () => (admins.get() as { n: number }).n,
+      change(id, 'UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?', [disabled ? 1 : 0, now, id]),
+    list: () =>
+      db.all<PublicUser>(
+        'SELECT id, username, role, created_at, updated_at, disabled FROM users ORDER BY lower(username)',
+      ),
+    adminCount: async () =>
+      (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0"))!.n,
   };
 }
 

@@ -14,9 +14,9 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-const statuses = () => {
-  t.gw.store.requestLog.flush();
-  return t.gw.store.requestLog.recent({ limit: 100 }).map((r) => r.status);
+const statuses = async () => {
+  await t.gw.store.requestLog.flush();
+  return (await t.gw.store.requestLog.recent({ limit: 100 })).map((r) => r.status);
 };
 
 /**
@@ -43,7 +43,7 @@ async function holdSlot(): Promise<{ abort(): void; resume(): void }> {
 
 describe('Activity', () => {
   it('logs rejections (401, 429, 503), cancellations and client errors, not only successes', async () => {
-    const limited = createApiToken(t.gw.store, { name: 'limited', role: 'viewer', rpm: 1 }).secret;
+    const limited = (await createApiToken(t.gw.store, { name: 'limited', role: 'viewer', rpm: 1 })).secret;
     const bearer = (secret: string) => ({
       headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
     });
@@ -56,11 +56,11 @@ describe('Activity', () => {
     try {
       expect((await post(`${t.url}/api/generate`, body)).status).toBe(503);
       held.abort();
-      await waitFor(() => statuses().includes(499));
+      await waitFor(async () => (await statuses()).includes(499));
     } finally {
       held.resume();
     }
-    expect(statuses()).toEqual(expect.arrayContaining([200, 429, 401, 404, 503, 499]));
+    expect(await statuses()).toEqual(expect.arrayContaining([200, 429, 401, 404, 503, 499]));
 
     const page = await t.gw.app.inject({ method: 'GET', url: '/admin/activity', headers: { cookie: admin.cookie } });
     expect(page.statusCode).toBe(200);

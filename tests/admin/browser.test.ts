@@ -172,11 +172,11 @@ describe.skipIf(!existsSync(CHROMIUM))('admin UI in headless Chromium', () => {
     const tags = () => fetch(`${t.url}/api/tags`, { headers: { authorization: `Bearer ${secret}` } });
     expect((await tags()).status).toBe(200);
     // ... and a reload neither shows it again nor creates another token.
-    const count = t.gw.store.apiTokens.list().length;
+    const count = (await t.gw.store.apiTokens.list()).length;
     await page.reload();
     expect(await secretBox.count()).toBe(0);
     expect(await page.content()).not.toContain(secret);
-    expect(t.gw.store.apiTokens.list()).toHaveLength(count);
+    expect(await t.gw.store.apiTokens.list()).toHaveLength(count);
     // Revoking redirects (303) back to the list.
     await Promise.all([
       page.waitForResponse((r) => r.url() === `${t.url}/admin/tokens` && r.request().method() === 'GET'),

@@ -25,7 +25,7 @@ export const PASSWORD = 'correct horse battery';
 
 /** Creates `username` with `role` in the real gateway's store, unless it already exists. */
 export async function ensureUser(t: TestGateway, username: string, role: Role, password = PASSWORD): Promise<void> {
-  if (t.gw.store.users.findByUsername(username)) return;
+  if (await t.gw.store.users.findByUsername(username)) return;
   await createAccounts({ store: t.gw.store, passwords: createPasswords(4) }).addUser(username, password, role);
 }
 

@@ -31,7 +31,12 @@ describe.skipIf(!existsSync(CHROMIUM))('admin pages at phone width in Chromium',
     });
     await ensureUser(t, 'admin', 'admin');
     for (let i = 0; i < 3; i++)
-      createApiToken(t.gw.store, { name: `token-with-a-long-name-${i}`, role: 'viewer', models: ['other'], rpm: 60 });
+      await createApiToken(t.gw.store, {
+        name: `token-with-a-long-name-${i}`,
+        role: 'viewer',
+        models: ['other'],
+        rpm: 60,
+      });
     await post(`${t.url}/api/generate`, {
       model: 'a-rather-long-model-name-for-a-narrow-screen',
       prompt: 'hi',

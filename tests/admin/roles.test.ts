@@ -33,7 +33,7 @@ beforeAll(async () => {
     totalMs: 90,
     at: at - 5 * 60_000,
   });
-  t.gw.store.flush();
+  await t.gw.store.flush();
 });
 afterAll(async () => t?.close());
 
@@ -90,23 +90,23 @@ describe('tokens and users', () => {
     expect(shown.body).not.toContain('<img src=x');
     expect(shown.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
     // Once: the reload shows the list, without the secret and without a new token.
-    const before = t.gw.store.apiTokens.list().length;
+    const before = (await t.gw.store.apiTokens.list()).length;
     const list = await get('/admin/tokens', sessions.admin);
     expect(list.body).not.toContain(secret);
-    expect(t.gw.store.apiTokens.list()).toHaveLength(before);
-    const id = t.gw.store.apiTokens.list().find((x) => x.name.startsWith('<img'))!.id;
+    expect(await t.gw.store.apiTokens.list()).toHaveLength(before);
+    const id = (await t.gw.store.apiTokens.list()).find((x) => x.name.startsWith('<img'))!.id;
     // The list names the token by id and the first characters of its secret.
     expect(list.body).toMatch(new RegExp(`data-token-id="${id}"[\\s\\S]*?<code>${secret!.slice(0, 13)}…</code>`));
     expect((await post('/admin/tokens/revoke', sessions.admin, { id: String(id) })).statusCode).toBe(303);
-    expect(t.gw.store.apiTokens.findById(id)!.revoked_at).not.toBeNull();
-    const audit = t.gw.store.auditLog.recent({ action: 'token.revoke' });
+    expect((await t.gw.store.apiTokens.findById(id))!.revoked_at).not.toBeNull();
+    const audit = await t.gw.store.auditLog.recent({ action: 'token.revoke' });
     expect(audit[0]).toMatchObject({ actor: 'admin', target: String(id), outcome: 'success' });
   });
 
   it('refuses a create without CSRF', async () => {
-    const before = t.gw.store.apiTokens.list().length;
+    const before = (await t.gw.store.apiTokens.list()).length;
     expect((await post('/admin/tokens', sessions.admin, { name: 'x', role: 'viewer' }, false)).statusCode).toBe(403);
-    expect(t.gw.store.apiTokens.list()).toHaveLength(before);
+    expect(await t.gw.store.apiTokens.list()).toHaveLength(before);
   });
 
   it('lets an admin add a user, change a role and disable them', async () => {
@@ -123,8 +123,8 @@ describe('tokens and users', () => {
     expect(short.body).toContain('at least 8 characters');
     expect((await post('/admin/users/role', sessions.admin, { id: 'ann', role: 'operator' })).statusCode).toBe(303);
     expect((await post('/admin/users/disable', sessions.admin, { id: 'ann' })).statusCode).toBe(303);
-    expect(t.gw.store.users.findByUsername('ann')).toMatchObject({ role: 'operator', disabled: 1 });
-    expect(t.gw.store.users.findByUsername('bob')).toBeUndefined();
+    expect(await t.gw.store.users.findByUsername('ann')).toMatchObject({ role: 'operator', disabled: 1 });
+    expect(await t.gw.store.users.findByUsername('bob')).toBeUndefined();
   });
 });
 

@@ -107,7 +107,7 @@ describe('alerts delivered to webhooks', () => {
     );
     expect(ntfyResolved.headers).toMatchObject({ priority: '3' });
     expect(ntfyResolved.headers.title).toMatch(/RESOLVED \[critical\] model_crash_loop broken:latest$/);
-    const history = t.gw.store.alertHistory.recent().find((e) => e.rule === 'model_crash_loop');
+    const history = (await t.gw.store.alertHistory.recent()).find((e) => e.rule === 'model_crash_loop');
     expect(history).toMatchObject({ subject: 'broken:latest', notified: true });
     expect(history!.resolvedAt).toBeGreaterThan(history!.startedAt);
   });
@@ -168,7 +168,7 @@ describe('alerts delivered to webhooks', () => {
     // Sent to the Slack hook as well, although it takes only critical alerts.
     await hooks.waitFor('/slack', (b) => b.includes('[info] test'));
     await hooks.waitFor('/ntfy', (b) => b.includes('test notification'));
-    expect(t.gw.store.auditLog.recent({ action: 'alerts.test' })[0]).toMatchObject({
+    expect((await t.gw.store.auditLog.recent({ action: 'alerts.test' }))[0]).toMatchObject({
       actor: 'admin',
       outcome: 'success',
     });

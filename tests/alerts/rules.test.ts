@@ -157,7 +157,7 @@ describe('the alert engine', () => {
   afterEach(async () => {
     await engine.stop();
     await hooks.close();
-    store.close();
+    await store.close();
   });
 
   const step = async (used: number, minutes: number): Promise<void> => {
@@ -182,7 +182,7 @@ describe('the alert engine', () => {
     // After the cooldown it is sent again.
     await step(98, 10);
     expect(statuses()).toEqual(['firing', 'resolved', 'firing']);
-    expect(store.alertHistory.recent().map((e) => [e.notified, e.resolvedAt !== undefined])).toEqual([
+    expect((await store.alertHistory.recent()).map((e) => [e.notified, e.resolvedAt !== undefined])).toEqual([
       [true, false],
       [false, true],
       [true, true],
@@ -193,6 +193,7 @@ describe('the alert engine', () => {
     await step(95, 0);
     await engine.stop();
     engine = new AlertEngine({ config: () => config, scheduler, store, dirs: () => [], log, now: () => clock });
+    await engine.restore();
     expect(engine.firing()).toHaveLength(1);
     await step(95, 1);
     await step(10, 1);

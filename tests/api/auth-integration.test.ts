@@ -31,7 +31,7 @@ describe('auth through the real gateway (mode: required)', () => {
   });
 
   it('a bearer token works from the ollama and openai clients; its model allow-list is enforced', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'ci', role: 'viewer', models: ['tiny'] });
+    const { secret } = await createApiToken(t.gw.store, { name: 'ci', role: 'viewer', models: ['tiny'] });
     const ollama = new Ollama({ host: t.url, headers: { Authorization: `Bearer ${secret}` } });
     // It sees only the models it may use, in every list.
     expect((await ollama.list()).models.map((m) => m.name)).toEqual(['tiny:latest']);
@@ -51,7 +51,7 @@ describe('auth through the real gateway (mode: required)', () => {
   });
 
   it('every inference request is written to the request log with its token, counts and request id', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'logged', role: 'viewer' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'logged', role: 'viewer' });
     const res = await post(
       `${t.url}/api/generate`,
       { model: 'tiny', prompt: 'hi', stream: false, options: { num_predict: 3 } },
@@ -61,8 +61,8 @@ describe('auth through the real gateway (mode: required)', () => {
     const requestId = res.headers.get('x-request-id');
     expect(requestId).toBeTruthy();
     await fetch(`${t.url}/api/tags`, { headers: { authorization: `Bearer ${secret}` } });
-    t.gw.store.requestLog.flush();
-    const rows = t.gw.store.requestLog.recent({ limit: 50 }).filter((r) => r.principal === 'logged');
+    await t.gw.store.requestLog.flush();
+    const rows = (await t.gw.store.requestLog.recent({ limit: 50 })).filter((r) => r.principal === 'logged');
     // /api/tags names no model, so it is not an inference row.
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ model: 'tiny:latest', status: 200, eval_tokens: 3, request_id: requestId });
@@ -71,8 +71,8 @@ describe('auth through the real gateway (mode: required)', () => {
   });
 
   it('lists only the allowed models in /api/tags, /api/ps and /v1/models; others see all', async () => {
-    const limited = createApiToken(t.gw.store, { name: 'lim', role: 'viewer', models: ['other'] }).secret;
-    const full = createApiToken(t.gw.store, { name: 'full', role: 'operator' }).secret;
+    const limited = (await createApiToken(t.gw.store, { name: 'lim', role: 'viewer', models: ['other'] })).secret;
+    const full = (await createApiToken(t.gw.store, { name: 'full', role: 'operator' })).secret;
     const names = async (url: string, secret: string) => {
       const body = (await (
         await fetch(`${t.url}${url}`, { headers: { authorization: `Bearer ${secret}` } })
@@ -95,7 +95,7 @@ describe('auth through the real gateway (mode: required)', () => {
 
   it('serves /metrics only with a token', async () => {
     expect((await fetch(`${t.url}/metrics`)).status).toBe(401);
-    const { secret } = createApiToken(t.gw.store, { name: 'scraper', role: 'viewer' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'scraper', role: 'viewer' });
     const res = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${secret}` } });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('corral_http_requests_total');

@@ -70,7 +70,7 @@ describe('required mode: x-api-key carries a Corral token', () => {
   afterAll(async () => t?.close());
 
   it('the Anthropic SDK works with a Corral token as its key (either header), and not with a placeholder', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'claude', role: 'viewer' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'claude', role: 'viewer' });
     for (const anthropic of anthropicClients(t.url, secret)) {
       const created = await anthropic.messages.create({ model: 'tiny', max_tokens: 2, messages });
       expect(created.usage.output_tokens).toBe(2);

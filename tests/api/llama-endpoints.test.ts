@@ -215,8 +215,8 @@ describe('allow-lists, rate limits, metrics and the request log', () => {
   ];
 
   it('every route refuses a token whose allow-list lacks the model, and serves one whose list has it', async () => {
-    const { secret: narrow } = createApiToken(t.gw.store, { name: 'narrow', role: 'viewer', models: ['tiny'] });
-    const { secret: wide } = createApiToken(t.gw.store, {
+    const { secret: narrow } = await createApiToken(t.gw.store, { name: 'narrow', role: 'viewer', models: ['tiny'] });
+    const { secret: wide } = await createApiToken(t.gw.store, {
       name: 'wide',
       role: 'viewer',
       models: ['tiny', 'fim', 'rerank', 'embed'],
@@ -231,7 +231,7 @@ describe('allow-lists, rate limits, metrics and the request log', () => {
   });
 
   it('a token over its rate limit gets 429', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'slow', role: 'viewer', rpm: 1 });
+    const { secret } = await createApiToken(t.gw.store, { name: 'slow', role: 'viewer', rpm: 1 });
     const headers = { authorization: `Bearer ${secret}` };
     expect((await post(`${t.url}/tokenize`, { model: 'tiny', content: 'x' }, { headers })).status).toBe(200);
     expect((await post(`${t.url}/tokenize`, { model: 'tiny', content: 'x' }, { headers })).status).toBe(429);
@@ -244,7 +244,7 @@ describe('allow-lists, rate limits, metrics and the request log', () => {
       /corral_http_requests_total\{[^}]*route="\/v1\/rerank"[^}]*model="rerank:latest"[^}]*\} \d/,
     );
     expect(metrics).toMatch(/corral_http_requests_total\{[^}]*route="\/infill"[^}]*model="fim:latest"/);
-    const rows = t.gw.store.requestLog.recent({ model: 'rerank:latest', limit: 5 });
+    const rows = await t.gw.store.requestLog.recent({ model: 'rerank:latest', limit: 5 });
     expect(rows.find((r) => r.endpoint === '/v1/rerank' && r.status === 200)?.prompt_tokens).toBeGreaterThan(0);
   });
 });

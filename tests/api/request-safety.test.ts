@@ -151,14 +151,14 @@ describe('a client that leaves', () => {
 
 describe("an operator's keep_alive through the API", () => {
   it('unloading (0) and pinning (negative) are audited; a viewer is refused', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'ops', role: 'operator' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'ops', role: 'operator' });
     const headers = { authorization: `Bearer ${secret}` };
     expect((await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: -1 }, { headers })).status).toBe(200);
     expect((await post(`${t.url}/api/chat`, { model: 'tiny', keep_alive: 0 }, { headers })).status).toBe(200);
     const audit = (action: string) => t.gw.store.auditLog.recent({ action, limit: 5 });
-    expect(audit('model.pin')[0]).toMatchObject({ actor: 'ops', target: 'tiny', outcome: 'success' });
-    expect(audit('model.unload')[0]).toMatchObject({ actor: 'ops', target: 'tiny', outcome: 'success' });
-    const viewer = createApiToken(t.gw.store, { name: 'view', role: 'viewer' }).secret;
+    expect((await audit('model.pin'))[0]).toMatchObject({ actor: 'ops', target: 'tiny', outcome: 'success' });
+    expect((await audit('model.unload'))[0]).toMatchObject({ actor: 'ops', target: 'tiny', outcome: 'success' });
+    const viewer = (await createApiToken(t.gw.store, { name: 'view', role: 'viewer' })).secret;
     const refused = await post(
       `${t.url}/api/generate`,
       { model: 'tiny', keep_alive: 0 },

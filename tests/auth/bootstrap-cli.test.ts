@@ -17,7 +17,7 @@ describe('bootstrap', () => {
   it('creates the admin from CORRAL_ADMIN_PASSWORD once', async () => {
     const result = await ensureAdmin(env.store, { CORRAL_ADMIN_PASSWORD: 'first-admin-pw' }, silent, { passwords });
     expect(result).toEqual({ status: 'created', username: 'admin' });
-    expect(env.store.users.findByUsername('admin')?.role).toBe('admin');
+    expect((await env.store.users.findByUsername('admin'))?.role).toBe('admin');
     expect(await ensureAdmin(env.store, { CORRAL_ADMIN_PASSWORD: 'other' }, silent, { passwords })).toEqual({
       status: 'exists',
     });
@@ -43,7 +43,7 @@ describe('bootstrap', () => {
     const ok = await setup(second.url);
     expect(ok.statusCode).toBe(200);
     expect(String(ok.headers['set-cookie'])).toContain('corral_session=');
-    expect(env.store.users.findByUsername('boss')?.role).toBe('admin');
+    expect((await env.store.users.findByUsername('boss'))?.role).toBe('admin');
     expect((await setup(second.url)).statusCode).toBe(403); // one time only
     await app.close();
   });
@@ -87,9 +87,9 @@ describe('CLI', () => {
   let env: ReturnType<typeof tempStore>;
   let out: string[];
   let io: CliIo;
-  beforeEach(() => {
+  beforeEach(async () => {
     env = tempStore();
-    env.store.close(); // the CLI opens the file itself
+    await env.store.close(); // the CLI opens the file itself
     out = [];
     io = {
       out: (l) => out.push(l),
@@ -130,7 +130,7 @@ describe('CLI', () => {
     expect((await attempt('alice-password')).statusCode).toBe(200);
     await expect(userCommand(['unlock', 'nobody', '--db', env.path], io)).rejects.toThrow(/no user/);
     await app.close();
-    store.close();
+    await store.close();
   });
 
   it('creates, lists and revokes tokens, printing the secret once', async () => {
@@ -153,7 +153,7 @@ describe('CLI', () => {
     const secret = out.find((l) => l.startsWith('corral_'))!;
     expect(secret).toMatch(/^corral_[A-Za-z0-9_-]{43}$/);
     const store = openDatabase(env.path);
-    const check = checkApiToken(store, secret);
+    const check = await checkApiToken(store, secret);
     expect(check.ok && check.row).toMatchObject({
       name: 'ci',
       role: 'operator',
@@ -161,7 +161,7 @@ describe('CLI', () => {
       tpd: 100000,
       models: '["llama3","qwen"]',
     });
-    store.close();
+    await store.close();
     out.length = 0;
     await tokenCommand(['list', '--db', env.path], io);
     expect(out[0]).toMatch(/^1\tci\toperator\tactive\tllama3,qwen\t60/);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../../src/config/schema.js';
-import { openDatabase, type Store } from '../../src/store/database.js';
+import { openDatabase, type SqliteStore } from '../../src/store/database.js';
+import type { Store } from '../../src/store/store.js';
 import { authPlugin } from '../../src/auth/plugin.js';
 import { registerAuthRoutes } from '../../src/auth/routes.js';
 import { createPasswords } from '../../src/auth/passwords.js';
@@ -15,7 +16,7 @@ import { edgePlugin } from '../../src/edge/plugin.js';
 /** Low bcrypt cost: cost 12 is checked once in its own test. */
 export const passwords = createPasswords(4);
 
-export function tempStore(): { store: Store; dir: string; path: string; cleanup(): void } {
+export function tempStore(): { store: SqliteStore; dir: string; path: string; cleanup(): Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'corral-auth-'));
   const path = join(dir, 'data', 'corral.db');
   const store = openDatabase(path);
@@ -23,8 +24,8 @@ export function tempStore(): { store: Store; dir: string; path: string; cleanup(
     store,
     dir,
     path,
-    cleanup: () => {
-      store.close();
+    cleanup: async () => {
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -38,7 +38,7 @@ describe('rate limits per operation for non-admins', () => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(25);
     expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(30);
     expect(refused.json().error).toMatch(/too many model loads, unloads and restarts: at most 2 per 1m for non-admins/);
-    expect(t.gw.store.auditLog.recent({ action: 'model.load' })[0]).toMatchObject({
+    expect((await t.gw.store.auditLog.recent({ action: 'model.load' }))[0]).toMatchObject({
       actor: 'operator',
       outcome: 'failure',
     });
@@ -50,7 +50,7 @@ describe('rate limits per operation for non-admins', () => {
   });
 
   it('pulls, copies and keep_alive unloads over the API count per token', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'ops', role: 'operator' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'ops', role: 'operator' });
     const auth = { authorization: `Bearer ${secret}` };
     // A refused pull still counts: the limit is on attempts, which is what protects the disk and network.
     const first = await post(`${t.url}/api/pull`, { model: 'not a valid name!', stream: false }, { headers: auth });
@@ -86,7 +86,7 @@ describe('rate limits per operation for non-admins', () => {
   it('limits are hot-reloaded; a count of 0 means no limit', async () => {
     const state = await editConfig(t, (c) => void (c.operation_limits.pull.count = 0));
     expect(state.ok).toBe(true);
-    const { secret } = createApiToken(t.gw.store, { name: 'ops2', role: 'operator' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'ops2', role: 'operator' });
     const auth = { authorization: `Bearer ${secret}` };
     for (let i = 0; i < 3; i++)
       expect((await post(`${t.url}/api/pull`, { model: 'bad name!', stream: false }, { headers: auth })).status).toBe(

@@ -16,13 +16,13 @@ describe('role × endpoint matrix', () => {
   beforeEach(async () => {
     env = tempStore();
     for (const role of ['viewer', 'operator', 'admin'] as const) {
-      tokens[role] = createApiToken(env.store, { name: `t-${role}`, role }).secret;
+      tokens[role] = (await createApiToken(env.store, { name: `t-${role}`, role })).secret;
     }
     app = await buildTestApp(env.store, { config: { mode: 'required' } });
   });
   afterEach(async () => {
     await app.close();
-    env.cleanup();
+    await env.cleanup();
   });
 
   const endpoints = [
@@ -77,7 +77,7 @@ describe('role × endpoint matrix', () => {
   it('audits operator/admin actions and denials', async () => {
     await app.inject({ method: 'DELETE', url: '/api/delete', headers: { authorization: `Bearer ${tokens.admin}` } });
     await app.inject({ method: 'DELETE', url: '/api/delete', headers: { authorization: `Bearer ${tokens.viewer}` } });
-    const rows = env.store.auditLog.recent();
+    const rows = await env.store.auditLog.recent();
     expect(rows.find((r) => r.action === 'model.delete')).toMatchObject({
       actor: 't-admin',
       target: 'some-model',
@@ -105,7 +105,7 @@ describe('modes, addresses and token states', () => {
   });
   afterEach(async () => {
     for (const app of apps.splice(0)) await app.close();
-    env.cleanup();
+    await env.cleanup();
   });
 
   it('loopback-open: local clients need no token, remote ones do', async () => {
@@ -179,9 +179,9 @@ describe('modes, addresses and token states', () => {
 
   it('rejects expired, revoked, unknown and malformed Corral tokens even from loopback', async () => {
     const app = await build();
-    const expiring = createApiToken(store, { name: 'exp', role: 'viewer', expiresAt: t.now() + 60_000 }, t.now());
-    const revoked = createApiToken(store, { name: 'rev', role: 'viewer' }, t.now());
-    store.apiTokens.revoke(revoked.id);
+    const expiring = await createApiToken(store, { name: 'exp', role: 'viewer', expiresAt: t.now() + 60_000 }, t.now());
+    const revoked = await createApiToken(store, { name: 'rev', role: 'viewer' }, t.now());
+    await store.apiTokens.revoke(revoked.id);
     const call = (auth: string, header = 'authorization') =>
       app.inject({ url: '/api/tags', headers: { [header]: auth } });
     expect((await call(`Bearer ${expiring.secret}`)).statusCode).toBe(200);
@@ -201,7 +201,7 @@ describe('modes, addresses and token states', () => {
       expect((await call(bad)).statusCode, bad).toBe(401);
     }
     expect((await call('corral_short', 'x-api-key')).statusCode).toBe(401);
-    const failures = store.auditLog.recent({ action: 'auth.token' });
+    const failures = await store.auditLog.recent({ action: 'auth.token' });
     expect(failures.map((r) => r.detail)).toEqual(
       expect.arrayContaining(['expired', 'revoked', 'unknown', 'malformed']),
     );
@@ -235,7 +235,7 @@ describe('modes, addresses and token states', () => {
 
   it('takes a Corral token in x-api-key like a bearer token where tokens are required', async () => {
     const app = await build({ mode: 'required' });
-    const tok = createApiToken(store, { name: 'k', role: 'viewer', models: ['m'] }, t.now());
+    const tok = await createApiToken(store, { name: 'k', role: 'viewer', models: ['m'] }, t.now());
     const res = await app.inject({
       method: 'POST',
       url: '/api/chat',
@@ -255,15 +255,15 @@ describe('modes, addresses and token states', () => {
 
   it('records last use of a token without blocking', async () => {
     const app = await build();
-    const tok = createApiToken(store, { name: 'u', role: 'viewer' }, t.now());
+    const tok = await createApiToken(store, { name: 'u', role: 'viewer' }, t.now());
     await app.inject({ url: '/api/tags', headers: { authorization: `Bearer ${tok.secret}` } });
-    store.flush();
-    expect(store.apiTokens.findById(tok.id)?.last_used_at).toBe(t.now());
+    expect(store.writes.pending).toBe(1);
+    expect((await store.apiTokens.list()).find((x) => x.id === tok.id)?.last_used_at).toBe(t.now());
   });
 
   it('enforces the model allow-list', async () => {
     const app = await build({ mode: 'required' });
-    const tok = createApiToken(store, { name: 'm', role: 'viewer', models: ['llama3', 'qwen:7b'] });
+    const tok = await createApiToken(store, { name: 'm', role: 'viewer', models: ['llama3', 'qwen:7b'] });
     const chat = (model: string, url = '/api/chat') =>
       app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${tok.secret}` }, payload: { model } });
     expect((await chat('llama3:latest')).statusCode).toBe(200);
@@ -276,7 +276,7 @@ describe('modes, addresses and token states', () => {
 
   it('limits requests per minute with Retry-After', async () => {
     const app = await build();
-    const tok = createApiToken(store, { name: 'r', role: 'viewer', rpm: 3 });
+    const tok = await createApiToken(store, { name: 'r', role: 'viewer', rpm: 3 });
     const call = () => app.inject({ url: '/api/tags', headers: { authorization: `Bearer ${tok.secret}` } });
     for (let i = 0; i < 3; i++) expect((await call()).statusCode).toBe(200);
     const limited = await call();
@@ -289,7 +289,7 @@ describe('modes, addresses and token states', () => {
 
   it('limits tokens per day and resets at UTC midnight', async () => {
     const app = await build();
-    const tok = createApiToken(store, { name: 'd', role: 'viewer', tpd: 25 });
+    const tok = await createApiToken(store, { name: 'd', role: 'viewer', tpd: 25 });
     const chat = () =>
       app.inject({
         method: 'POST',
@@ -298,7 +298,7 @@ describe('modes, addresses and token states', () => {
         payload: { model: 'm' },
       });
     for (let i = 0; i < 3; i++) expect((await chat()).statusCode).toBe(200); // 10 tokens each
-    store.flush();
+    await store.flush();
     const limited = await chat();
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBe(12 * 3600); // clock starts at 12:00 UTC
@@ -308,7 +308,7 @@ describe('modes, addresses and token states', () => {
 
   it('keeps tokens out of the admin UI, which needs a login', async () => {
     const app = await build();
-    const tok = createApiToken(store, { name: 'a', role: 'admin' });
+    const tok = await createApiToken(store, { name: 'a', role: 'admin' });
     await store.users.create('root', await passwords.hash('correct horse'), 'admin');
     const html = await app.inject({ url: '/admin', headers: { accept: 'text/html' } });
     expect(html.statusCode).toBe(302);

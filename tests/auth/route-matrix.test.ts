@@ -18,7 +18,7 @@ const sessions = {} as Record<Role, Session>;
 beforeAll(async () => {
   t = await startGateway({ auth: { mode: 'required' }, models: { tiny: { path: fixtures.models.chat } } });
   for (const role of ROLES) {
-    tokens[role] = createApiToken(t.gw.store, { name: `t-${role}`, role }).secret;
+    tokens[role] = (await createApiToken(t.gw.store, { name: `t-${role}`, role })).secret;
     sessions[role] = await loginAs(t, role);
   }
 });

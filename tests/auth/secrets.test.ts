@@ -20,12 +20,12 @@ describe('secrets at rest and under load', () => {
     const app = await buildTestApp(env.store);
     const password = 'plaintext-password-4711';
     await createAccounts({ store: env.store, passwords }).addUser('alice', password, 'admin');
-    const token = createApiToken(env.store, { name: 'ci', role: 'viewer' });
+    const token = await createApiToken(env.store, { name: 'ci', role: 'viewer' });
     await app.inject({ url: '/api/tags', headers: { authorization: `Bearer ${token.secret}` } });
     const session = await login(app, 'alice', password);
     const sessionJwt = session.cookie.split('=')[1]!;
     const { sessionId } = await app.corralAuth.sessions.create(1);
-    env.store.flush();
+    await env.store.flush();
     const files = [env.path, `${env.path}-wal`].filter(existsSync);
     const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
     expect(bytes.length).toBeGreaterThan(0);
@@ -33,9 +33,9 @@ describe('secrets at rest and under load', () => {
       expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
     }
     // The hash is what is there.
-    expect(bytes.includes(Buffer.from(env.store.apiTokens.findById(token.id)!.token_hash))).toBe(true);
+    expect(bytes.includes(Buffer.from((await env.store.apiTokens.findById(token.id))!.token_hash))).toBe(true);
     await app.close();
-    env.cleanup();
+    await env.cleanup();
   });
 
   it('handles parallel requests writing logs concurrently', async () => {
@@ -49,9 +49,11 @@ describe('secrets at rest and under load', () => {
           return { ok: true };
         }),
     });
-    const tokens = Array.from(
-      { length: 5 },
-      (_, i) => createApiToken(env.store, { name: `t${i}`, role: 'operator' }).secret,
+    const tokens = await Promise.all(
+      Array.from(
+        { length: 5 },
+        async (_, i) => (await createApiToken(env.store, { name: `t${i}`, role: 'operator' })).secret,
+      ),
     );
     const responses = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
@@ -64,11 +66,11 @@ describe('secrets at rest and under load', () => {
       ),
     );
     expect(responses.every((r) => r.statusCode === 200)).toBe(true);
-    env.store.flush();
-    expect(env.store.requestLog.recent({ limit: 500 })).toHaveLength(50);
-    expect(env.store.auditLog.recent({ action: 'model.pull', limit: 500 })).toHaveLength(50);
-    expect(env.store.apiTokens.list().every((t) => t.last_used_at !== null)).toBe(true);
+    await env.store.flush();
+    expect(await env.store.requestLog.recent({ limit: 500 })).toHaveLength(50);
+    expect(await env.store.auditLog.recent({ action: 'model.pull', limit: 500 })).toHaveLength(50);
+    expect((await env.store.apiTokens.list()).every((t) => t.last_used_at !== null)).toBe(true);
     await app.close();
-    env.cleanup();
+    await env.cleanup();
   });
 });

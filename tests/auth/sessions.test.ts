@@ -31,7 +31,7 @@ describe('web sessions', () => {
   });
   afterEach(async () => {
     await app.close();
-    env.cleanup();
+    await env.cleanup();
   });
 
   const get = (url: string, cookie: string, headers: Record<string, string> = {}) =>
@@ -88,7 +88,10 @@ describe('web sessions', () => {
       payload: { username: 'ghost', password: 'x' },
     });
     expect(json.statusCode).toBe(401);
-    expect(env.store.auditLog.recent({ action: 'auth.login' }).map((r) => r.outcome)).toEqual(['failure', 'failure']);
+    expect((await env.store.auditLog.recent({ action: 'auth.login' })).map((r) => r.outcome)).toEqual([
+      'failure',
+      'failure',
+    ]);
   });
 
   const attempt = (username: string, password: string, ip: string) =>
@@ -121,9 +124,9 @@ describe('web sessions', () => {
     expect((await attempt('olly', 'olly-password', C)).statusCode).toBe(429);
     expect((await attempt('olly', 'olly-password', '192.0.2.2')).statusCode).toBe(200);
     // `corral user unlock` (accounts.unlock) lifts alice's waits at once.
-    accounts.unlock('alice', 'test');
+    await accounts.unlock('alice', 'test');
     expect((await attempt('alice', 'alice-password', A)).statusCode).toBe(200);
-    const rows = env.store.auditLog.recent({ action: 'auth.login', limit: 100 });
+    const rows = await env.store.auditLog.recent({ action: 'auth.login', limit: 100 });
     expect(rows.some((r) => r.detail === 'throttled')).toBe(true);
   });
 
@@ -134,16 +137,16 @@ describe('web sessions', () => {
     const statuses = results.map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 401)).toHaveLength(3);
     expect(statuses.filter((s) => s === 429)).toHaveLength(37);
-    const outcomes = env.store.auditLog.recent({ action: 'auth.login', limit: 100 }).map((r) => r.outcome);
+    const outcomes = (await env.store.auditLog.recent({ action: 'auth.login', limit: 100 })).map((r) => r.outcome);
     expect(outcomes.filter((o) => o === 'failure')).toHaveLength(3);
   });
 
   it('keeps a username that is no user out of the audit log (it may be a password), as a short hash', async () => {
     await attempt('Tr0ub4dor&3', 'whatever-password', '198.51.100.9');
     await attempt('alice', 'wrong-password', '198.51.100.9');
-    const rows = env.store.auditLog.recent({ action: 'auth.login' });
+    const rows = await env.store.auditLog.recent({ action: 'auth.login' });
     expect(rows.map((r) => r.actor)).toEqual(['alice', expect.stringMatching(/^unknown:[0-9a-f]{12}$/)]);
-    expect(JSON.stringify(env.store.auditLog.recent({ limit: 1000 }))).not.toContain('Tr0ub4dor');
+    expect(JSON.stringify(await env.store.auditLog.recent({ limit: 1000 }))).not.toContain('Tr0ub4dor');
   });
 
   it('requires the CSRF token on state-changing requests', async () => {
@@ -188,7 +191,7 @@ describe('web sessions', () => {
     await accounts.setPassword('alice', 'new-password!');
     expect((await get('/admin', a.cookie)).statusCode).toBe(401);
     expect((await get('/admin', b.cookie)).statusCode).toBe(200);
-    app.corralAuth.sessions.revokeAllForUser(env.store.users.findByUsername('olly')!.id);
+    await app.corralAuth.sessions.revokeAllForUser((await env.store.users.findByUsername('olly'))!.id);
     expect((await get('/admin', b.cookie)).statusCode).toBe(401);
     await login(app, 'alice', 'new-password!');
   });
@@ -196,13 +199,16 @@ describe('web sessions', () => {
   it('disabling a user ends their sessions and refuses their login until re-enabled', async () => {
     const b = await login(app, 'olly', 'olly-password');
     expect((await get('/admin', b.cookie)).statusCode).toBe(200);
-    accounts.setDisabled('olly', true, 'alice');
+    await accounts.setDisabled('olly', true, 'alice');
     expect((await get('/admin', b.cookie)).statusCode).toBe(401);
     await expect(login(app, 'olly', 'olly-password')).rejects.toThrow(/login failed: 401/);
     // The last active admin cannot be disabled (nobody could administer Corral any more).
-    expect(() => accounts.setDisabled('alice', true)).toThrow(/last admin/);
-    expect(env.store.auditLog.recent({ action: 'user.disable' })[0]).toMatchObject({ actor: 'alice', target: 'olly' });
-    accounts.setDisabled('olly', false);
+    await expect(accounts.setDisabled('alice', true)).rejects.toThrow(/last admin/);
+    expect((await env.store.auditLog.recent({ action: 'user.disable' }))[0]).toMatchObject({
+      actor: 'alice',
+      target: 'olly',
+    });
+    await accounts.setDisabled('olly', false);
     await login(app, 'olly', 'olly-password');
   });
 
@@ -233,6 +239,6 @@ describe('web sessions', () => {
     const forged = `corral_session=${header}.${payload}.${'A'.repeat(43)}`;
     expect((await get('/admin', forged)).statusCode).toBe(401);
     expect((await get('/admin', 'corral_session=garbage')).statusCode).toBe(401);
-    expect(env.store.auditLog.recent({ action: 'auth.session' }).length).toBe(2);
+    expect((await env.store.auditLog.recent({ action: 'auth.session' })).length).toBe(2);
   });
 });

@@ -86,7 +86,7 @@ describe('the conversations API behind the playground', () => {
   });
 
   it('needs a login: the admin UI takes no API tokens and no anonymous loopback callers', async () => {
-    const { secret } = createApiToken(t.gw.store, { name: 'bot', role: 'viewer' });
+    const { secret } = await createApiToken(t.gw.store, { name: 'bot', role: 'viewer' });
     const asToken = await t.gw.app.inject({
       url: '/admin/conversations',
       headers: { authorization: `Bearer ${secret}` },

@@ -92,7 +92,7 @@ describe.skipIf(!existsSync(CHROMIUM))('model settings from the browser', () => 
     expect(after.ctxSize).toBe(1024);
     expect(after.runner.command.join(' ')).toMatch(/(^| )-c 1024( |$)/);
 
-    const audit = t.gw.store.auditLog.recent({ action: 'model.settings' });
+    const audit = await t.gw.store.auditLog.recent({ action: 'model.settings' });
     expect(audit[0]).toMatchObject({ actor: 'olivia', target: 'tiny:latest', outcome: 'success' });
     expect(audit[0]!.detail).toContain('temperature: 0.8 → 0.3');
     expect(audit[0]!.detail).toContain('ctx_size: (unset) → 1024');
@@ -133,7 +133,7 @@ describe.skipIf(!existsSync(CHROMIUM))('model settings from the browser', () => 
     })()`);
     expect(status).toBe(403);
     expect(await readFile(t.configFile, 'utf8')).not.toContain('flash-attn');
-    const denied = t.gw.store.auditLog.recent({ action: 'model.settings' })[0]!;
+    const denied = (await t.gw.store.auditLog.recent({ action: 'model.settings' }))[0]!;
     expect(denied).toMatchObject({ actor: 'olivia', outcome: 'failure' });
   });
 });

@@ -57,7 +57,7 @@ describe('the model Settings form (server side)', () => {
     const m = t.gw.catalog.resolve('small')!;
     expect(m).toMatchObject({ name: 'disc:latest', source: 'config', ctxSize: 1024, args: ['-b', '256'] });
     expect(t.gw.catalog.list().filter((x) => x.path === m.path)).toHaveLength(1);
-    const audit = t.gw.store.auditLog.recent({ action: 'model.settings' })[0]!;
+    const audit = (await t.gw.store.auditLog.recent({ action: 'model.settings' }))[0]!;
     expect(audit.detail).toContain('args: (unset) → ["-b","256"]');
   });
 

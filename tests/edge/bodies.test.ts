@@ -10,7 +10,7 @@ const fixtures = inject('fixtures');
 
 beforeAll(async () => {
   t = await startGateway({ auth: { mode: 'required' }, models: { tiny: { path: fixtures.models.chat } } });
-  token = createApiToken(t.gw.store, { name: 'api', role: 'viewer' }).secret;
+  token = (await createApiToken(t.gw.store, { name: 'api', role: 'viewer' })).secret;
 });
 afterAll(async () => t?.close());
 

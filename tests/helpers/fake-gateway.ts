@@ -100,7 +100,7 @@ export async function startFakeGateway(config: Record<string, unknown>, opts: Fa
     async close() {
       await app.close();
       await scheduler.shutdown();
-      store.close();
+      await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

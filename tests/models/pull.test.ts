@@ -183,8 +183,8 @@ describe('/api/pull', () => {
   });
 
   it('changing the catalogue needs the operator role', async () => {
-    const viewer = createApiToken(t.gw.store, { name: 'v', role: 'viewer', models: null }).secret;
-    const operator = createApiToken(t.gw.store, { name: 'o', role: 'operator', models: null }).secret;
+    const viewer = (await createApiToken(t.gw.store, { name: 'v', role: 'viewer', models: null })).secret;
+    const operator = (await createApiToken(t.gw.store, { name: 'o', role: 'operator', models: null })).secret;
     const as = (secret: string) => ({
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
     });

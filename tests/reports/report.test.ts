@@ -35,12 +35,12 @@ describe('usage and latency reports', () => {
     };
     for (let i = 0; i < 6; i++) await ask('tiny');
     for (let i = 0; i < 5; i++) await ask('other');
-    t.gw.store.flush();
+    await t.gw.store.flush();
   });
   afterAll(() => t?.close());
 
   it('prints a table per model from the request log, read-only beside the running gateway', async () => {
-    const logged = t.gw.store.requestLog.recent({ model: 'tiny:latest' });
+    const logged = await t.gw.store.requestLog.recent({ model: 'tiny:latest' });
     expect(logged).toHaveLength(6);
     const { code, out } = await report('--since', '1h');
     expect(code).toBe(0);

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { observeTraffic } from '../../src/alerts/traffic.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { buildUsageReport, tokensPerSecond, usageCsv } from '../../src/reports/usage.js';
-import { openDatabase, type Store } from '../../src/store/database.js';
+import { openDatabase, type SqliteStore } from '../../src/store/database.js';
+import { sqliteClient } from '../../src/store/sqlite/client.js';
 import { requestPages, type RequestLogEntry } from '../../src/store/request-log.js';
 
 /** Nearest rank: the value at rank ceil(p/100 · n) of the sorted values. */
@@ -15,9 +16,9 @@ const round = (v: number): number => Math.round(v * 10) / 10;
 type Entry = RequestLogEntry & { at: number; model: string | null };
 
 describe('reading and aggregating the request log', () => {
-  let store: Store;
+  let store: SqliteStore;
   const entries: Entry[] = [];
-  beforeEach(() => {
+  beforeEach(async () => {
     store = openDatabase(':memory:');
     entries.length = 0;
     let seed = 7;
@@ -44,7 +45,7 @@ describe('reading and aggregating the request log', () => {
       });
     }
     for (const e of entries) store.requestLog.write(e);
-    store.flush();
+    await store.flush();
   });
   afterEach(() => store.close());
 
@@ -53,7 +54,7 @@ describe('reading and aggregating the request log', () => {
   it('pages through exactly the period, across page boundaries and out-of-order times', async () => {
     const seen: number[] = [];
     let pages = 0;
-    for await (const page of requestPages(store.db, 10_300, 11_100, 128)) {
+    for await (const page of requestPages(sqliteClient(store.db), 10_300, 11_100, 128)) {
       pages++;
       seen.push(...page.map((r) => r.at));
     }
@@ -64,7 +65,7 @@ describe('reading and aggregating the request log', () => {
         .sort((a, b) => a - b),
     );
     const none = [];
-    for await (const page of requestPages(store.db, 50_000, 60_000)) none.push(page);
+    for await (const page of requestPages(sqliteClient(store.db), 50_000, 60_000)) none.push(page);
     expect(none).toEqual([]);
   });
 

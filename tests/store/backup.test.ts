@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { storeCommand } from '../../src/commands/store.js';
 import { backupDatabase } from '../../src/store/backup.js';
-import { openDatabase, type Store } from '../../src/store/database.js';
+import { openDatabase, type SqliteStore } from '../../src/store/database.js';
 
 const run = promisify(execFile);
 const cli = join(new URL('../..', import.meta.url).pathname, 'dist/src/cli.js');
@@ -23,7 +23,7 @@ const countUsers = (file: string): number => {
 
 describe('corral store backup', () => {
   let dir: string;
-  let store: Store;
+  let store: SqliteStore;
   const lines: string[] = [];
   const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
   beforeEach(() => {
@@ -31,8 +31,8 @@ describe('corral store backup', () => {
     store = openDatabase(join(dir, 'corral.db'));
     lines.length = 0;
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -66,7 +66,7 @@ describe('corral store backup', () => {
   });
 
   it('refuses to overwrite a file unless --force, and never creates a database that was not there', async () => {
-    store.users.create('alice', 'hash', 'admin');
+    await store.users.create('alice', 'hash', 'admin');
     const target = join(dir, 'taken.db');
     writeFileSync(target, 'not a database');
     expect(await storeCommand(['backup', target, '--db', join(dir, 'corral.db')], io)).toBe(1);
@@ -74,8 +74,8 @@ describe('corral store backup', () => {
     expect(await storeCommand(['backup', target, '--db', join(dir, 'corral.db'), '--force'], io)).toBe(0);
     // A backup is restored by putting it in place of store.path: Corral opens it as it is.
     const restored = openDatabase(target);
-    expect(restored.users.findByUsername('alice')?.role).toBe('admin');
-    restored.close();
+    expect((await restored.users.findByUsername('alice'))?.role).toBe('admin');
+    await restored.close();
 
     const missing = join(dir, 'nope.db');
     await expect(storeCommand(['backup', join(dir, 'other.db'), '--db', missing], io)).rejects.toThrow();
@@ -85,7 +85,7 @@ describe('corral store backup', () => {
   });
 
   it('is a command of the corral program, reading store.path from the config', async () => {
-    store.users.create('bob', 'hash', 'operator');
+    await store.users.create('bob', 'hash', 'operator');
     const config = join(dir, 'corral.yaml');
     writeFileSync(config, `store:\n  path: ${join(dir, 'corral.db')}\n`);
     const target = join(dir, 'nightly.db');

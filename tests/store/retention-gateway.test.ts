@@ -19,7 +19,7 @@ it('the gateway applies log retention when it starts', async () => {
   const seed = openDatabase(path);
   seed.requestLog.write({ principal: 'old', endpoint: '/api/chat', status: 200, at: Date.now() - 10 * day });
   seed.requestLog.write({ principal: 'new', endpoint: '/api/chat', status: 200, at: Date.now() - day });
-  seed.close();
+  await seed.close();
   t = await startGateway({ store: { path, request_log_retention: '7d' } });
-  expect(t.gw.store.requestLog.recent().map((r) => r.principal)).toEqual(['new']);
+  expect((await t.gw.store.requestLog.recent()).map((r) => r.principal)).toEqual(['new']);
 });

@@ -8,8 +8,8 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AdminContext): 
   const { accounts } = ctx.deps;
 
   // The username is the id in the forms: accounts.ts addresses users by name.
-  const usersPage = (request: FastifyRequest, reply: FastifyReply, error?: string) => {
-    const users = accounts.list().map((u) => ({
+  const usersPage = async (request: FastifyRequest, reply: FastifyReply, error?: string) => {
+    const users = (await accounts.list()).map((u) => ({
       id: u.username,
       username: u.username,
       role: u.role,
@@ -52,13 +52,13 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AdminContext): 
       throw new BadRequest('missing user id');
     } else if (op === 'role') {
       if (!isRole(role)) throw new BadRequest('unknown role');
-      work = async () => accounts.setRole(id, role, actor);
+      work = () => accounts.setRole(id, role, actor);
     } else if (op === 'password') {
       work = () => accounts.setPassword(id, password, actor);
     } else if (op === 'disable' || op === 'enable') {
-      work = async () => accounts.setDisabled(id, op === 'disable', actor);
+      work = () => accounts.setDisabled(id, op === 'disable', actor);
     } else if (op === 'delete') {
-      work = async () => accounts.deleteUser(id, actor);
+      work = () => accounts.deleteUser(id, actor);
     }
     if (!work) throw new NotFound(`unknown operation "${op}"`);
     request.auditTarget = `${op} ${id || formField(request, 'username')}`;

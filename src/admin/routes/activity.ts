@@ -6,8 +6,8 @@ import { debounce, openSse } from '../sse.js';
 
 /** The Activity page, and its live feed: the same fragment re-rendered when a request is logged. */
 export function registerActivityRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  const data = (): Record<string, unknown> => {
-    const hour = recentRequests(ctx.deps.store, { limit: 5000, since: new Date(Date.now() - 3600_000) });
+  const data = async (): Promise<Record<string, unknown>> => {
+    const hour = await recentRequests(ctx.deps.store, { limit: 5000, since: new Date(Date.now() - 3600_000) });
     return {
       recent: hour.slice(0, 100),
       counts: outcomeCounts(hour),
@@ -17,7 +17,7 @@ export function registerActivityRoutes(app: FastifyInstance, ctx: AdminContext):
   };
 
   app.get('/admin/activity', async (request, reply) => {
-    return ctx.page(request, reply, 'activity', 'Activity', data());
+    return ctx.page(request, reply, 'activity', 'Activity', await data());
   });
 
   app.get('/admin/activity/events', async (request, reply) => {
@@ -25,7 +25,7 @@ export function registerActivityRoutes(app: FastifyInstance, ctx: AdminContext):
     let shown = -1;
     const push = async (force: boolean): Promise<void> => {
       try {
-        const d = data();
+        const d = await data();
         if (!force && d.newest === shown) return;
         shown = d.newest as number;
         sse.send('activity', await ctx.fragment('activity', d));

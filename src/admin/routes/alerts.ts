@@ -35,7 +35,7 @@ export function registerAlertRoutes(app: FastifyInstance, ctx: AdminContext): vo
     });
     return ctx.page(request, reply, 'alerts', 'Alerts', {
       firing: deps.alerts?.firing() ?? [],
-      history: deps.store.alertHistory.recent(200),
+      history: await deps.store.alertHistory.recent(200),
       rules,
       enabled: alerts.enabled,
       interval: alerts.interval,

@@ -52,7 +52,9 @@ export function registerConversationRoutes(app: FastifyInstance, ctx: AdminConte
   const missing = { error: 'no such conversation' };
 
   app.get('/admin/conversations', async (request) => ({
-    conversations: repo.list(ownerOf(request)).map((c) => summary({ ...c, system: '', options: {}, messages: [] })),
+    conversations: (await repo.list(ownerOf(request))).map((c) =>
+      summary({ ...c, system: '', options: {}, messages: [] }),
+    ),
   }));
 
   app.post<{ Body: Fields }>(
@@ -61,23 +63,23 @@ export function registerConversationRoutes(app: FastifyInstance, ctx: AdminConte
     async (request, reply) => {
       const { model, ...rest } = request.body;
       if (!model) return reply.code(400).send({ error: 'missing required field "model"' });
-      return reply.code(201).send(repo.create(ownerOf(request), { model, ...rest }));
+      return reply.code(201).send(await repo.create(ownerOf(request), { model, ...rest }));
     },
   );
 
   app.get<{ Params: Id }>('/admin/conversations/:id', { schema: { params: Id } }, async (request, reply) => {
-    return repo.get(ownerOf(request), request.params.id) ?? reply.code(404).send(missing);
+    return (await repo.get(ownerOf(request), request.params.id)) ?? reply.code(404).send(missing);
   });
 
   app.patch<{ Params: Id; Body: Fields }>(
     '/admin/conversations/:id',
     { bodyLimit, schema: { params: Id, body: Fields } },
     async (request, reply) =>
-      repo.update(ownerOf(request), request.params.id, request.body) ?? reply.code(404).send(missing),
+      (await repo.update(ownerOf(request), request.params.id, request.body)) ?? reply.code(404).send(missing),
   );
 
   app.delete<{ Params: Id }>('/admin/conversations/:id', { schema: { params: Id } }, async (request, reply) => {
-    if (!repo.remove(ownerOf(request), request.params.id)) return reply.code(404).send(missing);
+    if (!(await repo.remove(ownerOf(request), request.params.id))) return reply.code(404).send(missing);
     return reply.code(204).send();
   });
 
@@ -85,7 +87,7 @@ export function registerConversationRoutes(app: FastifyInstance, ctx: AdminConte
     '/admin/conversations/:id/export',
     { schema: { params: Id } },
     async (request, reply) => {
-      const c = repo.get(ownerOf(request), request.params.id);
+      const c = await repo.get(ownerOf(request), request.params.id);
       if (!c) return reply.code(404).send(missing);
       const md = request.query.format === 'md' || request.query.format === 'markdown';
       return reply

@@ -49,7 +49,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
     const m = name ? deps.catalog.resolve(name) : undefined;
     if (!m) throw unknownModel(name);
     const row = buildDashboard(deps, ctx.failures).models.find((r) => r.name === m.name);
-    const recent = recentRequests(deps.store, { limit: 20, model: m.name });
+    const recent = await recentRequests(deps.store, { limit: 20, model: m.name });
     const g = m.gguf;
     return ctx.page(request, reply, 'model', m.name, {
       m,

@@ -99,8 +99,7 @@ export async function settingsView(
   const file = control?.file();
   const text = file ? await control!.source() : '';
   const config = deps.config();
-  const history = deps.store.auditLog
-    .recent({ action: 'model.settings', limit: 200 })
+  const history = (await deps.store.auditLog.recent({ action: 'model.settings', limit: 200 }))
     .filter((r) => r.target === model.name)
     .slice(0, 10);
   const s = settingsOf(config, model);

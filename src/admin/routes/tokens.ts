@@ -77,9 +77,9 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AdminContext): vo
     return r;
   };
 
-  const page = (request: FastifyRequest, reply: FastifyReply, error?: string) => {
+  const page = async (request: FastifyRequest, reply: FastifyReply, error?: string) => {
     const now = Date.now();
-    const tokens = store.apiTokens.list().map((t) => ({
+    const tokens = (await store.apiTokens.list()).map((t) => ({
       id: t.id,
       prefix: t.prefix ? `${t.prefix}…` : '—',
       name: t.name,
@@ -119,7 +119,7 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AdminContext): vo
     // Nobody hands out more power than they hold.
     if (!user || !roleAllows(user.role, wanted.role))
       throw new Forbidden('cannot create a token with a higher role than your own');
-    const token = createApiToken(store, { ...wanted, createdBy: user.name });
+    const token = await createApiToken(store, { ...wanted, createdBy: user.name });
     request.auditTarget = `${token.id} ${wanted.name}`;
     const key = request.authSession?.id;
     if (key) reveals.set(key, { id: token.id, name: wanted.name, secret: token.secret, at: Date.now() });
@@ -130,7 +130,7 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: AdminContext): vo
     const id = Number(formField(request, 'id'));
     if (!Number.isInteger(id) || id <= 0) throw new BadRequest('missing token id');
     request.auditTarget = String(id);
-    store.apiTokens.revoke(id);
+    await store.apiTokens.revoke(id);
     return reply.redirect('/admin/tokens', 303);
   });
 }

@@ -28,7 +28,7 @@ export function registerToolRoutes(app: FastifyInstance, ctx: AdminContext): voi
       .filter((m) => !m.embedding)
       .map((m) => ({ name: m.name, vision: capabilities(m).includes('vision') }));
     const q = request.query as Record<string, unknown>;
-    const conversations = ctx.deps.store.conversations.list(ownerOf(request));
+    const conversations = await ctx.deps.store.conversations.list(ownerOf(request));
     const current = typeof q.c === 'string' ? conversations.find((c) => c.id === q.c) : undefined;
     return ctx.page(request, reply, 'playground', 'Playground', {
       models,
