@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createApiToken } from '../../src/auth/tokens.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -155,9 +155,11 @@ describe("an operator's keep_alive through the API", () => {
     const headers = { authorization: `Bearer ${secret}` };
     expect((await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: -1 }, { headers })).status).toBe(200);
     expect((await post(`${t.url}/api/chat`, { model: 'tiny', keep_alive: 0 }, { headers })).status).toBe(200);
+    // The audit row is written after the response, so it is waited for.
     const audit = (action: string) => t.gw.store.auditLog.recent({ action, limit: 5 });
-    expect((await audit('model.pin'))[0]).toMatchObject({ actor: 'ops', target: 'tiny', outcome: 'success' });
-    expect((await audit('model.unload'))[0]).toMatchObject({ actor: 'ops', target: 'tiny', outcome: 'success' });
+    const entry = { actor: 'ops', target: 'tiny', outcome: 'success' };
+    await vi.waitFor(async () => expect((await audit('model.pin'))[0]).toMatchObject(entry));
+    await vi.waitFor(async () => expect((await audit('model.unload'))[0]).toMatchObject(entry));
     const viewer = (await createApiToken(t.gw.store, { name: 'view', role: 'viewer' })).secret;
     const refused = await post(
       `${t.url}/api/generate`,
@@ -165,8 +167,11 @@ describe("an operator's keep_alive through the API", () => {
       { headers: { authorization: `Bearer ${viewer}` } },
     );
     expect(refused.status).toBe(403);
-    // An ordinary keep_alive is inference, not an action.
+    // An ordinary keep_alive is inference, not an action: of it and the unload after it, only the unload
+    // is audited (rows are written in order, so once the second unload is there the first request's would be).
     await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: '5m' }, { headers });
-    expect(audit('model.unload')).toHaveLength(1);
+    await post(`${t.url}/api/generate`, { model: 'tiny', keep_alive: 0 }, { headers });
+    await vi.waitFor(async () => expect(await audit('model.unload')).toHaveLength(2));
+    expect((await t.gw.store.auditLog.recent({ limit: 1 }))[0]).toMatchObject({ action: 'model.unload' });
   });
 });
