@@ -28,6 +28,8 @@ import { collectScheduler } from './metrics/scheduler-collector.js';
 import { AlertEngine } from './alerts/engine.js';
 import { registerAlertMetrics } from './alerts/metrics.js';
 import { requestedModel } from './metrics/requested-model.js';
+import type { Fleet } from './fleet/fleet.js';
+import { fleetHooks } from './fleet/plugin.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -45,6 +47,8 @@ export interface AppOptions {
   onRequestFinished?: (record: RequestRecord) => void;
   /** Node process metrics on /metrics (default true). */
   processMetrics?: boolean;
+  /** This node's part in a fleet: forwarding, fleet-wide listings, the node label on /metrics. */
+  fleet?: Fleet | undefined;
 }
 
 /** Builds the Fastify app with every route; does not listen (tests use inject or an ephemeral port). */
@@ -68,7 +72,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  const metrics = createMetrics({ processMetrics: opts.processMetrics });
+  const metrics = createMetrics({ processMetrics: opts.processMetrics, node: opts.fleet?.membership.selfId });
   const { scheduler, catalog, schedulable } = opts.api;
   const collector = collectScheduler(scheduler, metrics, (name) => {
     const m = catalog.resolve(name);
@@ -108,9 +112,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     );
     done();
   });
-  const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe };
+  const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe, fleet: opts.fleet?.listings };
+  const fleet = opts.fleet && fleetHooks({ ...opts.fleet, ...api, observe: api.observe });
 
-  installBodyParsers(app, { maxDepth: config.server.json_max_depth });
+  installBodyParsers(app, { maxDepth: config.server.json_max_depth, keepRaw: fleet !== undefined });
   installErrorHandler(app);
   await app.register(edgePlugin, {
     trustedProxies: opts.auth.trusted_proxies,
@@ -119,12 +124,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bindHost: config.server.host,
     authMode: opts.auth.mode,
   });
+  fleet?.installCredentialCheck(app);
   await app.register(authPlugin, {
     store: opts.store,
     config: opts.auth,
     open: { 'metrics.public': config.metrics.public },
     operationLimits: () => opts.api.config().operation_limits,
   });
+  fleet?.installForwarding(app);
   const passwords = opts.passwords ?? createPasswords();
   await registerAuthRoutes(app, { store: opts.store, passwords });
   registerMetricsRoute(app, { metrics, collector, scheduler });

@@ -27,6 +27,8 @@ import { Scheduler } from './scheduler/scheduler.js';
 import type { SchedulableModel } from './scheduler/types.js';
 import { openDatabase, type Store } from './store/database.js';
 import { pruneLogs } from './store/retention.js';
+import { createFleet, type Fleet } from './fleet/fleet.js';
+import { packageVersion } from './fleet/version.js';
 
 export type { ReloadState } from './config/reloader.js';
 
@@ -66,6 +68,8 @@ export interface Gateway {
   /** Re-reads the config file and applies the difference (what the file watcher calls). */
   reload(): Promise<ReloadState>;
   reloadState(): ReloadState | undefined;
+  /** This node's part in a fleet, when `fleet.database` is set. */
+  fleet: Fleet | undefined;
   /** Stops accepting requests, waits up to `drainMs` for running ones, then stops every llama-server. */
   close(opts?: { drainMs?: number }): Promise<void>;
 }
@@ -85,6 +89,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const socketDir = privateSocketDir(first, env);
 
   let policy = schedulerPolicy(first, catalog, machine);
+  // The fleet logs through the app's logger once the app exists.
+  let fleetLog: Pick<FastifyInstance['log'], 'info' | 'warn'> = { info: () => {}, warn: () => {} };
   const reloader: ConfigReloader = new ConfigReloader(loaded, {
     env,
     watch: opts.watchConfig,
@@ -118,7 +124,29 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let files = await watchCatalog(catalog, () => void scheduler.reconcile());
 
   const store = openDatabase(resolve(cwd, first.store.path));
-  const app = await composeApp({ catalog, scheduler, plans, store, reloader, cwd, machine, logger: opts.logger });
+  const fleet = first.fleet.database
+    ? createFleet({
+        config: first,
+        catalog,
+        scheduler,
+        schedulable: plans.schedulable,
+        version: packageVersion(),
+        log: { info: (o, m) => fleetLog.info(o, m), warn: (o, m) => fleetLog.warn(o, m) },
+      })
+    : undefined;
+  const app = await composeApp({
+    catalog,
+    scheduler,
+    plans,
+    store,
+    reloader,
+    cwd,
+    machine,
+    fleet,
+    logger: opts.logger,
+  });
+  fleetLog = app.log.child({ module: 'fleet' });
+  fleet?.joinOnListen(app);
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
   if (!socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
@@ -143,6 +171,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return reloader.current();
     },
     store,
+    fleet,
     pids,
     reaped,
     pinned,
@@ -154,6 +183,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await reloader.close();
       await files.close();
       if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
+      // Leaving first: the others stop forwarding here while the last requests drain.
+      await fleet?.leave();
       await app.close();
       await scheduler.shutdown();
       socketDir?.remove();
@@ -252,6 +283,7 @@ interface AppParts {
   reloader: ConfigReloader;
   cwd: string;
   machine: MachineFacts;
+  fleet: Fleet | undefined;
   logger: FastifyServerOptions['logger'];
 }
 
@@ -281,7 +313,9 @@ async function composeApp(p: AppParts): Promise<FastifyInstance> {
       writableDirCheck('logs directory', () => resolve(cwd, config().logs_dir)),
       storeCheck(store),
       binaryCheck(() => machine.binary.path),
+      ...(p.fleet ? [p.fleet.readiness] : []),
     ],
+    fleet: p.fleet,
     onRequestFinished: requestLogWriter(store.requestLog, (principal, tokens) => recordUsage(principal, tokens)),
   });
   recordUsage = (principal, tokens) => app.corralAuth.recordTokenUsage(principal, tokens);

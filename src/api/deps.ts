@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal.js';
 import type { Catalog, CatalogModel } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -13,6 +14,15 @@ export interface ApiDeps {
   /** How a catalogue entry becomes something the scheduler can run under the current config. */
   schedulable(model: CatalogModel): SchedulableModel;
   observe?: ApiObserver;
+  /** With a fleet: the model listings of every node (JSON text in each API's shape). */
+  fleet?: FleetListings | undefined;
+}
+
+/** The fleet-wide answers of the listing routes, filtered to what the caller may use. */
+export interface FleetListings {
+  tags(principal: Principal | null): string;
+  ps(principal: Principal | null): string;
+  openAiModels(principal: Principal | null): string;
 }
 
 /**
@@ -25,4 +35,6 @@ export interface ApiObserver {
   /** The first generated token (or, for byte-piped /v1 answers, the first upstream byte) is on its way. */
   firstToken?(request: FastifyRequest): void;
   usage?(request: FastifyRequest, promptTokens: number, generatedTokens: number): void;
+  /** The request was forwarded to node `node` of the fleet for `model`. */
+  forwarded?(request: FastifyRequest, model: string, node: string): void;
 }

@@ -71,6 +71,8 @@ export function registerOpenAi(app: FastifyInstance, deps: ApiDeps): void {
     });
   const models = lastResult(modelsJson);
   app.get('/v1/models', (request, reply) => {
+    if (deps.fleet)
+      return reply.type('application/json; charset=utf-8').send(deps.fleet.openAiModels(request.principal));
     const list = deps.catalog.list();
     const visible = visibleModels(request.principal, list);
     return reply.type('application/json; charset=utf-8').send(visible === list ? models(list) : modelsJson(visible));

@@ -1,0 +1,182 @@
+import { Ollama } from 'ollama';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually, type FleetNodeProcess, startNode } from '../helpers/fleet.js';
+import { ndjson, post } from '../helpers/gateway.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+const fixtures = inject('fixtures');
+let postgres: TestPostgres;
+let a: FleetNodeProcess;
+let b: FleetNodeProcess;
+let c: FleetNodeProcess;
+const options = { num_predict: 4, temperature: 0, seed: 1 };
+
+/**
+ * Three nodes on one PostgreSQL, each with models of its own: "alpha" only on A, "beta" only on B,
+ * "gamma" only on C, and "shared" on B and C.
+ */
+beforeAll(async () => {
+  postgres = await startPostgres();
+  const database = await postgres.createDatabase('fleet');
+  const m = fixtures.models;
+  [a, b, c] = await Promise.all([
+    startNode('a', database, { models: { alpha: { path: m.chat } } }),
+    startNode('b', database, { models: { beta: { path: m.fim }, shared: { path: m.chat2 } } }),
+    startNode('c', database, { models: { gamma: { path: m.chat }, shared: { path: m.chat2 } } }),
+  ]);
+  // Each node reads the others at its next heartbeat (every 2 s).
+  for (const node of [a, b, c]) await seesNodes(node, ['a', 'b', 'c']);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([a, b, c].map((n) => n?.stop()));
+  await postgres?.stop();
+});
+
+async function tags(node: FleetNodeProcess): Promise<{ models: { name: string; nodes: string[] }[] }> {
+  return (await fetch(`${node.url}/api/tags`)).json() as never;
+}
+
+async function seesNodes(node: FleetNodeProcess, ids: string[]): Promise<void> {
+  await eventually(
+    async () => {
+      const seen = new Set((await tags(node)).models.flatMap((m) => m.nodes));
+      return ids.every((id) => seen.has(id)) && seen.size === ids.length ? true : undefined;
+    },
+    `node ${node.id} to see ${ids.join(', ')}`,
+  );
+}
+
+async function runsOn(node: FleetNodeProcess, model: string, where: string): Promise<void> {
+  await eventually(async () => {
+    const ps = (await (await fetch(`${node.url}/api/ps`)).json()) as { models: { name: string; node: string }[] };
+    return ps.models.some((m) => m.name === model && m.node === where) ? true : undefined;
+  }, `node ${node.id} to see ${model} running on ${where}`);
+}
+
+describe('a fleet of three nodes sharing one PostgreSQL', () => {
+  it('lists the same models, with the nodes that serve them, from every node', async () => {
+    const lists = await Promise.all([a, b, c].map(tags));
+    expect(lists[1]).toEqual(lists[0]);
+    expect(lists[2]).toEqual(lists[0]);
+    expect(lists[0]!.models.map((m) => [m.name, m.nodes])).toEqual([
+      ['alpha:latest', ['a']],
+      ['beta:latest', ['b']],
+      ['gamma:latest', ['c']],
+      ['shared:latest', ['b', 'c']],
+    ]);
+    const openai = await Promise.all([a, b, c].map(async (n) => (await fetch(`${n.url}/v1/models`)).json()));
+    expect(openai[1]).toEqual(openai[0]);
+    expect((openai[0] as { data: { id: string }[] }).data.map((d) => d.id)).toContain('gamma:latest');
+  });
+
+  it('a client of node A chats with a model only node C has, through the ollama client, streamed and not', async () => {
+    const ollama = new Ollama({ host: a.url });
+    const messages = [{ role: 'user', content: 'hello' }];
+    const whole = await ollama.chat({ model: 'gamma', messages, options });
+    expect(whole.done).toBe(true);
+    expect(whole.eval_count).toBe(4);
+    let text = '';
+    let final: { eval_count?: number } | undefined;
+    for await (const part of await ollama.chat({ model: 'gamma', messages, stream: true, options })) {
+      text += part.message.content;
+      if (part.done) final = part;
+    }
+    expect(final?.eval_count).toBe(4);
+    expect(text).toBe(whole.message.content);
+    // It runs on C, and every node's /api/ps says so (once it has read C's report).
+    for (const node of [a, b, c]) await runsOn(node, 'gamma:latest', 'c');
+  });
+
+  it('and through the openai client, streamed and not, with the request id carried to C', async () => {
+    const openai = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'unused' });
+    const messages = [{ role: 'user' as const, content: 'hello' }];
+    const whole = await openai.chat.completions.create({ model: 'gamma', messages, max_tokens: 4, temperature: 0 });
+    expect(whole.usage?.completion_tokens).toBe(4);
+    const stream = await openai.chat.completions.create({
+      model: 'gamma',
+      messages,
+      max_tokens: 4,
+      temperature: 0,
+      stream: true,
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe(whole.choices[0]?.message.content);
+
+    const res = await post(
+      `${a.url}/v1/completions`,
+      { model: 'gamma', prompt: 'hi', max_tokens: 2 },
+      { headers: { 'content-type': 'application/json', 'x-request-id': 'trace-fleet-1' } },
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-corral-node')).toBe('c');
+    expect(res.headers.get('x-request-id')).toBe('trace-fleet-1');
+    await res.text();
+    // C logs the request under the same id (its log line is written as its answer ends).
+    await eventually(
+      async () => (c.output().includes('"reqId":"trace-fleet-1"') ? true : undefined),
+      "C's log line for the request",
+    );
+  });
+
+  it('serves a model here when it is here, and answers 404 for a model no node has', async () => {
+    const res = await post(`${a.url}/api/generate`, { model: 'alpha', prompt: 'hi', stream: false, options });
+    expect(res.headers.get('x-corral-node')).toBe('a');
+    expect(((await res.json()) as { eval_count: number }).eval_count).toBe(4);
+    const missing = await post(`${a.url}/api/generate`, { model: 'nowhere', prompt: 'hi' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'model "nowhere" not found, try pulling it first' });
+  });
+
+  it('refuses a fleet credential a client made up', async () => {
+    const res = await post(
+      `${b.url}/api/generate`,
+      { model: 'beta', prompt: 'hi' },
+      {
+        headers: { 'content-type': 'application/json', 'x-corral-fleet': 'eyJhbGciOiJIUzI1NiJ9.e30.bad' },
+      },
+    );
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: string }).error).toMatch(/invalid fleet credential/);
+  });
+
+  it('a node killed mid-stream ends the stream with an error line; the next request goes to another node', async () => {
+    // "shared" is loaded on C, so A forwards it there.
+    const load = await post(`${c.url}/api/generate`, { model: 'shared' });
+    expect(load.status).toBe(200);
+    await runsOn(a, 'shared:latest', 'c');
+
+    const res = await post(`${a.url}/api/generate`, {
+      model: 'shared',
+      prompt: 'hi',
+      options: { num_predict: 100000, temperature: 0 },
+    });
+    expect(res.headers.get('x-corral-node')).toBe('c');
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(JSON.parse(new TextDecoder().decode(first.value).split('\n')[0]!)).toMatchObject({ done: false });
+    await c.kill();
+    let rest = new TextDecoder().decode(first.value);
+    for (let step = await reader.read(); !step.done; step = await reader.read())
+      rest += new TextDecoder().decode(step.value);
+    const lines = rest
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const last = lines.at(-1)!;
+    expect(last.error).toMatch(/^node "c" stopped mid-answer/);
+    expect(lines.some((l) => l.done === true)).toBe(false);
+
+    const next = await post(`${a.url}/api/generate`, { model: 'shared', prompt: 'hi', stream: false, options });
+    expect(next.status).toBe(200);
+    expect(next.headers.get('x-corral-node')).toBe('b');
+    expect(((await next.json()) as { eval_count: number }).eval_count).toBe(4);
+
+    // Within the expiry the others forget C, and say so alike.
+    for (const node of [a, b]) await seesNodes(node, ['a', 'b']);
+    const streamed = await ndjson(await post(`${a.url}/api/chat`, { model: 'shared', messages: [], stream: true }));
+    expect(streamed.at(-1)).toMatchObject({ done: true });
+  });
+});
