@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { fleetCredentials } from '../../src/fleet/credentials.js';
+import type { FleetNode } from '../../src/fleet/registry.js';
+import { type LocalView, rankTargets } from '../../src/fleet/routing.js';
+
+const GB = 1e9;
+
+function node(id: string, opts: Partial<FleetNode> & { has?: string[]; running?: [string, number][] }): FleetNode {
+  return {
+    id,
+    kind: 'gateway',
+    url: `http://${id}`,
+    version: '0',
+    models: (opts.has ?? []).map((name) => ({ name, aliases: [], digest: '', size: GB, needBytes: 2 * GB, tags: {} })),
+    loaded: (opts.running ?? []).map(([name, queue]) => ({ name, state: 'ready', inFlight: queue, queued: 0, ps: {} })),
+    budget: opts.budget ?? { totalBytes: 0, usedBytes: 0 },
+    queueDepth: opts.queueDepth ?? 0,
+    inFlight: 0,
+    kvCacheUsage: 0,
+    startedAt: new Date(),
+    heartbeatAt: new Date(),
+    ageMs: 0,
+  };
+}
+
+const unknown: LocalView = { known: false, name: 'm:latest', loaded: false, needBytes: 0, freeBytes: 0 };
+const here = (free: number, loaded = false): LocalView => ({
+  known: true,
+  name: 'm:latest',
+  loaded,
+  needBytes: 2 * GB,
+  freeBytes: free,
+});
+const ids = (targets: ReturnType<typeof rankTargets>) => targets.map((t) => (t.kind === 'local' ? 'local' : t.node.id));
+
+describe('where a request for a model runs', () => {
+  it('here when it is loaded here, whatever the others have', () => {
+    expect(ids(rankTargets(here(0, true), [node('b', { has: ['m:latest'], running: [['m:latest', 0]] })]))).toEqual([
+      'local',
+    ]);
+  });
+
+  it('else on the nodes that have it loaded, least queued first, then the others by fit', () => {
+    const peers = [
+      node('b', { has: ['m:latest'], running: [['m:latest', 3]] }),
+      node('c', { has: ['m:latest'], running: [['m:latest', 1]] }),
+      node('d', { has: ['m:latest'], budget: { totalBytes: 10 * GB, usedBytes: 0 } }),
+      node('e', { has: ['other:latest'] }),
+    ];
+    expect(ids(rankTargets(here(GB), peers))).toEqual(['c', 'b', 'd', 'local']);
+  });
+
+  it('here when it fits here without evicting, even if another node has more room', () => {
+    const peers = [node('b', { has: ['m:latest'] })];
+    expect(ids(rankTargets(here(3 * GB), peers))).toEqual(['local']);
+  });
+
+  it('else where the budget fits it best: fitting nodes by room left, then those that must evict', () => {
+    const peers = [
+      node('b', { has: ['m:latest'], budget: { totalBytes: 4 * GB, usedBytes: 3 * GB } }),
+      node('c', { has: ['m:latest'], budget: { totalBytes: 8 * GB, usedBytes: 1 * GB } }),
+      node('d', { has: ['m:latest'], budget: { totalBytes: 8 * GB, usedBytes: 4 * GB } }),
+    ];
+    expect(ids(rankTargets(here(GB), peers))).toEqual(['c', 'd', 'local', 'b']);
+    expect(ids(rankTargets(unknown, peers))).toEqual(['c', 'd', 'b']);
+  });
+
+  it('nowhere when no node has it, and by alias when a node names it so', () => {
+    expect(rankTargets(unknown, [node('b', { has: ['x:latest'] })])).toEqual([]);
+    const b = node('b', { has: ['x:latest'] });
+    b.models[0]!.aliases = ['m:latest'];
+    expect(ids(rankTargets(unknown, [b]))).toEqual(['b']);
+  });
+});
+
+describe('fleet credentials', () => {
+  const secret = 'x'.repeat(32);
+  const claims = { from: 'a', requestId: 'r1', clientLocal: true, clientIp: '127.0.0.1' };
+
+  it('are accepted once, by the node, method and URL they were made for', async () => {
+    const a = fleetCredentials('a', secret);
+    const c = fleetCredentials('c', secret);
+    const token = await a.sign('c', 'POST', '/api/chat', claims);
+    await expect(fleetCredentials('b', secret).verify(token, 'POST', '/api/chat')).rejects.toThrow();
+    await expect(c.verify(token, 'POST', '/api/generate')).rejects.toThrow(/another request/);
+    expect(await c.verify(token, 'POST', '/api/chat')).toEqual(claims);
+    await expect(c.verify(token, 'POST', '/api/chat')).rejects.toThrow(/already used/);
+  });
+
+  it('are refused when signed with another secret or expired', async () => {
+    const token = await fleetCredentials('a', 'y'.repeat(32)).sign('c', 'POST', '/x', claims);
+    await expect(fleetCredentials('c', secret).verify(token, 'POST', '/x')).rejects.toThrow();
+    let now = Date.now();
+    const clock = () => now;
+    const old = await fleetCredentials('a', secret, clock).sign('c', 'POST', '/x', claims);
+    now += 60_000;
+    await expect(fleetCredentials('c', secret, clock).verify(old, 'POST', '/x')).rejects.toThrow(/EXP|exp/);
+  });
+
+  it('need a secret of 32 characters at least', () => {
+    expect(() => fleetCredentials('a', 'short')).toThrow(/at least 32/);
+  });
+});
