@@ -19,7 +19,6 @@ import type { Machine as Hardware } from './provision/detect.js';
 import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { deathSignalLauncher } from './runner/death-signal.js';
-import { Runner } from './runner/runner.js';
 import { createSocketDir, type SocketDir } from './runner/socket-dir.js';
 import { runnerSpec, type RunnerSettings } from './runner/spec.js';
 import { ModelPlans, type Machine, schedulerPolicy } from './scheduler/plans.js';
@@ -29,6 +28,7 @@ import { openDatabase, type Store } from './store/database.js';
 import { pruneLogs } from './store/retention.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { packageVersion } from './fleet/version.js';
+import { liveWorkers, rpcPlan, runnerFor, withRpcGroups, workerLease } from './fleet/rpc.js';
 
 export type { ReloadState } from './config/reloader.js';
 
@@ -88,7 +88,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const reaped = await pids.reapOrphans(parseDuration(first.llama_server.stop_timeout));
   const socketDir = privateSocketDir(first, env);
 
-  let policy = schedulerPolicy(first, catalog, machine);
+  let policy = withRpcGroups(schedulerPolicy(first, catalog, machine), catalog.list());
+  let fleet: Fleet | undefined;
+  // A CPU-only llama-server offloads every layer to its rpc workers; a GPU keeps a share of them.
+  const deviceBytes = (): number => (machine.cpuOnly ? 0 : machine.vramBytes);
   // The fleet logs through the app's logger once the app exists.
   let fleetLog: Pick<FastifyInstance['log'], 'info' | 'warn'> = { info: () => {}, warn: () => {} };
   const reloader: ConfigReloader = new ConfigReloader(loaded, {
@@ -99,7 +102,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       catalog.reconfigure({ config: next.config, baseDir: next.baseDir, cwd, env });
       await catalog.refresh();
       files = await rewatch(files, catalog, scheduler);
-      policy = schedulerPolicy(next.config, catalog, machine);
+      policy = withRpcGroups(schedulerPolicy(next.config, catalog, machine), catalog.list());
       const changes = scheduler.reconcile();
       void scheduler.loadPinned(plans.pinned());
       return changes;
@@ -111,11 +114,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     config,
     binary: () => machine.binary.path,
     gpuLayers: () => machine.backend.gpuLayers,
+    adjust: (plan) => rpcPlan(plan, liveWorkers(fleet?.membership), deviceBytes()),
   });
   const runners = { cwd, env, pids, machine, socketDir };
   const scheduler = new Scheduler({
     makeRunner: (m, ctxSize, load) =>
-      new Runner(runnerSpec(m.launch, ctxSize, m.parallel, config(), settings(runners), load)),
+      runnerFor(
+        m,
+        (launch) => runnerSpec(launch, ctxSize, m.parallel, config(), settings(runners), load),
+        (parts) =>
+          workerLease({
+            ...parts,
+            localBytes: deviceBytes(),
+            fleet: fleet && { membership: fleet.membership, registry: fleet.registry, expiryMs: fleet.expiryMs },
+          }),
+      ),
     policy: () => policy,
     resolve: plans.resolve,
   });
@@ -124,7 +137,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   let files = await watchCatalog(catalog, () => void scheduler.reconcile());
 
   const store = openDatabase(resolve(cwd, first.store.path));
-  const fleet = first.fleet.database
+  fleet = first.fleet.database
     ? createFleet({
         config: first,
         catalog,

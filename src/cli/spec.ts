@@ -83,6 +83,22 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: 'worker',
+    usage: 'corral worker [options]',
+    summary: "lend this machine to the fleet: run llama.cpp's rpc-server and register it",
+    details: [
+      'Runs rpc-server as `worker:` says (address, port, devices, memory) and, with `fleet.database`, registers',
+      'it while it runs, so models with `rpc: auto` on any node compute on it. rpc-server has no authentication:',
+      'keep it on loopback or a network only the Corral nodes reach (docs/fleet.md).',
+    ],
+    options: {
+      config,
+      'log-level': { type: 'string', value: 'LEVEL', description: 'trace, debug, info, warn or error (default info)' },
+      help,
+    },
+    env: ['CORRAL_CONFIG', 'CORRAL_LOG_LEVEL', 'CORRAL_BACKEND', 'XDG_CACHE_HOME'],
+  },
+  {
     name: 'doctor',
     usage: 'corral doctor [options]',
     summary: 'check the config, llama-server, GPUs and models: errors exit 1, the rest are warnings',

@@ -29,6 +29,8 @@ export interface FleetParts {
 /** A gateway's part in a fleet: its membership, the credentials it forwards with, its listings. */
 export interface Fleet {
   membership: FleetMembership;
+  registry: FleetRegistry;
+  expiryMs: number;
   credentials: FleetCredentials;
   listings: FleetListings;
   connectTimeoutMs: number;
@@ -91,6 +93,8 @@ export function createFleet(p: FleetParts): Fleet {
   let joined = false;
   return {
     membership,
+    registry,
+    expiryMs: parseDuration(p.config.fleet.expiry),
     credentials: fleetCredentials(id, secret),
     listings: fleetListings(report, () => membership.nodes()),
     connectTimeoutMs: parseDuration(p.config.fleet.connect_timeout),

@@ -5,6 +5,12 @@ export interface RunnerModel {
   args: string[];
   embedding: boolean;
   mmproj?: string | undefined;
+  /** llama.cpp RPC workers: "auto" (resolved to the live ones at start) or host:port addresses. */
+  rpc?: 'auto' | string[] | undefined;
+  /** The workers this start uses (`--rpc`), once resolved. */
+  rpcWorkers?: string[] | undefined;
+  /** With `rpc`: the model's whole memory need, which its workers share. */
+  rpcNeedBytes?: number | undefined;
 }
 
 export interface ArgsOptions {
@@ -37,6 +43,7 @@ export function runnerArgs(model: RunnerModel, opts: ArgsOptions): string[] {
   args.push('-np', String(opts.parallel));
   if (model.embedding) args.push('--embeddings', '--pooling', 'mean');
   if (model.mmproj) args.push('--mmproj', model.mmproj);
+  if (model.rpcWorkers?.length) args.push('--rpc', model.rpcWorkers.join(','));
   const offload =
     opts.gpuLayers !== undefined && !setsGpuLayers(opts.globalArgs) && !setsGpuLayers(model.args)
       ? ['-ngl', opts.gpuLayers]

@@ -13,6 +13,8 @@ export interface PlanSources {
   binary(): string;
   /** The -ngl models get when they set none (undefined: a CPU build); follows the binary. */
   gpuLayers(): string | undefined;
+  /** A last say on each plan, read on every call (a model on RPC workers: the share its node holds). */
+  adjust?(plan: SchedulableModel): SchedulableModel;
 }
 
 /**
@@ -31,10 +33,11 @@ export class ModelPlans {
     const config = this.sources.config();
     const binary = this.sources.binary();
     const hit = this.cache.get(m);
-    if (hit && hit.config === config && hit.binary === binary) return hit.plan;
+    const adjust = this.sources.adjust ?? ((p: SchedulableModel) => p);
+    if (hit && hit.config === config && hit.binary === binary) return adjust(hit.plan);
     const plan = planModel(m, config, binary, this.sources.gpuLayers());
     this.cache.set(m, { config, binary, plan });
-    return plan;
+    return adjust(plan);
   };
 
   readonly resolve = (name: string): SchedulableModel | undefined => {
@@ -66,7 +69,7 @@ export function planModel(
     headCountKv: m.gguf.headCountKv,
   };
   const memoryAt = (ctx: number): number => estimateMemory(shape, (ctx || m.gguf.contextLength || 4096) * parallel);
-  const launch = { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj };
+  const launch = { name: m.name, path: m.path, args: m.args, embedding: m.embedding, mmproj: m.mmproj, rpc: m.rpc };
   return {
     name: m.name,
     path: m.path,
@@ -83,6 +86,7 @@ export function planModel(
       runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel, gpuLayers }),
       m.size,
       m.modifiedAt.getTime(),
+      m.rpc ?? null,
     ]),
     launch,
   };

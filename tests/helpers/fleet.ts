@@ -83,6 +83,51 @@ export async function startNode(
   };
 }
 
+export interface WorkerProcess {
+  endpoint: string;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `corral worker` (an rpc-server on a port of its own), registered on `database`; resolves once joined. */
+export async function startWorker(id: string, database: string): Promise<WorkerProcess> {
+  await builtCli();
+  const dir = await mkdtemp(join(tmpdir(), `corral-worker-${id}-`));
+  const configFile = join(dir, 'corral.yaml');
+  const port = await freePort();
+  await writeFile(
+    configFile,
+    stringify({ fleet: { database, node_id: id, secret: FLEET_SECRET }, worker: { port, memory: '1GB' } }),
+  );
+  const child = spawn(process.execPath, [CLI, 'worker', '--config', configFile], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', () => {
+      if (out.includes('"msg":"worker joined the fleet"')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker ${id} exited (${code}) before joining:\n${out}`)));
+  });
+  return {
+    endpoint: `127.0.0.1:${port}`,
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const done = once(child, 'exit');
+        child.kill('SIGTERM');
+        await done;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Polls `probe` until it returns a value (bounded): for what another process does in its own time. */
 export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
