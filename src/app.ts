@@ -28,6 +28,7 @@ import { collectScheduler } from './metrics/scheduler-collector.js';
 import { AlertEngine } from './alerts/engine.js';
 import { registerAlertMetrics } from './alerts/metrics.js';
 import { requestedModel } from './metrics/requested-model.js';
+import { registerModelServerProtocol } from './metrics/model-server-protocol.js';
 import type { Fleet } from './fleet/fleet.js';
 import { fleetHooks } from './fleet/plugin.js';
 
@@ -101,6 +102,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     log: app.log.child({ module: 'alerts' }),
   });
   registerAlertMetrics(metrics.registry, alerts, scheduler);
+  registerModelServerProtocol(metrics.registry, {
+    scheduler,
+    slotsOf: (name) => {
+      const m = catalog.resolve(name);
+      return m ? schedulable(m).parallel : undefined;
+    },
+    maxLoadedModels: () => opts.api.config().scheduler.max_loaded_models,
+  });
   app.decorate('alerts', alerts);
   app.addHook('onReady', async () => alerts.start());
   app.addHook('onClose', async () => alerts.stop());
@@ -134,7 +143,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   fleet?.installForwarding(app);
   const passwords = opts.passwords ?? createPasswords();
   await registerAuthRoutes(app, { store: opts.store, passwords });
-  registerMetricsRoute(app, { metrics, collector, scheduler });
+  registerMetricsRoute(app, { metrics, collector, scheduler, node: opts.fleet?.membership.selfId });
   registerHealthRoutes(app, opts.readiness ?? []);
   registerRootRoutes(app, api);
   registerModelRoutes(app, api);

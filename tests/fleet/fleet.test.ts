@@ -130,6 +130,32 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
     expect(await missing.json()).toEqual({ error: 'model "nowhere" not found, try pulling it first' });
   });
 
+  it('/metrics labels every series with its node and carries the inference-extension figures', async () => {
+    const metric = (text: string, name: string): string[] => text.split('\n').filter((l) => l.startsWith(`${name}{`));
+    // A generation in progress on A: one request running, its model's only slot busy.
+    const controller = new AbortController();
+    const res = await post(
+      `${a.url}/api/generate`,
+      { model: 'alpha', prompt: 'hi', options: { num_predict: 100000 } },
+      { signal: controller.signal, headers: { 'content-type': 'application/json' } },
+    );
+    const reader = res.body!.getReader();
+    await reader.read();
+    const busy = await (await fetch(`${a.url}/metrics`)).text();
+    controller.abort();
+    await reader.cancel().catch(() => {});
+    expect(metric(busy, 'corral_requests_running')).toEqual(['corral_requests_running{node="a"} 1']);
+    expect(metric(busy, 'corral_requests_waiting')).toEqual(['corral_requests_waiting{node="a"} 0']);
+    expect(metric(busy, 'corral_kv_cache_usage_perc')).toEqual(['corral_kv_cache_usage_perc{node="a"} 1']);
+    const [lora] = metric(busy, 'corral_lora_requests_info');
+    expect(lora).toMatch(/running_lora_adapters="alpha:latest"/);
+    expect(lora).toMatch(/waiting_lora_adapters=""/);
+    expect(lora).toMatch(/node="a"/);
+    const series = busy.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(series.filter((l) => !l.includes('node="a"'))).toEqual([]);
+    expect(series.some((l) => l.startsWith('llamacpp_') && l.includes('model="alpha:latest"'))).toBe(true);
+  });
+
   it('refuses a fleet credential a client made up', async () => {
     const res = await post(
       `${b.url}/api/generate`,
