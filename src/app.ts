@@ -163,6 +163,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return () => finishedListeners.delete(listener);
     },
     alerts,
+    fleetView: opts.fleet?.membership,
   });
   return app;
 }

@@ -140,6 +140,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   fleet = first.fleet.database
     ? createFleet({
         config: first,
+        env,
         catalog,
         scheduler,
         schedulable: plans.schedulable,

@@ -48,6 +48,7 @@ export const ENV_VARS: Record<string, string> = {
   CORRAL_RELEASE_URL: "where `provision --prebuilt` downloads llama.cpp's release archives from",
   CORRAL_ADMIN_USER: 'name of the first admin created from CORRAL_ADMIN_PASSWORD (default admin)',
   CORRAL_ADMIN_PASSWORD: 'creates the first admin at start instead of printing a setup link',
+  CORRAL_FLEET_SECRET: 'the secret fleet nodes sign forwarded requests with, when fleet.secret is empty',
   CORRAL_PASSWORD: 'password for `user add` and `user passwd` (else --password, else the first line of stdin)',
   XDG_CACHE_HOME: 'llama.cpp builds are cached in $XDG_CACHE_HOME/corral/llama.cpp (default ~/.cache)',
 };
@@ -79,6 +80,7 @@ export const COMMANDS: CommandSpec[] = [
       'CORRAL_BACKEND',
       'CORRAL_ADMIN_USER',
       'CORRAL_ADMIN_PASSWORD',
+      'CORRAL_FLEET_SECRET',
       'XDG_CACHE_HOME',
     ],
   },
@@ -96,7 +98,7 @@ export const COMMANDS: CommandSpec[] = [
       'log-level': { type: 'string', value: 'LEVEL', description: 'trace, debug, info, warn or error (default info)' },
       help,
     },
-    env: ['CORRAL_CONFIG', 'CORRAL_LOG_LEVEL', 'CORRAL_BACKEND', 'XDG_CACHE_HOME'],
+    env: ['CORRAL_CONFIG', 'CORRAL_LOG_LEVEL', 'CORRAL_BACKEND', 'CORRAL_FLEET_SECRET', 'XDG_CACHE_HOME'],
   },
   {
     name: 'doctor',

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { parseDuration } from '../config/duration.js';
 import { loadConfig } from '../config/load.js';
-import { fleetSettings } from '../fleet/fleet.js';
+import { fleetNodeId } from '../fleet/fleet.js';
 import { FleetMembership } from '../fleet/membership.js';
 import { PgFleetRegistry } from '../fleet/pg-registry.js';
 import { packageVersion } from '../fleet/version.js';
@@ -27,7 +27,7 @@ export async function workerCommand(flags: { config: string; logLevel?: string |
   await rpc.start();
   let membership: FleetMembership | undefined;
   if (config.fleet.database) {
-    const { id } = fleetSettings(config);
+    const id = fleetNodeId(config);
     const workerId = `${id}-rpc-${config.worker.port}`;
     const version = packageVersion();
     membership = new FleetMembership({

@@ -22,6 +22,7 @@ export interface FleetParts {
   schedulable(model: CatalogModel): SchedulableModel;
   version: string;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  env: NodeJS.ProcessEnv;
   /** Tests may hand in another registry; the default is PostgreSQL at `fleet.database`. */
   registry?: FleetRegistry;
 }
@@ -43,17 +44,22 @@ export interface Fleet {
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** The fleet settings checked once at start; a wrong one stops Corral with a clear message. */
-export function fleetSettings(config: Config): { id: string; secret: string } {
-  const f = config.fleet;
-  const id = f.node_id || hostname();
+/** This node's name in the fleet: `fleet.node_id`, else the host name. */
+export function fleetNodeId(config: Config): string {
+  const id = config.fleet.node_id || hostname();
   if (!NODE_ID.test(id))
     throw new Error(`fleet.node_id "${id}": use letters, digits, ".", "_" and "-" (at most 63 characters)`);
-  if (f.secret.length < MIN_SECRET_LENGTH)
+  return id;
+}
+
+export function fleetSettings(config: Config, env: NodeJS.ProcessEnv = process.env): { id: string; secret: string } {
+  const id = fleetNodeId(config);
+  const secret = config.fleet.secret || env.CORRAL_FLEET_SECRET || '';
+  if (secret.length < MIN_SECRET_LENGTH)
     throw new Error(
-      `fleet.secret must be set, at least ${MIN_SECRET_LENGTH} characters and the same on every node ` +
-        '(e.g. secret: ${CORRAL_FLEET_SECRET})',
+      `fleet.secret (or CORRAL_FLEET_SECRET) must be set, at least ${MIN_SECRET_LENGTH} characters, the same on every node`,
     );
-  return { id, secret: f.secret };
+  return { id, secret };
 }
 
 /** The URL peers reach this node at: configured, else the bound address (the host name for a wildcard). */
@@ -66,7 +72,7 @@ export function advertisedUrl(config: Config, bound: AddressInfo | undefined): s
 }
 
 export function createFleet(p: FleetParts): Fleet {
-  const { id, secret } = fleetSettings(p.config);
+  const { id, secret } = fleetSettings(p.config, p.env);
   const registry = p.registry ?? new PgFleetRegistry({ url: p.config.fleet.database });
   let url = advertisedUrl(p.config, undefined);
   const report = () =>

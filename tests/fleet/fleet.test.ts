@@ -89,6 +89,35 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
     for (const node of [a, b, c]) await runsOn(node, 'gamma:latest', 'c');
   });
 
+  it("the admin UI's Nodes page shows every node; a model's page says where the model runs", async () => {
+    const login = await fetch(`${a.url}/admin/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'admin', password: 'fleet-test-password' }).toString(),
+      redirect: 'manual',
+    });
+    expect(login.status).toBe(303);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const page = await (await fetch(`${a.url}/admin/nodes`, { headers: { cookie } })).text();
+    const rows = [...page.matchAll(/<tr data-node="([^"]+)">([\s\S]*?)<\/tr>/g)].map((m) => [m[1], m[2]!]);
+    expect(rows.map(([id]) => id)).toEqual(['a', 'b', 'c']);
+    const rowC = rows.find(([id]) => id === 'c')![1]!;
+    expect(rowC).toMatch(/gamma:latest <span class="muted">ready, 0 running, 0 waiting/);
+    expect(rowC).toMatch(/s ago/);
+    expect(page).toContain('(this node)');
+    expect(page).toMatch(/data-testid="fleet-health">3 live nodes/);
+
+    const cLogin = await fetch(`${c.url}/admin/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'admin', password: 'fleet-test-password' }).toString(),
+      redirect: 'manual',
+    });
+    const cCookie = (cLogin.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const model = await (await fetch(`${c.url}/admin/model?name=shared`, { headers: { cookie: cCookie } })).text();
+    expect(model).toContain('<dt>Fleet</dt><dd>loaded nowhere; in the catalogue of b, c</dd>');
+  });
+
   it('and through the openai client, streamed and not, with the request id carried to C', async () => {
     const openai = new OpenAI({ baseURL: `${a.url}/v1`, apiKey: 'unused' });
     const messages = [{ role: 'user' as const, content: 'hello' }];
