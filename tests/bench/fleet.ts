@@ -36,8 +36,8 @@ async function startNode(
   const cli = resolve(import.meta.dirname, '../../src/cli.js');
   const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'warn' };
   return startProcess(
-    cli,
-    (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
+    process.execPath,
+    (port) => [cli, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
     '/ready',
     { env },
   );
