@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fleetCredentials } from '../../src/fleet/credentials.js';
 import type { FleetNode } from '../../src/fleet/registry.js';
 import { type LocalView, rankTargets } from '../../src/fleet/routing.js';
+import { splitNeed, withRpcGroups } from '../../src/fleet/rpc.js';
 
 const GB = 1e9;
 
@@ -99,5 +100,37 @@ describe('fleet credentials', () => {
 
   it('need a secret of 32 characters at least', () => {
     expect(() => fleetCredentials('a', 'short')).toThrow(/at least 32/);
+  });
+});
+
+describe('a model on rpc workers', () => {
+  const w = (endpoint: string, gb: number) => ({ endpoint, memoryBytes: gb * GB });
+
+  it('splits its memory need in proportion to what each worker lends; a CPU-only node keeps none', () => {
+    const split = splitNeed(9 * GB, [w('a:1', 8), w('b:1', 16)], 0);
+    expect(split.localBytes).toBe(0);
+    expect(split.shares.map((s) => s.bytes)).toEqual([3 * GB, 6 * GB]);
+    // A node with a GPU keeps its own part; a worker of unknown size counts as the average.
+    const gpu = splitNeed(12 * GB, [w('a:1', 8), { endpoint: 'c:1', memoryBytes: 0 }], 8 * GB);
+    expect([gpu.localBytes, ...gpu.shares.map((s) => s.bytes)]).toEqual([4 * GB, 4 * GB, 4 * GB]);
+    expect(splitNeed(5, [], 0).localBytes).toBe(5);
+  });
+
+  it('excludes the models it shares a worker with, as a swap group', () => {
+    const m = (name: string, rpc?: 'auto' | string[]) => ({ name, rpc }) as never;
+    const policy = withRpcGroups({ groups: { mine: ['x'] } } as never, [
+      m('auto-1', 'auto'),
+      m('ab', ['a:1', 'b:1']),
+      m('bc', ['b:1', 'c:1']),
+      m('d', ['d:1']),
+      m('plain'),
+    ]);
+    expect(policy.groups).toEqual({
+      mine: ['x'],
+      'rpc workers of auto-1 and ab': ['auto-1', 'ab'],
+      'rpc workers of auto-1 and bc': ['auto-1', 'bc'],
+      'rpc workers of auto-1 and d': ['auto-1', 'd'],
+      'rpc workers of ab and bc': ['ab', 'bc'],
+    });
   });
 });
