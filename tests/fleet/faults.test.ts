@@ -143,3 +143,16 @@ describe('forwarding when a node fails', () => {
     expect(a.gw.fleet!.membership.peers().map((p) => p.id)).not.toContain('p-down');
   });
 });
+
+describe('when PostgreSQL cannot be reached', () => {
+  it('the node reports not-ready but goes on routing with the fleet it last saw', async () => {
+    expect((await fetch(`${a.url}/ready`)).status).toBe(200);
+    await postgres.stop();
+    await a.gw.fleet!.membership.beat();
+    const ready = await fetch(`${a.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(JSON.stringify(await ready.json())).toMatch(/fleet database unreachable/);
+    const res = await post(`${a.url}/api/generate`, { model: 'spare', prompt: 'hi', stream: false });
+    expect(await res.json()).toEqual({ done: true, response: 'from p-up' });
+  });
+});
