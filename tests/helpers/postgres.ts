@@ -15,11 +15,15 @@ export interface TestPostgres {
 }
 
 /** Debian's server binaries (/usr/lib/postgresql/<version>/bin), newest version first; PG_BIN wins. */
-async function serverBin(): Promise<string> {
+export async function findPostgresServer(): Promise<string | undefined> {
   if (process.env.PG_BIN) return process.env.PG_BIN;
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? (await readdir(root)).sort((a, b) => Number(b) - Number(a)) : [];
-  const found = versions.map((v) => join(root, v, 'bin')).find((d) => existsSync(join(d, 'postgres')));
+  return versions.map((v) => join(root, v, 'bin')).find((d) => existsSync(join(d, 'postgres')));
+}
+
+async function serverBin(): Promise<string> {
+  const found = await findPostgresServer();
   if (!found) throw new Error('no PostgreSQL server found: install Debian\'s "postgresql" package or set PG_BIN');
   return found;
 }
