@@ -92,8 +92,9 @@ export function createFleet(p: FleetParts): Fleet {
     report,
     log: p.log,
   });
-  // A load or unload is told to the fleet at once, not at the next heartbeat.
-  const onLoad = (): void => void membership.beat();
+  // A load or unload is told to the fleet at once, not at the next heartbeat; after the requests that
+  // waited for the load have taken their slots (they settle right after the event).
+  const onLoad = (): void => void setImmediate(() => void membership.beat());
   p.scheduler.on('loaded', onLoad);
   p.scheduler.on('unloaded', onLoad);
   let joined = false;

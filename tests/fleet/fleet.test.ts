@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -23,7 +24,9 @@ beforeAll(async () => {
   [a, b, c] = await Promise.all([
     startNode('a', database, { models: { alpha: { path: m.chat } } }),
     startNode('b', database, { models: { beta: { path: m.fim }, shared: { path: m.chat2 } } }),
-    startNode('c', database, { models: { gamma: { path: m.chat }, shared: { path: m.chat2 } } }),
+    startNode('c', database, {
+      models: { gamma: { path: m.chat }, shared: { path: m.chat2 }, vectors: { path: m.embed, embedding: true } },
+    }),
   ]);
   // Each node reads the others at its next heartbeat (every 2 s).
   for (const node of [a, b, c]) await seesNodes(node, ['a', 'b', 'c']);
@@ -65,6 +68,7 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
       ['beta:latest', ['b']],
       ['gamma:latest', ['c']],
       ['shared:latest', ['b', 'c']],
+      ['vectors:latest', ['c']],
     ]);
     const openai = await Promise.all([a, b, c].map(async (n) => (await fetch(`${n.url}/v1/models`)).json()));
     expect(openai[1]).toEqual(openai[0]);
@@ -98,11 +102,17 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
     });
     expect(login.status).toBe(303);
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
-    const page = await (await fetch(`${a.url}/admin/nodes`, { headers: { cookie } })).text();
-    const rows = [...page.matchAll(/<tr data-node="([^"]+)">([\s\S]*?)<\/tr>/g)].map((m) => [m[1], m[2]!]);
+    const nodesPage = async () => {
+      const page = await (await fetch(`${a.url}/admin/nodes`, { headers: { cookie } })).text();
+      const rows = [...page.matchAll(/<tr data-node="([^"]+)">([\s\S]*?)<\/tr>/g)].map((m) => [m[1]!, m[2]!]);
+      return { page, rows, rowC: rows.find(([id]) => id === 'c')?.[1] ?? '' };
+    };
+    // gamma, loaded on C by the test before, shows once A has read C's next report.
+    const { page, rows, rowC } = await eventually(async () => {
+      const seen = await nodesPage();
+      return /gamma:latest <span class="muted">ready, 0 running, 0 waiting/.test(seen.rowC) ? seen : undefined;
+    }, 'the Nodes page to show gamma running on C');
     expect(rows.map(([id]) => id)).toEqual(['a', 'b', 'c']);
-    const rowC = rows.find(([id]) => id === 'c')![1]!;
-    expect(rowC).toMatch(/gamma:latest <span class="muted">ready, 0 running, 0 waiting/);
     expect(rowC).toMatch(/s ago/);
     expect(page).toContain('(this node)');
     expect(page).toMatch(/data-testid="fleet-health">3 live nodes/);
@@ -148,6 +158,21 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
       async () => (c.output().includes('"reqId":"trace-fleet-1"') ? true : undefined),
       "C's log line for the request",
     );
+  });
+
+  it('every API reaches the model on C: show, embeddings, Anthropic messages', async () => {
+    const ollama = new Ollama({ host: a.url });
+    const show = await ollama.show({ model: 'gamma' });
+    expect(show.details.family).toBe('llama');
+    const embedded = await ollama.embed({ model: 'vectors', input: ['one', 'two'] });
+    expect(embedded.embeddings).toHaveLength(2);
+    expect(embedded.embeddings[0]!.length).toBeGreaterThan(0);
+    const anthropic = new Anthropic({ baseURL: a.url, apiKey: 'unused', maxRetries: 0 });
+    const messages = [{ role: 'user' as const, content: 'hello' }];
+    const created = await anthropic.messages.create({ model: 'gamma', max_tokens: 3, messages });
+    expect(created.usage.output_tokens).toBe(3);
+    const stream = anthropic.messages.stream({ model: 'gamma', max_tokens: 3, messages });
+    expect((await stream.finalMessage()).usage.output_tokens).toBe(3);
   });
 
   it('serves a model here when it is here, and answers 404 for a model no node has', async () => {
