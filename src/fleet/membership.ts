@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FleetNode, FleetRegistry, NodeReport } from './registry.js';
 
@@ -30,6 +31,9 @@ export class FleetMembership extends EventEmitter<{ changed: [] }> {
   private beating: Promise<void> | undefined;
   private lastOk = 0;
   private schemaReady = false;
+  private clashLogged = false;
+  private published = false;
+  private readonly instance = randomUUID();
   private lastError: string | undefined;
   private readonly now: () => number;
 
@@ -66,7 +70,9 @@ export class FleetMembership extends EventEmitter<{ changed: [] }> {
         await this.opts.registry.ensureSchema();
         this.schemaReady = true;
       }
-      await this.opts.registry.publish(this.opts.report());
+      const report = { ...this.opts.report(), instance: this.instance };
+      const replaced = await this.opts.registry.publish(report);
+      this.checkUnique(replaced);
       const nodes = await this.opts.registry.nodes(this.opts.expiryMs);
       const before = this.signature();
       this.snapshot = { nodes, readAt: this.now() };
@@ -80,6 +86,21 @@ export class FleetMembership extends EventEmitter<{ changed: [] }> {
         this.opts.log.warn({ err: message }, 'fleet heartbeat failed; routing with the last known nodes');
       this.lastError = message;
     }
+  }
+
+  /**
+   * Once this process has reported, a row written by another process in between means two nodes share
+   * one `fleet.node_id` (the first report replaces the row of this node's previous run, which is fine).
+   */
+  private checkUnique(replaced: string | undefined): void {
+    const clash = this.published && replaced !== undefined && replaced !== this.instance;
+    this.published = true;
+    if (clash && !this.clashLogged)
+      this.opts.log.warn(
+        { node: this.opts.selfId },
+        'another process reports under this node id: give every node its own fleet.node_id',
+      );
+    this.clashLogged = clash;
   }
 
   private signature(): string {

@@ -51,17 +51,20 @@ export class PgFleetRegistry implements FleetRegistry {
     }
   }
 
-  async publish(report: NodeReport): Promise<void> {
+  async publish(report: NodeReport): Promise<string | undefined> {
     // The first report of this process restarts the node's `started_at`.
     const first = !this.started.has(report.id);
-    await this.pool.query(
+    // The sub-select reads the row as it was before this statement replaced it.
+    const { rows } = await this.pool.query<{ previous: string | null }>(
       `INSERT INTO corral_fleet_nodes (id, kind, url, report) VALUES ($1, $2, $3, $4)
        ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, url = EXCLUDED.url, report = EXCLUDED.report,
          heartbeat_at = now(),
-         started_at = CASE WHEN $5 THEN now() ELSE corral_fleet_nodes.started_at END`,
+         started_at = CASE WHEN $5 THEN now() ELSE corral_fleet_nodes.started_at END
+       RETURNING (SELECT report->>'instance' FROM corral_fleet_nodes WHERE id = $1) AS previous`,
       [report.id, report.kind, report.url, JSON.stringify(report), first],
     );
     this.started.add(report.id);
+    return rows[0]?.previous ?? undefined;
   }
 
   async nodes(expiryMs: number): Promise<FleetNode[]> {

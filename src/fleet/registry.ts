@@ -37,6 +37,8 @@ export interface WorkerInfo {
 
 export interface NodeReport {
   id: string;
+  /** Random per process: two processes reporting under one id overwrite each other, which this reveals. */
+  instance?: string | undefined;
   kind: 'gateway' | 'worker';
   /** Where other nodes forward requests to (a gateway), or a description (a worker). */
   url: string;
@@ -73,8 +75,8 @@ export interface RpcClaim {
 export interface FleetRegistry {
   /** Creates the registry's tables if they are missing (idempotent, safe with nodes starting together). */
   ensureSchema(): Promise<void>;
-  /** Writes this node's report and heartbeat. */
-  publish(report: NodeReport): Promise<void>;
+  /** Writes this node's report and heartbeat; returns the `instance` of the report it replaced, if any. */
+  publish(report: NodeReport): Promise<string | undefined>;
   /** The nodes heard from within `expiryMs`, this one included. */
   nodes(expiryMs: number): Promise<FleetNode[]>;
   /** Removes a node that stops cleanly, so others stop routing to it at once. */

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetMembership } from '../../src/fleet/membership.js';
 import { PgFleetRegistry } from '../../src/fleet/pg-registry.js';
 import type { NodeReport } from '../../src/fleet/registry.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -96,5 +97,31 @@ describe('the PostgreSQL fleet registry', () => {
     await a.publish(report('a'));
     expect(await a.claimWorkers('a', 'big', workers, 10_000)).toEqual([]);
     await a.close();
+  });
+});
+
+describe('fleet membership', () => {
+  it('warns when two processes report under one node id', async () => {
+    const url = await postgres.createDatabase('clash');
+    const warnings: string[] = [];
+    const log = { info: () => {}, warn: (_o: object, msg: string) => void warnings.push(msg) };
+    const member = () =>
+      new FleetMembership({
+        registry: new PgFleetRegistry({ url }),
+        selfId: 'same',
+        heartbeatMs: 60_000,
+        expiryMs: 10_000,
+        report: () => report('same'),
+        log,
+      });
+    const first = member();
+    await first.beat();
+    await first.beat();
+    expect(warnings).toEqual([]);
+    const second = member();
+    await second.beat();
+    await first.beat();
+    expect(warnings).toEqual(['another process reports under this node id: give every node its own fleet.node_id']);
+    await Promise.all([first.stop(), second.stop()]);
   });
 });
