@@ -23,6 +23,8 @@ export interface FleetListings {
   tags(principal: Principal | null): string;
   ps(principal: Principal | null): string;
   openAiModels(principal: Principal | null): string;
+  /** One model of another node in `/v1/models/:id`'s shape, if some node has it. */
+  openAiModel(principal: Principal | null, name: string): Record<string, unknown> | undefined;
 }
 
 /**

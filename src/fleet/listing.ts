@@ -1,6 +1,17 @@
 import type { FleetListings } from '../api/deps.js';
 import { modelAllowed, type Principal } from '../auth/principal.js';
+import { normalizeModelName } from '../catalog/names.js';
 import type { FleetNode, NodeReport } from './registry.js';
+
+function openAiEntry(m: { name: string; entry: Record<string, unknown>; nodes: string[] }): Record<string, unknown> {
+  return {
+    id: m.name,
+    object: 'model',
+    created: Math.floor(Date.parse(String(m.entry.modified_at)) / 1000) || 0,
+    owned_by: 'corral',
+    nodes: m.nodes,
+  };
+}
 
 const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -37,16 +48,11 @@ export function fleetListings(self: () => NodeReport, nodes: () => FleetNode[]):
       );
       return JSON.stringify({ models: running.sort(byName).map((r) => r.entry) });
     },
-    openAiModels: (principal) =>
-      JSON.stringify({
-        object: 'list',
-        data: models(principal).map((m) => ({
-          id: m.name,
-          object: 'model',
-          created: Math.floor(Date.parse(String(m.entry.modified_at)) / 1000) || 0,
-          owned_by: 'corral',
-          nodes: m.nodes,
-        })),
-      }),
+    openAiModels: (principal) => JSON.stringify({ object: 'list', data: models(principal).map(openAiEntry) }),
+    openAiModel(principal, name) {
+      const wanted = normalizeModelName(name);
+      const found = models(principal).find((m) => m.name === wanted);
+      return found && openAiEntry(found);
+    },
   };
 }

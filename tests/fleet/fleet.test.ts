@@ -73,6 +73,8 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
     const openai = await Promise.all([a, b, c].map(async (n) => (await fetch(`${n.url}/v1/models`)).json()));
     expect(openai[1]).toEqual(openai[0]);
     expect((openai[0] as { data: { id: string }[] }).data.map((d) => d.id)).toContain('gamma:latest');
+    const one = (await (await fetch(`${a.url}/v1/models/gamma`)).json()) as Record<string, unknown>;
+    expect(one).toMatchObject({ id: 'gamma:latest', object: 'model', owned_by: 'corral', nodes: ['c'] });
   });
 
   it('a client of node A chats with a model only node C has, through the ollama client, streamed and not', async () => {

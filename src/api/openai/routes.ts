@@ -79,6 +79,10 @@ export function registerOpenAi(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => {
+    const remote = deps.catalog.resolve(request.params.id)
+      ? undefined
+      : deps.fleet?.openAiModel(request.principal, request.params.id);
+    if (remote) return remote;
     const m = requireModel(deps, request.params.id, request);
     return { id: m.name, object: 'model', created: Math.floor(m.modifiedAt.getTime() / 1000), owned_by: 'corral' };
   });
