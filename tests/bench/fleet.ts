@@ -122,7 +122,7 @@ export function printFleet(cols: Record<string, Column>): void {
   const ttft = (c: Column): string => `${n(c.ttft_p50_ms)} (${n(c.ttft_p25_ms)}–${n(c.ttft_p75_ms)})`;
   const ratio = (a?: number, b?: number): string => (a && b ? `${(a / b).toFixed(2)}x` : '-');
   const lines = [
-    `| fleet (${n(l.turns)} turns each; median, p25–p75) | local on node B | forwarded A → B | forwarded ÷ local |`,
+    `| fleet (${l.turns} turns each; median, p25–p75) | local on node B | forwarded A → B | forwarded ÷ local |`,
     '|---|---:|---:|---:|',
     `| TTFT of a 4-token stream (ms) | ${ttft(l)} | ${ttft(f)} | ${ratio(f.ttft_p50_ms, l.ttft_p50_ms)} |`,
     `| one stream's throughput (tokens/s) | ${span(l, 'stream_tok_s')} | ${span(f, 'stream_tok_s')} | ${ratio(f.stream_tok_s, l.stream_tok_s)} |`,
