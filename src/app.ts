@@ -30,7 +30,7 @@ import { registerAlertMetrics } from './alerts/metrics.js';
 import { requestedModel } from './metrics/requested-model.js';
 import { registerModelServerProtocol } from './metrics/model-server-protocol.js';
 import type { Fleet } from './fleet/fleet.js';
-import { fleetHooks } from './fleet/plugin.js';
+import { FleetForwarder } from './fleet/forwarder.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -122,7 +122,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
   const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe, fleet: opts.fleet?.listings };
-  const fleet = opts.fleet && fleetHooks({ ...opts.fleet, ...api, observe: api.observe });
+  const fleet = opts.fleet && new FleetForwarder({ ...opts.fleet, ...api, observe: api.observe });
 
   installBodyParsers(app, { maxDepth: config.server.json_max_depth, keepRaw: fleet !== undefined });
   installErrorHandler(app);

@@ -32,7 +32,8 @@ export const FleetSchema = Type.Object(
       default: '',
       description:
         'The secret the nodes sign forwarded requests with (at least 32 characters, the same on every node). ' +
-        'Required with `database`. Empty: the CORRAL_FLEET_SECRET environment variable, which keeps it out of the file.',
+        'Required with `database`. Empty: the CORRAL_FLEET_SECRET environment variable, which keeps it out of ' +
+        'the file.',
     }),
     heartbeat: Duration('2s', 'How often a node reports its models, load and free memory to the database.'),
     expiry: Duration(

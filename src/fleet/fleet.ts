@@ -57,7 +57,8 @@ export function fleetSettings(config: Config, env: NodeJS.ProcessEnv = process.e
   const secret = config.fleet.secret || env.CORRAL_FLEET_SECRET || '';
   if (secret.length < MIN_SECRET_LENGTH)
     throw new Error(
-      `fleet.secret (or CORRAL_FLEET_SECRET) must be set, at least ${MIN_SECRET_LENGTH} characters, the same on every node`,
+      `fleet.secret (or CORRAL_FLEET_SECRET) must be set, at least ${MIN_SECRET_LENGTH} characters, ` +
+        'the same on every node',
     );
   return { id, secret };
 }

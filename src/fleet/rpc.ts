@@ -139,7 +139,8 @@ async function claim(p: LeaseParts, fleet: NonNullable<LeaseParts['fleet']>, end
     if (!ours || Date.now() > deadline) {
       const held = conflicts.map((c) => `${c.endpoint} (model "${c.model}" on node "${c.nodeId}")`).join(', ');
       throw new ModelLoadFailed(
-        `model "${p.model}" cannot start: its rpc workers are in use by ${held}; an rpc-server serves one model at a time`,
+        `model "${p.model}" cannot start: its rpc workers are in use by ${held}; ` +
+          'an rpc-server serves one model at a time',
       );
     }
     await new Promise((r) => setTimeout(r, 100));

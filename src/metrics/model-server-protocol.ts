@@ -35,7 +35,9 @@ export function registerModelServerProtocol(registry: Registry, s: ProtocolSourc
   });
   new Gauge({
     name: 'corral_kv_cache_usage_perc',
-    help: 'Busy slots over all slots of the loaded models, 0 to 1: each slot owns its share of the KV cache (KVCacheUtilization)',
+    help:
+      'Busy slots over all slots of the loaded models, 0 to 1: each slot owns its share of the KV cache ' +
+      '(KVCacheUtilization)',
     registers,
     collect() {
       let slots = 0;

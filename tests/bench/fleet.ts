@@ -125,7 +125,8 @@ export function printFleet(cols: Record<string, Column>): void {
     `| fleet (${l.turns} turns each; median, p25–p75) | local on node B | forwarded A → B | forwarded ÷ local |`,
     '|---|---:|---:|---:|',
     `| TTFT of a 4-token stream (ms) | ${ttft(l)} | ${ttft(f)} | ${ratio(f.ttft_p50_ms, l.ttft_p50_ms)} |`,
-    `| one stream's throughput (tokens/s) | ${span(l, 'stream_tok_s')} | ${span(f, 'stream_tok_s')} | ${ratio(f.stream_tok_s, l.stream_tok_s)} |`,
+    `| one stream's throughput (tokens/s) | ${span(l, 'stream_tok_s')} | ${span(f, 'stream_tok_s')} | ` +
+      `${ratio(f.stream_tok_s, l.stream_tok_s)} |`,
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);
 }

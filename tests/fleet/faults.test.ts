@@ -122,7 +122,7 @@ describe('forwarding when a node fails', () => {
     expect(seen.slice(before).map((s) => s.node)).toEqual(['p-lost']);
   });
 
-  it('a node that cannot be reached is skipped for the next one; the request carries its id and a fleet credential', async () => {
+  it('an unreachable node is skipped for the next one; the request carries its id and a fleet credential', async () => {
     const before = seen.length;
     const body = JSON.stringify({ model: 'spare', prompt: 'hi', stream: false });
     const res = await fetch(`${a.url}/api/generate`, {

@@ -12,7 +12,7 @@ import { errorMessage, Unauthorized, UpstreamError } from '../errors.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulableModel } from '../scheduler/types.js';
 import { FLEET_HEADER, type FleetCredentials, InvalidFleetCredential, NODE_HEADER } from './credentials.js';
-import { answerHeaders, forwardedHeaders, NodeClient, NodeUnreachable } from './forward.js';
+import { answerHeaders, forwardedHeaders, NodeClient, NodeUnreachable } from './node-client.js';
 import type { FleetMembership } from './membership.js';
 import type { FleetNode } from './registry.js';
 import { type LocalView, rankTargets } from './routing.js';
@@ -41,38 +41,42 @@ function routedModel(request: FastifyRequest): { name: string; describe: boolean
 }
 
 /**
- * The fleet at every route that serves a model, just before its lease: a request for a model
- * this node should not serve goes whole to the node that should, and its answer comes back byte for byte,
- * so every API (Ollama, OpenAI, Anthropic, the pass-through routes) is forwarded without code of its own.
- * A forwarded request carries a fleet credential; it is served where it lands (one hop at most), judged
- * as its original client was. A credential a client made up is refused.
+ * The fleet at every route that serves a model, just before its lease: a request for a model this node
+ * should not serve goes whole to the node that should, and its answer comes back byte for byte, so every
+ * API (Ollama, OpenAI, Anthropic, the pass-through routes) is forwarded without code of its own. A
+ * forwarded request carries a fleet credential; it is served where it lands (one hop at most), judged as
+ * its original client was. A credential a client made up is refused.
  */
-export function fleetHooks(opts: FleetPluginOptions): {
-  /** Checks fleet credentials; goes after the edge plugin (client address) and before auth (which it informs). */
-  installCredentialCheck(app: FastifyInstance): void;
-  /** Forwards; goes after auth, whose role, CSRF and limit checks apply at the entry node. */
-  installForwarding(app: FastifyInstance): void;
-} {
-  const forwarded = new WeakSet<FastifyRequest>();
-  const nodes = new NodeClient();
-  const selfId = opts.membership.selfId;
-  return {
-    installCredentialCheck: (app) => app.addHook('onRequest', checkCredential),
-    installForwarding(app) {
-      app.addHook('preHandler', forward);
-      app.addHook('onClose', async () => nodes.close());
-    },
-  };
+export class FleetForwarder {
+  private readonly forwarded = new WeakSet<FastifyRequest>();
+  private readonly nodes = new NodeClient();
 
-  async function checkCredential(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    reply.header(NODE_HEADER, selfId);
+  constructor(private readonly opts: FleetPluginOptions) {}
+
+  private get selfId(): string {
+    return this.opts.membership.selfId;
+  }
+
+  /** Checks fleet credentials; goes after the edge plugin (client address) and before auth (which it informs). */
+  installCredentialCheck(app: FastifyInstance): void {
+    app.addHook('onRequest', (request, reply) => this.checkCredential(request, reply));
+  }
+
+  /** Forwards; goes after auth, whose role, CSRF and limit checks apply at the entry node. */
+  installForwarding(app: FastifyInstance): void {
+    app.addHook('preHandler', (request, reply) => this.forward(request, reply));
+    app.addHook('onClose', async () => this.nodes.close());
+  }
+
+  private async checkCredential(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    reply.header(NODE_HEADER, this.selfId);
     const token = request.headers[FLEET_HEADER];
     if (token === undefined) return;
     try {
-      const claims = await opts.credentials.verify(String(token), request.method, request.url);
+      const claims = await this.opts.credentials.verify(String(token), request.method, request.url);
       request.clientLocal = claims.clientLocal;
       if (claims.clientIp) request.clientIp = claims.clientIp;
-      forwarded.add(request);
+      this.forwarded.add(request);
     } catch (err) {
       if (!(err instanceof InvalidFleetCredential)) throw err;
       request.log.warn({ reason: err.message }, 'refused a request with an invalid fleet credential');
@@ -80,56 +84,51 @@ export function fleetHooks(opts: FleetPluginOptions): {
     }
   }
 
-  async function forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    if (forwarded.has(request)) return;
+  private async forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    if (this.forwarded.has(request)) return;
     const wanted = routedModel(request);
     if (!wanted) return;
-    const local = localView(opts, wanted.name);
+    const local = localView(this.opts, wanted.name);
     if (wanted.describe && local.known) return;
-    const targets = rankTargets(local, opts.membership.peers());
+    const targets = rankTargets(local, this.opts.membership.peers());
     if (targets.length === 0 || targets[0]!.kind === 'local') return;
     assertModelAllowed(request.principal, local.name);
     const tried: string[] = [];
     const signal = clientAbortSignal(reply);
     for (const target of targets) {
       if (target.kind === 'local') return;
-      const answer = await tryNode(request, target.node, tried, signal);
+      tried.push(`node "${target.node.id}"`);
+      const answer = await this.tryNode(request, target.node, signal);
       if (!answer) continue;
-      opts.observe?.forwarded?.(request, local.name, target.node.id);
-      return relayAnswer(request, reply, answer, target.node.id);
+      this.opts.observe?.forwarded?.(request, local.name, target.node.id);
+      return this.relayAnswer(request, reply, answer, target.node.id);
     }
     throw new UpstreamError(`model "${wanted.name}" is served by ${tried.join(', ')}: none can be reached`, 503);
   }
 
   /** The node's answer, or undefined when the request never reached it (then it may go elsewhere). */
-  async function tryNode(
-    request: FastifyRequest,
-    node: FleetNode,
-    tried: string[],
-    signal: AbortSignal,
-  ): Promise<IncomingMessage | undefined> {
-    tried.push(`node "${node.id}"`);
-    const credential = await opts.credentials.sign(node.id, request.method, request.url, {
-      from: selfId,
+  private async tryNode(request: FastifyRequest, node: FleetNode, signal: AbortSignal) {
+    const headers = forwardedHeaders(request.headers, [FLEET_HEADER, 'x-request-id']);
+    headers[FLEET_HEADER] = await this.opts.credentials.sign(node.id, request.method, request.url, {
+      from: this.selfId,
       requestId: request.id,
       clientLocal: request.clientLocal,
       clientIp: request.clientIp,
     });
-    const headers = forwardedHeaders(request.headers, [FLEET_HEADER, 'x-request-id']);
-    headers[FLEET_HEADER] = credential;
     headers['x-request-id'] = request.id;
+    const { method, url, rawBody: body } = request;
     try {
-      return await nodes.send(node.url, {
-        method: request.method,
-        url: request.url,
+      return await this.nodes.send(node.url, {
+        method,
+        url,
         headers,
-        body: request.rawBody,
+        body,
         signal,
-        connectTimeoutMs: opts.connectTimeoutMs,
+        connectTimeoutMs: this.opts.connectTimeoutMs,
       });
     } catch (err) {
       if (!(err instanceof NodeUnreachable)) throw err;
-      opts.membership.suspect(node.id);
+      this.opts.membership.suspect(node.id);
       if (err.delivered) {
         request.log.warn({ node: node.id, err: err.message }, 'forwarded request failed; not sent again');
         throw new UpstreamError(
@@ -142,16 +141,20 @@ export function fleetHooks(opts: FleetPluginOptions): {
     }
   }
 
-  function relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: IncomingMessage, node: string) {
-    const type = String(answer.headers['content-type'] ?? '');
-    let lastByte = 10;
+  /** The node's answer to the client as it came; a break mid-way ends it in its API's shape. */
+  private relayAnswer(request: FastifyRequest, reply: FastifyReply, answer: IncomingMessage, node: string) {
+    let lastByte: number | undefined;
     answer.on('data', (chunk: Buffer) => {
-      if (lastByte === 10 && chunk.length > 0) opts.observe?.firstToken?.(request);
+      if (lastByte === undefined && chunk.length > 0) this.opts.observe?.firstToken?.(request);
       lastByte = chunk[chunk.length - 1] ?? lastByte;
     });
-    const line = errorLine(type, request.routeOptions.url ?? '', node);
-    const { out } = relay(answer, line && ((message) => `${lastByte === 10 ? '' : '\n'}${line(message)}`));
     answer.once('error', (err) => request.log.warn({ node, err: errorMessage(err) }, 'node stopped mid-answer'));
+    const line = errorLine(String(answer.headers['content-type'] ?? ''), request.routeOptions.url ?? '', node);
+    // The error starts a line of its own, even when the node stopped in the middle of one.
+    const { out } = relay(
+      answer,
+      line && ((message) => `${lastByte === 10 || lastByte === undefined ? '' : '\n'}${line(message)}`),
+    );
     reply.code(answer.statusCode ?? 502).headers(answerHeaders(answer));
     return reply.send(out);
   }
