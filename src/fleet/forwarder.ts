@@ -17,6 +17,13 @@ import type { FleetMembership } from './membership.js';
 import type { FleetNode } from './registry.js';
 import { type LocalView, rankTargets } from './routing.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The node that forwarded this request to this one (its credential verified); null for a client's own. */
+    forwardedBy: string | null;
+  }
+}
+
 export interface FleetPluginOptions {
   membership: FleetMembership;
   credentials: FleetCredentials;
@@ -59,6 +66,7 @@ export class FleetForwarder {
 
   /** Checks fleet credentials; goes after the edge plugin (client address) and before auth (which it informs). */
   installCredentialCheck(app: FastifyInstance): void {
+    app.decorateRequest('forwardedBy', null);
     app.addHook('onRequest', (request, reply) => this.checkCredential(request, reply));
   }
 
@@ -76,6 +84,8 @@ export class FleetForwarder {
       const claims = await this.opts.credentials.verify(String(token), request.method, request.url);
       request.clientLocal = claims.clientLocal;
       if (claims.clientIp) request.clientIp = claims.clientIp;
+      request.forwardedBy = claims.from;
+      request.log = request.log.child({ forwardedBy: claims.from });
       this.forwarded.add(request);
     } catch (err) {
       if (!(err instanceof InvalidFleetCredential)) throw err;

@@ -157,7 +157,7 @@ describe('a fleet of three nodes sharing one PostgreSQL', () => {
     await res.text();
     // C logs the request under the same id (its log line is written as its answer ends).
     await eventually(
-      async () => (c.output().includes('"reqId":"trace-fleet-1"') ? true : undefined),
+      async () => (/"reqId":"trace-fleet-1","forwardedBy":"a"/.test(c.output()) ? true : undefined),
       "C's log line for the request",
     );
   });
