@@ -29,6 +29,9 @@ import { collectScheduler } from './metrics/scheduler-collector.js';
 import { AlertEngine } from './alerts/engine.js';
 import { registerAlertMetrics } from './alerts/metrics.js';
 import { requestedModel } from './metrics/requested-model.js';
+import { registerModelServerProtocol } from './metrics/model-server-protocol.js';
+import type { Fleet } from './fleet/fleet.js';
+import { FleetForwarder } from './fleet/forwarder.js';
 
 export interface AppOptions {
   api: ApiDeps;
@@ -46,6 +49,8 @@ export interface AppOptions {
   onRequestFinished?: (record: RequestRecord) => void;
   /** Node process metrics on /metrics (default true). */
   processMetrics?: boolean;
+  /** This node's part in a fleet: forwarding, fleet-wide listings, the node label on /metrics. */
+  fleet?: Fleet | undefined;
 }
 
 /** Builds the Fastify app with every route; does not listen (tests use inject or an ephemeral port). */
@@ -69,7 +74,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  const metrics = createMetrics({ processMetrics: opts.processMetrics });
+  const metrics = createMetrics({ processMetrics: opts.processMetrics, node: opts.fleet?.membership.selfId });
   const { scheduler, catalog, schedulable } = opts.api;
   const collector = collectScheduler(scheduler, metrics, (name) => {
     const m = catalog.resolve(name);
@@ -98,6 +103,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     log: app.log.child({ module: 'alerts' }),
   });
   registerAlertMetrics(metrics.registry, alerts, scheduler);
+  registerModelServerProtocol(metrics.registry, {
+    scheduler,
+    slotsOf: (name) => {
+      const m = catalog.resolve(name);
+      return m ? schedulable(m).parallel : undefined;
+    },
+    maxLoadedModels: () => opts.api.config().scheduler.max_loaded_models,
+  });
   app.decorate('alerts', alerts);
   app.addHook('onReady', async () => alerts.start());
   app.addHook('onClose', async () => alerts.stop());
@@ -109,9 +122,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     );
     done();
   });
-  const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe };
+  const api: ApiDeps = { ...opts.api, observe: opts.api.observe ?? observe, fleet: opts.fleet?.listings };
+  const fleet = opts.fleet && new FleetForwarder({ ...opts.fleet, ...api, observe: api.observe });
 
-  installBodyParsers(app, { maxDepth: config.server.json_max_depth });
+  installBodyParsers(app, { maxDepth: config.server.json_max_depth, keepRaw: fleet !== undefined });
   installErrorHandler(app);
   await app.register(edgePlugin, {
     trustedProxies: opts.auth.trusted_proxies,
@@ -120,15 +134,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bindHost: config.server.host,
     authMode: opts.auth.mode,
   });
+  fleet?.installCredentialCheck(app);
   await app.register(authPlugin, {
     store: opts.store,
     config: opts.auth,
     open: { 'metrics.public': config.metrics.public },
     operationLimits: () => opts.api.config().operation_limits,
   });
+  fleet?.installForwarding(app);
   const passwords = opts.passwords ?? createPasswords();
   await registerAuthRoutes(app, { store: opts.store, passwords });
-  registerMetricsRoute(app, { metrics, collector, scheduler });
+  registerMetricsRoute(app, { metrics, collector, scheduler, node: opts.fleet?.membership.selfId });
   registerHealthRoutes(app, opts.readiness ?? []);
   registerRootRoutes(app, api);
   registerModelRoutes(app, api);
@@ -149,6 +165,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return () => finishedListeners.delete(listener);
     },
     alerts,
+    fleetView: opts.fleet?.membership,
   });
   return app;
 }

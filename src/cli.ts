@@ -23,6 +23,10 @@ const run: Record<string, (values: Values, args: string[]) => Promise<number>> =
       logLevel: v['log-level'] as string | undefined,
     });
   },
+  async worker(v) {
+    const { workerCommand } = await import('./commands/worker.js');
+    return workerCommand({ config: configFile(v), logLevel: v['log-level'] as string | undefined });
+  },
   async doctor(v) {
     const { doctor } = await import('./commands/doctor.js');
     return doctor(configFile(v));

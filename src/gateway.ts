@@ -21,7 +21,6 @@ import { Quantizer } from './quantize/quantizer.js';
 import { childEnvironment } from './runner/child-env.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
 import { deathSignalLauncher } from './runner/death-signal.js';
-import { Runner } from './runner/runner.js';
 import { createSocketDir, type SocketDir } from './runner/socket-dir.js';
 import { runnerSpec, type RunnerSettings } from './runner/spec.js';
 import { ModelPlans, type Machine, schedulerPolicy } from './scheduler/plans.js';
@@ -30,6 +29,9 @@ import type { SchedulableModel } from './scheduler/types.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { pruneLogs } from './store/retention.js';
+import { createFleet, type Fleet } from './fleet/fleet.js';
+import { packageVersion } from './fleet/version.js';
+import { liveWorkers, rpcPlan, runnerFor, withRpcGroups, workerLease } from './fleet/rpc.js';
 
 export type { ReloadState } from './config/reloader.js';
 
@@ -69,6 +71,8 @@ export interface Gateway {
   /** Re-reads the config file and applies the difference (what the file watcher calls). */
   reload(): Promise<ReloadState>;
   reloadState(): ReloadState | undefined;
+  /** This node's part in a fleet, when `fleet.enabled` is set. */
+  fleet: Fleet | undefined;
   /** Stops accepting requests, waits up to `drainMs` for running ones, then stops every llama-server. */
   close(opts?: { drainMs?: number }): Promise<void>;
 }
@@ -87,7 +91,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const reaped = await pids.reapOrphans(parseDuration(first.llama_server.stop_timeout));
   const socketDir = privateSocketDir(first, env);
 
-  let policy = schedulerPolicy(first, catalog, machine);
+  let policy = withRpcGroups(schedulerPolicy(first, catalog, machine), catalog.list());
+  let fleet: Fleet | undefined;
+  // A CPU-only llama-server offloads every layer to its rpc workers; a GPU keeps a share of them.
+  const deviceBytes = (): number => (machine.cpuOnly ? 0 : machine.vramBytes);
+  // The fleet logs through the app's logger once the app exists.
+  let fleetLog: Pick<FastifyInstance['log'], 'info' | 'warn'> = { info: () => {}, warn: () => {} };
   const reloader: ConfigReloader = new ConfigReloader(loaded, {
     env,
     watch: opts.watchConfig,
@@ -96,7 +105,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       catalog.reconfigure({ config: next.config, baseDir: next.baseDir, cwd, env });
       await catalog.refresh();
       files = await rewatch(files, catalog, scheduler);
-      policy = schedulerPolicy(next.config, catalog, machine);
+      policy = withRpcGroups(schedulerPolicy(next.config, catalog, machine), catalog.list());
       const changes = scheduler.reconcile();
       void scheduler.loadPinned(plans.pinned());
       return changes;
@@ -108,11 +117,21 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     config,
     binary: () => machine.binary.path,
     gpuLayers: () => machine.backend.gpuLayers,
+    adjust: (plan) => rpcPlan(plan, liveWorkers(fleet?.membership), deviceBytes()),
   });
   const runners = { cwd, env, pids, machine, socketDir };
   const scheduler = new Scheduler({
     makeRunner: (m, ctxSize, load) =>
-      new Runner(runnerSpec(m.launch, ctxSize, m.parallel, config(), settings(runners), load)),
+      runnerFor(
+        m,
+        (launch) => runnerSpec(launch, ctxSize, m.parallel, config(), settings(runners), load),
+        (parts) =>
+          workerLease({
+            ...parts,
+            localBytes: deviceBytes(),
+            fleet: fleet && { membership: fleet.membership, registry: fleet.registry, expiryMs: fleet.expiryMs },
+          }),
+      ),
     policy: () => policy,
     resolve: plans.resolve,
   });
@@ -131,6 +150,18 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const leftovers = await quantizer.sweep(catalog.stores.target);
   const storeEvents = storeReporter();
   const store = await openStore(first.store, cwd, storeEvents);
+  fleet = first.fleet.enabled
+    ? createFleet({
+        config: first,
+        env,
+        catalog,
+        scheduler,
+        store,
+        schedulable: plans.schedulable,
+        version: packageVersion(),
+        log: { info: (o, m) => fleetLog.info(o, m), warn: (o, m) => fleetLog.warn(o, m) },
+      })
+    : undefined;
   const app = await composeApp({
     catalog,
     scheduler,
@@ -140,9 +171,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     reloader,
     cwd,
     machine,
+    fleet,
     logger: opts.logger,
   });
   storeEvents.attach(app.log.child({ module: 'store' }));
+  fleetLog = app.log.child({ module: 'fleet' });
+  fleet?.joinOnListen(app);
   for (const file of leftovers) app.log.warn({ file }, 'removed what an interrupted quantize left in the blobs');
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
@@ -168,6 +202,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       return reloader.current();
     },
     store,
+    fleet,
     pids,
     reaped,
     pinned,
@@ -181,6 +216,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await reloader.close();
       await files.close();
       if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
+      // Leaving first: the others stop forwarding here while the last requests drain.
+      await fleet?.leave();
       await app.close();
       await scheduler.shutdown();
       socketDir?.remove();
@@ -297,6 +334,7 @@ interface AppParts {
   reloader: ConfigReloader;
   cwd: string;
   machine: MachineFacts;
+  fleet: Fleet | undefined;
   logger: FastifyServerOptions['logger'];
 }
 
@@ -332,7 +370,9 @@ async function composeApp(p: AppParts): Promise<FastifyInstance> {
       writableDirCheck('logs directory', () => resolve(cwd, config().logs_dir)),
       storeCheck(store),
       binaryCheck(() => machine.binary.path),
+      ...(p.fleet ? [p.fleet.readiness] : []),
     ],
+    fleet: p.fleet,
     onRequestFinished: requestLogWriter(store.requestLog, (principal, tokens) => recordUsage(principal, tokens)),
   });
   recordUsage = (principal, tokens) => app.corralAuth.recordTokenUsage(principal, tokens);

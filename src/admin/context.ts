@@ -55,6 +55,7 @@ export const NAV = [
   { href: '/admin/tokens', label: 'Tokens', role: 'admin' },
   { href: '/admin/users', label: 'Users', role: 'admin' },
   { href: '/admin/config', label: 'Config', role: 'viewer' },
+  { href: '/admin/nodes', label: 'Nodes', role: 'viewer' },
   { href: '/admin/system', label: 'System', role: 'viewer' },
 ] as const satisfies readonly { href: string; label: string; role: Role }[];
 

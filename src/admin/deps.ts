@@ -5,6 +5,14 @@ import type { ResolvedBinary } from '../provision/llama-binary.js';
 import type { Accounts } from '../auth/accounts.js';
 import type { Store } from '../store/database.js';
 import type { RequestRecord } from '../metrics/request-hooks.js';
+import type { FleetNode } from '../fleet/registry.js';
+
+/** The fleet as this node sees it (its membership), for the Nodes page and model pages. */
+export interface FleetView {
+  selfId: string;
+  nodes(): FleetNode[];
+  health(): { ok: boolean; detail: string };
+}
 
 /** Result of a config reload as the admin UI shows it. */
 export interface ReloadResult {
@@ -44,4 +52,6 @@ export interface AdminDeps extends ApiDeps {
   onRequestFinished?: ((listener: (record: RequestRecord) => void) => () => void) | undefined;
   /** Alert rules, their firing alerts and history. */
   alerts?: AlertEngine | undefined;
+  /** This node's view of its fleet; undefined when it runs on its own. */
+  fleetView?: FleetView | undefined;
 }

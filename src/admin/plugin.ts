@@ -20,6 +20,7 @@ import { registerUsageRoutes } from './routes/usage.js';
 import { registerToolRoutes } from './routes/tools.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
+import { registerNodeRoutes } from './routes/nodes.js';
 import { installAdminErrorPages } from './error-pages.js';
 
 /** Only self-hosted scripts and styles; no inline script, no eval (htmx is configured not to need it). */
@@ -142,6 +143,7 @@ export async function registerAdmin(app: FastifyInstance, deps: AdminDeps): Prom
     registerUsageRoutes(admin, ctx);
     registerConfigRoutes(admin, ctx);
     registerSystemRoutes(admin, ctx);
+    registerNodeRoutes(admin, ctx);
     registerToolRoutes(admin, ctx);
     registerAccountRoutes(admin, ctx);
     registerTokenRoutes(admin, ctx);

@@ -4,6 +4,13 @@ import { isOpenAiPath } from './error-handler.js';
 import { jsonDepthExceeds } from './json-depth.js';
 import { parseJsonBody } from './json-text.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request body as received; kept only where requests may be forwarded (a fleet). */
+    rawBody?: string | undefined;
+  }
+}
+
 function isApiPath(url: string): boolean {
   return url.startsWith('/api/') || isOpenAiPath(url);
 }
@@ -13,15 +20,19 @@ function isApiPath(url: string): boolean {
  * application/x-www-form-urlencoded — so API routes parse any body as JSON. Everything else
  * (the admin UI's forms) gets urlencoded parsing.
  */
-export function installBodyParsers(app: FastifyInstance, opts: { maxDepth?: number } = {}): void {
+export function installBodyParsers(app: FastifyInstance, opts: { maxDepth?: number; keepRaw?: boolean } = {}): void {
   const maxDepth = opts.maxDepth ?? 64;
   app.removeAllContentTypeParsers();
+  // A fleet forwards API bodies to other nodes as the client sent them.
+  const keepRaw = opts.keepRaw === true;
+  if (keepRaw) app.decorateRequest('rawBody', undefined);
   const parse = (
     request: FastifyRequest,
     body: string | Buffer,
     done: (err: Error | null, body?: unknown) => void,
   ): void => {
     const text = body as string;
+    if (keepRaw) request.rawBody = text;
     const type = String(request.headers['content-type'] ?? '');
     if (!isApiPath(request.url) && type.startsWith('application/x-www-form-urlencoded')) {
       done(null, parseQuery(text));

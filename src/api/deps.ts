@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal.js';
 import type { Catalog, CatalogModel } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import type { Quantizer } from '../quantize/quantizer.js';
@@ -20,6 +21,17 @@ export interface ApiDeps {
   /** Runs llama-quantize for /api/create's `quantize` (without one, quantizing answers 501). */
   quantizer?: Quantizer | undefined;
   observe?: ApiObserver;
+  /** With a fleet: the model listings of every node (JSON text in each API's shape). */
+  fleet?: FleetListings | undefined;
+}
+
+/** The fleet-wide answers of the listing routes, filtered to what the caller may use. */
+export interface FleetListings {
+  tags(principal: Principal | null): string;
+  ps(principal: Principal | null): string;
+  openAiModels(principal: Principal | null): string;
+  /** One model of another node in `/v1/models/:id`'s shape, if some node has it. */
+  openAiModel(principal: Principal | null, name: string): Record<string, unknown> | undefined;
 }
 
 /**
@@ -32,4 +44,6 @@ export interface ApiObserver {
   /** The first generated token (or, for byte-piped /v1 answers, the first upstream byte) is on its way. */
   firstToken?(request: FastifyRequest): void;
   usage?(request: FastifyRequest, promptTokens: number, generatedTokens: number): void;
+  /** The request was forwarded to node `node` of the fleet for `model`. */
+  forwarded?(request: FastifyRequest, model: string, node: string): void;
 }

@@ -32,7 +32,13 @@ export async function ensureAdmin(
   if (password) {
     const accounts = createAccounts({ store, passwords: options.passwords ?? createPasswords(), now });
     const username = env.CORRAL_ADMIN_USER || 'admin';
-    await accounts.addUser(username, password, 'admin', 'bootstrap');
+    try {
+      await accounts.addUser(username, password, 'admin', 'bootstrap');
+    } catch (err) {
+      // Nodes sharing one PostgreSQL start together: the first to create the admin wins.
+      if ((await store.users.adminCount()) > 0) return { status: 'exists' };
+      throw err;
+    }
     log.info(`created admin user "${username}" from CORRAL_ADMIN_PASSWORD`);
     return { status: 'created', username };
   }

@@ -103,6 +103,7 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /admin/conversations/:id/export': viewer('download a conversation as JSON or Markdown'),
   'GET /admin/config': viewer('the config file'),
   'GET /admin/system': viewer('host, disks and llama-server binary'),
+  'GET /admin/nodes': viewer("the fleet's nodes: state, models, load, last heartbeat"),
   'GET /admin/pull': operator('pull page'),
   'POST /admin/actions/load': operator('load a model', { audit: 'model.load', operation: 'model' }),
   'POST /admin/actions/unload': operator('unload a model', { audit: 'model.unload', operation: 'model' }),

@@ -60,6 +60,8 @@ export interface CatalogModel {
   parentModel?: string | undefined;
   /** Where an Ollama-store model's manifest lives. */
   ollama?: { store: OllamaStore; name: OllamaName; modelDigest: string; manifest: Manifest } | undefined;
+  /** llama.cpp RPC workers the model runs across: every live one ("auto") or these host:port addresses. */
+  rpc?: 'auto' | string[] | undefined;
   /** Bytes on disk, summed over all shards of a split model. */
   size: number;
   modifiedAt: Date;

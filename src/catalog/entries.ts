@@ -54,6 +54,7 @@ export function configModel(
     mmproj: entry.mmproj ? resolve(baseDir, entry.mmproj) : undefined,
     system: entry.system,
     template: entry.template,
+    rpc: entry.rpc,
     ...d,
   };
 }

@@ -48,6 +48,7 @@ export const ENV_VARS: Record<string, string> = {
   CORRAL_RELEASE_URL: "where `provision --prebuilt` downloads llama.cpp's release archives from",
   CORRAL_ADMIN_USER: 'name of the first admin created from CORRAL_ADMIN_PASSWORD (default admin)',
   CORRAL_ADMIN_PASSWORD: 'creates the first admin at start instead of printing a setup link',
+  CORRAL_FLEET_SECRET: 'the secret fleet nodes sign forwarded requests with, when fleet.secret is empty',
   CORRAL_PASSWORD: 'password for `user add` and `user passwd` (else --password, else the first line of stdin)',
   XDG_CACHE_HOME: 'llama.cpp builds are cached in $XDG_CACHE_HOME/corral/llama.cpp (default ~/.cache)',
 };
@@ -79,8 +80,25 @@ export const COMMANDS: CommandSpec[] = [
       'CORRAL_BACKEND',
       'CORRAL_ADMIN_USER',
       'CORRAL_ADMIN_PASSWORD',
+      'CORRAL_FLEET_SECRET',
       'XDG_CACHE_HOME',
     ],
+  },
+  {
+    name: 'worker',
+    usage: 'corral worker [options]',
+    summary: "lend this machine to the fleet: run llama.cpp's rpc-server and register it",
+    details: [
+      'Runs rpc-server as `worker:` says (address, port, devices, memory) and, with `fleet.enabled`, registers',
+      'it while it runs, so models with `rpc: auto` on any node compute on it. rpc-server has no authentication:',
+      'keep it on loopback or a network only the Corral nodes reach (docs/fleet.md).',
+    ],
+    options: {
+      config,
+      'log-level': { type: 'string', value: 'LEVEL', description: 'trace, debug, info, warn or error (default info)' },
+      help,
+    },
+    env: ['CORRAL_CONFIG', 'CORRAL_LOG_LEVEL', 'CORRAL_BACKEND', 'CORRAL_FLEET_SECRET', 'XDG_CACHE_HOME'],
   },
   {
     name: 'doctor',

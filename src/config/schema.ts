@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AlertsSchema, OperationLimitsSchema } from './alerts-schema.js';
+import { FleetSchema, WorkerSchema } from './fleet-schema.js';
 
 /**
  * The whole configuration. Every field has a default so an empty file (or no file) is a working config.
@@ -103,6 +104,14 @@ export const ModelEntrySchema = Type.Object(
       Type.String({
         description: 'System prompt used when a request brings none.',
         examples: ['You are a concise assistant.'],
+      }),
+    ),
+    rpc: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Array(Type.String({ pattern: '^[^\\s,]+:[0-9]+$' }), { minItems: 1 })], {
+        description:
+          'Run the model across llama.cpp RPC workers (llama-server `--rpc`): "auto" uses every live worker of ' +
+          'the fleet (`corral worker`), a list names host:port addresses. Its memory need is split across them.',
+        examples: ['auto', ['10.0.0.7:50052', '10.0.0.8:50052']],
       }),
     ),
     template: Type.Optional(
@@ -482,6 +491,8 @@ export const ConfigSchema = Type.Object(
     ),
     alerts: AlertsSchema,
     operation_limits: OperationLimitsSchema,
+    fleet: FleetSchema,
+    worker: WorkerSchema,
   },
   { additionalProperties: false },
 );

@@ -19,8 +19,8 @@ export function escapeLabel(value: string): string {
  * Parses Prometheus text exposition and adds `model="..."` to every sample, merging into `families`
  * so HELP/TYPE appear once per name however many models report it.
  */
-export function relabelInto(families: Map<string, Family>, text: string, model: string): void {
-  const label = `model="${escapeLabel(model)}"`;
+export function relabelInto(families: Map<string, Family>, text: string, model: string, node?: string): void {
+  const label = `model="${escapeLabel(model)}"${node === undefined ? '' : `,node="${escapeLabel(node)}"`}`;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '') continue;

@@ -5,7 +5,7 @@ import { relabelInto, renderFamilies, type Family } from './relabel.js';
  * Fetches every ready llama-server's own /metrics in parallel and re-exports them with a `model`
  * label. A slow or dead child is skipped after `timeoutMs` so one bad runner never stalls a scrape.
  */
-export async function scrapeRunners(scheduler: Scheduler, timeoutMs = 500): Promise<string> {
+export async function scrapeRunners(scheduler: Scheduler, timeoutMs = 500, node?: string): Promise<string> {
   const ready = scheduler.loaded().filter((l) => l.runner.state === 'ready' && l.runner.client);
   const texts = await Promise.all(
     ready.map(async (l) => {
@@ -18,6 +18,6 @@ export async function scrapeRunners(scheduler: Scheduler, timeoutMs = 500): Prom
     }),
   );
   const families = new Map<string, Family>();
-  for (const t of texts) if (t) relabelInto(families, t.text, t.model);
+  for (const t of texts) if (t) relabelInto(families, t.text, t.model, node);
   return renderFamilies(families);
 }

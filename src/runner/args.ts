@@ -11,6 +11,12 @@ export interface RunnerModel {
   /** The GGUF's trained context: what a context size of 0 means. */
   contextLength?: number | undefined;
   mmproj?: string | undefined;
+  /** llama.cpp RPC workers: "auto" (resolved to the live ones at start) or host:port addresses. */
+  rpc?: 'auto' | string[] | undefined;
+  /** The workers this start uses (`--rpc`), once resolved. */
+  rpcWorkers?: string[] | undefined;
+  /** With `rpc`: the model's whole memory need, which its workers share. */
+  rpcNeedBytes?: number | undefined;
 }
 
 export interface ArgsOptions {
@@ -48,6 +54,7 @@ export function runnerArgs(model: RunnerModel, opts: ArgsOptions): string[] {
   const batch = opts.ctxSize > 0 ? opts.ctxSize : model.contextLength;
   if ((model.rerank || model.embedding) && batch) args.push('-b', String(batch), '-ub', String(batch));
   if (model.mmproj) args.push('--mmproj', model.mmproj);
+  if (model.rpcWorkers?.length) args.push('--rpc', model.rpcWorkers.join(','));
   const offload =
     opts.gpuLayers !== undefined && !setsGpuLayers(opts.globalArgs) && !setsGpuLayers(model.args)
       ? ['-ngl', opts.gpuLayers]

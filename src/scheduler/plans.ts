@@ -27,6 +27,8 @@ export interface PlanSources {
   binary(): string;
   /** The -ngl models get when they set none (undefined: a CPU build); follows the binary. */
   gpuLayers(): string | undefined;
+  /** A last say on each plan, read on every call (a model on RPC workers: the share its node holds). */
+  adjust?(plan: SchedulableModel): SchedulableModel;
 }
 
 /**
@@ -52,11 +54,12 @@ export class ModelPlans {
     const cache = this.cache[own ? 'serve' : 'embeddings'];
     const config = this.sources.config();
     const binary = this.sources.binary();
+    const adjust = this.sources.adjust ?? ((p: SchedulableModel) => p);
     const hit = cache.get(m);
-    if (hit && hit.config === config && hit.binary === binary) return hit.plan;
+    if (hit && hit.config === config && hit.binary === binary) return adjust(hit.plan);
     const plan = planModel(own ? m : embeddingModel(m, config), config, binary, this.sources.gpuLayers());
     cache.set(m, { config, binary, plan });
-    return plan;
+    return adjust(plan);
   };
 
   readonly resolve = (name: string): SchedulableModel | undefined => {
@@ -99,6 +102,7 @@ export function planModel(
     pooling: pooling === 'cls' || pooling === 'last' ? pooling : undefined,
     contextLength: m.gguf.contextLength,
     mmproj: m.mmproj,
+    rpc: m.rpc,
   };
   return {
     name: m.name,
@@ -116,6 +120,7 @@ export function planModel(
       runnerArgs(launch, { globalArgs: config.llama_server.args, ctxSize, parallel, gpuLayers }),
       m.size,
       m.modifiedAt.getTime(),
+      m.rpc ?? null,
     ]),
     launch,
   };

@@ -25,6 +25,7 @@ import { median, now } from './stats.js';
 import { startToListening } from './listen.js';
 import { printTable } from './table.js';
 import { printTransport, transportRows } from './transport.js';
+import { fleetRows, printFleet } from './fleet.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const sizes: Sizes = quick ? QUICK : FULL;
@@ -36,8 +37,8 @@ const LLAMA_ARGS = ['-t', '2', '--ignore-eos'];
 const t00 = now();
 const log = (line: string): void =>
   void process.stderr.write(`[bench ${((now() - t00) / 1000).toFixed(1)}s] ${line}\n`);
-/** BENCH_TARGETS=direct,router,corral,transport runs a subset while developing. */
-const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral,transport').split(','));
+/** BENCH_TARGETS=direct,router,corral,transport,fleet runs a subset while developing. */
+const targets = new Set((process.env.BENCH_TARGETS ?? 'direct,router,corral,transport,fleet').split(','));
 
 const directArgs =
   (model: string, extra: string[]) =>
@@ -449,12 +450,17 @@ async function main(): Promise<void> {
   ]);
   const cols: Record<string, Column> = {};
   let transport: Record<string, Column> | undefined;
+  let fleet: Record<string, Column> | undefined;
   const started = now();
   try {
     await warmUp(bin, models);
     if (targets.has('transport')) {
       log('transport: Corral with its child on TCP vs on a Unix socket, beside a raw TCP forwarder, interleaved');
       transport = await transportRows(bin, models.a, work, LLAMA_ARGS, directArgs(models.a, LLAMA_ARGS), sizes, quick);
+    }
+    if (targets.has('fleet')) {
+      log('fleet: a request forwarded from node A to node B against one sent to B itself, interleaved');
+      fleet = await fleetRows(bin, models.a, work, LLAMA_ARGS, sizes);
     }
     const corralProc = targets.has('corral') ? await startCorral(bin, work, models) : undefined;
     try {
@@ -471,10 +477,11 @@ async function main(): Promise<void> {
   }
   printTable(cols, backend);
   if (transport) printTransport(transport);
+  if (fleet) printFleet(fleet);
   const out = resolve(import.meta.dirname, '../../../tests/bench/results.json');
   await writeFile(
     out,
-    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), backend, sizes, results: cols, transport }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), quick, durationS: Math.round((now() - started) / 1000), backend, sizes, results: cols, transport, fleet }, null, 2)}\n`,
   );
   log(`results written to ${out}`);
 }

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createApiToken } from '../../src/auth/tokens.js';
-import { POSTGRES_CREDENTIAL_CACHE_MS } from '../../src/store/postgres/store.js';
+import { ensureAdmin } from '../../src/auth/bootstrap.js';
+import { createPasswords } from '../../src/auth/passwords.js';
+import { openPostgresStore, POSTGRES_CREDENTIAL_CACHE_MS } from '../../src/store/postgres/store.js';
 import { post, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { freshPostgresDatabase, type TestDatabase } from '../helpers/postgres.js';
 
@@ -9,6 +11,7 @@ let db: TestDatabase;
 let a: TestGateway;
 let b: TestGateway;
 const fixtures = inject('fixtures');
+const silent = { info() {}, warn() {} };
 
 beforeAll(async () => {
   db = await freshPostgresDatabase();
@@ -61,4 +64,19 @@ it('counts tokens per day across nodes', async () => {
   const refused = await generate(b);
   expect(refused.status).toBe(429);
   expect(((await refused.json()) as { error: string }).error).toContain('daily limit of 4 tokens');
+});
+
+it('nodes starting together from one CORRAL_ADMIN_PASSWORD create one admin between them', async () => {
+  const other = await freshPostgresDatabase();
+  const stores = await Promise.all([1, 2, 3].map(() => openPostgresStore(other.url)));
+  try {
+    const env = { CORRAL_ADMIN_PASSWORD: 'shared-admin-password' };
+    const passwords = createPasswords(4);
+    const results = await Promise.all(stores.map((s) => ensureAdmin(s, env, silent, { passwords })));
+    expect(results.map((r) => r.status).sort()).toEqual(['created', 'exists', 'exists']);
+    expect(await stores[0]!.users.adminCount()).toBe(1);
+  } finally {
+    await Promise.all(stores.map((s) => s.close()));
+    await other.drop();
+  }
 });

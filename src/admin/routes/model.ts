@@ -13,6 +13,7 @@ import { recentRequests } from '../request-records.js';
 import { openSse } from '../sse.js';
 import { buildDashboard, formatBytes } from '../view-models.js';
 import { settingsView } from './settings.js';
+import { whereItRuns } from './nodes.js';
 
 function commandLine(deps: AdminDeps, m: CatalogModel, runner: SupervisedRunner | undefined): string[] {
   if (runner) return runner.command;
@@ -65,6 +66,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AdminContext): vo
         ['Context length (trained)', String(g.contextLength ?? '—')],
         ['Capabilities', capabilities(m).join(', ')],
         ['Aliases', m.aliases.join(', ') || '—'],
+        ...(deps.fleetView ? [['Fleet', whereItRuns(deps.fleetView, m.name)!] as [string, string]] : []),
       ],
       metadata: metadataRows(m),
       command: commandLine(deps, m, runnerOf(m.name)).map(quote).join(' '),

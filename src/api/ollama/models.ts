@@ -7,6 +7,7 @@ import type { ApiDeps } from '../deps.js';
 import { requireModel } from '../model-lookup.js';
 import { lastResult } from '../last-result.js';
 import { ShowBody } from './schemas.js';
+import type { LoadedModel } from '../../scheduler/types.js';
 
 export function details(m: CatalogModel): Record<string, unknown> {
   return {
@@ -40,22 +41,44 @@ function modelfile(m: CatalogModel): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A model's `/api/tags` entry. */
+export function tagsEntry(m: CatalogModel): Record<string, unknown> {
+  return {
+    name: m.displayName ?? m.name,
+    model: m.displayName ?? m.name,
+    modified_at: m.modifiedAt.toISOString(),
+    size: m.size,
+    digest: m.digest.replace(/^sha256:/, ''),
+    capabilities: capabilities(m),
+    details: details(m),
+  };
+}
+
+/** A running model's `/api/ps` entry. */
+export function psEntry(deps: Pick<ApiDeps, 'catalog' | 'schedulable'>, l: LoadedModel): Record<string, unknown> {
+  const served = servedModel(l.name);
+  const m = deps.catalog.resolve(served);
+  const own = served === l.name;
+  return {
+    name: own ? (m?.displayName ?? l.name) : l.name,
+    model: own ? (m?.displayName ?? l.name) : l.name,
+    size: m ? deps.schedulable(m, own ? 'serve' : 'embeddings').memoryBytes : 0,
+    digest: m?.digest.replace(/^sha256:/, '') ?? '',
+    details: m ? details(m) : {},
+    expires_at: (l.expiresAt ?? new Date()).toISOString(),
+    size_vram: 0,
+    context_length: l.ctxSize,
+  };
+}
+
+export const isRunning = (l: LoadedModel): boolean => l.runner.state === 'ready' || l.runner.state === 'starting';
+
 export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const tagsJson = (list: readonly CatalogModel[]) =>
-    JSON.stringify({
-      models: list.map((m) => ({
-        name: m.displayName ?? m.name,
-        model: m.displayName ?? m.name,
-        modified_at: m.modifiedAt.toISOString(),
-        size: m.size,
-        digest: m.digest.replace(/^sha256:/, ''),
-        capabilities: capabilities(m),
-        details: details(m),
-      })),
-    });
+  const tagsJson = (list: readonly CatalogModel[]) => JSON.stringify({ models: list.map(tagsEntry) });
   const tags = lastResult(tagsJson);
   // A token limited to some models sees only those (built per request: such tokens are rare).
   app.get('/api/tags', (request, reply) => {
+    if (deps.fleet) return reply.type('application/json; charset=utf-8').send(deps.fleet.tags(request.principal));
     const list = deps.catalog.list();
     const visible = visibleModels(request.principal, list);
     return reply.type('application/json; charset=utf-8').send(visible === list ? tags(list) : tagsJson(visible));
@@ -65,25 +88,13 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
     let cacheable = true;
     const models = deps.scheduler
       .loaded()
-      .filter((l) => l.runner.state === 'ready' || l.runner.state === 'starting')
+      .filter(isRunning)
       // An embedding child is listed under its own name, to those who may use the model it embeds for.
       .filter((l) => modelAllowed(principal, servedModel(l.name)))
       .map((l) => {
-        const served = servedModel(l.name);
-        const m = deps.catalog.resolve(served);
-        const own = served === l.name;
         // A busy model's expiry is shown as now + keep_alive: the one part that moves without a scheduler change.
         if (l.inFlight > 0 || l.queued > 0 || l.expiresAt === undefined) cacheable = false;
-        return {
-          name: own ? (m?.displayName ?? l.name) : l.name,
-          model: own ? (m?.displayName ?? l.name) : l.name,
-          size: m ? deps.schedulable(m, own ? 'serve' : 'embeddings').memoryBytes : 0,
-          digest: m?.digest.replace(/^sha256:/, '') ?? '',
-          details: m ? details(m) : {},
-          expires_at: (l.expiresAt ?? new Date()).toISOString(),
-          size_vram: 0,
-          context_length: l.ctxSize,
-        };
+        return psEntry(deps, l);
       });
     return { text: JSON.stringify({ models }), cacheable };
   };
@@ -91,6 +102,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps): void {
   let running: { catalog: readonly CatalogModel[]; text: string } | undefined;
   deps.scheduler.on('changed', () => (running = undefined));
   app.get('/api/ps', (request, reply) => {
+    if (deps.fleet) return reply.type('application/json; charset=utf-8').send(deps.fleet.ps(request.principal));
     if (request.principal?.models) {
       return reply.type('application/json; charset=utf-8').send(runningModels(request.principal).text);
     }

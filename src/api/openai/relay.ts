@@ -81,8 +81,8 @@ export function relay(
 }
 
 /** The error event of an interrupted stream, in the shape the route's clients parse. */
-export function streamErrorEvent(path: string): (message: string) => string {
-  const reason = (m: string): string => `llama-server stopped mid-answer: ${m}`;
+export function streamErrorEvent(path: string, who = 'llama-server'): (message: string) => string {
+  const reason = (m: string): string => `${who} stopped mid-answer: ${m}`;
   if (path === '/v1/messages')
     return (m) =>
       `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'api_error', message: reason(m) } })}\n\n`;

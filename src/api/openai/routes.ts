@@ -83,12 +83,17 @@ function registerModelList(app: FastifyInstance, deps: ApiDeps): void {
   const modelsJson = (list: readonly CatalogModel[]) => JSON.stringify({ object: 'list', data: list.map(modelEntry) });
   const models = lastResult(modelsJson);
   app.get('/v1/models', (request, reply) => {
+    if (deps.fleet)
+      return reply.type('application/json; charset=utf-8').send(deps.fleet.openAiModels(request.principal));
     const list = deps.catalog.list();
     const visible = visibleModels(request.principal, list);
     return reply.type('application/json; charset=utf-8').send(visible === list ? models(list) : modelsJson(visible));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) =>
-    modelEntry(requireModel(deps, request.params.id, request)),
-  );
+  app.get<{ Params: { id: string } }>('/v1/models/:id', async (request) => {
+    const remote = deps.catalog.resolve(request.params.id)
+      ? undefined
+      : deps.fleet?.openAiModel(request.principal, request.params.id);
+    return remote ?? modelEntry(requireModel(deps, request.params.id, request));
+  });
 }
