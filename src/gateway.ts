@@ -14,16 +14,15 @@ import type { Principal } from './auth/principal.js';
 import type { Config } from './config/schema.js';
 import { HttpLlamaClient } from './llama/http-client.js';
 import { requestLogWriter } from './metrics/request-log.js';
-import { type BackendStatus, inspectBackend } from './provision/backend-status.js';
-import type { Machine as Hardware } from './provision/detect.js';
-import { ensureLlamaServer, type ResolvedBinary } from './provision/llama-binary.js';
+import { inspectMachine, type MachineFacts, reprovision } from './machine-facts.js';
+import type { BackendStatus } from './provision/backend-status.js';
+import type { ResolvedBinary } from './provision/llama-binary.js';
 import { Quantizer } from './quantize/quantizer.js';
 import { childEnvironment } from './runner/child-env.js';
 import { PidRegistry, type ReapResult } from './runner/pid-registry.js';
-import { deathSignalLauncher } from './runner/death-signal.js';
 import { createSocketDir, type SocketDir } from './runner/socket-dir.js';
 import { runnerSpec, type RunnerSettings } from './runner/spec.js';
-import { ModelPlans, type Machine, schedulerPolicy } from './scheduler/plans.js';
+import { ModelPlans, schedulerPolicy } from './scheduler/plans.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { SchedulableModel } from './scheduler/types.js';
 import { openStore } from './store/open.js';
@@ -215,9 +214,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       await quantizer.close();
       await reloader.close();
       await files.close();
-      if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
       // Leaving first: the others stop forwarding here while the last requests drain.
       await fleet?.leave();
+      if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
       await app.close();
       await scheduler.shutdown();
       socketDir?.remove();
@@ -242,39 +241,6 @@ function storeReporter() {
       else if (!up) process.stderr.write(`store unreachable at start (${reason}); trying again for up to 30 s\n`);
     },
   };
-}
-
-/** What the gateway learns about the machine once: the binary, what it computes on, the GPUs, the launcher. */
-interface MachineFacts extends Machine {
-  binary: ResolvedBinary;
-  backend: BackendStatus;
-  hardware: Hardware;
-  launcher: string[] | undefined;
-}
-
-async function inspectMachine(config: Config, env: NodeJS.ProcessEnv): Promise<MachineFacts> {
-  const [probed, launcher] = await Promise.all([probeBinary(config, env), deathSignalLauncher()]);
-  return { ...probed, launcher };
-}
-
-/**
- * The configured llama-server (built if needed) and its backend. `cpuOnly`: it keeps everything in
- * RAM, which the kernel frees as an evicted child exits; GPU memory counts in the budget otherwise.
- */
-async function probeBinary(
-  config: Config,
-  env: NodeJS.ProcessEnv,
-  known?: Hardware,
-): Promise<Omit<MachineFacts, 'launcher'>> {
-  const binary = await ensureLlamaServer({
-    configured: config.llama_server.binary,
-    backend: config.llama_server.backend,
-    env,
-    progress: (l) => process.stderr.write(`[llama-server build] ${l}\n`),
-  });
-  const { status: backend, machine: hardware } = await inspectBackend(binary, env, known);
-  const vramBytes = hardware.gpus.reduce((sum, g) => sum + (g.vramBytes ?? 0), 0);
-  return { binary, backend, hardware, vramBytes, cpuOnly: backend.devices?.length === 0 };
 }
 
 /** The catalogue's watcher again when a reload moved the directories it watches. */
@@ -302,17 +268,6 @@ function settings(r: {
     socketDir: r.socketDir,
     connect: (endpoint) => new HttpLlamaClient(endpoint),
   };
-}
-
-/** A reload that names another binary provisions and probes it before anything else changes. */
-async function reprovision(
-  machine: MachineFacts,
-  before: Config,
-  after: Config,
-  env: NodeJS.ProcessEnv,
-): Promise<void> {
-  const ls = (c: Config) => [c.llama_server.binary, c.llama_server.backend].join('\0');
-  if (ls(after) !== ls(before)) Object.assign(machine, await probeBinary(after, env, machine.hardware));
 }
 
 /** The children's private socket directory, or undefined for loopback TCP with keys (see the transport key). */
