@@ -128,7 +128,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'user',
-    usage: 'corral user add NAME [--role ROLE] [--password PW] | passwd NAME | list',
+    usage: 'corral user add NAME [--role ROLE] [--password PW] | passwd NAME | unlock NAME | list',
     summary: 'manage admin-UI accounts in the database',
     options: { config, db, role, password: { type: 'string', value: 'PW', description: 'the password' }, help },
     env: ['CORRAL_CONFIG', 'CORRAL_PASSWORD'],

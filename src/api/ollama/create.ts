@@ -22,8 +22,7 @@ import {
   type QuantizeSource,
 } from './create-quantize.js';
 import { goTemplateProblem } from './go-template.js';
-import type { ManageContext } from './manage-context.js';
-import { nameOf, snapshot } from './manage.js';
+import { nameOf, snapshot, type ManageContext } from './manage-context.js';
 import { progressReply } from './progress.js';
 
 const open = { additionalProperties: true } as const;

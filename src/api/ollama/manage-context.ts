@@ -1,5 +1,7 @@
+import type { CatalogModel } from '../../catalog/catalog.js';
 import { parseSize } from '../../config/duration.js';
-import { Manifest, manifestPath } from '../../models/manifest.js';
+import { BadRequest } from '../../errors.js';
+import { Manifest, manifestPath, type ManagedEntry } from '../../models/manifest.js';
 import type { FetchPolicy } from '../../net/guarded-fetch.js';
 import type { Stores } from '../../ollama-store/stores.js';
 import type { ApiDeps } from '../deps.js';
@@ -30,5 +32,27 @@ export function manageContext(deps: ApiDeps): ManageContext {
       privateHosts: deps.config().pull.private_hosts,
     }),
     reserve: () => parseSize(deps.config().disk_reserve),
+  };
+}
+
+export function nameOf(body: { model?: string | undefined; name?: string | undefined }): string {
+  const n = body.model ?? body.name;
+  if (!n) throw new BadRequest('missing required field "model"');
+  return n;
+}
+
+/** What a copy or a derived model inherits: everything that defines its behaviour, not its name. */
+export function snapshot(m: CatalogModel, kind: ManagedEntry['kind'], source?: string): ManagedEntry {
+  return {
+    kind,
+    path: m.path,
+    parent: m.name,
+    source,
+    system: m.system,
+    template: m.template,
+    options: { ...m.options },
+    embedding: m.embedding,
+    mmproj: m.mmproj,
+    createdAt: new Date().toISOString(),
   };
 }

@@ -2,8 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { normalizeModelName, type CatalogModel } from '../../catalog/catalog.js';
-import { BadRequest, Forbidden, NotImplemented } from '../../errors.js';
-import type { ManagedEntry } from '../../models/manifest.js';
+import { Forbidden, NotImplemented } from '../../errors.js';
 import { ownedFiles } from '../../models/delete-plan.js';
 import { Puller, managedModelsDir, type PullJob, type PullProgress } from '../../models/pull.js';
 import { copyManifest } from '../../ollama-store/layer-writer.js';
@@ -15,7 +14,7 @@ import { requireModel } from '../model-lookup.js';
 import { assertModelAllowed } from '../../auth/principal.js';
 import { registerBlobRoutes } from './blobs.js';
 import { registerCreate } from './create.js';
-import { manageContext, type ManageContext } from './manage-context.js';
+import { manageContext, nameOf, snapshot, type ManageContext } from './manage-context.js';
 import { progressReply } from './progress.js';
 
 const open = { additionalProperties: true } as const;
@@ -39,28 +38,6 @@ const CopyBody = Type.Object(
 type PullBody = Static<typeof PullBody>;
 type NameBody = Static<typeof NameBody>;
 type CopyBody = Static<typeof CopyBody>;
-
-export function nameOf(body: { model?: string | undefined; name?: string | undefined }): string {
-  const n = body.model ?? body.name;
-  if (!n) throw new BadRequest('missing required field "model"');
-  return n;
-}
-
-/** What a copy or a derived model inherits: everything that defines its behaviour, not its name. */
-export function snapshot(m: CatalogModel, kind: ManagedEntry['kind'], source?: string): ManagedEntry {
-  return {
-    kind,
-    path: m.path,
-    parent: m.name,
-    source,
-    system: m.system,
-    template: m.template,
-    options: { ...m.options },
-    embedding: m.embedding,
-    mmproj: m.mmproj,
-    createdAt: new Date().toISOString(),
-  };
-}
 
 /** /api/pull, /api/delete, /api/copy, /api/create, /api/push. Models defined here live in data_dir/models.json. */
 export function registerManageRoutes(app: FastifyInstance, deps: ApiDeps): void {
