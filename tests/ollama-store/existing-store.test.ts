@@ -146,6 +146,16 @@ describe('an existing Ollama store', () => {
     expect(gen.eval_count).toBe(4);
   });
 
+  it("generate puts the model's system prompt and messages before the prompt, as chat does", async () => {
+    const one = { num_predict: 1 };
+    const chatted = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'x' }], options: one });
+    const generated = await ollama.generate({ model: 'tiny', prompt: 'x', options: one });
+    expect(generated.prompt_eval_count).toBe(chatted.prompt_eval_count);
+    // A continuation of a context does not repeat them (Ollama's rule).
+    const next = await ollama.generate({ model: 'tiny', prompt: 'x', context: generated.context, options: one });
+    expect(next.prompt_eval_count).toBeLessThan(generated.prompt_eval_count + generated.context.length);
+  });
+
   it('renders the Go template for a GGUF that has no chat template of its own', async () => {
     const expected = 'SYS: Be brief.\nUSER: hello there\nBOT:';
     const raw = await ollama.generate({ model: 'bare', prompt: expected, raw: true, options: { num_predict: 1 } });

@@ -13,7 +13,7 @@ import { loadOrUnload } from './load-unload.js';
 import { keepAliveMs, loadOptions, mergeOptions, sampling } from './options.js';
 import { renderedPrompt } from './prompt-path.js';
 import { serveGeneration, type OllamaShape } from './respond.js';
-import { GenerateBody } from './schemas.js';
+import { GenerateBody, type Message } from './schemas.js';
 
 /**
  * Runs a /completion and reports `context` as Ollama does: the given context, then the ids of the
@@ -46,22 +46,32 @@ interface PromptSource {
 }
 
 /**
+ * What a generate request says, as Ollama turns it into messages: the system prompt and, unless it
+ * continues a `context`, the messages the model was created with (MESSAGE), then the prompt.
+ */
+function promptTurn(model: CatalogModel, system: string | undefined, body: GenerateBody): Message[] {
+  const fresh = !body.context?.length;
+  return [
+    ...(system && fresh ? [{ role: 'system' as const, content: system }] : []),
+    ...(fresh ? ((model.messages ?? []) as Message[]) : []),
+    { role: 'user' as const, content: body.prompt ?? '', ...(body.images?.length ? { images: body.images } : {}) },
+  ];
+}
+
+/**
  * The prompt as the model sees it (raw, an Ollama template, or the model's own template), completed
  * with `context` reported (see withContext).
  */
 async function* complete(client: LlamaClient, p: PromptSource, call: CallOptions): AsyncGenerator<GenerationEvent> {
   const { body, system } = p;
   const context = body.context ?? [];
-  const turn = [
-    ...(system && !context.length ? [{ role: 'system' as const, content: system }] : []),
-    { role: 'user' as const, content: body.prompt ?? '' },
-  ];
+  const turn = promptTurn(p.model, system, body);
   let text: string;
   if (body.raw) text = body.prompt ?? '';
   else if (body.template !== undefined)
     text = renderOllamaPrompt(body.template, { messages: turn, think: body.think }, requestTemplateError);
   else if (p.model.goTemplate) text = renderedPrompt(p.model, turn, undefined, body.think)!;
-  else text = await client.applyTemplate(turn, {}, call);
+  else text = await client.applyTemplate(chatMessages(turn, p.model), {}, call);
   // A continuation appends to the given token ids; llama-server takes tokens followed by text.
   const prompt = context.length ? [...context, text] : text;
   yield* withContext(
@@ -132,13 +142,7 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     // Thinking is parsed, and images are attached, only by llama-server's chat endpoint.
     if (!body.raw && !model.goTemplate && (body.think !== undefined || body.images?.length)) {
       if (body.context?.length) throw new BadRequest('"context" cannot be combined with "think" or "images"');
-      const messages = chatMessages(
-        [
-          ...(system ? [{ role: 'system' as const, content: system }] : []),
-          { role: 'user' as const, content: body.prompt ?? '', images: body.images },
-        ],
-        model,
-      );
+      const messages = chatMessages(promptTurn(model, system, body), model);
       const chat = { messages, sampling: settings, think: body.think, format };
       return serveGeneration(request, reply, deps, { ...common, start: (client, call) => client.chat(chat, call) });
     }
