@@ -53,9 +53,12 @@ export function withSamplingDefaults(body: Body, defaults: Sampling): Body {
   return { ...fields, ...body };
 }
 
+/** Whether a request asks for thinking: `true` or a level ("low", "medium", "high"). */
+const thinkingOn = (think: Think | undefined): boolean => think !== undefined && think !== false && think !== 'false';
+
 export function thinkFields(think: Think | undefined): Body {
   if (think === undefined) return {};
-  const on = think !== false && think !== 'false';
+  const on = thinkingOn(think);
   return { chat_template_kwargs: { enable_thinking: on }, reasoning_format: on ? 'deepseek' : 'none' };
 }
 
@@ -111,7 +114,7 @@ export function openAiMessages(messages: ChatMessage[]): Body[] {
  * extracted, only by the chat endpoint.
  */
 export function completesChat(req: ChatRequest): boolean {
-  return req.format !== undefined && !req.tools?.length && req.think !== true;
+  return req.format !== undefined && !req.tools?.length && !thinkingOn(req.think);
 }
 
 export function chatBody(req: ChatRequest): Body {

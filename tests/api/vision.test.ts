@@ -152,6 +152,12 @@ describe('/api/generate with images', () => {
     expect(one.json.prompt_eval_count - plain.json.prompt_eval_count).toBe(IMAGE_TOKENS);
   });
 
+  it('refuses images with a raw prompt rather than dropping them', async () => {
+    const res = await generate([PNG], { raw: true });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toMatch(/"images" cannot be combined with "raw"/);
+  });
+
   it('streams, and works with a format too', async () => {
     const plain = await generate();
     const res = await post(`${t.url}/api/generate`, {

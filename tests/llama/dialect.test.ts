@@ -56,6 +56,9 @@ describe('llama-server request bodies', () => {
     };
     expect(completesChat(req)).toBe(true);
     expect(completesChat({ ...req, think: true })).toBe(false);
+    // A thinking level is thinking too: only the chat endpoint parses it.
+    expect(completesChat({ ...req, think: 'high' })).toBe(false);
+    expect(completesChat({ ...req, think: false })).toBe(true);
     expect(completesChat({ ...req, tools: [{}] })).toBe(false);
     expect(completesChat({ ...req, format: undefined })).toBe(false);
     expect(chatBody({ ...req, tools: [{}] }).response_format).toEqual({

@@ -95,6 +95,11 @@ export function registerGenerate(app: FastifyInstance, deps: ApiDeps): void {
     // A reranker loads and unloads as above (`ollama stop`), but does not generate.
     refuseReranker(model, 'generate text');
     if (body.suffix) requireFim(model);
+    // A raw prompt has no place the model's template would put images in: refused, never dropped.
+    if (body.images?.length && body.raw)
+      throw new BadRequest(
+        '"images" cannot be combined with "raw": send the prompt without raw so the template places them',
+      );
     if (body.images?.length && !model.mmproj)
       throw new BadRequest(`model "${name}" does not support images (no mmproj configured)`);
     if (body.images?.length && model.goTemplate) renderedPrompt(model, [{ role: 'user', images: body.images }]);
