@@ -1,19 +1,13 @@
 import { join, resolve } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { readFile } from 'node:fs/promises';
-import type { ConfigControl, ReloadResult } from './admin/deps.js';
-import { createPasswords } from './auth/passwords.js';
-import { buildApp } from './app.js';
 import { Catalog, type CatalogModel } from './catalog/catalog.js';
 import { type CatalogWatcher, catalogRoots, watchCatalog } from './catalog/watch.js';
-import { binaryCheck, configCheck, storeCheck, writableDirCheck } from './health/checks.js';
 import { parseDuration } from './config/duration.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { ConfigReloader, type ReloadState, type ReloaderEvents } from './config/reloader.js';
-import type { Principal } from './auth/principal.js';
 import type { Config } from './config/schema.js';
 import { HttpLlamaClient } from './llama/http-client.js';
-import { requestLogWriter } from './metrics/request-log.js';
+import { composeApp, logReload } from './compose-app.js';
 import { inspectMachine, type MachineFacts, reprovision } from './machine-facts.js';
 import type { BackendStatus } from './provision/backend-status.js';
 import type { ResolvedBinary } from './provision/llama-binary.js';
@@ -78,113 +72,44 @@ export interface Gateway {
 
 /** The composition root: config → catalogue → scheduler → app. Nothing here is global. */
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
-  const env = opts.env ?? process.env;
-  const cwd = resolve(opts.cwd ?? process.cwd());
-  const loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
-  const first = loaded.config;
-  const machine = await inspectMachine(first, env);
-  const catalog = new Catalog({ config: first, baseDir: loaded.baseDir, cwd, env });
-  await catalog.refresh();
-  // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and sockets.
-  const pids = new PidRegistry(join(resolve(cwd, first.data_dir), 'pids'));
-  const reaped = await pids.reapOrphans(parseDuration(first.llama_server.stop_timeout));
-  const socketDir = privateSocketDir(first, env);
-
-  let policy = withRpcGroups(schedulerPolicy(first, catalog, machine), catalog.list());
-  let fleet: Fleet | undefined;
-  // A CPU-only llama-server offloads every layer to its rpc workers; a GPU keeps a share of them.
-  const deviceBytes = (): number => (machine.cpuOnly ? 0 : machine.vramBytes);
-  // The fleet logs through the app's logger once the app exists.
-  let fleetLog: Pick<FastifyInstance['log'], 'info' | 'warn'> = { info: () => {}, warn: () => {} };
-  const reloader: ConfigReloader = new ConfigReloader(loaded, {
-    env,
-    watch: opts.watchConfig,
-    apply: async (next, previous) => {
-      await reprovision(machine, previous.config, next.config, env);
-      catalog.reconfigure({ config: next.config, baseDir: next.baseDir, cwd, env });
-      await catalog.refresh();
-      files = await rewatch(files, catalog, scheduler);
-      policy = withRpcGroups(schedulerPolicy(next.config, catalog, machine), catalog.list());
-      const changes = scheduler.reconcile();
-      void scheduler.loadPinned(plans.pinned());
-      return changes;
-    },
-  });
-  const config = (): Config => reloader.current().config;
-  const plans = new ModelPlans({
-    catalog,
-    config,
-    binary: () => machine.binary.path,
-    gpuLayers: () => machine.backend.gpuLayers,
-    adjust: (plan) => rpcPlan(plan, liveWorkers(fleet?.membership), deviceBytes()),
-  });
-  const runners = { cwd, env, pids, machine, socketDir };
-  const scheduler = new Scheduler({
-    makeRunner: (m, ctxSize, load) =>
-      runnerFor(
-        m,
-        (launch) => runnerSpec(launch, ctxSize, m.parallel, config(), settings(runners), load),
-        (parts) =>
-          workerLease({
-            ...parts,
-            localBytes: deviceBytes(),
-            fleet: fleet && { membership: fleet.membership, registry: fleet.registry, expiryMs: fleet.expiryMs },
-          }),
-      ),
-    policy: () => policy,
-    resolve: plans.resolve,
-  });
-  // Another Ollama pulling into the store it shares, or GGUFs copied into a models directory, show up
-  // without a restart; a model whose file went or changed is unloaded or restarted once idle.
-  let files = await watchCatalog(catalog, () => void scheduler.reconcile());
-
-  const quantizer = new Quantizer({
-    binary: () => machine.binary.path,
-    backend: () => config().llama_server.backend,
-    launcher: () => machine.launcher,
-    env,
-    childEnv: () => childEnvironment(env, config().llama_server.pass_env),
-    pids,
-  });
+  const base = await prepare(opts);
+  const fleetRef: { current?: Fleet | undefined } = {};
+  const core = await schedule(base, opts, () => fleetRef.current);
+  const { catalog, scheduler, plans, reloader, config } = core;
+  const quantizer = newQuantizer(base, config);
   const leftovers = await quantizer.sweep(catalog.stores.target);
   const storeEvents = storeReporter();
-  const store = await openStore(first.store, cwd, storeEvents);
-  fleet = first.fleet.enabled
+  const store = await openStore(base.first.store, base.cwd, storeEvents);
+  const fleetLog = deferredLog();
+  const fleet = base.first.fleet.enabled
     ? createFleet({
-        config: first,
-        env,
+        config: base.first,
+        env: base.env,
         catalog,
         scheduler,
         store,
         schedulable: plans.schedulable,
         version: packageVersion(),
-        log: { info: (o, m) => fleetLog.info(o, m), warn: (o, m) => fleetLog.warn(o, m) },
+        log: fleetLog,
       })
     : undefined;
-  const app = await composeApp({
-    catalog,
-    scheduler,
-    plans,
-    quantizer,
-    store,
-    reloader,
-    cwd,
-    machine,
-    fleet,
-    logger: opts.logger,
-  });
+  fleetRef.current = fleet;
+  const { cwd, machine } = base;
+  const parts = { catalog, scheduler, plans, quantizer, store, reloader, cwd, machine, fleet };
+  const app = await composeApp({ ...parts, logger: opts.logger });
   storeEvents.attach(app.log.child({ module: 'store' }));
-  fleetLog = app.log.child({ module: 'fleet' });
+  fleetLog.attach(app.log.child({ module: 'fleet' }));
   fleet?.joinOnListen(app);
   for (const file of leftovers) app.log.warn({ file }, 'removed what an interrupted quantize left in the blobs');
   // Startup warnings are logged by serve; these are the ones a later refresh (pull, delete, reload) finds.
   catalog.onWarning = (w) => app.log.warn(w);
-  if (!socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
+  if (!base.socketDir) app.log.warn('llama-server children listen on loopback TCP, each with its own API key');
   reloader.on('reload', (state) => logReload(app, state));
   const draining = refuseWhileDraining(app);
-  const pinned = scheduler.loadPinned(plans.pinned());
   const pruner = startPruning(store, config, app.log);
+  const pinned = scheduler.loadPinned(plans.pinned());
 
+  const close = closer({ ...parts, app, files: () => core.files, draining, pruner, socketDir: base.socketDir });
   return {
     app,
     scheduler,
@@ -202,27 +127,148 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     store,
     fleet,
-    pids,
-    reaped,
+    pids: base.pids,
+    reaped: base.reaped,
     pinned,
     events: reloader,
     reload: () => reloader.reload(),
     reloadState: () => reloader.state(),
-    async close(closeOpts = {}) {
-      draining.start();
-      // Quantizing can take many minutes: cancelled now rather than after the drain.
-      await quantizer.close();
-      await reloader.close();
-      await files.close();
-      // Leaving first: the others stop forwarding here while the last requests drain.
-      await fleet?.leave();
-      if (closeOpts.drainMs) await scheduler.drain(closeOpts.drainMs);
-      await app.close();
-      await scheduler.shutdown();
-      socketDir?.remove();
-      clearInterval(pruner);
-      await store.close();
+    close,
+  };
+}
+
+/** Stops accepting requests, waits up to `drainMs` for running ones, then stops every llama-server. */
+function closer(p: {
+  app: FastifyInstance;
+  draining: { start(): void };
+  quantizer: Quantizer;
+  reloader: ConfigReloader;
+  files: () => CatalogWatcher;
+  fleet: Fleet | undefined;
+  scheduler: Scheduler;
+  socketDir: SocketDir | undefined;
+  pruner: NodeJS.Timeout;
+  store: Store;
+}) {
+  return async (opts: { drainMs?: number } = {}): Promise<void> => {
+    p.draining.start();
+    // Quantizing can take many minutes: cancelled now rather than after the drain.
+    await p.quantizer.close();
+    await p.reloader.close();
+    await p.files().close();
+    // Leaving first: the others stop forwarding here while the last requests drain.
+    await p.fleet?.leave();
+    if (opts.drainMs) await p.scheduler.drain(opts.drainMs);
+    await p.app.close();
+    await p.scheduler.shutdown();
+    p.socketDir?.remove();
+    clearInterval(p.pruner);
+    await p.store.close();
+  };
+}
+
+/** What is known before anything runs: the config, the machine, the catalogue, and the children's places. */
+async function prepare(opts: GatewayOptions) {
+  const env = opts.env ?? process.env;
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const loaded = await loadConfig(resolve(cwd, opts.configFile), { optional: opts.optionalConfig ?? false, env });
+  const first = loaded.config;
+  const machine = await inspectMachine(first, env);
+  const catalog = new Catalog({ config: first, baseDir: loaded.baseDir, cwd, env });
+  await catalog.refresh();
+  // Before anything is spawned: children a gateway killed with -9 left behind still hold memory and sockets.
+  const pids = new PidRegistry(join(resolve(cwd, first.data_dir), 'pids'));
+  const reaped = await pids.reapOrphans(parseDuration(first.llama_server.stop_timeout));
+  const socketDir = privateSocketDir(first, env);
+  return { env, cwd, loaded, first, machine, catalog, pids, reaped, socketDir };
+}
+
+type Prepared = Awaited<ReturnType<typeof prepare>>;
+
+/**
+ * The config reloader, the plans and the scheduler, which refer to each other: a reload re-plans and
+ * reconciles, a plan reads the current config, and (in a fleet) a model on RPC workers is planned and
+ * started with the workers the fleet knows of.
+ */
+async function schedule(base: Prepared, opts: GatewayOptions, fleet: () => Fleet | undefined) {
+  const { env, cwd, machine, catalog } = base;
+  let policy = withRpcGroups(schedulerPolicy(base.first, catalog, machine), catalog.list());
+  // A CPU-only llama-server offloads every layer to its rpc workers; a GPU keeps a share of them.
+  const deviceBytes = (): number => (machine.cpuOnly ? 0 : machine.vramBytes);
+  const core = {
+    files: undefined as unknown as CatalogWatcher,
+    reloader: new ConfigReloader(base.loaded, {
+      env,
+      watch: opts.watchConfig,
+      apply: async (next, previous) => {
+        await reprovision(machine, previous.config, next.config, env);
+        catalog.reconfigure({ config: next.config, baseDir: next.baseDir, cwd, env });
+        await catalog.refresh();
+        core.files = await rewatch(core.files, catalog, scheduler);
+        policy = withRpcGroups(schedulerPolicy(next.config, catalog, machine), catalog.list());
+        const changes = scheduler.reconcile();
+        void scheduler.loadPinned(plans.pinned());
+        return changes;
+      },
+    }),
+  };
+  const config = (): Config => core.reloader.current().config;
+  const plans = new ModelPlans({
+    catalog,
+    config,
+    binary: () => machine.binary.path,
+    gpuLayers: () => machine.backend.gpuLayers,
+    adjust: (plan) => rpcPlan(plan, liveWorkers(fleet()?.membership), deviceBytes()),
+  });
+  const runners = { cwd, env, pids: base.pids, machine, socketDir: base.socketDir };
+  const scheduler: Scheduler = new Scheduler({
+    makeRunner: (m, ctxSize, load) =>
+      runnerFor(
+        m,
+        (launch) => runnerSpec(launch, ctxSize, m.parallel, config(), settings(runners), load),
+        (parts) => workerLease({ ...parts, localBytes: deviceBytes(), fleet: fleetHolds(fleet()) }),
+      ),
+    policy: () => policy,
+    resolve: plans.resolve,
+  });
+  // Another Ollama pulling into the store it shares, or GGUFs copied into a models directory, show up
+  // without a restart; a model whose file went or changed is unloaded or restarted once idle.
+  core.files = await watchCatalog(catalog, () => void scheduler.reconcile());
+  return {
+    ...core,
+    get files() {
+      return core.files;
     },
+    catalog,
+    config,
+    plans,
+    scheduler,
+  };
+}
+
+/** What a model on RPC workers needs of the fleet to hold them while it runs. */
+function fleetHolds(fleet: Fleet | undefined) {
+  return fleet && { membership: fleet.membership, registry: fleet.registry, expiryMs: fleet.expiryMs };
+}
+
+function newQuantizer(base: Prepared, config: () => Config): Quantizer {
+  return new Quantizer({
+    binary: () => base.machine.binary.path,
+    backend: () => config().llama_server.backend,
+    launcher: () => base.machine.launcher,
+    env: base.env,
+    childEnv: () => childEnvironment(base.env, config().llama_server.pass_env),
+    pids: base.pids,
+  });
+}
+
+/** A log for parts made before the app (whose logger it becomes once attached); silent until then. */
+function deferredLog() {
+  let log: Pick<FastifyInstance['log'], 'info' | 'warn'> | undefined;
+  return {
+    attach: (l: Pick<FastifyInstance['log'], 'info' | 'warn'>) => void (log = l),
+    info: (obj: object, msg: string) => log?.info(obj, msg),
+    warn: (obj: object, msg: string) => log?.warn(obj, msg),
   };
 }
 
@@ -280,84 +326,6 @@ function privateSocketDir(config: Config, env: NodeJS.ProcessEnv): SocketDir | u
   return dir;
 }
 
-interface AppParts {
-  catalog: Catalog;
-  scheduler: Scheduler;
-  plans: ModelPlans;
-  quantizer: Quantizer;
-  store: Store;
-  reloader: ConfigReloader;
-  cwd: string;
-  machine: MachineFacts;
-  fleet: Fleet | undefined;
-  logger: FastifyServerOptions['logger'];
-}
-
-async function composeApp(p: AppParts): Promise<FastifyInstance> {
-  const { store, reloader, cwd, machine } = p;
-  const config = (): Config => reloader.current().config;
-  const passwords = createPasswords();
-  let recordUsage: (principal: Principal | null | undefined, tokens: number) => void = () => {};
-  const app = await buildApp({
-    api: {
-      catalog: p.catalog,
-      scheduler: p.scheduler,
-      config,
-      schedulable: p.plans.schedulable,
-      quantizer: p.quantizer,
-    },
-    store,
-    auth: config().auth,
-    passwords,
-    admin: {
-      binary: machine.binary,
-      backend: () => machine.backend,
-      configControl: configControl(reloader),
-      logsDir: () => resolve(cwd, config().logs_dir),
-      dataDir: () => resolve(cwd, config().data_dir),
-    },
-    logger: p.logger,
-    bodyLimit: config().server.body_limit,
-    readiness: [
-      configCheck(config),
-      writableDirCheck('data directory', () => resolve(cwd, config().data_dir)),
-      // llama-server's output goes nowhere else: a model cannot start without its log file.
-      writableDirCheck('logs directory', () => resolve(cwd, config().logs_dir)),
-      storeCheck(store),
-      binaryCheck(() => machine.binary.path),
-      ...(p.fleet ? [p.fleet.readiness] : []),
-    ],
-    fleet: p.fleet,
-    onRequestFinished: requestLogWriter(store.requestLog, (principal, tokens) => recordUsage(principal, tokens)),
-  });
-  recordUsage = (principal, tokens) => app.corralAuth.recordTokenUsage(principal, tokens);
-  return app;
-}
-
-/** The admin UI's view of the config file and its reloads. */
-function configControl(reloader: ConfigReloader): ConfigControl {
-  const loaded = (): LoadedConfig => reloader.current();
-  return {
-    file: () => loaded().file,
-    source: async () =>
-      loaded().file ? readFile(loaded().file!, 'utf8').catch(() => loaded().source) : loaded().source,
-    lastReload: () => reloadResult(reloader.state()),
-    reload: async () => reloadResult(await reloader.reload())!,
-    nextReload: (timeoutMs) =>
-      new Promise((done) => {
-        const onReload = (state: ReloadState): void => {
-          clearTimeout(timer);
-          done(reloadResult(state));
-        };
-        const timer = setTimeout(() => {
-          reloader.off('reload', onReload);
-          done(undefined);
-        }, timeoutMs);
-        reloader.once('reload', onReload);
-      }),
-  };
-}
-
 /** Once started, new requests are refused with 503 while running ones finish. */
 function refuseWhileDraining(app: FastifyInstance): { start(): void } {
   let draining = false;
@@ -375,20 +343,4 @@ function startPruning(store: Store, config: () => Config, log: FastifyInstance['
     void pruneLogs(store, config().store).catch((err: unknown) => log.warn({ err }, 'log retention pruning failed'));
   prune();
   return setInterval(prune, 3_600_000).unref();
-}
-
-function logReload(app: FastifyInstance, state: ReloadState): void {
-  if (state.ok) app.log.info({ changes: state.changes }, 'config reloaded');
-  else app.log.error({ problems: state.problems }, 'config reload rejected; still serving the last good config');
-}
-
-/** The reload outcome in the admin UI's words. */
-function reloadResult(state: ReloadState | undefined): ReloadResult | undefined {
-  if (!state) return undefined;
-  const summary = state.ok
-    ? state.changes.length
-      ? `applied: ${state.changes.join('; ')}`
-      : 'applied: nothing changed'
-    : 'rejected; the previous config stays in effect';
-  return { at: state.at, ok: state.ok, summary, problems: state.problems };
 }

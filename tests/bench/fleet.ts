@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestPostgres } from '../setup/postgres-server.js';
 import { chat, type Endpoint } from './client.js';
-import { startProcess, type Proc } from './processes.js';
+import { CORRAL, startProcess, type Proc } from './processes.js';
 import { roundRobin, type Column, type Sizes } from './scenarios.js';
 import { median, percentile } from './stats.js';
 
@@ -33,11 +33,10 @@ async function startNode(
       fleet: { enabled: true, node_id: id, secret: SECRET },
     }),
   );
-  const cli = resolve(import.meta.dirname, '../../src/cli.js');
   const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'warn' };
   return startProcess(
-    process.execPath,
-    (port) => [cli, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
+    CORRAL,
+    (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
     '/ready',
     { env },
   );

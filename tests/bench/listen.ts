@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startProcess, type Proc } from './processes.js';
+import { CORRAL, startProcess, type Proc } from './processes.js';
 import { roundRobin, type Column } from './scenarios.js';
 import { median } from './stats.js';
 
@@ -29,7 +29,6 @@ export async function startToListening(
       data_dir: join(work, 'listen-data'),
     }),
   );
-  const cli = resolve(import.meta.dirname, '../../src/cli.js');
   const all: { col: string; target: string; start(): Promise<Proc> }[] = [
     {
       col: 'router',
@@ -46,7 +45,7 @@ export async function startToListening(
       target: 'corral',
       start: () =>
         startProcess(
-          cli,
+          CORRAL,
           (port) => ['serve', '--config', config, '--host', '127.0.0.1', '--port', String(port)],
           '/health',
         ),

@@ -1,8 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { freePort } from '../../src/runner/free-port.js';
 import { waitFor200 } from './client.js';
 import { now } from './stats.js';
+
+/** The `corral` program as users start it (bin/corral: the runtime flags, then dist/src/cli.js). */
+export const CORRAL = resolve(import.meta.dirname, '../../../bin/corral');
 
 export interface Proc {
   child: ChildProcess;

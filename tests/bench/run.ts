@@ -7,7 +7,7 @@ import { GPU_BACKENDS } from '../../src/provision/detect.js';
 import { findLlamaServer } from '../../src/provision/llama-binary.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { chat, type Endpoint } from './client.js';
-import { rssBytes, startProcess, type Proc } from './processes.js';
+import { CORRAL, rssBytes, startProcess, type Proc } from './processes.js';
 import {
   concurrent,
   FULL,
@@ -264,11 +264,10 @@ async function startCorral(bin: string, work: string, models: { a: string; b: st
       scheduler: { groups: { swap: ['bench', 'bench2'] } },
     }),
   );
-  const cli = resolve(import.meta.dirname, '../../src/cli.js');
   const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'info' };
-  // Run as a program, as `npm start` does: its #! line carries the node flags and allocator setting.
+  // Through the launcher, as `npm start` runs it: it sets the node flags and the allocator setting.
   return startProcess(
-    cli,
+    CORRAL,
     (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
     '/health',
     { env },
