@@ -46,6 +46,9 @@ export async function startProcess(
     stdio: ['ignore', readyLine ? 'pipe' : 'ignore', output],
     env: opts.env ?? process.env,
   });
+  // A spawn that fails (missing or not executable) emits 'error' and never 'exit': fail the start, so the
+  // caller's cleanup stops what it started before, instead of the process dying of an unhandled event.
+  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const base = `http://127.0.0.1:${port}`;
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -54,10 +57,11 @@ export async function startProcess(
     const ready = readyLine
       ? lineThenHealth(child, readyLine, `${base}${readyPath}`, timeoutMs)
       : waitFor200(`${base}${readyPath}`, timeoutMs);
-    await Promise.race([ready, exited.then(() => Promise.reject(new Error(`${cmd} exited during start`)))]);
+    const exit = exited.then(() => Promise.reject(new Error(`${cmd} exited during start`)));
+    await Promise.race([ready, exit, spawnFailed]);
     readyMs = now() - t0;
   } catch (err) {
-    killGroup(child, 'SIGKILL');
+    if (child.pid !== undefined) killGroup(child, 'SIGKILL');
     throw err;
   }
   return {

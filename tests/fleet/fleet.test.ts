@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI } from '../helpers/cli.js';
-import { eventually, type FleetNodeProcess, startNode } from '../helpers/fleet.js';
+import { eventually, type FleetNodeProcess, startAll, startNode } from '../helpers/fleet.js';
 import { ndjson, post } from '../helpers/gateway.js';
 import { freshPostgresDatabase, type TestDatabase } from '../helpers/postgres.js';
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
   db = await freshPostgresDatabase();
   const database = db.url;
   const m = fixtures.models;
-  [a, b, c] = await Promise.all([
+  [a, b, c] = await startAll([
     startNode('a', database, { models: { alpha: { path: m.chat } } }),
     startNode('b', database, { models: { beta: { path: m.fim }, shared: { path: m.chat2 } } }),
     startNode('c', database, {

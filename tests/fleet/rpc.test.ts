@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type FleetNodeProcess, startNode, startWorker, type WorkerProcess } from '../helpers/fleet.js';
+import { type FleetNodeProcess, startAll, startNode, startWorker, type WorkerProcess } from '../helpers/fleet.js';
 import { post } from '../helpers/gateway.js';
 import { freshPostgresDatabase, type TestDatabase } from '../helpers/postgres.js';
 
@@ -17,9 +17,9 @@ const options = { num_predict: 4, temperature: 0, seed: 1 };
 beforeAll(async () => {
   db = await freshPostgresDatabase();
   const database = db.url;
-  workers = await Promise.all([startWorker('w1', database), startWorker('w2', database)]);
+  workers = await startAll([startWorker('w1', database), startWorker('w2', database)]);
   const [w1, w2] = workers.map((w) => w.endpoint);
-  [a, b] = await Promise.all([
+  [a, b] = await startAll([
     startNode('a', database, {
       models: {
         // -lv 4: llama-server logs where each tensor went.

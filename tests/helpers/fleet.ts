@@ -61,6 +61,9 @@ export async function startNode(
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`node ${id} exited (${code}) before joining:\n${out}`)));
+  }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   const exited = (): Promise<unknown> =>
     child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit');
@@ -117,6 +120,9 @@ export async function startWorker(id: string, database: string): Promise<WorkerP
       if (out.includes('"msg":"worker joined the fleet"')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`worker ${id} exited (${code}) before joining:\n${out}`)));
+  }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   return {
     endpoint: `127.0.0.1:${port}`,
@@ -131,6 +137,23 @@ export async function startWorker(id: string, database: string): Promise<WorkerP
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Starts processes together; if one fails to start, those that did are stopped before the failure is
+ * thrown, so a failed setup leaves nothing running.
+ */
+type Stoppable = { stop(): Promise<void> };
+
+export async function startAll<T extends readonly Promise<Stoppable>[]>(
+  starts: [...T],
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value as Stoppable] : []));
+  if (!failed) return started as { -readonly [K in keyof T]: Awaited<T[K]> };
+  await Promise.all(started.map((p) => p.stop()));
+  throw failed.reason;
 }
 
 /** Polls `probe` until it returns a value (bounded): for what another process does in its own time. */
