@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ndjson, post, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { writeTinyLora } from '../fixtures/gguf-writer.js';
 import { sha } from '../helpers/registry.js';
 
 const fixtures = inject('fixtures');
@@ -107,6 +108,30 @@ describe('blob uploads and create from files', () => {
     const jinja = '{% for m in messages %}{{ m.content }}{% endfor %}';
     await ollama.create({ model: 'jinja2', from: 'base', template: jinja });
     expect(t.gw.schedulable(t.gw.catalog.resolve('jinja2')!).launch.args).toEqual(['--chat-template', jinja]);
+  });
+
+  it('create with an adapter: llama-server runs the model with the LoRA applied', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'corral-lora-'));
+    try {
+      await writeTinyLora(join(dir, 'lora.gguf'));
+      const lora = await readFile(join(dir, 'lora.gguf'));
+      expect((await upload(t.url, sha(lora), lora)).status).toBe(201);
+      await upload(t.url, digest, gguf);
+      // ollama-js 0.6 sends `files` and `adapters` as given, though its types do not list them yet.
+      const plainModel = { model: 'plain', files: { 'tiny.gguf': digest } };
+      await ollama.create(plainModel);
+      await ollama.create({ ...plainModel, model: 'tuned', adapters: { 'lora.gguf': sha(lora) } });
+      const launch = t.gw.schedulable(t.gw.catalog.resolve('tuned')!).launch;
+      expect(launch.args).toEqual(['--lora', expect.stringContaining(sha(lora).replace(':', '-'))]);
+      const options = { num_predict: 8, temperature: 0, seed: 1 };
+      const plain = await ollama.generate({ model: 'plain', prompt: 'hello world', raw: true, options });
+      const tuned = await ollama.generate({ model: 'tuned', prompt: 'hello world', raw: true, options });
+      expect(tuned.eval_count).toBe(8);
+      // Same weights, same prompt, greedy: only the adapter can make the answers differ.
+      expect(tuned.context).not.toEqual(plain.context);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('bad inputs get clear errors in Ollama’s words', async () => {
