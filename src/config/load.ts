@@ -90,6 +90,8 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
   for (const [name, entry] of Object.entries(config.models)) {
     if (entry.keep_alive !== undefined) durations.push([['models', name, 'keep_alive'], entry.keep_alive]);
   }
+  for (const key of ['heartbeat', 'expiry', 'connect_timeout'] as const)
+    durations.push([['fleet', key], config.fleet[key]]);
   for (const [path, value] of durations) {
     try {
       parseDuration(value as string | number);
@@ -101,6 +103,7 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
     [['llama_server', 'log_max_size'], config.llama_server.log_max_size],
     [['disk_reserve'], config.disk_reserve],
     [['alerts', 'rules', 'disk_free', 'min_free'], config.alerts.rules.disk_free.min_free],
+    [['worker', 'memory'], config.worker.memory],
   ];
   if (config.scheduler.memory_budget !== 'auto')
     sizes.push([['scheduler', 'memory_budget'], config.scheduler.memory_budget]);
@@ -128,6 +131,24 @@ function checkSemantics(config: Config, where: (path: (string | number)[]) => st
         void group;
       }
     }
+  }
+  return [...problems, ...fleetProblems(config, where)];
+}
+
+/** A fleet needs the database the nodes share, and a node must not expire between its own heartbeats. */
+function fleetProblems(config: Config, where: (path: (string | number)[]) => string): string[] {
+  const { fleet } = config;
+  if (!fleet.enabled) return [];
+  const problems: string[] = [];
+  if (!config.store.url)
+    problems.push(
+      `${where(['fleet', 'enabled'])}fleet.enabled: needs store.url, the PostgreSQL database the nodes share`,
+    );
+  try {
+    if (parseDuration(fleet.expiry) <= parseDuration(fleet.heartbeat))
+      problems.push(`${where(['fleet', 'expiry'])}fleet.expiry: must be longer than fleet.heartbeat`);
+  } catch {
+    // reported with the other durations
   }
   return problems;
 }

@@ -42,6 +42,15 @@ describe('config problems', () => {
     expect(found.filter((p) => p.includes('defaults.keep_alive'))).toHaveLength(1);
   });
 
+  it('a fleet needs store.url, durations it can read, and an expiry longer than its heartbeat', () => {
+    const text = ['fleet:', '  enabled: true', '  heartbeat: 5s', '  expiry: 2s', '  connect_timeout: soon'].join('\n');
+    expect(problems(text)).toEqual([
+      'c.yaml:2: fleet.enabled: needs store.url, the PostgreSQL database the nodes share',
+      'c.yaml:4: fleet.expiry: must be longer than fleet.heartbeat',
+      expect.stringMatching(/^c\.yaml:5: fleet\.connect_timeout: invalid duration "soon"/),
+    ]);
+  });
+
   it('lists at most 50 problems and counts the rest', () => {
     const text = Array.from({ length: 60 }, (_, i) => `bogus_${i}: 1`).join('\n');
     const found = problems(text);
