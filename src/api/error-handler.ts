@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CorralError } from '../errors.js';
+import { CorralError, ModelNotFound } from '../errors.js';
 
 interface AjvError {
   instancePath: string;
@@ -36,12 +36,11 @@ export function sendError(
   message: string,
   type = 'server_error',
   headers: Record<string, string> = {},
+  code: string | null = null,
 ): FastifyReply {
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   reply.code(status);
-  if (isOpenAiPath(request.url)) {
-    return reply.send({ error: { message, type, code: status === 404 ? 'model_not_found' : null } });
-  }
+  if (isOpenAiPath(request.url)) return reply.send({ error: { message, type, code } });
   return reply.send({ error: message });
 }
 
@@ -50,7 +49,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError & { validation?: AjvError[] }, request, reply) => {
     if (err instanceof CorralError) {
       if (err.status >= 500) request.log.warn({ err: err.message }, 'request failed');
-      return sendError(request, reply, err.status, err.message, err.type, err.headers);
+      // OpenAI's code for an unknown model; other 404s (an unknown path) carry none.
+      const code = err instanceof ModelNotFound ? 'model_not_found' : null;
+      return sendError(request, reply, err.status, err.message, err.type, err.headers, code);
     }
     if (err.validation) {
       return sendError(request, reply, 400, describeValidation(err.validation), 'invalid_request_error');

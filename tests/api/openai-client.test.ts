@@ -131,6 +131,12 @@ describe('the official openai npm client against Corral', () => {
     await expect(
       openai.chat.completions.create({ model: 'missing', messages: [{ role: 'user', content: 'x' }] }),
     ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    // A path that does not exist is not a missing model.
+    const unknown = await fetch(`${t.url}/v1/nonexistent`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({
+      error: { message: 'GET /v1/nonexistent not found', type: 'not_found_error', code: null },
+    });
     const bad = await post(`${t.url}/v1/chat/completions`, { model: 'tiny', messages: 'x' });
     expect(bad.status).toBe(400);
     const body = (await bad.json()) as { error: { message: string; type: string } };
