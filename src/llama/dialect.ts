@@ -56,10 +56,14 @@ export function withSamplingDefaults(body: Body, defaults: Sampling): Body {
 /** Whether a request asks for thinking: `true` or a level ("low", "medium", "high"). */
 const thinkingOn = (think: Think | undefined): boolean => think !== undefined && think !== false && think !== 'false';
 
+/** Thinking levels a chat template can read as `reasoning_effort` (gpt-oss's templates do). */
+const LEVELS = new Set(['low', 'medium', 'high']);
+
 export function thinkFields(think: Think | undefined): Body {
   if (think === undefined) return {};
   const on = thinkingOn(think);
-  return { chat_template_kwargs: { enable_thinking: on }, reasoning_format: on ? 'deepseek' : 'none' };
+  const level = typeof think === 'string' && LEVELS.has(think) ? { reasoning_effort: think } : {};
+  return { chat_template_kwargs: { enable_thinking: on, ...level }, reasoning_format: on ? 'deepseek' : 'none' };
 }
 
 /** The OpenAI `response_format` of llama-server's chat endpoint. */

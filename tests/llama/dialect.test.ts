@@ -56,6 +56,12 @@ describe('llama-server request bodies', () => {
     };
     expect(completesChat(req)).toBe(true);
     expect(completesChat({ ...req, think: true })).toBe(false);
+    // A level reaches the template as reasoning_effort (what gpt-oss's template reads).
+    expect(chatBody({ ...req, think: 'high' }).chat_template_kwargs).toEqual({
+      enable_thinking: true,
+      reasoning_effort: 'high',
+    });
+    expect(chatBody({ ...req, think: true }).chat_template_kwargs).toEqual({ enable_thinking: true });
     // A thinking level is thinking too: only the chat endpoint parses it.
     expect(completesChat({ ...req, think: 'high' })).toBe(false);
     expect(completesChat({ ...req, think: false })).toBe(true);
