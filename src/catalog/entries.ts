@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { ModelEntry } from '../config/schema.js';
 import type { ManagedEntry } from '../models/manifest.js';
 import { isGoTemplate } from '../models/modelfile.js';
-import type { CatalogModel } from './catalog.js';
+import type { CatalogModel } from './model.js';
 import type { GgufInfo } from './gguf.js';
 import { normalizeModelName } from './names.js';
 
