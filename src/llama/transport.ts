@@ -50,8 +50,8 @@ export class Transport {
   /**
    * One request and its answer's head. An answer ≥ 400 rejects with UpstreamError carrying llama-server's
    * message (its 5xx become 500). No answer rejects with UpstreamUnreachable; a connection kept alive
-   * that llama-server had closed just as it was reused is tried once more on a fresh one, since the
-   * request cannot have reached a slot.
+   * that llama-server had closed just as it was reused is tried once more on a fresh one (the pool's
+   * other idle connections dropped first), since the request cannot have reached a slot.
    */
   async send(
     method: 'GET' | 'POST',
@@ -63,6 +63,9 @@ export class Transport {
     try {
       res = await this.attempt(method, path, body, opts).catch((err: Attempt & Error) => {
         if (!err.reused || opts.signal?.aborted || !isStale(err)) throw err;
+        // The other idle connections are most likely closed too (llama-server restarted, died or timed
+        // them out together): the retry must not land on one of them, or it fails the same way.
+        this.dropIdle();
         return this.attempt(method, path, body, opts);
       });
     } catch (err) {
@@ -77,6 +80,10 @@ export class Transport {
   /** The answer's body as text, for small answers. */
   async text(method: 'GET' | 'POST', path: string, body?: string, opts?: SendOptions): Promise<string> {
     return readText((await this.send(method, path, body, opts)).body);
+  }
+
+  private dropIdle(): void {
+    for (const list of Object.values(this.agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
   }
 
   /** Connections kept alive for reuse (for diagnostics and tests). */

@@ -83,7 +83,7 @@ describe('faults', () => {
       stream: false,
       options: { num_predict: 2 },
     });
-    expect(next.status).toBe(200);
+    expect(next.status, await next.clone().text()).toBe(200);
     expect(((await next.json()) as { eval_count: number }).eval_count).toBe(2);
     expect(t.gw.scheduler.loaded()[0]!.pid).not.toBe(killed);
   });
@@ -124,7 +124,7 @@ describe('faults', () => {
       stream: false,
       options: { num_predict: 1 },
     });
-    expect(warm.status).toBe(200);
+    expect(warm.status, await warm.clone().text()).toBe(200);
     const runner = t.gw.scheduler.loaded()[0]!.runner;
     const killed = runner.pid!;
     const socket = socketOf(runner);
@@ -184,7 +184,7 @@ describe('faults', () => {
       stream: false,
       options: { num_predict: 1 },
     });
-    expect(warm.status).toBe(200);
+    expect(warm.status, await warm.clone().text()).toBe(200);
     const chat = {
       model: 'tiny',
       messages: [{ role: 'user', content: 'long' }],
@@ -223,7 +223,7 @@ describe('a client that leaves stops its generation', () => {
       stream: false,
       options: { num_predict: 1 },
     });
-    expect(warm.status).toBe(200);
+    expect(warm.status, await warm.clone().text()).toBe(200);
   });
   afterAll(async () => g?.close());
 

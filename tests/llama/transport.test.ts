@@ -95,6 +95,30 @@ describe('the transport to a llama-server', () => {
     http.close();
   });
 
+  it('after a kept-alive connection turns out closed, the retry takes a fresh connection, not another pooled one', async () => {
+    // Every pooled connection to a child that died is closed at once; requests written on any of them fail.
+    // The server here drops each request that arrives on a connection from before, answering on new ones.
+    const before = new Set<Socket>();
+    let warming = true;
+    const old = createServer((req, res) => {
+      if (warming) before.add(req.socket);
+      else if (before.has(req.socket)) return void req.socket.destroy();
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+    const http = at((old.address() as AddressInfo).port);
+    // Two at once leave two connections in the pool.
+    await Promise.all([http.text('POST', '/warm', '{}'), http.text('POST', '/warm', '{}')]);
+    expect(http.idle).toBe(2);
+    warming = false;
+    const res = await http.send('POST', '/x', '{}');
+    expect(res.status).toBe(200);
+    expect(await bodyText(res.body)).toBe('{"ok":true}');
+    http.close();
+    old.closeAllConnections();
+    await new Promise<void>((r) => old.close(() => r()));
+  });
+
   it('a closed transport refuses at once, as never delivered', async () => {
     const http = at(port);
     http.close();
