@@ -13,11 +13,16 @@ export interface SendOptions {
   stream?: boolean | undefined;
 }
 
-/** Why a request got no answer, and whether it had been written to a connected socket. */
+/** Why a request got no answer, and whether (and when) it had been written to a connected socket. */
 interface Attempt {
   delivered: boolean;
   reused: boolean;
+  /** Written to a child whose other connection had just broken (see dyingWhenWritten). */
+  toDying?: boolean;
 }
+
+/** How long after a connection broke mid-answer a child counts as dying (a SIGKILL takes milliseconds). */
+const DYING_MS = 5_000;
 
 /**
  * HTTP/1.1 to one llama-server over node:http. One keep-alive Agent per child: non-streamed requests
@@ -36,6 +41,8 @@ export class Transport {
   private readonly target: RequestOptions;
   private readonly auth: Record<string, string>;
   private closed = false;
+  /** When a connection to this child last broke mid-answer (performance.now()). */
+  private brokeAt: number | undefined;
 
   constructor(endpoint: LlamaEndpoint) {
     if ('socketPath' in endpoint) {
@@ -71,7 +78,8 @@ export class Transport {
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       const e = err as Attempt & Error;
-      throw new UpstreamUnreachable(`llama-server is unreachable: ${e.message}`, e.delivered === true, { cause: err });
+      const delivered = e.delivered === true && e.toDying !== true;
+      throw new UpstreamUnreachable(`llama-server is unreachable: ${e.message}`, delivered, { cause: err });
     }
     if (res.statusCode! >= 400) throw await answeredError(res, res.statusCode!);
     return { status: res.statusCode!, headers: res.headers, body: res };
@@ -80,6 +88,18 @@ export class Transport {
   /** The answer's body as text, for small answers. */
   async text(method: 'GET' | 'POST', path: string, body?: string, opts?: SendOptions): Promise<string> {
     return readText((await this.send(method, path, body, opts)).body);
+  }
+
+  /**
+   * Whether another connection of this child had broken mid-answer shortly before a request was written.
+   * A killed llama-server drops its connections before its listening socket: a connection made in
+   * between is accepted and then reset (17 of 30 SIGKILLs here, connecting right after a stream broke).
+   * Such a request reached a dying process, not a slot, so it counts as never delivered and may be
+   * sent once to the fresh child (scheduler.withLease does so only once this one's exit is handled).
+   */
+  private dyingWhenWritten(writtenAt: number): boolean {
+    const broke = this.brokeAt;
+    return broke !== undefined && broke <= writtenAt && writtenAt - broke < DYING_MS;
   }
 
   private dropIdle(): void {
@@ -114,21 +134,33 @@ export class Transport {
       const onAbort = (): void => void (answer ?? req).destroy(signal!.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => signal?.removeEventListener('abort', onAbort);
+      let writtenAt = 0;
+      const written = (): void => {
+        state.delivered = true;
+        writtenAt = performance.now();
+      };
       req.once('socket', (socket) => {
         state.reused = req.reusedSocket;
         // Written once connected: from then on the child may have read it.
-        if (!socket.connecting) state.delivered = true;
-        else socket.once('connect', () => (state.delivered = true));
+        if (!socket.connecting) written();
+        else socket.once('connect', written);
       });
       req.once('response', (res) => {
         answer = res;
         res.once('close', done);
+        // The connection closed under an answer (Node's 'aborted' reset; a destroy of ours has another error).
+        res.once('error', (err) => {
+          if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') this.brokeAt = performance.now();
+        });
         // A generation may take long; the agent's idle timeout is for pooled sockets only.
         req.setTimeout(0);
         resolve(res);
       });
       req.on('error', (err) => {
         done();
+        if (state.delivered) state.toDying = this.dyingWhenWritten(writtenAt);
+        // A fresh connection reset after the request was written: the child may be going down.
+        if (state.delivered && !state.reused && isStale(err)) this.brokeAt = performance.now();
         reject(Object.assign(err, state));
       });
       req.end(body);

@@ -119,6 +119,32 @@ describe('the transport to a llama-server', () => {
     await new Promise<void>((r) => old.close(() => r()));
   });
 
+  it('a request written just after another connection broke mid-answer counts as never delivered', async () => {
+    // What a killed llama-server does: its connections drop before its listening socket, so a request made
+    // right after a stream broke is accepted, then reset, by a process that was already going down.
+    const dying = createServer((req, res) => {
+      if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).write('data: {}\n\n');
+        setImmediate(() => req.socket.destroy());
+      } else req.socket.destroy();
+    });
+    await new Promise<void>((r) => dying.listen(0, '127.0.0.1', r));
+    const dyingPort = (dying.address() as AddressInfo).port;
+    const control = at(dyingPort);
+    const alone = await control.send('POST', '/x', '{}').catch((e: unknown) => e);
+    // Without an earlier break, a request reset after it was written may be what broke the child.
+    expect((alone as UpstreamUnreachable).delivered).toBe(true);
+    control.close();
+    const http = at(dyingPort);
+    const stream = await http.send('POST', '/stream', '{}', { stream: true });
+    await expect(bodyText(stream.body)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    const after = await http.send('POST', '/x', '{}').catch((e: unknown) => e);
+    expect(after).toBeInstanceOf(UpstreamUnreachable);
+    expect((after as UpstreamUnreachable).delivered).toBe(false);
+    http.close();
+    await new Promise<void>((r) => dying.close(() => r()));
+  });
+
   it('a closed transport refuses at once, as never delivered', async () => {
     const http = at(port);
     http.close();
