@@ -37,15 +37,24 @@ describe('loopback-open: clients with the placeholder keys their docs tell them 
 
   it('the Anthropic SDK with a placeholder key creates and streams messages', async () => {
     for (const anthropic of anthropicClients(t.url, 'sk-ant-placeholder')) {
-      const created = await anthropic.messages.create({ model: 'tiny', max_tokens: 3, messages });
+      // Greedy, so the streamed answer must be the created one, token for token.
+      const ask = { model: 'tiny', max_tokens: 4, temperature: 0, messages };
+      const created = await anthropic.messages.create(ask);
       expect(created.type).toBe('message');
-      expect(created.usage.output_tokens).toBe(3);
+      expect(created.usage.output_tokens).toBe(4);
       const deltas: string[] = [];
-      const stream = anthropic.messages.stream({ model: 'tiny', max_tokens: 4, messages });
+      const events: string[] = [];
+      const stream = anthropic.messages.stream(ask);
       stream.on('text', (text) => deltas.push(text));
+      stream.on('streamEvent', (event) => events.push(event.type));
       const final = await stream.finalMessage();
       expect(final.usage.output_tokens).toBe(4);
-      expect(deltas.length).toBeGreaterThan(0);
+      expect(events[0]).toBe('message_start');
+      expect(events.at(-1)).toBe('message_stop');
+      // Four tokens of a random model may all be parts of one character, so the text may be empty.
+      const textOf = (m: typeof created) => m.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
+      expect(deltas.join('')).toBe(textOf(created));
+      expect(textOf(final)).toBe(textOf(created));
     }
   });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestPostgres } from '../setup/postgres-server.js';
 import { chat, type Endpoint } from './client.js';
-import { CORRAL, startProcess, type Proc } from './processes.js';
+import { startCorralServe, type Proc } from './processes.js';
 import { roundRobin, type Column, type Sizes } from './scenarios.js';
 import { median, percentile } from './stats.js';
 
@@ -33,13 +33,7 @@ async function startNode(
       fleet: { enabled: true, node_id: id, secret: SECRET },
     }),
   );
-  const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'warn' };
-  return startProcess(
-    CORRAL,
-    (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
-    '/ready',
-    { env },
-  );
+  return startCorralServe(configFile, '/ready');
 }
 
 /** Until the entry node lists the serving node's model: the fleet has heard from both. */

@@ -8,6 +8,16 @@ import { now } from './stats.js';
 /** The `corral` program as users start it (bin/corral: the runtime flags, then dist/src/cli.js). */
 export const CORRAL = resolve(import.meta.dirname, '../../../bin/corral');
 
+/**
+ * `corral serve` with `configFile` through the launcher (its node flags and allocator setting, as
+ * `npm start` runs it), on loopback; ready once `readyPath` answers. Logs at BENCH_CORRAL_LOG_LEVEL.
+ */
+export function startCorralServe(configFile: string, readyPath = '/health', logLevel = 'warn'): Promise<Proc> {
+  const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? logLevel };
+  const args = (port: number) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)];
+  return startProcess(CORRAL, args, readyPath, { env });
+}
+
 export interface Proc {
   child: ChildProcess;
   base: string;

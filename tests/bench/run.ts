@@ -7,7 +7,7 @@ import { GPU_BACKENDS } from '../../src/provision/detect.js';
 import { findLlamaServer } from '../../src/provision/llama-binary.js';
 import { writeTinyModel } from '../fixtures/gguf-writer.js';
 import { chat, type Endpoint } from './client.js';
-import { CORRAL, rssBytes, startProcess, type Proc } from './processes.js';
+import { startCorralServe, rssBytes, startProcess, type Proc } from './processes.js';
 import {
   concurrent,
   FULL,
@@ -264,14 +264,7 @@ async function startCorral(bin: string, work: string, models: { a: string; b: st
       scheduler: { groups: { swap: ['bench', 'bench2'] } },
     }),
   );
-  const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'info' };
-  // Through the launcher, as `npm start` runs it: it sets the node flags and the allocator setting.
-  return startProcess(
-    CORRAL,
-    (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
-    '/health',
-    { env },
-  );
+  return startCorralServe(configFile, '/health', 'info');
 }
 
 /**

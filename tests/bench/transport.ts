@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { chat, type Endpoint } from './client.js';
-import { CORRAL, startProcess, type Proc } from './processes.js';
+import { startCorralServe, startProcess, type Proc } from './processes.js';
 import { median, percentile } from './stats.js';
 import { roundRobin, type Column, type Sizes } from './scenarios.js';
 
@@ -57,13 +57,7 @@ async function startCorral(
       models: { bench: { path: model } },
     }),
   );
-  const env = { ...process.env, CORRAL_LOG_LEVEL: process.env.BENCH_CORRAL_LOG_LEVEL ?? 'warn' };
-  return startProcess(
-    CORRAL,
-    (port) => ['serve', '--config', configFile, '--host', '127.0.0.1', '--port', String(port)],
-    '/health',
-    { env },
-  );
+  return startCorralServe(configFile);
 }
 
 /**
